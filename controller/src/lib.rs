@@ -1,0 +1,6 @@
+//! Kany8s: Cluster API control-plane and infrastructure providers driven by kro
+//! ResourceGraphDefinitions. This crate holds the API types, the CRD generator and the manager.
+
+pub mod api;
+pub mod capi;
+pub mod crds;
