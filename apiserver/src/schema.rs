@@ -1,0 +1,648 @@
+//! The custom-resource pipeline of a structural schema: pruning, null removal, defaulting,
+//! OpenAPI validation and `x-kubernetes-validations` CEL rules.
+
+use std::collections::HashSet;
+
+use regex::Regex;
+use serde_json::{Map, Value};
+
+use crate::meta::json_type;
+use crate::status::{FieldError, FieldErrorKind, go_quote, go_value};
+
+fn flag(schema: &Value, key: &str) -> bool {
+    schema.get(key).and_then(Value::as_bool) == Some(true)
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// Removes every field the schema does not declare; returns their paths.
+pub fn prune(value: &mut Value, schema: &Value) -> Vec<String> {
+    let mut pruned = Vec::new();
+    prune_at(value, schema, "", true, &mut pruned);
+    pruned
+}
+
+fn prune_at(value: &mut Value, schema: &Value, path: &str, root: bool, pruned: &mut Vec<String>) {
+    match value {
+        Value::Object(object) => {
+            let properties = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties").filter(|a| a.is_object());
+            let preserve = flag(schema, "x-kubernetes-preserve-unknown-fields");
+            let embedded = flag(schema, "x-kubernetes-embedded-resource") || root;
+            let keys: Vec<String> = object.keys().cloned().collect();
+            for key in keys {
+                let child_path = join(path, &key);
+                if let Some(child_schema) = properties.and_then(|p| p.get(&key)) {
+                    if let Some(child) = object.get_mut(&key) {
+                        prune_at(child, child_schema, &child_path, false, pruned);
+                    }
+                } else if let Some(additional) = additional {
+                    if let Some(child) = object.get_mut(&key) {
+                        prune_at(child, additional, &child_path, false, pruned);
+                    }
+                } else if embedded && matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
+                    // Type meta and metadata of (embedded) resources are always kept.
+                } else if !preserve {
+                    object.remove(&key);
+                    pruned.push(child_path);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter_mut().enumerate() {
+                    prune_at(item, item_schema, &format!("{path}[{i}]"), false, pruned);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Removes `null` fields whose schema is not nullable, and applies defaults to absent fields
+/// whose parent exists.
+pub fn default_and_drop_nulls(value: &mut Value, schema: &Value) {
+    match value {
+        Value::Object(object) => {
+            let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+                if let Some(additional) =
+                    schema.get("additionalProperties").filter(|a| a.is_object())
+                {
+                    object.retain(|_, v| !v.is_null() || flag(additional, "nullable"));
+                    object
+                        .values_mut()
+                        .for_each(|v| default_and_drop_nulls(v, additional));
+                }
+                return;
+            };
+            for (key, child_schema) in properties {
+                if object.get(key).is_some_and(Value::is_null) && !flag(child_schema, "nullable") {
+                    object.remove(key);
+                }
+                if !object.contains_key(key) {
+                    if let Some(default) = child_schema.get("default") {
+                        object.insert(key.clone(), default.clone());
+                    }
+                }
+                if let Some(child) = object.get_mut(key) {
+                    default_and_drop_nulls(child, child_schema);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                items
+                    .iter_mut()
+                    .for_each(|item| default_and_drop_nulls(item, item_schema));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Validates `value` against the OpenAPI schema; `path` prefixes every field path.
+pub fn validate(value: &Value, schema: &Value, path: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    validate_at(value, schema, path, &mut errors);
+    errors
+}
+
+fn type_matches(value: &Value, expected: &str) -> bool {
+    match expected {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "boolean" => value.is_boolean(),
+        "integer" => {
+            value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0)
+        }
+        "number" => value.is_number(),
+        _ => true,
+    }
+}
+
+fn number_text(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
+    }
+}
+
+fn validate_at(value: &Value, schema: &Value, path: &str, errors: &mut Vec<FieldError>) {
+    if value.is_null() {
+        if !flag(schema, "nullable") {
+            if let Some(expected) = schema.get("type").and_then(Value::as_str) {
+                errors.push(FieldError::new(
+                    path,
+                    FieldErrorKind::TypeInvalid,
+                    Some("\"null\"".into()),
+                    format!("{path} in body must be of type {expected}: \"null\""),
+                ));
+            }
+        }
+        return;
+    }
+    if flag(schema, "x-kubernetes-int-or-string") {
+        if !(value.is_string() || type_matches(value, "integer")) {
+            errors.push(FieldError::new(
+                path,
+                FieldErrorKind::TypeInvalid,
+                Some(go_quote(json_type(value))),
+                format!(
+                    "{path} in body must be of type integer,string: {}",
+                    go_quote(json_type(value))
+                ),
+            ));
+            return;
+        }
+    } else if let Some(expected) = schema.get("type").and_then(Value::as_str) {
+        if !type_matches(value, expected) {
+            errors.push(FieldError::new(
+                path,
+                FieldErrorKind::TypeInvalid,
+                Some(go_quote(json_type(value))),
+                format!(
+                    "{path} in body must be of type {expected}: {}",
+                    go_quote(json_type(value))
+                ),
+            ));
+            return;
+        }
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+        if !allowed.contains(value) {
+            let list: Vec<String> = allowed.iter().map(go_value).collect();
+            errors.push(FieldError::new(
+                path,
+                FieldErrorKind::NotSupported,
+                Some(go_value(value)),
+                format!("supported values: {}", list.join(", ")),
+            ));
+        }
+    }
+    match value {
+        Value::Number(n) => {
+            let Some(x) = n.as_f64() else { return };
+            let exclusive_min = flag(schema, "exclusiveMinimum");
+            let exclusive_max = flag(schema, "exclusiveMaximum");
+            if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
+                if x < min || (exclusive_min && x == min) {
+                    let relation = if exclusive_min {
+                        "greater than"
+                    } else {
+                        "greater than or equal to"
+                    };
+                    errors.push(FieldError::invalid(
+                        path,
+                        value,
+                        format!("{path} in body should be {relation} {}", number_text(min)),
+                    ));
+                }
+            }
+            if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
+                if x > max || (exclusive_max && x == max) {
+                    let relation = if exclusive_max {
+                        "less than"
+                    } else {
+                        "less than or equal to"
+                    };
+                    errors.push(FieldError::invalid(
+                        path,
+                        value,
+                        format!("{path} in body should be {relation} {}", number_text(max)),
+                    ));
+                }
+            }
+            if let Some(multiple) = schema.get("multipleOf").and_then(Value::as_f64) {
+                if multiple > 0.0 && (x / multiple).fract() != 0.0 {
+                    errors.push(FieldError::invalid(
+                        path,
+                        value,
+                        format!(
+                            "{path} in body should be a multiple of {}",
+                            number_text(multiple)
+                        ),
+                    ));
+                }
+            }
+        }
+        Value::String(s) => {
+            let length = s.chars().count();
+            if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
+                if length as u64 > max {
+                    errors.push(FieldError::new(
+                        path,
+                        FieldErrorKind::TooLong,
+                        None,
+                        format!("may not be more than {max} bytes"),
+                    ));
+                }
+            }
+            if let Some(min) = schema.get("minLength").and_then(Value::as_u64) {
+                if (length as u64) < min {
+                    errors.push(FieldError::invalid(
+                        path,
+                        value,
+                        format!("{path} in body should be at least {min} chars long"),
+                    ));
+                }
+            }
+            if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
+                match Regex::new(pattern) {
+                    Ok(re) if !re.is_match(s) => errors.push(FieldError::invalid(
+                        path,
+                        value,
+                        format!("{path} in body should match '{pattern}'"),
+                    )),
+                    _ => {}
+                }
+            }
+            if let Some(format) = schema.get("format").and_then(Value::as_str) {
+                if !format_matches(format, s) {
+                    errors.push(FieldError::invalid(
+                        path,
+                        value,
+                        format!("{path} in body must be of type {format}: {}", go_quote(s)),
+                    ));
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
+                if items.len() as u64 > max {
+                    errors.push(FieldError::new(
+                        path,
+                        FieldErrorKind::TooMany,
+                        Some(items.len().to_string()),
+                        format!("must have at most {max} items"),
+                    ));
+                }
+            }
+            if let Some(min) = schema.get("minItems").and_then(Value::as_u64) {
+                if (items.len() as u64) < min {
+                    errors.push(FieldError::new(
+                        path,
+                        FieldErrorKind::Invalid,
+                        Some(items.len().to_string()),
+                        format!("{path} in body should have at least {min} items"),
+                    ));
+                }
+            }
+            let list_type = schema.get("x-kubernetes-list-type").and_then(Value::as_str);
+            if flag(schema, "uniqueItems") || list_type == Some("set") {
+                let mut seen = HashSet::new();
+                for (i, item) in items.iter().enumerate() {
+                    if !seen.insert(item.to_string()) {
+                        errors.push(FieldError::new(
+                            format!("{path}[{i}]"),
+                            FieldErrorKind::Duplicate,
+                            Some(go_value(item)),
+                            "",
+                        ));
+                    }
+                }
+            }
+            if list_type == Some("map") {
+                let keys: Vec<&str> = schema
+                    .get("x-kubernetes-list-map-keys")
+                    .and_then(Value::as_array)
+                    .map(|k| k.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                let mut seen = HashSet::new();
+                for (i, item) in items.iter().enumerate() {
+                    let key: Vec<String> = keys
+                        .iter()
+                        .map(|k| item.get(*k).map(Value::to_string).unwrap_or_default())
+                        .collect();
+                    if !seen.insert(key.clone()) {
+                        let rendered: Vec<String> = keys
+                            .iter()
+                            .zip(&key)
+                            .map(|(k, v)| format!("\"{k}\":{v}"))
+                            .collect();
+                        errors.push(FieldError::new(
+                            format!("{path}[{i}]"),
+                            FieldErrorKind::Duplicate,
+                            Some(format!(
+                                "map[string]interface {{}}{{{}}}",
+                                rendered.join(", ")
+                            )),
+                            "",
+                        ));
+                    }
+                }
+            }
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    validate_at(item, item_schema, &format!("{path}[{i}]"), errors);
+                }
+            }
+        }
+        Value::Object(object) => {
+            if let Some(required) = schema.get("required").and_then(Value::as_array) {
+                for field in required.iter().filter_map(Value::as_str) {
+                    if !object.contains_key(field) {
+                        errors.push(FieldError::required(join(path, field)));
+                    }
+                }
+            }
+            if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64) {
+                if object.len() as u64 > max {
+                    errors.push(FieldError::new(
+                        path,
+                        FieldErrorKind::TooMany,
+                        Some(object.len().to_string()),
+                        format!("must have at most {max} items"),
+                    ));
+                }
+            }
+            if let Some(min) = schema.get("minProperties").and_then(Value::as_u64) {
+                if (object.len() as u64) < min {
+                    errors.push(FieldError::new(
+                        path,
+                        FieldErrorKind::Invalid,
+                        Some(object.len().to_string()),
+                        format!("{path} in body should have at least {min} properties"),
+                    ));
+                }
+            }
+            let properties = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties").filter(|a| a.is_object());
+            for (key, child) in object {
+                let child_path = join(path, key);
+                if let Some(child_schema) = properties.and_then(|p| p.get(key)) {
+                    validate_at(child, child_schema, &child_path, errors);
+                } else if let Some(additional) = additional {
+                    validate_at(child, additional, &child_path, errors);
+                }
+            }
+        }
+        Value::Bool(_) | Value::Null => {}
+    }
+}
+
+fn format_matches(format: &str, s: &str) -> bool {
+    match format {
+        "date-time" => s.parse::<k8s_openapi::jiff::Timestamp>().is_ok(),
+        "byte" => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.decode(s).is_ok()
+        }
+        "int-or-string" => true,
+        _ => true,
+    }
+}
+
+/// Whether any node of the schema carries CEL rules.
+pub fn has_cel_rules(schema: &Value) -> bool {
+    match schema {
+        Value::Object(object) => {
+            object.contains_key("x-kubernetes-validations") || object.values().any(has_cel_rules)
+        }
+        Value::Array(items) => items.iter().any(has_cel_rules),
+        _ => false,
+    }
+}
+
+/// The schema node at a dotted field path (array indices skipped).
+fn schema_at<'a>(schema: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut node = schema;
+    for segment in path.split('.').filter(|s| !s.is_empty()) {
+        let name = segment.split('[').next().unwrap_or(segment);
+        node = node
+            .get("properties")
+            .and_then(|p| p.get(name))
+            .or_else(|| node.get("additionalProperties"))?;
+        if segment.contains('[') {
+            node = node.get("items")?;
+        }
+    }
+    Some(node)
+}
+
+/// Evaluates the schema's CEL rules (transition rules against `old`).
+pub fn validate_cel(schema: &Value, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
+    let Err(failures) = kube_cel::Validator::new().validate(schema, object, old) else {
+        return Vec::new();
+    };
+    failures
+        .iter()
+        .map(|failure| {
+            let type_name = schema_at(schema, &failure.field_path)
+                .and_then(|s| s.get("type"))
+                .and_then(Value::as_str)
+                .unwrap_or("object");
+            let mut error = FieldError::new(
+                failure.field_path.clone(),
+                FieldErrorKind::Invalid,
+                Some(go_quote(type_name)),
+                failure.message.clone(),
+            );
+            if failure.reason.as_deref() == Some("FieldValueForbidden") {
+                error.kind = FieldErrorKind::Forbidden;
+            } else if failure.reason.as_deref() == Some("FieldValueRequired") {
+                error.kind = FieldErrorKind::Required;
+            }
+            error
+        })
+        .collect()
+}
+
+/// The message added when CEL rules were skipped because of blocking errors.
+pub const CEL_SKIPPED: &str = "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation";
+
+/// Prune, drop nulls, default, validate and evaluate CEL: the whole write pipeline of a custom
+/// resource. Returns the pruned paths (for field-validation warnings) and the errors.
+pub fn admit(
+    object: &mut Value,
+    schema: &Value,
+    old: Option<&Value>,
+    only_status: bool,
+) -> (Vec<String>, Vec<FieldError>) {
+    let pruned = prune(object, schema);
+    default_and_drop_nulls(object, schema);
+    let mut errors = Vec::new();
+    let root = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for (key, child_schema) in &root {
+        if matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
+            continue;
+        }
+        if only_status != (key == "status") {
+            continue;
+        }
+        if let Some(child) = object.get(key) {
+            validate_at(child, child_schema, key, &mut errors);
+        }
+    }
+    if !only_status {
+        if let Some(required) = schema.get("required").and_then(Value::as_array) {
+            for field in required.iter().filter_map(Value::as_str) {
+                if object.get(field).is_none() {
+                    errors.push(FieldError::required(field));
+                }
+            }
+        }
+    }
+    if has_cel_rules(schema) {
+        if errors.iter().any(|e| e.kind.blocks_cel()) {
+            errors.push(FieldError::new(
+                "<nil>",
+                FieldErrorKind::Invalid,
+                None,
+                CEL_SKIPPED,
+            ));
+        } else {
+            let scoped = scope_schema(schema, only_status);
+            errors.extend(validate_cel(&scoped, object, old));
+        }
+    }
+    (pruned, errors)
+}
+
+/// The schema restricted to `status` (for `/status` writes) or to everything but `status`.
+fn scope_schema(schema: &Value, only_status: bool) -> Value {
+    let mut scoped = schema.clone();
+    if let Some(properties) = scoped.get_mut("properties").and_then(Value::as_object_mut) {
+        let filtered: Map<String, Value> = properties
+            .iter()
+            .filter(|(k, _)| (k.as_str() == "status") == only_status)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        *properties = filtered;
+    }
+    if only_status {
+        if let Some(object) = scoped.as_object_mut() {
+            object.remove("x-kubernetes-validations");
+        }
+    }
+    scoped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn widget_schema() -> Value {
+        json!({"type": "object", "properties": {
+            "spec": {"type": "object", "required": ["name"], "properties": {
+                "name": {"type": "string", "minLength": 3, "maxLength": 5},
+                "size": {"type": "integer", "minimum": 1, "maximum": 10},
+                "level": {"type": "string", "enum": ["debug", "info"]},
+                "v": {"type": "string", "pattern": "^v[0-9]+$"},
+                "list": {"type": "array", "maxItems": 3, "minItems": 1, "items": {"type": "string"}},
+                "set": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+                "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                "withDefault": {"type": "string", "default": "d"},
+                "parent": {"type": "object", "default": {}, "properties": {"child": {"type": "integer", "default": 7}}},
+                "nullable": {"type": "string", "nullable": true, "default": "x"},
+                "id": {"type": "string", "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "field is immutable"}]}
+            }},
+            "status": {"type": "object", "properties": {"ready": {"type": "boolean"}}}
+        }})
+    }
+
+    fn messages(errors: &[FieldError]) -> Vec<String> {
+        errors.iter().map(ToString::to_string).collect()
+    }
+
+    /// [API-19] T05 T22: pruning keeps preserve-unknown subtrees, defaults cascade, nullable
+    /// nulls are kept.
+    #[test]
+    fn prune_and_default() {
+        let mut object = json!({"apiVersion": "x/v1", "kind": "W", "metadata": {"name": "w"},
+            "spec": {"name": "abc", "foo": 1, "free": {"a": {}}, "nullable": null, "size": null}});
+        let pruned = prune(&mut object, &widget_schema());
+        assert_eq!(pruned, ["spec.foo"]);
+        default_and_drop_nulls(&mut object, &widget_schema());
+        assert_eq!(
+            object["spec"],
+            json!({"name": "abc", "free": {"a": {}}, "nullable": null,
+            "withDefault": "d", "parent": {"child": 7}})
+        );
+    }
+
+    /// [API-08] E10 schema messages, byte for byte.
+    #[test]
+    fn validation_messages() {
+        let spec = json!({"size": "string", "level": "x", "v": "x", "name": "a", "list": []});
+        let errors = validate(&spec, &widget_schema()["properties"]["spec"], "spec");
+        assert_eq!(
+            messages(&errors),
+            [
+                "spec.level: Unsupported value: \"x\": supported values: \"debug\", \"info\"",
+                "spec.list: Invalid value: 0: spec.list in body should have at least 1 items",
+                "spec.name: Invalid value: \"a\": spec.name in body should be at least 3 chars long",
+                "spec.size: Invalid value: \"string\": spec.size in body must be of type integer: \"string\"",
+                "spec.v: Invalid value: \"x\": spec.v in body should match '^v[0-9]+$'",
+            ]
+        );
+        let spec = json!({"size": 0, "name": "abcdef", "list": ["a", "b", "c", "d", "e"], "set": ["a", "b", "a"]});
+        assert_eq!(
+            messages(&validate(
+                &spec,
+                &widget_schema()["properties"]["spec"],
+                "spec"
+            )),
+            [
+                "spec.list: Too many: 5: must have at most 3 items",
+                "spec.name: Too long: may not be more than 5 bytes",
+                "spec.set[2]: Duplicate value: \"a\"",
+                "spec.size: Invalid value: 0: spec.size in body should be greater than or equal to 1",
+            ]
+        );
+        assert_eq!(
+            messages(&validate(
+                &json!({}),
+                &widget_schema()["properties"]["spec"],
+                "spec"
+            )),
+            ["spec.name: Required value"]
+        );
+        // T21: an integer field accepts 1.0 but not 1.5.
+        assert!(
+            validate(
+                &json!({"name": "abc", "size": 1.0}),
+                &widget_schema()["properties"]["spec"],
+                "spec"
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            messages(&validate(
+                &json!({"name": "abc", "size": 1.5}),
+                &widget_schema()["properties"]["spec"],
+                "spec"
+            )),
+            [
+                "spec.size: Invalid value: \"number\": spec.size in body must be of type integer: \"number\""
+            ]
+        );
+    }
+
+    /// [API-08] T37: a transition rule rejects a change with the schema type as value.
+    #[test]
+    fn cel_transition_rule() {
+        let schema = widget_schema();
+        let old = json!({"spec": {"name": "abc", "id": "a"}});
+        let mut new = json!({"spec": {"name": "abc", "id": "b"}});
+        let (_, errors) = admit(&mut new, &schema, Some(&old), false);
+        assert_eq!(
+            messages(&errors),
+            ["spec.id: Invalid value: \"string\": field is immutable"]
+        );
+        let mut created = json!({"spec": {"name": "abc", "id": "b"}});
+        assert!(admit(&mut created, &schema, None, false).1.is_empty());
+    }
+}
