@@ -1,19 +1,53 @@
-//! The `kany8s-apiserver` command.
+//! `kany8s-apiserver`: serves the embedded API server on loopback and writes a kubeconfig.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use kany8s_apiserver::Server;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "kany8s-apiserver",
     version,
-    about = "Kany8s test harness: the embedded API server"
+    about = "An embedded, in-memory, Kubernetes-compatible API server"
 )]
-struct Cli {}
+struct Cli {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// Where to write a kubeconfig for this server.
+    #[arg(long, value_name = "PATH")]
+    kubeconfig: Option<PathBuf>,
+}
 
-fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    eprintln!("kany8s-apiserver: the embedded API server is not built yet; see the open issues");
-    ExitCode::from(2)
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let server = Server::builder().build();
+    let (address, _handle) = match server.serve(&cli.listen).await {
+        Ok(bound) => bound,
+        Err(error) => {
+            eprintln!("kany8s-apiserver: cannot listen on {}: {error}", cli.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(path) = &cli.kubeconfig {
+        if let Err(error) = std::fs::write(path, Server::kubeconfig(address)) {
+            eprintln!(
+                "kany8s-apiserver: cannot write kubeconfig {}: {error}",
+                path.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("kany8s-apiserver ready at http://{address}");
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    ExitCode::SUCCESS
 }

@@ -95,6 +95,8 @@ pub struct ResourceType {
     pub kind: Kind,
     /// The CRD that defines this type, if any.
     pub crd_name: Option<String>,
+    /// Discovery and OpenAPI list the type only once its CRD is Established.
+    pub established: bool,
 }
 
 impl ResourceType {
@@ -163,6 +165,7 @@ fn builtin(
         scale: None,
         kind,
         crd_name: None,
+        established: true,
     }
 }
 
@@ -293,6 +296,11 @@ impl Registry {
             .cloned()
     }
 
+    /// Drops every CRD-defined type (before re-adding those the CRDs currently serve).
+    pub fn clear_custom(&mut self) {
+        self.types.retain(|_, t| t.crd_name.is_none());
+    }
+
     /// Groups in discovery order: built-in groups first (core, then as registered), then CRD
     /// groups sorted.
     pub fn groups(&self) -> Vec<String> {
@@ -305,7 +313,7 @@ impl Registry {
         let mut custom: Vec<String> = self
             .types
             .values()
-            .filter(|t| t.crd_name.is_some() && !builtin_groups.contains(&t.group))
+            .filter(|t| t.crd_name.is_some() && t.established && !builtin_groups.contains(&t.group))
             .map(|t| t.group.clone())
             .collect();
         custom.sort();
@@ -320,7 +328,11 @@ impl Registry {
     /// Versions of a group, preferred first (the order of the CRD's versions, or built-in order).
     pub fn group_versions(&self, group: &str) -> Vec<String> {
         let mut versions: Vec<String> = Vec::new();
-        for t in self.types.values().filter(|t| t.group == group) {
+        for t in self
+            .types
+            .values()
+            .filter(|t| t.group == group && t.established)
+        {
             for v in &t.versions {
                 if !versions.contains(&v.name) {
                     versions.push(v.name.clone());

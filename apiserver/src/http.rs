@@ -1,0 +1,803 @@
+//! HTTP front end: parses Kubernetes paths, queries and media types, calls the engine and
+//! renders responses (objects, lists, Status errors, Tables, watch streams).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::discovery;
+use crate::engine::{
+    DeleteOptions, Engine, FieldValidation, ListOptions, Outcome, PatchType, Target, WriteOptions,
+};
+use crate::registry::Kind;
+use crate::status::ApiError;
+use crate::table::{self, IncludeObject};
+use crate::watch::{self, Rendering, WatchRequest};
+
+/// Shared state of the HTTP layer.
+#[derive(Debug)]
+pub struct Frontend {
+    pub engine: Arc<Engine>,
+    pub settings: Settings,
+    pub faults: crate::faults::Faults,
+}
+
+/// Behaviour switches of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `sendInitialEvents` support (on, as in Kubernetes 1.32).
+    pub watch_list: bool,
+    pub bookmark_interval: Duration,
+    /// `host:port` the server is reachable at, for `/api`.
+    pub address: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            watch_list: true,
+            bookmark_interval: Duration::from_secs(60),
+            address: "127.0.0.1:6443".into(),
+        }
+    }
+}
+
+const DISCOVERY_V2: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+const DISCOVERY_V2BETA1: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
+
+fn percent_decode(input: &str) -> String {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Query parameters (last value wins; `dryRun` may repeat).
+#[derive(Debug, Default)]
+pub struct Query(HashMap<String, String>);
+
+impl Query {
+    pub fn parse(query: Option<&str>) -> Self {
+        let mut map = HashMap::new();
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            map.insert(percent_decode(k), percent_decode(v));
+        }
+        Self(map)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    fn flag(&self, key: &str) -> bool {
+        matches!(self.get(key), Some("true" | "1"))
+    }
+}
+
+/// What the client accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Accept {
+    Json,
+    Table,
+    Partial,
+    PartialList,
+}
+
+fn media_params(entry: &str) -> (String, HashMap<String, String>) {
+    let mut parts = entry.split(';');
+    let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let params = parts
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    (media, params)
+}
+
+fn negotiate(headers: &HeaderMap) -> Result<Accept, ApiError> {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if accept.trim().is_empty() {
+        return Ok(Accept::Json);
+    }
+    for entry in accept.split(',') {
+        let (media, params) = media_params(entry);
+        match media.as_str() {
+            "application/json" | "*/*" | "application/*" | "application/yaml" => {
+                return Ok(match params.get("as").map(String::as_str) {
+                    Some("Table") => Accept::Table,
+                    Some("PartialObjectMetadata") => Accept::Partial,
+                    Some("PartialObjectMetadataList") => Accept::PartialList,
+                    _ => Accept::Json,
+                });
+            }
+            _ => {}
+        }
+    }
+    Err(ApiError::not_acceptable(
+        "only the following media types are accepted: application/json, application/yaml",
+    ))
+}
+
+fn json_response(code: u16, body: &Value, warnings: &[String]) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() =
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    for warning in warnings {
+        let escaped = warning.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(value) = HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+            response.headers_mut().append(header::WARNING, value);
+        }
+    }
+    response
+}
+
+pub fn error_response(error: &ApiError) -> Response {
+    json_response(error.code, &error.to_status(), &[])
+}
+
+fn text_response(text: &'static str) -> Response {
+    let mut response = Response::new(Body::from(text));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// The route of a request path.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    Version,
+    Health,
+    Api,
+    Apis,
+    ApiGroup(String),
+    GroupVersion(String, String),
+    Resource(ResourcePath),
+    Unknown,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct ResourcePath {
+    group: String,
+    version: String,
+    rest: Vec<String>,
+}
+
+fn route(path: &str) -> Route {
+    let segments: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
+    let s: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match s.as_slice() {
+        ["version"] => Route::Version,
+        ["healthz" | "livez" | "readyz", ..] => Route::Health,
+        ["api"] => Route::Api,
+        ["apis"] => Route::Apis,
+        ["api", "v1"] => Route::GroupVersion(String::new(), "v1".into()),
+        ["apis", group] => Route::ApiGroup((*group).into()),
+        ["apis", group, version] => Route::GroupVersion((*group).into(), (*version).into()),
+        ["api", "v1", rest @ ..] => Route::Resource(ResourcePath {
+            group: String::new(),
+            version: "v1".into(),
+            rest: rest.iter().map(|x| x.to_string()).collect(),
+        }),
+        ["apis", group, version, rest @ ..] => Route::Resource(ResourcePath {
+            group: (*group).into(),
+            version: (*version).into(),
+            rest: rest.iter().map(|x| x.to_string()).collect(),
+        }),
+        _ => Route::Unknown,
+    }
+}
+
+impl Frontend {
+    /// Handles one HTTP request.
+    pub async fn handle(
+        self: Arc<Self>,
+        method: Method,
+        uri: http::Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Response {
+        if let Some(error) = self.faults.before_request(&method).await {
+            return error_response(&error);
+        }
+        let query = Query::parse(uri.query());
+        let result = match route(uri.path()) {
+            Route::Version => Ok(json_response(200, &version(), &[])),
+            Route::Health => Ok(text_response("ok")),
+            Route::Api => Ok(self.discovery_response(&headers, true)),
+            Route::Apis => Ok(self.discovery_response(&headers, false)),
+            Route::ApiGroup(group) => {
+                let state = self.engine.lock();
+                discovery::api_group(&state.registry, &group)
+                    .map(|d| json_response(200, &d, &[]))
+                    .ok_or_else(ApiError::unknown_path)
+            }
+            Route::GroupVersion(group, version) => {
+                let state = self.engine.lock();
+                discovery::resource_list(&state.registry, &group, &version)
+                    .map(|d| json_response(200, &d, &[]))
+                    .ok_or_else(ApiError::unknown_path)
+            }
+            Route::Resource(path) => self.resource(method, path, &query, &headers, body).await,
+            Route::Unknown => Err(ApiError::unknown_path()),
+        };
+        result.unwrap_or_else(|e| error_response(&e))
+    }
+
+    fn discovery_response(&self, headers: &HeaderMap, core: bool) -> Response {
+        let accept = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mut aggregated = None;
+        for entry in accept.split(',') {
+            let (media, params) = media_params(entry);
+            if media == "application/json"
+                && params.get("g").map(String::as_str) == Some("apidiscovery.k8s.io")
+                && params.get("as").map(String::as_str) == Some("APIGroupDiscoveryList")
+            {
+                match params.get("v").map(String::as_str) {
+                    Some("v2") => {
+                        aggregated = Some(("apidiscovery.k8s.io/v2", DISCOVERY_V2));
+                        break;
+                    }
+                    Some("v2beta1") if aggregated.is_none() => {
+                        aggregated = Some(("apidiscovery.k8s.io/v2beta1", DISCOVERY_V2BETA1))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let state = self.engine.lock();
+        match aggregated {
+            Some((api_version, content_type)) => {
+                let body = discovery::aggregated(&state.registry, core, api_version);
+                let mut response = json_response(200, &body, &[]);
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+                response
+            }
+            None if core => {
+                json_response(200, &discovery::api_versions(&self.settings.address), &[])
+            }
+            None => json_response(200, &discovery::api_group_list(&state.registry), &[]),
+        }
+    }
+
+    fn target(&self, path: &ResourcePath) -> Result<(Target, bool), ApiError> {
+        let state = self.engine.lock();
+        let mut rest: &[String] = &path.rest;
+        let watch_path = rest.first().map(String::as_str) == Some("watch");
+        if watch_path {
+            rest = &rest[1..];
+        }
+        let namespaced = rest.len() >= 3
+            && rest[0] == "namespaces"
+            && state
+                .registry
+                .lookup(&path.group, &path.version, &rest[2])
+                .is_some_and(|t| t.namespaced);
+        let (namespace, plural, name, subresource) = if namespaced {
+            if rest.len() > 5 {
+                return Err(ApiError::unknown_path());
+            }
+            (
+                Some(rest[1].clone()),
+                rest[2].clone(),
+                rest.get(3).cloned(),
+                rest.get(4).cloned(),
+            )
+        } else {
+            if rest.is_empty() || rest.len() > 3 {
+                return Err(ApiError::unknown_path());
+            }
+            (
+                None,
+                rest[0].clone(),
+                rest.get(1).cloned(),
+                rest.get(2).cloned(),
+            )
+        };
+        let resource = state
+            .registry
+            .lookup(&path.group, &path.version, &plural)
+            .ok_or_else(ApiError::unknown_path)?;
+        if resource.namespaced && namespace.is_none() && name.is_some() {
+            return Err(ApiError::unknown_path());
+        }
+        if let Some(sub) = &subresource {
+            let known = (sub == "status" && resource.status_subresource)
+                || (sub == "scale" && resource.scale.is_some())
+                || (sub == "finalize" && resource.kind == Kind::Namespace);
+            if !known {
+                return Err(ApiError::unknown_path());
+            }
+        }
+        Ok((
+            Target {
+                resource,
+                version: path.version.clone(),
+                namespace,
+                name,
+                subresource,
+            },
+            watch_path,
+        ))
+    }
+
+    async fn resource(
+        &self,
+        method: Method,
+        path: ResourcePath,
+        query: &Query,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Response, ApiError> {
+        let (target, watch_path) = self.target(&path)?;
+        let accept = negotiate(headers)?;
+        let engine = &self.engine;
+        let is_watch = watch_path || query.flag("watch");
+        match (
+            &method,
+            target.name.is_some(),
+            target.subresource.as_deref(),
+        ) {
+            (&Method::GET, false, _) if is_watch => self.watch(target, query, accept),
+            (&Method::GET, false, _) => {
+                if accept == Accept::Partial {
+                    return Err(ApiError::not_acceptable(
+                        "you requested PartialObjectMetadata, but the requested object is a list",
+                    ));
+                }
+                let options = list_options(query)?;
+                self.wait_for_resource_version(&options).await?;
+                let list = engine.list(&target, &options)?;
+                Ok(json_response(
+                    200,
+                    &render_list(&target, list, accept, query),
+                    &[],
+                ))
+            }
+            (&Method::GET, true, _) if is_watch => self.watch(target, query, accept),
+            (&Method::POST, false, None) => {
+                let body = decode_body(headers, &body, &target)?;
+                let outcome = engine.create(&target, body, &write_options(query)?)?;
+                Ok(outcome_response(outcome))
+            }
+            (&Method::DELETE, false, None) => {
+                let options = delete_options(query, &body)?;
+                Ok(outcome_response(engine.delete_collection(
+                    &target,
+                    &list_options(query)?,
+                    &options,
+                )?))
+            }
+            (&Method::GET, true, sub) if sub != Some("finalize") => {
+                let object = engine.get(&target)?;
+                Ok(json_response(
+                    200,
+                    &render_object(&target, object, accept, query),
+                    &[],
+                ))
+            }
+            (&Method::PUT, true, Some("finalize")) => {
+                let body = decode_body(headers, &body, &target)?;
+                let mut current = engine.get(&Target {
+                    subresource: None,
+                    ..target.clone()
+                })?;
+                current["spec"]["finalizers"] = body
+                    .pointer("/spec/finalizers")
+                    .cloned()
+                    .unwrap_or(json!([]));
+                let main = Target {
+                    subresource: None,
+                    ..target.clone()
+                };
+                Ok(outcome_response(engine.replace(
+                    &main,
+                    current,
+                    &write_options(query)?,
+                )?))
+            }
+            (&Method::PUT, true, _) => {
+                let body = decode_body(headers, &body, &target)?;
+                Ok(outcome_response(engine.replace(
+                    &target,
+                    body,
+                    &write_options(query)?,
+                )?))
+            }
+            (&Method::PATCH, true, sub) if sub != Some("finalize") => {
+                let patch_type = patch_type(headers)?;
+                let mut options = write_options(query)?;
+                if options.field_manager.is_none() && patch_type != PatchType::Apply {
+                    options.field_manager = user_agent_manager(headers);
+                }
+                Ok(outcome_response(
+                    engine.patch(&target, patch_type, &body, &options)?,
+                ))
+            }
+            (&Method::DELETE, true, None) => {
+                let options = delete_options(query, &body)?;
+                Ok(outcome_response(engine.delete(&target, &options)?))
+            }
+            _ => Err(ApiError::method_not_allowed()),
+        }
+    }
+
+    /// A list at a resourceVersion newer than the server's waits up to 3 s, then E31.
+    async fn wait_for_resource_version(&self, options: &ListOptions) -> Result<(), ApiError> {
+        let Some(requested) = options
+            .resource_version
+            .as_deref()
+            .and_then(|rv| rv.parse::<u64>().ok())
+        else {
+            return Ok(());
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        loop {
+            let current = self.engine.lock().store.resource_version();
+            if requested <= current {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::too_large_resource_version(requested, current));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn watch(
+        &self,
+        mut target: Target,
+        query: &Query,
+        accept: Accept,
+    ) -> Result<Response, ApiError> {
+        let mut list = list_options(query)?;
+        if let Some(name) = target.name.take() {
+            let selector = format!("metadata.name={name}");
+            list.field_selector = Some(match list.field_selector {
+                Some(existing) if !existing.is_empty() => format!("{existing},{selector}"),
+                _ => selector,
+            });
+        }
+        let send_initial_events = query.flag("sendInitialEvents");
+        if send_initial_events && !self.settings.watch_list {
+            return Err(ApiError::invalid_message(
+                "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
+            ));
+        }
+        if send_initial_events && list.resource_version_match.as_deref() != Some("NotOlderThan") {
+            return Err(ApiError::invalid_message(
+                "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            ));
+        }
+        let timeout = match query
+            .get("timeoutSeconds")
+            .and_then(|t| t.parse::<u64>().ok())
+        {
+            Some(seconds) => Duration::from_secs(seconds),
+            None => Duration::from_secs(1800 + u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * 7),
+        };
+        let rendering = match accept {
+            Accept::Table => Rendering::Table,
+            Accept::Partial | Accept::PartialList => Rendering::PartialObjectMetadata,
+            Accept::Json => Rendering::Full,
+        };
+        let request = WatchRequest {
+            resource: target.resource.clone(),
+            version: target.version.clone(),
+            namespace: target.namespace.clone(),
+            list,
+            allow_bookmarks: query.flag("allowWatchBookmarks"),
+            timeout,
+            send_initial_events,
+            bookmark_interval: self.settings.bookmark_interval,
+            rendering,
+        };
+        let expire = self.faults.take_expire(&target.resource.plural);
+        let receiver = watch::start(self.engine.clone(), request, expire)?;
+        let receiver = self.faults.register_watch(receiver);
+        let stream = tokio_stream::wrappers::ReceiverStream::new(receiver);
+        let body = Body::from_stream(futures::StreamExt::map(
+            stream,
+            Ok::<Bytes, std::convert::Infallible>,
+        ));
+        let mut response = Response::new(body);
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Ok(response)
+    }
+}
+
+fn version() -> Value {
+    json!({"major": "1", "minor": "32", "gitVersion": "v1.32.13", "gitCommit": "kany8s-embedded",
+           "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.6",
+           "compiler": "gc", "platform": "linux/amd64"})
+}
+
+fn render_object(target: &Target, object: Value, accept: Accept, query: &Query) -> Value {
+    match accept {
+        Accept::Table => table::table(
+            &target.resource,
+            &target.version,
+            &[object],
+            true,
+            include_object(query),
+        ),
+        Accept::Partial | Accept::PartialList => table::partial_object_metadata(&object),
+        Accept::Json => object,
+    }
+}
+
+fn include_object(query: &Query) -> IncludeObject {
+    match query.get("includeObject") {
+        Some("None") => IncludeObject::None,
+        Some("Object") => IncludeObject::Object,
+        _ => IncludeObject::Metadata,
+    }
+}
+
+fn render_list(target: &Target, list: Value, accept: Accept, query: &Query) -> Value {
+    match accept {
+        Accept::Json | Accept::Partial => list,
+        Accept::PartialList => {
+            let items: Vec<Value> = list["items"]
+                .as_array()
+                .map(|i| i.iter().map(table::partial_object_metadata).collect())
+                .unwrap_or_default();
+            json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list["metadata"], "items": items})
+        }
+        Accept::Table => {
+            let items = list["items"].as_array().cloned().unwrap_or_default();
+            let mut t = table::table(
+                &target.resource,
+                &target.version,
+                &items,
+                true,
+                include_object(query),
+            );
+            t["metadata"] = list["metadata"].clone();
+            t
+        }
+    }
+}
+
+fn outcome_response(outcome: Outcome) -> Response {
+    json_response(outcome.code, &outcome.body, &outcome.warnings)
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default()
+}
+
+fn decode_body(headers: &HeaderMap, body: &[u8], target: &Target) -> Result<Value, ApiError> {
+    let value: Value = match content_type(headers).as_str() {
+        "" | "application/json" => serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        })?,
+        "application/yaml" => yaml_serde::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
+        "application/vnd.kubernetes.protobuf" => {
+            crate::protobuf::decode(body, &target.resource.kind_name)?
+        }
+        _ => {
+            return Err(ApiError::unsupported_media_type(&[
+                "application/json",
+                "application/yaml",
+                "application/vnd.kubernetes.protobuf",
+            ]));
+        }
+    };
+    Ok(value)
+}
+
+fn patch_type(headers: &HeaderMap) -> Result<PatchType, ApiError> {
+    match content_type(headers).as_str() {
+        "application/merge-patch+json" => Ok(PatchType::Merge),
+        "application/json-patch+json" => Ok(PatchType::Json),
+        "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
+        "application/apply-patch+yaml" => Ok(PatchType::Apply),
+        _ => Err(ApiError::unsupported_media_type(&[
+            "application/json-patch+json",
+            "application/merge-patch+json",
+            "application/apply-patch+yaml",
+            "application/strategic-merge-patch+json",
+        ])),
+    }
+}
+
+fn user_agent_manager(headers: &HeaderMap) -> Option<String> {
+    let agent = headers.get(header::USER_AGENT)?.to_str().ok()?;
+    Some(agent.split('/').next().unwrap_or(agent).to_string())
+}
+
+fn write_options(query: &Query) -> Result<WriteOptions, ApiError> {
+    let field_validation = match query.get("fieldValidation") {
+        None | Some("") | Some("Warn") => FieldValidation::Warn,
+        Some("Strict") => FieldValidation::Strict,
+        Some("Ignore") => FieldValidation::Ignore,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "fieldValidation parameter unsupported: {other}"
+            )));
+        }
+    };
+    let field_manager = query
+        .get("fieldManager")
+        .filter(|m| !m.is_empty())
+        .map(str::to_string);
+    if field_manager.as_ref().is_some_and(|m| m.len() > 128) {
+        return Err(ApiError::invalid_message(
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Too long: may not be more than 128 bytes",
+        ));
+    }
+    Ok(WriteOptions {
+        dry_run: query.get("dryRun") == Some("All"),
+        field_manager,
+        field_validation,
+        force: query.get("force").map(|f| f == "true"),
+    })
+}
+
+fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
+    let options = ListOptions {
+        label_selector: query.get("labelSelector").map(str::to_string),
+        field_selector: query.get("fieldSelector").map(str::to_string),
+        limit: query.get("limit").and_then(|l| l.parse().ok()),
+        continue_token: query
+            .get("continue")
+            .filter(|c| !c.is_empty())
+            .map(str::to_string),
+        resource_version: query
+            .get("resourceVersion")
+            .filter(|r| !r.is_empty())
+            .map(str::to_string),
+        resource_version_match: query
+            .get("resourceVersionMatch")
+            .filter(|r| !r.is_empty())
+            .map(str::to_string),
+    };
+    if options.resource_version_match.is_some() && options.resource_version.is_none() {
+        return Err(ApiError::invalid_message(
+            "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+        ));
+    }
+    if options.continue_token.is_some()
+        && options
+            .resource_version
+            .as_deref()
+            .is_some_and(|rv| rv != "0")
+    {
+        return Err(ApiError::invalid_message(
+            "ListOptions.meta.k8s.io \"\" is invalid: resourceVersion: Forbidden: specifying resource version is not allowed when using continue",
+        ));
+    }
+    if options.resource_version_match.as_deref() == Some("Exact")
+        && options.resource_version.as_deref() == Some("0")
+    {
+        return Err(ApiError::invalid_message(
+            "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+        ));
+    }
+    Ok(options)
+}
+
+fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
+    };
+    let string = |key: &str| {
+        body.get(key)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| query.get(key).map(str::to_string))
+    };
+    let dry_run = body
+        .get("dryRun")
+        .and_then(Value::as_array)
+        .is_some_and(|d| d.iter().any(|x| x == "All"))
+        || query.get("dryRun") == Some("All");
+    Ok(DeleteOptions {
+        propagation_policy: string("propagationPolicy"),
+        orphan_dependents: body
+            .get("orphanDependents")
+            .and_then(Value::as_bool)
+            .or_else(|| query.get("orphanDependents").map(|v| v == "true")),
+        dry_run,
+        precondition_uid: body
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        precondition_resource_version: body
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route("/version"), Route::Version);
+        assert_eq!(
+            route("/api/v1"),
+            Route::GroupVersion(String::new(), "v1".into())
+        );
+        assert_eq!(route("/apis/kro.run"), Route::ApiGroup("kro.run".into()));
+        assert!(matches!(
+            route("/apis/kro.run/v1alpha1/namespaces/a/x"),
+            Route::Resource(_)
+        ));
+        assert_eq!(route("/nope"), Route::Unknown);
+    }
+
+    #[test]
+    fn query_decoding() {
+        let q = Query::parse(Some(
+            "fieldSelector=metadata.name%3Dx&watch=1&labelSelector=a+in+(b)",
+        ));
+        assert_eq!(q.get("fieldSelector"), Some("metadata.name=x"));
+        assert!(q.flag("watch"));
+        assert_eq!(q.get("labelSelector"), Some("a in (b)"));
+    }
+}
