@@ -432,6 +432,22 @@ async fn collect_garbage(engine: &Engine, delays: &ControllerDelays, event: Opti
                     candidates.insert(key.clone());
                 }
             }
+            // Owners waiting in the foreground for this dependent may now finish.
+            for reference in e
+                .object
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let owner = reference
+                    .get("uid")
+                    .and_then(Value::as_str)
+                    .and_then(|u| state.store.by_uid(u));
+                if let Some((owner_key, owner)) = owner {
+                    owners.push((owner_key.clone(), owner.clone()));
+                }
+            }
         }
         Some(e) => {
             candidates.insert(e.key.clone());

@@ -499,7 +499,7 @@ pub fn admit(
             errors.push(FieldError::new(
                 "<nil>",
                 FieldErrorKind::Invalid,
-                None,
+                Some("\"null\"".into()),
                 CEL_SKIPPED,
             ));
         } else {

@@ -1,0 +1,149 @@
+//! Helpers shared by the API server's integration tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use axum::body::Body;
+use http::{HeaderMap, Method, Request, StatusCode};
+use kany8s_apiserver::Server;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+/// One raw request against the router.
+pub async fn call(
+    server: &Server,
+    method: Method,
+    uri: &str,
+    content_type: &str,
+    body: Value,
+) -> Reply {
+    call_with(server, method, uri, &[("content-type", content_type)], body).await
+}
+
+pub async fn call_with(
+    server: &Server,
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Value,
+) -> Reply {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let bytes = if body.is_null() {
+        Vec::new()
+    } else {
+        serde_json::to_vec(&body).unwrap()
+    };
+    let response = server
+        .router()
+        .oneshot(request.body(Body::from(bytes)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let collected = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&collected).into_owned();
+    let body = serde_json::from_slice(&collected).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+/// Reads a watch stream until it ends or `limit` events arrived.
+pub async fn watch_events(server: &Server, uri: &str, limit: usize, wait: Duration) -> Vec<Value> {
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri(uri)
+        .body(Body::empty())
+        .unwrap();
+    let response = server.router().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = response.into_body().into_data_stream();
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while events.len() < limit {
+        let next = tokio::time::timeout_at(deadline, futures::StreamExt::next(&mut stream)).await;
+        match next {
+            Ok(Some(Ok(chunk))) => {
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(pos) = buffer.find('\n') {
+                    let line: String = buffer.drain(..=pos).collect();
+                    events.push(serde_json::from_str(line.trim()).unwrap());
+                }
+            }
+            _ => break,
+        }
+    }
+    events
+}
+
+/// A namespaced CRD `widgets.example.com` with a status subresource and a small schema.
+pub fn widget_crd() -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+            "scope": "Namespaced",
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": [{"name": "Size", "type": "integer", "jsonPath": ".spec.size"}],
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {
+                        "size": {"type": "integer", "minimum": 1},
+                        "a": {"type": "integer"}, "b": {"type": "integer"},
+                        "id": {"type": "string", "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "field is immutable"}]},
+                        "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                        "mode": {"type": "string", "default": "fast"}
+                    }},
+                    "status": {"type": "object", "properties": {"ready": {"type": "boolean"}, "observedGeneration": {"type": "integer"}}}
+                }}}
+            }]
+        }
+    })
+}
+
+/// Creates the widget CRD and waits until widgets are served.
+pub async fn install_widgets(server: &Server) {
+    let reply = call(
+        server,
+        Method::POST,
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        "application/json",
+        widget_crd(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    for _ in 0..200 {
+        let r = call(server, Method::GET, "/apis/example.com/v1", "", Value::Null).await;
+        if r.status == StatusCode::OK {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("widgets never became established");
+}
+
+pub fn widget(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name}, "spec": spec})
+}
+
+pub const WIDGETS: &str = "/apis/example.com/v1/namespaces/default/widgets";

@@ -1,0 +1,1048 @@
+//! The fidelity traps of the API server spec (§12), asserted over HTTP exactly as clients see
+//! them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use http::{Method, StatusCode};
+use kany8s_apiserver::Server;
+use serde_json::{Value, json};
+
+const CMS: &str = "/api/v1/namespaces/default/configmaps";
+
+async fn server() -> Server {
+    Server::builder().build()
+}
+
+/// [API-17] [API-18] T06: generation rules for custom resources; none for ConfigMaps.
+#[tokio::test]
+async fn t06_generation_rules() {
+    let s = server().await;
+    install_widgets(&s).await;
+    let created = call(
+        &s,
+        Method::POST,
+        WIDGETS,
+        "application/json",
+        widget("w", json!({"size": 1})),
+    )
+    .await;
+    assert_eq!(created.body["metadata"]["generation"], 1);
+    let url = format!("{WIDGETS}/w");
+    let labelled = call(
+        &s,
+        Method::PATCH,
+        &url,
+        "application/merge-patch+json",
+        json!({"metadata": {"labels": {"a": "b"}}}),
+    )
+    .await;
+    assert_eq!(labelled.body["metadata"]["generation"], 1);
+    let changed = call(
+        &s,
+        Method::PATCH,
+        &url,
+        "application/merge-patch+json",
+        json!({"spec": {"size": 2}}),
+    )
+    .await;
+    assert_eq!(changed.body["metadata"]["generation"], 2);
+    let status = call(
+        &s,
+        Method::PATCH,
+        &format!("{url}/status"),
+        "application/merge-patch+json",
+        json!({"status": {"ready": true}}),
+    )
+    .await;
+    assert_eq!(status.body["metadata"]["generation"], 2);
+    assert_eq!(status.body["status"]["ready"], true);
+    call(
+        &s,
+        Method::PATCH,
+        &url,
+        "application/merge-patch+json",
+        json!({"metadata": {"finalizers": ["example.com/f"]}}),
+    )
+    .await;
+    let deleted = call(&s, Method::DELETE, &url, "", Value::Null).await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert_eq!(deleted.body["metadata"]["generation"], 3);
+    let cm = call(
+        &s,
+        Method::POST,
+        CMS,
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+    )
+    .await;
+    assert!(cm.body["metadata"].get("generation").is_none());
+}
+
+/// [API-19] T02 T03: status isolation between the main resource and `/status`.
+#[tokio::test]
+async fn t02_t03_status_isolation() {
+    let s = server().await;
+    install_widgets(&s).await;
+    let mut body = widget("w", json!({"size": 1}));
+    body["status"] = json!({"ready": true});
+    let created = call(&s, Method::POST, WIDGETS, "application/json", body).await;
+    assert!(created.body.get("status").is_none(), "create drops status");
+    let url = format!("{WIDGETS}/w");
+    let patched = call(
+        &s,
+        Method::PATCH,
+        &url,
+        "application/merge-patch+json",
+        json!({"status": {"ready": true}}),
+    )
+    .await;
+    assert!(patched.body.get("status").is_none());
+    assert_eq!(
+        patched.body["metadata"]["resourceVersion"], created.body["metadata"]["resourceVersion"],
+        "no-op write"
+    );
+    let mut current = call(&s, Method::GET, &url, "", Value::Null).await.body;
+    current["metadata"]["labels"] = json!({"x": "y"});
+    current["status"] = json!({"ready": true});
+    let put = call(
+        &s,
+        Method::PUT,
+        &format!("{url}/status"),
+        "application/json",
+        current,
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    assert_eq!(put.body["status"]["ready"], true);
+    assert!(
+        put.body["metadata"].get("labels").is_none(),
+        "/status ignores metadata"
+    );
+}
+
+/// [API-17] [API-08] T04: optimistic concurrency, exact messages.
+#[tokio::test]
+async fn t04_optimistic_concurrency() {
+    let s = server().await;
+    install_widgets(&s).await;
+    let created = call(&s, Method::POST, CMS, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}})).await;
+    let mut stale = created.body.clone();
+    call(
+        &s,
+        Method::PATCH,
+        &format!("{CMS}/c"),
+        "application/merge-patch+json",
+        json!({"data": {"a": "2"}}),
+    )
+    .await;
+    stale["data"]["a"] = json!("3");
+    let conflict = call(
+        &s,
+        Method::PUT,
+        &format!("{CMS}/c"),
+        "application/json",
+        stale,
+    )
+    .await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT);
+    assert_eq!(
+        conflict.body["message"],
+        "Operation cannot be fulfilled on configmaps \"c\": the object has been modified; please apply your changes to the latest version and try again"
+    );
+    assert_eq!(conflict.body["reason"], "Conflict");
+    call(
+        &s,
+        Method::POST,
+        WIDGETS,
+        "application/json",
+        widget("w", json!({})),
+    )
+    .await;
+    let no_rv = call(
+        &s,
+        Method::PUT,
+        &format!("{WIDGETS}/w"),
+        "application/json",
+        widget("w", json!({"size": 3})),
+    )
+    .await;
+    assert_eq!(no_rv.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        no_rv.body["message"],
+        "widgets.example.com \"w\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+    );
+}
+
+/// [API-13] T05 T27: unknown fields are pruned with a Warning header, or rejected when Strict.
+#[tokio::test]
+async fn t05_pruning_and_field_validation() {
+    let s = server().await;
+    install_widgets(&s).await;
+    let created = call(
+        &s,
+        Method::POST,
+        WIDGETS,
+        "application/json",
+        widget("w", json!({"foo": 1, "free": {"x": {}}})),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert!(created.body["spec"].get("foo").is_none());
+    assert_eq!(
+        created.body["spec"]["free"],
+        json!({"x": {}}),
+        "T20: {{}} inside preserve-unknown is kept"
+    );
+    assert_eq!(created.body["spec"]["mode"], "fast", "defaulting");
+    let warning = created.headers.get("warning").unwrap().to_str().unwrap();
+    assert_eq!(warning, "299 - \"unknown field \\\"spec.foo\\\"\"");
+    let strict = call(
+        &s,
+        Method::POST,
+        &format!("{WIDGETS}?fieldValidation=Strict"),
+        "application/json",
+        widget("v", json!({"foo": 1})),
+    )
+    .await;
+    assert_eq!(strict.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        strict.body["message"],
+        "Widget in version \"v1\" cannot be handled as a Widget: strict decoding error: unknown field \"spec.foo\""
+    );
+}
+
+/// [API-15] T07 T19: finalizers hold deletion; removing the last one deletes with a single
+/// DELETED event carrying the previous state and a new resourceVersion.
+#[tokio::test]
+async fn t07_t19_finalizers_and_last_finalizer_removal() {
+    let s = server().await;
+    install_widgets(&s).await;
+    let mut body = widget("w", json!({}));
+    body["metadata"]["finalizers"] = json!(["example.com/f"]);
+    let created = call(&s, Method::POST, WIDGETS, "application/json", body).await;
+    let rv = created.body["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = format!("{WIDGETS}/w");
+    let deleted = call(&s, Method::DELETE, &url, "", Value::Null).await;
+    assert!(deleted.body["metadata"]["deletionTimestamp"].is_string());
+    let added = call(
+        &s,
+        Method::PATCH,
+        &url,
+        "application/merge-patch+json",
+        json!({"metadata": {"finalizers": ["example.com/f", "example.com/g"]}}),
+    )
+    .await;
+    assert_eq!(added.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        added.body["message"],
+        "Widget.example.com \"w\" is invalid: metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{\"example.com/g\"}"
+    );
+    let removed = call(
+        &s,
+        Method::PATCH,
+        &url,
+        "application/json-patch+json",
+        json!([{"op": "remove", "path": "/metadata/finalizers/0"}]),
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.text);
+    assert_eq!(
+        call(&s, Method::GET, &url, "", Value::Null).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let events = watch_events(
+        &s,
+        &format!("{WIDGETS}?watch=true&resourceVersion={rv}"),
+        10,
+        Duration::from_millis(200),
+    )
+    .await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        ["MODIFIED", "DELETED"],
+        "deletion mark, then one DELETED"
+    );
+    let last = &events[1]["object"];
+    assert_eq!(
+        last["metadata"]["finalizers"],
+        json!(["example.com/f"]),
+        "DELETED carries the stored state"
+    );
+    let mark_rv: u64 = events[0]["object"]["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let delete_rv: u64 = last["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(delete_rv > mark_rv);
+}
+
+/// [API-14] T08: a watch from compacted history answers 200 with one ERROR 410 event.
+#[tokio::test]
+async fn t08_expired_watch_is_an_in_stream_410() {
+    let s = server().await;
+    for i in 0..3 {
+        call(
+            &s,
+            Method::POST,
+            CMS,
+            "application/json",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")}}),
+        )
+        .await;
+    }
+    let current = s.engine().lock().store.resource_version();
+    s.compact(current);
+    let events = watch_events(
+        &s,
+        &format!("{CMS}?watch=true&resourceVersion=2"),
+        5,
+        Duration::from_millis(300),
+    )
+    .await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["type"], "ERROR");
+    assert_eq!(events[0]["object"]["code"], 410);
+    assert_eq!(events[0]["object"]["reason"], "Expired");
+    assert!(
+        events[0]["object"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("too old resource version: 2 (")
+    );
+}
+
+/// [API-15] T09: N writes give N ordered events; an identical PUT gives none.
+#[tokio::test]
+async fn t09_ordered_events_and_silent_no_ops() {
+    let s = server().await;
+    let created = call(&s, Method::POST, CMS, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"n": "0"}})).await;
+    let start = created.body["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for n in 1..=5 {
+        call(
+            &s,
+            Method::PATCH,
+            &format!("{CMS}/c"),
+            "application/merge-patch+json",
+            json!({"data": {"n": n.to_string()}}),
+        )
+        .await;
+    }
+    let current = call(&s, Method::GET, &format!("{CMS}/c"), "", Value::Null)
+        .await
+        .body;
+    let same = call(
+        &s,
+        Method::PUT,
+        &format!("{CMS}/c"),
+        "application/json",
+        current.clone(),
+    )
+    .await;
+    assert_eq!(
+        same.body["metadata"]["resourceVersion"],
+        current["metadata"]["resourceVersion"]
+    );
+    let events = watch_events(
+        &s,
+        &format!("{CMS}?watch=true&resourceVersion={start}"),
+        10,
+        Duration::from_millis(200),
+    )
+    .await;
+    assert_eq!(events.len(), 5);
+    let rvs: Vec<u64> = events
+        .iter()
+        .map(|e| {
+            e["object"]["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(rvs.windows(2).all(|w| w[0] < w[1]));
+}
+
+/// [API-16] T12: leaving a label selector is a DELETED with the old object and the new RV.
+#[tokio::test]
+async fn t12_selector_transitions() {
+    let s = server().await;
+    let created = call(&s, Method::POST, CMS, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "b"}}})).await;
+    let rv = created.body["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    call(
+        &s,
+        Method::PATCH,
+        &format!("{CMS}/c"),
+        "application/merge-patch+json",
+        json!({"metadata": {"labels": {"a": "c"}}}),
+    )
+    .await;
+    let events = watch_events(
+        &s,
+        &format!("{CMS}?watch=true&labelSelector=a%3Db&resourceVersion={rv}"),
+        5,
+        Duration::from_millis(200),
+    )
+    .await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["type"], "DELETED");
+    assert_eq!(events[0]["object"]["metadata"]["labels"]["a"], "b");
+    assert_ne!(
+        events[0]["object"]["metadata"]["resourceVersion"],
+        json!(rv)
+    );
+}
+
+/// [API-20] T10: background GC by uid, foreground with blockOwnerDeletion, orphan.
+#[tokio::test]
+async fn t10_garbage_collection() {
+    let s = server().await;
+    let owner = call(
+        &s,
+        Method::POST,
+        CMS,
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}}),
+    )
+    .await;
+    let uid = owner.body["metadata"]["uid"].as_str().unwrap().to_string();
+    let reference = json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid, "blockOwnerDeletion": true}]);
+    for name in ["dep", "stale"] {
+        let mut refs = reference.clone();
+        if name == "stale" {
+            refs[0]["uid"] = json!("not-the-owner");
+        }
+        call(&s, Method::POST, CMS, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "ownerReferences": refs}})).await;
+    }
+    let gone = |name: &'static str| {
+        let s = &s;
+        async move {
+            for _ in 0..100 {
+                if call(s, Method::GET, &format!("{CMS}/{name}"), "", Value::Null)
+                    .await
+                    .status
+                    == StatusCode::NOT_FOUND
+                {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            false
+        }
+    };
+    assert!(
+        gone("stale").await,
+        "a dependent whose owner uid does not exist is collected"
+    );
+    assert_eq!(
+        call(&s, Method::GET, &format!("{CMS}/dep"), "", Value::Null)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    call(
+        &s,
+        Method::DELETE,
+        &format!("{CMS}/owner"),
+        "application/json",
+        json!({"propagationPolicy": "Background"}),
+    )
+    .await;
+    assert!(
+        gone("dep").await,
+        "background deletion collects the dependent"
+    );
+
+    // Orphan: the dependent stays and loses the reference.
+    let owner = call(
+        &s,
+        Method::POST,
+        CMS,
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner2"}}),
+    )
+    .await;
+    let uid = owner.body["metadata"]["uid"].as_str().unwrap().to_string();
+    call(&s, Method::POST, CMS, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kept", "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner2", "uid": uid}]}})).await;
+    call(
+        &s,
+        Method::DELETE,
+        &format!("{CMS}/owner2"),
+        "application/json",
+        json!({"propagationPolicy": "Orphan"}),
+    )
+    .await;
+    assert!(gone("owner2").await);
+    let kept = call(&s, Method::GET, &format!("{CMS}/kept"), "", Value::Null).await;
+    assert_eq!(kept.status, StatusCode::OK);
+    assert!(kept.body["metadata"].get("ownerReferences").is_none());
+
+    // Foreground: the owner waits for its blocking dependent.
+    let owner = call(
+        &s,
+        Method::POST,
+        CMS,
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner3"}}),
+    )
+    .await;
+    let uid = owner.body["metadata"]["uid"].as_str().unwrap().to_string();
+    call(&s, Method::POST, CMS, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "blocker", "finalizers": ["example.com/hold"], "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner3", "uid": uid, "blockOwnerDeletion": true}]}})).await;
+    let deleting = call(
+        &s,
+        Method::DELETE,
+        &format!("{CMS}/owner3"),
+        "application/json",
+        json!({"propagationPolicy": "Foreground"}),
+    )
+    .await;
+    assert_eq!(
+        deleting.body["metadata"]["finalizers"],
+        json!(["foregroundDeletion"])
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        call(&s, Method::GET, &format!("{CMS}/owner3"), "", Value::Null)
+            .await
+            .status,
+        StatusCode::OK,
+        "owner held by the blocking dependent"
+    );
+    call(
+        &s,
+        Method::PATCH,
+        &format!("{CMS}/blocker"),
+        "application/merge-patch+json",
+        json!({"metadata": {"finalizers": null}}),
+    )
+    .await;
+    assert!(gone("blocker").await);
+    assert!(
+        gone("owner3").await,
+        "owner released once the blocking dependent is gone"
+    );
+}
+
+/// [API-08] T13: DELETE response shapes.
+#[tokio::test]
+async fn t13_delete_response_shapes() {
+    let s = server().await;
+    install_widgets(&s).await;
+    call(
+        &s,
+        Method::POST,
+        CMS,
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+    )
+    .await;
+    let cm = call(&s, Method::DELETE, &format!("{CMS}/c"), "", Value::Null).await;
+    assert_eq!(cm.body["kind"], "Status");
+    assert_eq!(cm.body["status"], "Success");
+    assert_eq!(cm.body["details"]["kind"], "configmaps");
+    assert!(cm.body["details"].get("group").is_none());
+    call(
+        &s,
+        Method::POST,
+        WIDGETS,
+        "application/json",
+        widget("w", json!({})),
+    )
+    .await;
+    let w = call(&s, Method::DELETE, &format!("{WIDGETS}/w"), "", Value::Null).await;
+    assert_eq!(
+        w.body["details"],
+        json!({"name": "w", "group": "example.com", "kind": "widgets", "uid": w.body["details"]["uid"]})
+    );
+    call(
+        &s,
+        Method::POST,
+        "/api/v1/namespaces",
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gone"}}),
+    )
+    .await;
+    let ns = call(
+        &s,
+        Method::DELETE,
+        "/api/v1/namespaces/gone",
+        "",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(ns.body["kind"], "Namespace");
+    assert_eq!(ns.body["status"]["phase"], "Terminating");
+}
+
+/// [API-08] E01 E02 E03 E22 E32: the basic error catalogue.
+#[tokio::test]
+async fn error_catalogue_basics() {
+    let s = server().await;
+    let missing = call(&s, Method::GET, &format!("{CMS}/nope"), "", Value::Null).await;
+    assert_eq!(missing.body["message"], "configmaps \"nope\" not found");
+    let unknown = call(&s, Method::GET, "/apis/nope.io/v1/things", "", Value::Null).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        unknown.body["message"],
+        "the server could not find the requested resource"
+    );
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+    call(&s, Method::POST, CMS, "application/json", cm.clone()).await;
+    let exists = call(&s, Method::POST, CMS, "application/json", cm.clone()).await;
+    assert_eq!(exists.status, StatusCode::CONFLICT);
+    assert_eq!(exists.body["message"], "configmaps \"c\" already exists");
+    let no_ns = call(
+        &s,
+        Method::POST,
+        "/api/v1/namespaces/missing/configmaps",
+        "application/json",
+        cm.clone(),
+    )
+    .await;
+    assert_eq!(no_ns.body["message"], "namespaces \"missing\" not found");
+    let mut with_rv = cm.clone();
+    with_rv["metadata"]["name"] = json!("d");
+    with_rv["metadata"]["resourceVersion"] = json!("5");
+    let rv = call(&s, Method::POST, CMS, "application/json", with_rv).await;
+    assert_eq!(rv.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        rv.body["message"],
+        "resourceVersion should not be set on objects to be created"
+    );
+    let malformed = call_with(
+        &s,
+        Method::POST,
+        CMS,
+        &[("content-type", "application/json")],
+        json!("not an object"),
+    )
+    .await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    let method = call(
+        &s,
+        Method::POST,
+        &format!("{CMS}/c"),
+        "application/json",
+        cm,
+    )
+    .await;
+    assert_eq!(method.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+/// [API-10] T18: strategic merge is refused for custom resources.
+#[tokio::test]
+async fn t18_strategic_merge_refused_for_custom_resources() {
+    let s = server().await;
+    install_widgets(&s).await;
+    call(
+        &s,
+        Method::POST,
+        WIDGETS,
+        "application/json",
+        widget("w", json!({})),
+    )
+    .await;
+    let r = call(
+        &s,
+        Method::PATCH,
+        &format!("{WIDGETS}/w"),
+        "application/strategic-merge-patch+json",
+        json!({"spec": {"size": 2}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+/// [API-17] T25: pagination with a stable list resourceVersion.
+#[tokio::test]
+async fn t25_pagination() {
+    let s = server().await;
+    for i in 0..5 {
+        call(
+            &s,
+            Method::POST,
+            CMS,
+            "application/json",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")}}),
+        )
+        .await;
+    }
+    let mut names = Vec::new();
+    let mut uri = format!("{CMS}?limit=2");
+    let mut pages = 0;
+    let mut rvs = Vec::new();
+    loop {
+        let page = call(&s, Method::GET, &uri, "", Value::Null).await.body;
+        pages += 1;
+        rvs.push(page["metadata"]["resourceVersion"].clone());
+        names.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["metadata"]["name"].as_str().unwrap().to_string()),
+        );
+        match page["metadata"]["continue"].as_str() {
+            Some(token) => uri = format!("{CMS}?limit=2&continue={token}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(names, ["c0", "c1", "c2", "c3", "c4"]);
+    assert!(rvs.iter().all(|rv| *rv == rvs[0]));
+}
+
+/// [API-21] T01: apply removes fields no longer applied, conflicts between managers, force.
+#[tokio::test]
+async fn t01_server_side_apply() {
+    let s = server().await;
+    install_widgets(&s).await;
+    let url = format!("{WIDGETS}/w");
+    let apply = |manager: &str, force: bool| {
+        format!(
+            "{url}?fieldManager={manager}{}",
+            if force { "&force=true" } else { "" }
+        )
+    };
+    let first = call(
+        &s,
+        Method::PATCH,
+        &apply("m", false),
+        "application/apply-patch+yaml",
+        widget("w", json!({"a": 1, "b": 2})),
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let second = call(
+        &s,
+        Method::PATCH,
+        &apply("m", false),
+        "application/apply-patch+yaml",
+        widget("w", json!({"a": 1})),
+    )
+    .await;
+    assert!(second.body["spec"].get("b").is_none(), "{}", second.text);
+    let conflict = call(
+        &s,
+        Method::PATCH,
+        &apply("n", false),
+        "application/apply-patch+yaml",
+        widget("w", json!({"a": 2})),
+    )
+    .await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT);
+    assert_eq!(
+        conflict.body["message"],
+        "Apply failed with 1 conflict: conflict with \"m\": .spec.a"
+    );
+    assert_eq!(
+        conflict.body["details"]["causes"][0],
+        json!({"reason": "FieldManagerConflict", "message": "conflict with \"m\"", "field": ".spec.a"})
+    );
+    let forced = call(
+        &s,
+        Method::PATCH,
+        &apply("n", true),
+        "application/apply-patch+yaml",
+        widget("w", json!({"a": 2})),
+    )
+    .await;
+    assert_eq!(forced.body["spec"]["a"], 2);
+    let managers: Vec<&str> = forced.body["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["manager"].as_str().unwrap())
+        .collect();
+    assert!(!managers.contains(&"m"), "{managers:?}");
+    let no_manager = call(
+        &s,
+        Method::PATCH,
+        &url,
+        "application/apply-patch+yaml",
+        widget("w", json!({})),
+    )
+    .await;
+    assert_eq!(
+        no_manager.body["message"],
+        "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"
+    );
+}
+
+/// [API-08] T37: a CEL transition rule rejects an update.
+#[tokio::test]
+async fn t37_cel_transition_rule() {
+    let s = server().await;
+    install_widgets(&s).await;
+    call(
+        &s,
+        Method::POST,
+        WIDGETS,
+        "application/json",
+        widget("w", json!({"id": "a"})),
+    )
+    .await;
+    let r = call(
+        &s,
+        Method::PATCH,
+        &format!("{WIDGETS}/w"),
+        "application/merge-patch+json",
+        json!({"spec": {"id": "b"}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        r.body["message"],
+        "Widget.example.com \"w\" is invalid: spec.id: Invalid value: \"string\": field is immutable"
+    );
+}
+
+/// [API-12] T16: a Table for the CRD's printer columns.
+#[tokio::test]
+async fn t16_tables() {
+    let s = server().await;
+    install_widgets(&s).await;
+    call(
+        &s,
+        Method::POST,
+        WIDGETS,
+        "application/json",
+        widget("w", json!({"size": 3})),
+    )
+    .await;
+    let r = call_with(
+        &s,
+        Method::GET,
+        &format!("{WIDGETS}/w"),
+        &[(
+            "accept",
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        )],
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.body["kind"], "Table");
+    let names: Vec<&str> = r.body["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Name", "Size"]);
+    assert_eq!(r.body["rows"][0]["cells"], json!(["w", 3]));
+}
+
+/// [API-17] T21: integers stay integers; a whole float in an integer field is stored as one.
+#[tokio::test]
+async fn t21_integers() {
+    let s = server().await;
+    install_widgets(&s).await;
+    let r = call(
+        &s,
+        Method::POST,
+        WIDGETS,
+        "application/json",
+        widget("w", json!({"size": 2.0})),
+    )
+    .await;
+    assert_eq!(
+        r.text.contains("\"size\":2,") || r.text.contains("\"size\":2}"),
+        true,
+        "{}",
+        r.text
+    );
+    let bad = call(
+        &s,
+        Method::POST,
+        WIDGETS,
+        "application/json",
+        widget("v", json!({"size": 1.5})),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let message = bad.body["message"].as_str().unwrap();
+    assert!(message.starts_with("Widget.example.com \"v\" is invalid: [spec.size: Invalid value: \"number\": spec.size in body must be of type integer: \"number\", "), "{message}");
+    assert!(message.ends_with("<nil>: Invalid value: \"null\": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation]"), "{message}");
+}
+
+/// [API-03] [API-04] CRD discovery appears once Established; aggregated discovery has its own
+/// Content-Type.
+#[tokio::test]
+async fn discovery_follows_established() {
+    let s = Server::builder()
+        .crd_establish_delay(Duration::from_millis(300))
+        .build();
+    let r = call(
+        &s,
+        Method::POST,
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        "application/json",
+        widget_crd(),
+    )
+    .await;
+    assert!(
+        r.body
+            .get("status")
+            .is_none_or(|st| st.get("conditions").is_none()),
+        "T17: no conditions in the create response"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = call(&s, Method::GET, "/apis", "", Value::Null).await;
+    assert!(!before.text.contains("example.com"));
+    let served = call(
+        &s,
+        Method::POST,
+        WIDGETS,
+        "application/json",
+        widget("w", json!({})),
+    )
+    .await;
+    assert_eq!(
+        served.status,
+        StatusCode::CREATED,
+        "served once names are accepted"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let after = call(&s, Method::GET, "/apis", "", Value::Null).await;
+    assert!(after.text.contains("example.com/v1"));
+    let aggregated = call_with(
+        &s,
+        Method::GET,
+        "/apis",
+        &[(
+            "accept",
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
+        )],
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        aggregated.headers.get("content-type").unwrap(),
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    );
+    assert_eq!(aggregated.body["kind"], "APIGroupDiscoveryList");
+}
+
+/// [API-14] T31: watch-list: ADDED for each object, then the initial-events-end bookmark.
+#[tokio::test]
+async fn t31_watch_list() {
+    let s = server().await;
+    for i in 0..2 {
+        call(
+            &s,
+            Method::POST,
+            CMS,
+            "application/json",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")}}),
+        )
+        .await;
+    }
+    let events = watch_events(&s, &format!("{CMS}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&resourceVersion=0"), 3, Duration::from_millis(300)).await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["ADDED", "ADDED", "BOOKMARK"]);
+    assert_eq!(
+        events[2]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
+    let off = Server::builder().watch_list(false).build();
+    let refused = call(&off, Method::GET, &format!("{CMS}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&resourceVersion=0"), "", Value::Null).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// [API-22] T23: deleting a namespace removes its contents, then the namespace; creates in a
+/// terminating namespace are refused.
+#[tokio::test]
+async fn t23_namespace_deletion() {
+    let s = server().await;
+    call(
+        &s,
+        Method::POST,
+        "/api/v1/namespaces",
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}}),
+    )
+    .await;
+    let cms = "/api/v1/namespaces/x/configmaps";
+    call(&s, Method::POST, cms, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "held", "finalizers": ["example.com/hold"]}})).await;
+    call(&s, Method::DELETE, "/api/v1/namespaces/x", "", Value::Null).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let ns = call(&s, Method::GET, "/api/v1/namespaces/x", "", Value::Null).await;
+    assert_eq!(ns.body["status"]["phase"], "Terminating");
+    let refused = call(
+        &s,
+        Method::POST,
+        cms,
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "new"}}),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        refused.body["message"],
+        "configmaps \"new\" is forbidden: unable to create new content in namespace x because it is being terminated"
+    );
+    call(
+        &s,
+        Method::PATCH,
+        &format!("{cms}/held"),
+        "application/merge-patch+json",
+        json!({"metadata": {"finalizers": null}}),
+    )
+    .await;
+    for _ in 0..100 {
+        if call(&s, Method::GET, "/api/v1/namespaces/x", "", Value::Null)
+            .await
+            .status
+            == StatusCode::NOT_FOUND
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("namespace x was never removed");
+}
+
+/// [API-13] fault injection: the n-th write fails with the chosen status.
+#[tokio::test]
+async fn fault_injection_fails_the_nth_write() {
+    let s = server().await;
+    s.faults().fail_nth_write(2, 500);
+    let cm = |n: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": n}});
+    assert_eq!(
+        call(&s, Method::POST, CMS, "application/json", cm("a"))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call(&s, Method::POST, CMS, "application/json", cm("b"))
+            .await
+            .status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert_eq!(
+        call(&s, Method::POST, CMS, "application/json", cm("b"))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+}
