@@ -387,10 +387,10 @@ fn reconcile_namespace(engine: &Engine, name: &str) {
         })
         .unwrap_or_default();
     finalized["spec"]["finalizers"] = json!(spec_finalizers);
-    if spec_finalizers.is_empty() {
-        if let Some(spec) = finalized.get_mut("spec").and_then(Value::as_object_mut) {
-            spec.remove("finalizers");
-        }
+    if spec_finalizers.is_empty()
+        && let Some(spec) = finalized.get_mut("spec").and_then(Value::as_object_mut)
+    {
+        spec.remove("finalizers");
     }
     if spec_finalizers.is_empty() && meta::finalizers(&finalized).is_empty() {
         state.store.delete(&key);
@@ -568,10 +568,10 @@ fn remove_reference(object: &mut Value, uid: &str) {
         .and_then(Value::as_array_mut)
     {
         refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid));
-        if refs.is_empty() {
-            if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-                metadata.remove("ownerReferences");
-            }
+        if refs.is_empty()
+            && let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            metadata.remove("ownerReferences");
         }
     }
 }

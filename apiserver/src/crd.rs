@@ -227,7 +227,7 @@ pub fn resource_type(crd: &Value) -> Option<ResourceType> {
             selectable_fields,
         });
     }
-    versions.sort_by(|a, b| version_priority(&b.name).cmp(&version_priority(&a.name)));
+    versions.sort_by_key(|v| std::cmp::Reverse(version_priority(&v.name)));
     if versions.is_empty() {
         return None;
     }

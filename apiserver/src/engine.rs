@@ -355,11 +355,11 @@ impl Engine {
             items.push(Self::present(&target.resource, &target.version, object));
         }
         let mut metadata = json!({"resourceVersion": snapshot_rv.to_string()});
-        if remaining > 0 {
-            if let Some(position) = next {
-                metadata["continue"] = json!(encode_continue(&position, snapshot_rv));
-                metadata["remainingItemCount"] = json!(remaining);
-            }
+        if remaining > 0
+            && let Some(position) = next
+        {
+            metadata["continue"] = json!(encode_continue(&position, snapshot_rv));
+            metadata["remainingItemCount"] = json!(remaining);
         }
         Ok(json!({
             "apiVersion": target.api_version(),
@@ -517,10 +517,11 @@ impl Engine {
                 metadata.remove("generation");
             }
         }
-        if resource.status_subresource && resource.kind == Kind::Custom {
-            if let Some(object) = body.as_object_mut() {
-                object.remove("status");
-            }
+        if resource.status_subresource
+            && resource.kind == Kind::Custom
+            && let Some(object) = body.as_object_mut()
+        {
+            object.remove("status");
         }
         if let Some(existing) = state.store.get(&target.key(&name)) {
             return Err(ApiError::already_exists(
@@ -544,16 +545,15 @@ impl Engine {
                         .and_then(|v| v.schema.as_ref()),
                 );
                 let has_status = resource.status_subresource && resource.kind == Kind::Custom;
-                ssa::record_update(
-                    None,
-                    &mut object,
-                    &schema,
-                    &context.manager,
-                    &target.api_version(),
-                    "",
-                    has_status,
-                    &context.now,
-                );
+                let api_version = target.api_version();
+                let writer = ssa::Writer {
+                    manager: &context.manager,
+                    api_version: &api_version,
+                    subresource: "",
+                    has_status_subresource: has_status,
+                    now: &context.now,
+                };
+                ssa::record_update(None, &mut object, &schema, writer);
             }
         }
         object["apiVersion"] = json!(resource.api_version(&resource.storage_version));
@@ -770,10 +770,10 @@ impl Engine {
                 .and_then(Value::as_str)
                 .map(str::to_string),
         };
-        if let Some(rv) = patch_rv {
-            if Some(rv.as_str()) != meta::str_field(&old, "resourceVersion") {
-                return Err(ApiError::conflict(&target.resource.name(), &name));
-            }
+        if let Some(rv) = patch_rv
+            && Some(rv.as_str()) != meta::str_field(&old, "resourceVersion")
+        {
+            return Err(ApiError::conflict(&target.resource.name(), &name));
         }
         let context = WriteContext::new(target, options, "unknown", self.clock.timestamp());
         self.write_update(&mut state, &context, &key, &old, patched, None)
@@ -804,12 +804,12 @@ impl Engine {
             return Err(ApiError::bad_request("invalid object type: /, Kind="));
         }
         check_type_meta(target, &applied)?;
-        if let Some(body_name) = meta::str_field(&applied, "name") {
-            if body_name != name {
-                return Err(ApiError::bad_request(format!(
-                    "the name of the object ({body_name}) does not match the name on the URL ({name})"
-                )));
-            }
+        if let Some(body_name) = meta::str_field(&applied, "name")
+            && body_name != name
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
         }
         if applied.pointer("/metadata/managedFields").is_some() {
             return Err(ApiError::bad_request("metadata.managedFields must be nil"));
@@ -820,23 +820,21 @@ impl Engine {
         let mut applied = applied;
         normalize_numbers(&mut applied);
         // Reset fields: the main resource never owns status, /status never owns anything else.
-        if has_status {
-            if let Some(object) = applied.as_object_mut() {
-                if subresource == "status" {
-                    object.retain(|k, _| {
-                        matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status")
-                    });
-                } else {
-                    object.remove("status");
-                }
+        if has_status && let Some(object) = applied.as_object_mut() {
+            if subresource == "status" {
+                object.retain(|k, _| {
+                    matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status")
+                });
+            } else {
+                object.remove("status");
             }
         }
         let mut state = self.lock();
         let old = state.store.get(key).cloned();
-        if let (Some(old), Some(rv)) = (&old, meta::str_field(&applied, "resourceVersion")) {
-            if Some(rv) != meta::str_field(old, "resourceVersion") {
-                return Err(ApiError::conflict(&resource.name(), &name));
-            }
+        if let (Some(old), Some(rv)) = (&old, meta::str_field(&applied, "resourceVersion"))
+            && Some(rv) != meta::str_field(old, "resourceVersion")
+        {
+            return Err(ApiError::conflict(&resource.name(), &name));
         }
         let now = self.clock.timestamp();
         let schema_value = ssa::management_schema(
@@ -848,18 +846,16 @@ impl Engine {
             .as_ref()
             .map(|o| Self::present(resource, &target.version, o));
         let force = options.force.unwrap_or(false);
-        let merged = ssa::apply(
-            live.as_ref(),
-            &applied,
-            &schema_value,
-            &manager,
-            &target.api_version(),
-            &subresource,
-            has_status,
-            force,
-            &now,
-        )
-        .map_err(|conflicts| conflict_error(resource, &name, &conflicts))?;
+        let api_version = target.api_version();
+        let writer = ssa::Writer {
+            manager: &manager,
+            api_version: &api_version,
+            subresource: &subresource,
+            has_status_subresource: has_status,
+            now: &now,
+        };
+        let merged = ssa::apply(live.as_ref(), &applied, &schema_value, writer, force)
+            .map_err(|conflicts| conflict_error(resource, &name, &conflicts))?;
         let context = WriteContext {
             target,
             options,
@@ -901,31 +897,32 @@ impl Engine {
         {
             let metadata = metadata_mut(&mut new);
             warnings.extend(meta::normalize(metadata));
-            if let Some(body_name) = metadata.get("name").and_then(Value::as_str) {
-                if body_name != name {
-                    return Err(ApiError::bad_request(format!(
-                        "the name of the object ({body_name}) does not match the name on the URL ({name})"
-                    )));
-                }
+            if let Some(body_name) = metadata.get("name").and_then(Value::as_str)
+                && body_name != name
+            {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({body_name}) does not match the name on the URL ({name})"
+                )));
             }
-            if let Some(ns) = metadata.get("namespace").and_then(Value::as_str) {
-                if resource.namespaced && ns != key.namespace {
-                    return Err(ApiError::bad_request(
-                        "the namespace of the provided object does not match the namespace sent on the request",
-                    ));
-                }
+            if let Some(ns) = metadata.get("namespace").and_then(Value::as_str)
+                && resource.namespaced
+                && ns != key.namespace
+            {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
             }
             let old_uid = meta::str_field(old, "uid").unwrap_or_default();
-            if let Some(uid) = metadata.get("uid").and_then(Value::as_str) {
-                if uid != old_uid {
-                    return Err(ApiError::conflict_with(
-                        &resource.name(),
-                        &name,
-                        &format!(
-                            "Precondition failed: UID in precondition: {uid}, UID in object meta: {old_uid}"
-                        ),
-                    ));
-                }
+            if let Some(uid) = metadata.get("uid").and_then(Value::as_str)
+                && uid != old_uid
+            {
+                return Err(ApiError::conflict_with(
+                    &resource.name(),
+                    &name,
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {old_uid}"
+                    ),
+                ));
             }
             // System fields come from the stored object.
             for field in [
@@ -946,10 +943,11 @@ impl Engine {
                     }
                 }
             }
-            if applied.is_none() && !metadata.contains_key("managedFields") {
-                if let Some(managed) = old.pointer("/metadata/managedFields") {
-                    metadata.insert("managedFields".into(), managed.clone());
-                }
+            if applied.is_none()
+                && !metadata.contains_key("managedFields")
+                && let Some(managed) = old.pointer("/metadata/managedFields")
+            {
+                metadata.insert("managedFields".into(), managed.clone());
             }
         }
         // Status isolation.
@@ -1040,16 +1038,15 @@ impl Engine {
                     .and_then(|v| v.schema.as_ref()),
             );
             let old_presented = Self::present(resource, &target.version, old);
-            ssa::record_update(
-                Some(&old_presented),
-                &mut new,
-                &schema,
-                &context.manager,
-                &target.api_version(),
-                &subresource,
-                has_status,
-                &context.now,
-            );
+            let api_version = target.api_version();
+            let writer = ssa::Writer {
+                manager: &context.manager,
+                api_version: &api_version,
+                subresource: &subresource,
+                has_status_subresource: has_status,
+                now: &context.now,
+            };
+            ssa::record_update(Some(&old_presented), &mut new, &schema, writer);
         }
         new["apiVersion"] = json!(resource.api_version(&resource.storage_version));
         if let Some(metadata) = new.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -1145,28 +1142,28 @@ impl Engine {
             }
         }
         let old_uid = meta::str_field(&old, "uid").unwrap_or_default();
-        if let Some(uid) = &options.precondition_uid {
-            if uid != old_uid {
-                return Err(ApiError::delete_precondition(
-                    &resource.name(),
-                    &name,
-                    &format!(
-                        "the UID in the precondition ({uid}) does not match the UID in record ({old_uid}). The object might have been deleted and then recreated"
-                    ),
-                ));
-            }
+        if let Some(uid) = &options.precondition_uid
+            && uid != old_uid
+        {
+            return Err(ApiError::delete_precondition(
+                &resource.name(),
+                &name,
+                &format!(
+                    "the UID in the precondition ({uid}) does not match the UID in record ({old_uid}). The object might have been deleted and then recreated"
+                ),
+            ));
         }
         let old_rv = meta::str_field(&old, "resourceVersion").unwrap_or_default();
-        if let Some(rv) = &options.precondition_resource_version {
-            if rv != old_rv {
-                return Err(ApiError::delete_precondition(
-                    &resource.name(),
-                    &name,
-                    &format!(
-                        "the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({old_rv}). The object might have been modified"
-                    ),
-                ));
-            }
+        if let Some(rv) = &options.precondition_resource_version
+            && rv != old_rv
+        {
+            return Err(ApiError::delete_precondition(
+                &resource.name(),
+                &name,
+                &format!(
+                    "the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({old_rv}). The object might have been modified"
+                ),
+            ));
         }
         let mut finalizers = meta::finalizers(&old);
         let policy =

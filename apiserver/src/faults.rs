@@ -118,11 +118,11 @@ impl Faults {
             let mut failure = None;
             if write {
                 state.writes += 1;
-                if let Some((at, code)) = state.fail_nth {
-                    if at == state.writes {
-                        state.fail_nth = None;
-                        failure = Some(injected(code));
-                    }
+                if let Some((at, code)) = state.fail_nth
+                    && at == state.writes
+                {
+                    state.fail_nth = None;
+                    failure = Some(injected(code));
                 }
                 if failure.is_none() && (state.conflict_ratio > 0.0 || state.error_ratio > 0.0) {
                     // xorshift64: deterministic for a given seed.

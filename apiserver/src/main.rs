@@ -36,14 +36,14 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(path) = &cli.kubeconfig {
-        if let Err(error) = std::fs::write(path, Server::kubeconfig(address)) {
-            eprintln!(
-                "kany8s-apiserver: cannot write kubeconfig {}: {error}",
-                path.display()
-            );
-            return ExitCode::FAILURE;
-        }
+    if let Some(path) = &cli.kubeconfig
+        && let Err(error) = std::fs::write(path, Server::kubeconfig(address))
+    {
+        eprintln!(
+            "kany8s-apiserver: cannot write kubeconfig {}: {error}",
+            path.display()
+        );
+        return ExitCode::FAILURE;
     }
     println!("kany8s-apiserver ready at http://{address}");
     if tokio::signal::ctrl_c().await.is_err() {

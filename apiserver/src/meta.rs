@@ -207,7 +207,7 @@ pub fn validate(metadata: &Map<String, Value>) -> Vec<FieldError> {
                 for (key, value) in labels {
                     errors.extend(validate_qualified_name(key, "metadata.labels"));
                     match value.as_str() {
-                        Some(v) if v.is_empty() => {}
+                        Some("") => {}
                         Some(v) if v.len() <= 63 && QUALIFIED_NAME.is_match(v) => {}
                         Some(v) => {
                             let detail = if v.len() > 63 {

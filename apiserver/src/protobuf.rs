@@ -166,10 +166,10 @@ fn object_meta(bytes: &[u8]) -> Result<Value, ApiError> {
 fn string_list(bytes: &[u8], field: u64) -> Result<Vec<Value>, ApiError> {
     let mut out = Vec::new();
     for (number, wire) in fields(bytes)? {
-        if let (n, Wire::Bytes(b)) = (number, wire) {
-            if n == field {
-                out.push(json!(text(b)?));
-            }
+        if let (n, Wire::Bytes(b)) = (number, wire)
+            && n == field
+        {
+            out.push(json!(text(b)?));
         }
     }
     Ok(out)

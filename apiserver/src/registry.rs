@@ -135,114 +135,130 @@ impl ResourceType {
     }
 }
 
-fn builtin(
-    group: &str,
-    version: &str,
-    plural: &str,
-    kind_name: &str,
-    namespaced: bool,
-    short_names: &[&str],
-    status_subresource: bool,
-    kind: Kind,
-) -> ResourceType {
-    ResourceType {
-        group: group.into(),
-        versions: vec![Version {
-            name: version.into(),
-            schema: None,
-            printer_columns: Vec::new(),
-            selectable_fields: Vec::new(),
-        }],
-        storage_version: version.into(),
-        plural: plural.into(),
-        singular: kind_name.to_lowercase(),
-        kind_name: kind_name.into(),
-        list_kind: format!("{kind_name}List"),
-        namespaced,
-        short_names: short_names.iter().map(|s| s.to_string()).collect(),
-        categories: Vec::new(),
-        status_subresource,
-        scale: None,
-        kind,
-        crd_name: None,
-        established: true,
-    }
-}
+/// One built-in kind: group, version, plural, kind, namespaced, short names, status
+/// subresource, behaviour.
+type BuiltinRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    &'static [&'static str],
+    bool,
+    Kind,
+);
+
+const BUILTINS: &[BuiltinRow] = &[
+    (
+        "",
+        "v1",
+        "namespaces",
+        "Namespace",
+        false,
+        &["ns"],
+        true,
+        Kind::Namespace,
+    ),
+    (
+        "",
+        "v1",
+        "configmaps",
+        "ConfigMap",
+        true,
+        &["cm"],
+        false,
+        Kind::ConfigMap,
+    ),
+    (
+        "",
+        "v1",
+        "secrets",
+        "Secret",
+        true,
+        &[],
+        false,
+        Kind::Secret,
+    ),
+    (
+        "",
+        "v1",
+        "events",
+        "Event",
+        true,
+        &["ev"],
+        false,
+        Kind::Event,
+    ),
+    (
+        "events.k8s.io",
+        "v1",
+        "events",
+        "Event",
+        true,
+        &["ev"],
+        false,
+        Kind::Event,
+    ),
+    (
+        "coordination.k8s.io",
+        "v1",
+        "leases",
+        "Lease",
+        true,
+        &[],
+        false,
+        Kind::Lease,
+    ),
+    (
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        false,
+        &["crd", "crds"],
+        true,
+        Kind::CustomResourceDefinition,
+    ),
+];
 
 /// The built-in kinds of phase 1.
 pub fn builtins() -> Vec<ResourceType> {
-    vec![
-        builtin(
-            "",
-            "v1",
-            "namespaces",
-            "Namespace",
-            false,
-            &["ns"],
-            true,
-            Kind::Namespace,
-        ),
-        builtin(
-            "",
-            "v1",
-            "configmaps",
-            "ConfigMap",
-            true,
-            &["cm"],
-            false,
-            Kind::ConfigMap,
-        ),
-        builtin(
-            "",
-            "v1",
-            "secrets",
-            "Secret",
-            true,
-            &[],
-            false,
-            Kind::Secret,
-        ),
-        builtin(
-            "",
-            "v1",
-            "events",
-            "Event",
-            true,
-            &["ev"],
-            false,
-            Kind::Event,
-        ),
-        builtin(
-            "events.k8s.io",
-            "v1",
-            "events",
-            "Event",
-            true,
-            &["ev"],
-            false,
-            Kind::Event,
-        ),
-        builtin(
-            "coordination.k8s.io",
-            "v1",
-            "leases",
-            "Lease",
-            true,
-            &[],
-            false,
-            Kind::Lease,
-        ),
-        builtin(
-            "apiextensions.k8s.io",
-            "v1",
-            "customresourcedefinitions",
-            "CustomResourceDefinition",
-            false,
-            &["crd", "crds"],
-            true,
-            Kind::CustomResourceDefinition,
-        ),
-    ]
+    BUILTINS
+        .iter()
+        .map(
+            |&(
+                group,
+                version,
+                plural,
+                kind_name,
+                namespaced,
+                short_names,
+                status_subresource,
+                kind,
+            )| ResourceType {
+                group: group.into(),
+                versions: vec![Version {
+                    name: version.into(),
+                    schema: None,
+                    printer_columns: Vec::new(),
+                    selectable_fields: Vec::new(),
+                }],
+                storage_version: version.into(),
+                plural: plural.into(),
+                singular: kind_name.to_lowercase(),
+                kind_name: kind_name.into(),
+                list_kind: format!("{kind_name}List"),
+                namespaced,
+                short_names: short_names.iter().map(|s| s.to_string()).collect(),
+                categories: Vec::new(),
+                status_subresource,
+                scale: None,
+                kind,
+                crd_name: None,
+                established: true,
+            },
+        )
+        .collect()
 }
 
 /// Every served resource type, by (group, plural).
@@ -339,7 +355,7 @@ impl Registry {
                 }
             }
         }
-        versions.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+        versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         versions
     }
 }
@@ -377,7 +393,7 @@ mod tests {
     #[test]
     fn version_ordering_follows_kubernetes() {
         let mut versions = vec!["v1alpha1", "v1", "v2beta1", "v1beta2", "v2"];
-        versions.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+        versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         assert_eq!(versions, ["v2", "v1", "v2beta1", "v1beta2", "v1alpha1"]);
     }
 }

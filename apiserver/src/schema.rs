@@ -85,10 +85,10 @@ pub fn default_and_drop_nulls(value: &mut Value, schema: &Value) {
                 if object.get(key).is_some_and(Value::is_null) && !flag(child_schema, "nullable") {
                     object.remove(key);
                 }
-                if !object.contains_key(key) {
-                    if let Some(default) = child_schema.get("default") {
-                        object.insert(key.clone(), default.clone());
-                    }
+                if !object.contains_key(key)
+                    && let Some(default) = child_schema.get("default")
+                {
+                    object.insert(key.clone(), default.clone());
                 }
                 if let Some(child) = object.get_mut(key) {
                     default_and_drop_nulls(child, child_schema);
@@ -137,15 +137,15 @@ fn number_text(n: f64) -> String {
 
 fn validate_at(value: &Value, schema: &Value, path: &str, errors: &mut Vec<FieldError>) {
     if value.is_null() {
-        if !flag(schema, "nullable") {
-            if let Some(expected) = schema.get("type").and_then(Value::as_str) {
-                errors.push(FieldError::new(
-                    path,
-                    FieldErrorKind::TypeInvalid,
-                    Some("\"null\"".into()),
-                    format!("{path} in body must be of type {expected}: \"null\""),
-                ));
-            }
+        if !flag(schema, "nullable")
+            && let Some(expected) = schema.get("type").and_then(Value::as_str)
+        {
+            errors.push(FieldError::new(
+                path,
+                FieldErrorKind::TypeInvalid,
+                Some("\"null\"".into()),
+                format!("{path} in body must be of type {expected}: \"null\""),
+            ));
         }
         return;
     }
@@ -162,97 +162,98 @@ fn validate_at(value: &Value, schema: &Value, path: &str, errors: &mut Vec<Field
             ));
             return;
         }
-    } else if let Some(expected) = schema.get("type").and_then(Value::as_str) {
-        if !type_matches(value, expected) {
-            errors.push(FieldError::new(
-                path,
-                FieldErrorKind::TypeInvalid,
-                Some(go_quote(json_type(value))),
-                format!(
-                    "{path} in body must be of type {expected}: {}",
-                    go_quote(json_type(value))
-                ),
-            ));
-            return;
-        }
+    } else if let Some(expected) = schema.get("type").and_then(Value::as_str)
+        && !type_matches(value, expected)
+    {
+        errors.push(FieldError::new(
+            path,
+            FieldErrorKind::TypeInvalid,
+            Some(go_quote(json_type(value))),
+            format!(
+                "{path} in body must be of type {expected}: {}",
+                go_quote(json_type(value))
+            ),
+        ));
+        return;
     }
-    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
-        if !allowed.contains(value) {
-            let list: Vec<String> = allowed.iter().map(go_value).collect();
-            errors.push(FieldError::new(
-                path,
-                FieldErrorKind::NotSupported,
-                Some(go_value(value)),
-                format!("supported values: {}", list.join(", ")),
-            ));
-        }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !allowed.contains(value)
+    {
+        let list: Vec<String> = allowed.iter().map(go_value).collect();
+        errors.push(FieldError::new(
+            path,
+            FieldErrorKind::NotSupported,
+            Some(go_value(value)),
+            format!("supported values: {}", list.join(", ")),
+        ));
     }
     match value {
         Value::Number(n) => {
             let Some(x) = n.as_f64() else { return };
             let exclusive_min = flag(schema, "exclusiveMinimum");
             let exclusive_max = flag(schema, "exclusiveMaximum");
-            if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
-                if x < min || (exclusive_min && x == min) {
-                    let relation = if exclusive_min {
-                        "greater than"
-                    } else {
-                        "greater than or equal to"
-                    };
-                    errors.push(FieldError::invalid(
-                        path,
-                        value,
-                        format!("{path} in body should be {relation} {}", number_text(min)),
-                    ));
-                }
+            if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
+                && (x < min || (exclusive_min && x == min))
+            {
+                let relation = if exclusive_min {
+                    "greater than"
+                } else {
+                    "greater than or equal to"
+                };
+                errors.push(FieldError::invalid(
+                    path,
+                    value,
+                    format!("{path} in body should be {relation} {}", number_text(min)),
+                ));
             }
-            if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
-                if x > max || (exclusive_max && x == max) {
-                    let relation = if exclusive_max {
-                        "less than"
-                    } else {
-                        "less than or equal to"
-                    };
-                    errors.push(FieldError::invalid(
-                        path,
-                        value,
-                        format!("{path} in body should be {relation} {}", number_text(max)),
-                    ));
-                }
+            if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
+                && (x > max || (exclusive_max && x == max))
+            {
+                let relation = if exclusive_max {
+                    "less than"
+                } else {
+                    "less than or equal to"
+                };
+                errors.push(FieldError::invalid(
+                    path,
+                    value,
+                    format!("{path} in body should be {relation} {}", number_text(max)),
+                ));
             }
-            if let Some(multiple) = schema.get("multipleOf").and_then(Value::as_f64) {
-                if multiple > 0.0 && (x / multiple).fract() != 0.0 {
-                    errors.push(FieldError::invalid(
-                        path,
-                        value,
-                        format!(
-                            "{path} in body should be a multiple of {}",
-                            number_text(multiple)
-                        ),
-                    ));
-                }
+            if let Some(multiple) = schema.get("multipleOf").and_then(Value::as_f64)
+                && multiple > 0.0
+                && (x / multiple).fract() != 0.0
+            {
+                errors.push(FieldError::invalid(
+                    path,
+                    value,
+                    format!(
+                        "{path} in body should be a multiple of {}",
+                        number_text(multiple)
+                    ),
+                ));
             }
         }
         Value::String(s) => {
             let length = s.chars().count();
-            if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
-                if length as u64 > max {
-                    errors.push(FieldError::new(
-                        path,
-                        FieldErrorKind::TooLong,
-                        None,
-                        format!("may not be more than {max} bytes"),
-                    ));
-                }
+            if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
+                && length as u64 > max
+            {
+                errors.push(FieldError::new(
+                    path,
+                    FieldErrorKind::TooLong,
+                    None,
+                    format!("may not be more than {max} bytes"),
+                ));
             }
-            if let Some(min) = schema.get("minLength").and_then(Value::as_u64) {
-                if (length as u64) < min {
-                    errors.push(FieldError::invalid(
-                        path,
-                        value,
-                        format!("{path} in body should be at least {min} chars long"),
-                    ));
-                }
+            if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
+                && (length as u64) < min
+            {
+                errors.push(FieldError::invalid(
+                    path,
+                    value,
+                    format!("{path} in body should be at least {min} chars long"),
+                ));
             }
             if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
                 match Regex::new(pattern) {
@@ -264,36 +265,36 @@ fn validate_at(value: &Value, schema: &Value, path: &str, errors: &mut Vec<Field
                     _ => {}
                 }
             }
-            if let Some(format) = schema.get("format").and_then(Value::as_str) {
-                if !format_matches(format, s) {
-                    errors.push(FieldError::invalid(
-                        path,
-                        value,
-                        format!("{path} in body must be of type {format}: {}", go_quote(s)),
-                    ));
-                }
+            if let Some(format) = schema.get("format").and_then(Value::as_str)
+                && !format_matches(format, s)
+            {
+                errors.push(FieldError::invalid(
+                    path,
+                    value,
+                    format!("{path} in body must be of type {format}: {}", go_quote(s)),
+                ));
             }
         }
         Value::Array(items) => {
-            if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
-                if items.len() as u64 > max {
-                    errors.push(FieldError::new(
-                        path,
-                        FieldErrorKind::TooMany,
-                        Some(items.len().to_string()),
-                        format!("must have at most {max} items"),
-                    ));
-                }
+            if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
+                && items.len() as u64 > max
+            {
+                errors.push(FieldError::new(
+                    path,
+                    FieldErrorKind::TooMany,
+                    Some(items.len().to_string()),
+                    format!("must have at most {max} items"),
+                ));
             }
-            if let Some(min) = schema.get("minItems").and_then(Value::as_u64) {
-                if (items.len() as u64) < min {
-                    errors.push(FieldError::new(
-                        path,
-                        FieldErrorKind::Invalid,
-                        Some(items.len().to_string()),
-                        format!("{path} in body should have at least {min} items"),
-                    ));
-                }
+            if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
+                && (items.len() as u64) < min
+            {
+                errors.push(FieldError::new(
+                    path,
+                    FieldErrorKind::Invalid,
+                    Some(items.len().to_string()),
+                    format!("{path} in body should have at least {min} items"),
+                ));
             }
             let list_type = schema.get("x-kubernetes-list-type").and_then(Value::as_str);
             if flag(schema, "uniqueItems") || list_type == Some("set") {
@@ -353,25 +354,25 @@ fn validate_at(value: &Value, schema: &Value, path: &str, errors: &mut Vec<Field
                     }
                 }
             }
-            if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64) {
-                if object.len() as u64 > max {
-                    errors.push(FieldError::new(
-                        path,
-                        FieldErrorKind::TooMany,
-                        Some(object.len().to_string()),
-                        format!("must have at most {max} items"),
-                    ));
-                }
+            if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64)
+                && object.len() as u64 > max
+            {
+                errors.push(FieldError::new(
+                    path,
+                    FieldErrorKind::TooMany,
+                    Some(object.len().to_string()),
+                    format!("must have at most {max} items"),
+                ));
             }
-            if let Some(min) = schema.get("minProperties").and_then(Value::as_u64) {
-                if (object.len() as u64) < min {
-                    errors.push(FieldError::new(
-                        path,
-                        FieldErrorKind::Invalid,
-                        Some(object.len().to_string()),
-                        format!("{path} in body should have at least {min} properties"),
-                    ));
-                }
+            if let Some(min) = schema.get("minProperties").and_then(Value::as_u64)
+                && (object.len() as u64) < min
+            {
+                errors.push(FieldError::new(
+                    path,
+                    FieldErrorKind::Invalid,
+                    Some(object.len().to_string()),
+                    format!("{path} in body should have at least {min} properties"),
+                ));
             }
             let properties = schema.get("properties").and_then(Value::as_object);
             let additional = schema.get("additionalProperties").filter(|a| a.is_object());
@@ -485,12 +486,10 @@ pub fn admit(
             validate_at(child, child_schema, key, &mut errors);
         }
     }
-    if !only_status {
-        if let Some(required) = schema.get("required").and_then(Value::as_array) {
-            for field in required.iter().filter_map(Value::as_str) {
-                if object.get(field).is_none() {
-                    errors.push(FieldError::required(field));
-                }
+    if !only_status && let Some(required) = schema.get("required").and_then(Value::as_array) {
+        for field in required.iter().filter_map(Value::as_str) {
+            if object.get(field).is_none() {
+                errors.push(FieldError::required(field));
             }
         }
     }
@@ -521,10 +520,8 @@ fn scope_schema(schema: &Value, only_status: bool) -> Value {
             .collect();
         *properties = filtered;
     }
-    if only_status {
-        if let Some(object) = scoped.as_object_mut() {
-            object.remove("x-kubernetes-validations");
-        }
+    if only_status && let Some(object) = scoped.as_object_mut() {
+        object.remove("x-kubernetes-validations");
     }
     scoped
 }

@@ -57,7 +57,7 @@ fn check_key(key: &str) -> Result<(), ApiError> {
     let valid = !key.is_empty()
         && key
             .split_once('/')
-            .map_or(true, |(p, _)| crate::meta::is_dns1123_subdomain(p))
+            .is_none_or(|(p, _)| crate::meta::is_dns1123_subdomain(p))
         && {
             let name = key.rsplit('/').next().unwrap_or_default();
             !name.is_empty()
@@ -135,9 +135,10 @@ impl LabelSelector {
                         .map(|()| LabelRequirement::NotEquals(key.into(), value.into())),
                     ">" | "<" => {
                         let n: i64 = value.parse().map_err(|_| {
-                            parse_error(format!(
+                            parse_error(
                                 "for 'Gt', 'Lt' operators, the value must be an integer"
-                            ))
+                                    .to_string(),
+                            )
                         })?;
                         Ok(if op == ">" {
                             LabelRequirement::GreaterThan(key.into(), n)

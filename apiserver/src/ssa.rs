@@ -233,10 +233,10 @@ fn remove_at(object: &mut Value, path: &[String]) {
         if let Some(map) = node.as_object_mut() {
             map.remove(field);
         }
-    } else if let Some(items) = node.as_array_mut() {
-        if let Some(i) = position(items, last) {
-            items.remove(i);
-        }
+    } else if let Some(items) = node.as_array_mut()
+        && let Some(i) = position(items, last)
+    {
+        items.remove(i);
     }
 }
 
@@ -407,17 +407,26 @@ pub fn scope(set: FieldSet, subresource: &str, has_status_subresource: bool) -> 
         .collect()
 }
 
-/// Records a non-apply write by `manager`: it takes the fields it changed; others lose them.
-pub fn record_update(
-    old: Option<&Value>,
-    new: &mut Value,
-    schema: &Value,
-    manager: &str,
-    api_version: &str,
-    subresource: &str,
-    has_status_subresource: bool,
-    now: &str,
-) {
+/// Who writes, through which API version and subresource, and when.
+#[derive(Clone, Copy, Debug)]
+pub struct Writer<'a> {
+    pub manager: &'a str,
+    pub api_version: &'a str,
+    pub subresource: &'a str,
+    /// Whether the kind has a status subresource (then the main resource never owns status).
+    pub has_status_subresource: bool,
+    pub now: &'a str,
+}
+
+/// Records a non-apply write: the writer takes the fields it changed; others lose them.
+pub fn record_update(old: Option<&Value>, new: &mut Value, schema: &Value, writer: Writer<'_>) {
+    let Writer {
+        manager,
+        api_version,
+        subresource,
+        has_status_subresource,
+        now,
+    } = writer;
     let mut list = old.map(entries).unwrap_or_default();
     let new_fields = scope(fields_of(new, schema), subresource, has_status_subresource);
     let changed: FieldSet = match old {
@@ -496,13 +505,16 @@ pub fn apply(
     live: Option<&Value>,
     applied: &Value,
     schema: &Value,
-    manager: &str,
-    api_version: &str,
-    subresource: &str,
-    has_status_subresource: bool,
+    writer: Writer<'_>,
     force: bool,
-    now: &str,
 ) -> Result<Value, Vec<(Conflict, String)>> {
+    let Writer {
+        manager,
+        api_version,
+        subresource,
+        has_status_subresource,
+        now,
+    } = writer;
     let applied_fields = scope(
         fields_of(applied, schema),
         subresource,
@@ -684,6 +696,16 @@ fn merge_into(live: &mut Value, applied: &Value, schema: Option<&Value>, root: b
 mod tests {
     use super::*;
 
+    fn w(manager: &str) -> Writer<'_> {
+        Writer {
+            manager,
+            api_version: "v1",
+            subresource: "",
+            has_status_subresource: false,
+            now: "t",
+        }
+    }
+
     fn schema() -> Value {
         management_schema(Some(&json!({"type": "object", "properties": {
             "spec": {"type": "object", "properties": {
@@ -714,43 +736,11 @@ mod tests {
     #[test]
     fn apply_removal_conflict_force() {
         let s = schema();
-        let first = apply(
-            None,
-            &json!({"spec": {"a": 1, "b": 2}}),
-            &s,
-            "m",
-            "v1",
-            "",
-            false,
-            false,
-            "t",
-        )
-        .unwrap();
-        let second = apply(
-            Some(&first),
-            &json!({"spec": {"a": 1}}),
-            &s,
-            "m",
-            "v1",
-            "",
-            false,
-            false,
-            "t",
-        )
-        .unwrap();
+        let first = apply(None, &json!({"spec": {"a": 1, "b": 2}}), &s, w("m"), false).unwrap();
+        let second = apply(Some(&first), &json!({"spec": {"a": 1}}), &s, w("m"), false).unwrap();
         assert_eq!(second["spec"], json!({"a": 1}));
-        let conflicts = apply(
-            Some(&second),
-            &json!({"spec": {"a": 2}}),
-            &s,
-            "n",
-            "v1",
-            "",
-            false,
-            false,
-            "t",
-        )
-        .unwrap_err();
+        let conflicts =
+            apply(Some(&second), &json!({"spec": {"a": 2}}), &s, w("n"), false).unwrap_err();
         assert_eq!(
             conflicts,
             [(
@@ -761,31 +751,9 @@ mod tests {
                 "\"m\"".to_string()
             )]
         );
-        let shared = apply(
-            Some(&second),
-            &json!({"spec": {"a": 1}}),
-            &s,
-            "n",
-            "v1",
-            "",
-            false,
-            false,
-            "t",
-        )
-        .unwrap();
+        let shared = apply(Some(&second), &json!({"spec": {"a": 1}}), &s, w("n"), false).unwrap();
         assert_eq!(entries(&shared).len(), 2, "same value: co-ownership");
-        let forced = apply(
-            Some(&second),
-            &json!({"spec": {"a": 2}}),
-            &s,
-            "n",
-            "v1",
-            "",
-            false,
-            true,
-            "t",
-        )
-        .unwrap();
+        let forced = apply(Some(&second), &json!({"spec": {"a": 2}}), &s, w("n"), true).unwrap();
         assert_eq!(forced["spec"]["a"], 2);
         let m = entries(&forced).into_iter().find(|e| e.manager == "m");
         assert!(m.is_none(), "m owned only .spec.a and lost it");
@@ -798,24 +766,16 @@ mod tests {
             None,
             &json!({"spec": {"ports": [{"name": "a", "port": 1}], "tags": ["x"], "args": ["1"]}}),
             &s,
-            "m",
-            "v1",
-            "",
+            w("m"),
             false,
-            false,
-            "t",
         )
         .unwrap();
         let other = apply(
             Some(&live),
             &json!({"spec": {"ports": [{"name": "b", "port": 2}], "tags": ["y"]}}),
             &s,
-            "n",
-            "v1",
-            "",
+            w("n"),
             false,
-            false,
-            "t",
         )
         .unwrap();
         assert_eq!(
@@ -828,12 +788,8 @@ mod tests {
             Some(&other),
             &json!({"spec": {"tags": ["x"], "args": ["1"]}}),
             &s,
-            "m",
-            "v1",
-            "",
+            w("m"),
             false,
-            false,
-            "t",
         )
         .unwrap();
         assert_eq!(dropped["spec"]["ports"], json!([{"name": "b", "port": 2}]));
@@ -843,19 +799,10 @@ mod tests {
     fn update_tracking_moves_ownership() {
         let s = schema();
         let mut created = json!({"spec": {"a": 1, "b": 1}});
-        record_update(None, &mut created, &s, "creator", "v1", "", false, "t");
+        record_update(None, &mut created, &s, w("creator"));
         let mut updated = created.clone();
         updated["spec"]["a"] = json!(2);
-        record_update(
-            Some(&created),
-            &mut updated,
-            &s,
-            "editor",
-            "v1",
-            "",
-            false,
-            "t",
-        );
+        record_update(Some(&created), &mut updated, &s, w("editor"));
         let list = entries(&updated);
         let creator = list.iter().find(|e| e.manager == "creator").unwrap();
         let editor = list.iter().find(|e| e.manager == "editor").unwrap();

@@ -411,11 +411,11 @@ impl FieldError {
     /// The message of the cause: the rendering without the path.
     fn cause_message(&self) -> String {
         let mut out = self.kind.label().to_string();
-        if !self.kind.omits_value() {
-            if let Some(value) = &self.value {
-                out.push_str(": ");
-                out.push_str(value);
-            }
+        if !self.kind.omits_value()
+            && let Some(value) = &self.value
+        {
+            out.push_str(": ");
+            out.push_str(value);
         }
         if !self.detail.is_empty() {
             out.push_str(": ");

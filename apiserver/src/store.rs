@@ -57,6 +57,9 @@ pub struct StoreEvent {
     pub old: Option<Value>,
 }
 
+/// History after a resourceVersion plus the live feed continuing right after it.
+pub type Subscription = (Vec<Arc<StoreEvent>>, broadcast::Receiver<Arc<StoreEvent>>);
+
 /// Default size of the event history.
 pub const DEFAULT_HISTORY: usize = 10_000;
 
@@ -190,10 +193,7 @@ impl Store {
 
     /// Events after `resource_version`, or `None` when the history no longer reaches back
     /// that far; plus a subscription that continues right after them.
-    pub fn watch_from(
-        &self,
-        resource_version: u64,
-    ) -> Option<(Vec<Arc<StoreEvent>>, broadcast::Receiver<Arc<StoreEvent>>)> {
+    pub fn watch_from(&self, resource_version: u64) -> Option<Subscription> {
         if resource_version < self.compacted {
             return None;
         }

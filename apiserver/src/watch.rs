@@ -231,14 +231,14 @@ async fn stream(
             return;
         }
     }
-    if request.send_initial_events && request.allow_bookmarks {
-        if sender
+    if request.send_initial_events
+        && request.allow_bookmarks
+        && sender
             .send(line(&bookmark(&request, snapshot_rv, true)))
             .await
             .is_err()
-        {
-            return;
-        }
+    {
+        return;
     }
     let mut deliver = |event: &StoreEvent, last_rv: &mut u64| -> Option<Bytes> {
         if event.resource_version <= *last_rv {
@@ -250,10 +250,10 @@ async fn stream(
         Some(line(&json!({"type": type_.as_str(), "object": rendered})))
     };
     for event in history {
-        if let Some(bytes) = deliver(&event, &mut last_rv) {
-            if sender.send(bytes).await.is_err() {
-                return;
-            }
+        if let Some(bytes) = deliver(&event, &mut last_rv)
+            && sender.send(bytes).await.is_err()
+        {
+            return;
         }
     }
     let mut bookmark_timer = tokio::time::interval_at(
@@ -271,11 +271,10 @@ async fn stream(
             }
             received = feed.recv() => match received {
                 Ok(event) => {
-                    if let Some(bytes) = deliver(&event, &mut last_rv) {
-                        if sender.send(bytes).await.is_err() {
+                    if let Some(bytes) = deliver(&event, &mut last_rv)
+                        && sender.send(bytes).await.is_err() {
                             return;
                         }
-                    }
                 }
                 // A watcher that fell behind ends cleanly; the client resumes from its last
                 // resourceVersion out of the history.

@@ -9,6 +9,7 @@ use kany8s_apiserver::Server;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+#[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
