@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 CARGO ?= cargo
 
-.PHONY: dev test lint crds fmt
+.PHONY: dev test lint crds fmt bench-apiserver
 
 ## dev: the local sandbox (embedded API server + fake-kro + simulated Cluster API + kany8s).
 dev:
@@ -27,3 +27,7 @@ crds:
 ## fmt: format the code.
 fmt:
 	$(CARGO) fmt --all
+
+## bench-apiserver: throughput figures of the embedded API server.
+bench-apiserver:
+	$(CARGO) bench --locked -p kany8s-apiserver --bench throughput

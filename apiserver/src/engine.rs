@@ -370,152 +370,100 @@ impl Engine {
     }
 
     /// POST: create an object.
+    /// POST: create an object. Admission runs outside the store lock; the namespace checks run
+    /// before it (as upstream orders them) and again at commit.
     pub fn create(
         &self,
         target: &Target,
         body: Value,
         options: &WriteOptions,
     ) -> Result<Outcome, ApiError> {
+        let prepared = self.prepare_create(target, body)?;
+        check_namespace(&self.lock(), target, &prepared)?;
+        let admitted = self.admit_create(target, prepared, options, None)?;
         let mut state = self.lock();
-        self.create_locked(&mut state, target, body, options, None)
+        commit_create(&mut state, target, admitted, options)
     }
 
-    /// The create pipeline. `managed` carries the managedFields of an apply that creates.
+    /// The whole create pipeline under an already held lock (for an apply that creates).
+    /// `managed` carries the apply's managedFields.
     fn create_locked(
         &self,
         state: &mut State,
         target: &Target,
-        mut body: Value,
+        body: Value,
         options: &WriteOptions,
         managed: Option<Value>,
     ) -> Result<Outcome, ApiError> {
-        let context = WriteContext::new(target, options, "unknown", self.clock.timestamp());
+        let prepared = self.prepare_create(target, body)?;
+        check_namespace(state, target, &prepared)?;
+        let admitted = self.admit_create(target, prepared, options, managed)?;
+        commit_create(state, target, admitted, options)
+    }
+
+    /// Decoding checks and system fields (no store access).
+    fn prepare_create(&self, target: &Target, mut body: Value) -> Result<PreparedCreate, ApiError> {
+        let now = self.clock.timestamp();
         check_type_meta(target, &body)?;
-        let mut warnings = Vec::new();
-        {
-            let metadata = metadata_mut(&mut body);
-            warnings.extend(meta::normalize(metadata));
-        }
-        // Namespace of the object.
+        let warnings = meta::normalize(metadata_mut(&mut body));
         let resource = &target.resource;
+        let metadata = metadata_mut(&mut body);
         if resource.namespaced {
             let url_namespace = target.namespace.clone().unwrap_or_default();
-            let metadata = metadata_mut(&mut body);
-            match metadata.get("namespace").and_then(Value::as_str) {
-                Some(ns) if ns != url_namespace => {
-                    return Err(ApiError::bad_request(
-                        "the namespace of the provided object does not match the namespace sent on the request",
-                    ));
-                }
-                _ => {
-                    metadata.insert("namespace".into(), json!(url_namespace));
-                }
+            if metadata
+                .get("namespace")
+                .and_then(Value::as_str)
+                .is_some_and(|ns| ns != url_namespace)
+            {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
             }
+            metadata.insert("namespace".into(), json!(url_namespace));
         } else {
-            metadata_mut(&mut body).remove("namespace");
+            metadata.remove("namespace");
         }
-        if metadata_mut(&mut body).get("resourceVersion").is_some() {
+        if metadata.contains_key("resourceVersion") {
             return Err(ApiError::internal(
                 "",
                 "resourceVersion should not be set on objects to be created",
             ));
         }
-        let namespace = meta::str_field(&body, "namespace")
+        let generate_prefix = metadata
+            .get("generateName")
+            .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let given_name = meta::str_field(&body, "name")
-            .unwrap_or_default()
-            .to_string();
-        let generate = meta::str_field(&body, "generateName")
-            .unwrap_or_default()
-            .to_string();
-        if given_name.is_empty() && generate.is_empty() {
-            return Err(ApiError::invalid(
-                &resource.name(),
-                "",
-                &[FieldError::required("metadata.name")
-                    .with_detail("name or generateName is required")],
-            ));
-        }
-        if resource.namespaced {
-            match state
-                .store
-                .get(&ObjectKey::new("", "namespaces", "", &namespace))
-            {
-                None => return Err(ApiError::namespace_not_found(&namespace)),
-                Some(ns) if is_deleting(ns) => {
-                    let name = if given_name.is_empty() {
-                        generate.clone()
-                    } else {
-                        given_name.clone()
-                    };
-                    return Err(ApiError::namespace_terminating(
-                        &resource.name(),
-                        &name,
-                        &namespace,
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-        if let Some(crd) = resource.crd_name.as_deref() {
-            let terminating = state
-                .store
-                .get(&ObjectKey::new(
-                    "apiextensions.k8s.io",
-                    "customresourcedefinitions",
+        let generated = metadata
+            .get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty);
+        if generated {
+            if generate_prefix.is_empty() {
+                return Err(ApiError::invalid(
+                    &resource.name(),
                     "",
-                    crd,
-                ))
-                .is_some_and(is_deleting);
-            if terminating {
-                return Err(ApiError::new(
-                    405,
-                    "MethodNotAllowed",
-                    "create not allowed while custom resource definition is terminating",
+                    &[FieldError::required("metadata.name")
+                        .with_detail("name or generateName is required")],
                 ));
             }
+            // A provisional name, so admission validates what the prefix produces; the commit
+            // re-draws it on a collision.
+            metadata.insert("name".into(), json!(generate_name(&generate_prefix)));
         }
-        let name = if given_name.is_empty() {
-            let mut chosen = None;
-            for _ in 0..8 {
-                let candidate = generate_name(&generate);
-                let collides = state.forced_name_collisions > 0
-                    || state.store.get(&target.key(&candidate)).is_some();
-                if state.forced_name_collisions > 0 {
-                    state.forced_name_collisions -= 1;
-                }
-                if !collides {
-                    chosen = Some(candidate);
-                    break;
-                }
-            }
-            match chosen {
-                Some(name) => name,
-                None => {
-                    return Err(ApiError::generate_name_exhausted(
-                        &resource.name(),
-                        &generate,
-                    ));
-                }
-            }
+        metadata.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        metadata.insert("creationTimestamp".into(), json!(now));
+        for field in [
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
+            metadata.remove(field);
+        }
+        if resource.kind.has_generation() {
+            metadata.insert("generation".into(), json!(1));
         } else {
-            given_name
-        };
-        {
-            let now = context.now.clone();
-            let metadata = metadata_mut(&mut body);
-            metadata.insert("name".into(), json!(name));
-            metadata.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
-            metadata.insert("creationTimestamp".into(), json!(now));
-            metadata.remove("deletionTimestamp");
-            metadata.remove("deletionGracePeriodSeconds");
-            metadata.remove("selfLink");
-            if resource.kind.has_generation() {
-                metadata.insert("generation".into(), json!(1));
-            } else {
-                metadata.remove("generation");
-            }
+            metadata.remove("generation");
         }
         if resource.status_subresource
             && resource.kind == Kind::Custom
@@ -523,14 +471,39 @@ impl Engine {
         {
             object.remove("status");
         }
-        if let Some(existing) = state.store.get(&target.key(&name)) {
-            return Err(ApiError::already_exists(
-                &resource.name(),
-                &name,
-                is_deleting(existing),
-            ));
-        }
-        let (mut object, dropped) = self.admit(&context, None, body)?;
+        Ok(PreparedCreate {
+            object: body,
+            warnings,
+            generate_prefix: generated.then_some(generate_prefix),
+            now,
+        })
+    }
+
+    /// Type-specific admission, field validation and managedFields (no store access).
+    fn admit_create(
+        &self,
+        target: &Target,
+        prepared: PreparedCreate,
+        options: &WriteOptions,
+        managed: Option<Value>,
+    ) -> Result<PreparedCreate, ApiError> {
+        let PreparedCreate {
+            object,
+            mut warnings,
+            generate_prefix,
+            now,
+        } = prepared;
+        let context = WriteContext {
+            target,
+            options,
+            manager: options
+                .field_manager
+                .clone()
+                .unwrap_or_else(|| "unknown".into()),
+            now: now.clone(),
+        };
+        let resource = &target.resource;
+        let (mut object, dropped) = self.admit(&context, None, object)?;
         warnings.extend(dropped);
         let warnings = field_validation(&context, warnings)?;
         metadata_mut(&mut object).remove("managedFields");
@@ -544,31 +517,24 @@ impl Engine {
                         .version(&target.version)
                         .and_then(|v| v.schema.as_ref()),
                 );
-                let has_status = resource.status_subresource && resource.kind == Kind::Custom;
                 let api_version = target.api_version();
                 let writer = ssa::Writer {
                     manager: &context.manager,
                     api_version: &api_version,
                     subresource: "",
-                    has_status_subresource: has_status,
+                    has_status_subresource: resource.status_subresource
+                        && resource.kind == Kind::Custom,
                     now: &context.now,
                 };
                 ssa::record_update(None, &mut object, &schema, writer);
             }
         }
         object["apiVersion"] = json!(resource.api_version(&resource.storage_version));
-        if options.dry_run {
-            return Ok(Outcome {
-                code: 201,
-                body: Self::present(resource, &target.version, &object),
-                warnings,
-            });
-        }
-        let stored = state.store.create(target.key(&name), object);
-        Ok(Outcome {
-            code: 201,
-            body: Self::present(resource, &target.version, &stored),
+        Ok(PreparedCreate {
+            object,
             warnings,
+            generate_prefix,
+            now,
         })
     }
 
@@ -1210,7 +1176,10 @@ impl Engine {
                     warnings: Vec::new(),
                 });
             }
-            let last = state.store.delete(key).unwrap_or(old);
+            let last = state
+                .store
+                .delete(key)
+                .unwrap_or_else(|| std::sync::Arc::new(old));
             let body = if resource.kind.delete_returns_object() {
                 Self::present(resource, &target.version, &last)
             } else {
@@ -1308,6 +1277,114 @@ impl Engine {
             warnings: Vec::new(),
         })
     }
+}
+
+/// A create request on its way through the pipeline.
+struct PreparedCreate {
+    object: Value,
+    warnings: Vec<String>,
+    /// The generateName prefix, when the name is to be generated.
+    generate_prefix: Option<String>,
+    now: String,
+}
+
+/// Step 3 of the create pipeline: the namespace must exist and not be terminating, and the
+/// CRD of a custom resource must not be terminating (E22, E23, E25).
+fn check_namespace(
+    state: &State,
+    target: &Target,
+    prepared: &PreparedCreate,
+) -> Result<(), ApiError> {
+    let resource = &target.resource;
+    let name = match &prepared.generate_prefix {
+        Some(prefix) => prefix.as_str(),
+        None => meta::str_field(&prepared.object, "name").unwrap_or_default(),
+    };
+    if resource.namespaced {
+        let namespace = meta::str_field(&prepared.object, "namespace").unwrap_or_default();
+        match state
+            .store
+            .get(&ObjectKey::new("", "namespaces", "", namespace))
+        {
+            None => return Err(ApiError::namespace_not_found(namespace)),
+            Some(ns) if is_deleting(ns) => {
+                return Err(ApiError::namespace_terminating(
+                    &resource.name(),
+                    name,
+                    namespace,
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(crd) = resource.crd_name.as_deref() {
+        let key = ObjectKey::new("apiextensions.k8s.io", "customresourcedefinitions", "", crd);
+        if state.store.get(&key).is_some_and(is_deleting) {
+            return Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                "create not allowed while custom resource definition is terminating",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Steps 9–10: the final checks under the lock, then persist.
+fn commit_create(
+    state: &mut State,
+    target: &Target,
+    prepared: PreparedCreate,
+    options: &WriteOptions,
+) -> Result<Outcome, ApiError> {
+    check_namespace(state, target, &prepared)?;
+    let resource = &target.resource;
+    let PreparedCreate {
+        mut object,
+        warnings,
+        generate_prefix,
+        ..
+    } = prepared;
+    let mut name = meta::str_field(&object, "name")
+        .unwrap_or_default()
+        .to_string();
+    if let Some(prefix) = generate_prefix {
+        let mut attempts = 0;
+        loop {
+            let forced = state.forced_name_collisions > 0;
+            if forced {
+                state.forced_name_collisions -= 1;
+            }
+            if !forced && state.store.get(&target.key(&name)).is_none() {
+                break;
+            }
+            attempts += 1;
+            if attempts >= 8 {
+                return Err(ApiError::generate_name_exhausted(&resource.name(), &prefix));
+            }
+            name = generate_name(&prefix);
+        }
+        metadata_mut(&mut object).insert("name".into(), json!(name));
+    } else if let Some(existing) = state.store.get(&target.key(&name)) {
+        return Err(ApiError::already_exists(
+            &resource.name(),
+            &name,
+            is_deleting(existing),
+        ));
+    }
+    if options.dry_run {
+        return Ok(Outcome {
+            code: 201,
+            body: Engine::present(resource, &target.version, &object),
+            warnings,
+        });
+    }
+    let stored = state.store.create(target.key(&name), object);
+    Ok(Outcome {
+        code: 201,
+        body: Engine::present(resource, &target.version, &stored),
+        warnings,
+    })
 }
 
 fn namespace_finalizers_empty(resource: &ResourceType, object: &Value) -> bool {

@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::Method;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use crate::status::ApiError;
 
@@ -147,24 +146,8 @@ impl Faults {
         failure
     }
 
-    /// Wraps a watch body so `drop_watches` can end it.
-    pub(crate) fn register_watch(
-        &self,
-        mut receiver: mpsc::Receiver<Bytes>,
-    ) -> mpsc::Receiver<Bytes> {
-        let (sender, out) = mpsc::channel(1024);
-        let drop_signal = self.drop_watches.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = drop_signal.notified() => return,
-                    item = receiver.recv() => match item {
-                        Some(bytes) => if sender.send(bytes).await.is_err() { return },
-                        None => return,
-                    }
-                }
-            }
-        });
-        out
+    /// The signal `drop_watches` raises; every watch stream listens to it.
+    pub(crate) fn drop_signal(&self) -> Arc<Notify> {
+        self.drop_watches.clone()
     }
 }

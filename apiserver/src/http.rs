@@ -537,8 +537,12 @@ impl Frontend {
             rendering,
         };
         let expire = self.faults.take_expire(&target.resource.plural);
-        let receiver = watch::start(self.engine.clone(), request, expire)?;
-        let receiver = self.faults.register_watch(receiver);
+        let receiver = watch::start(
+            self.engine.clone(),
+            request,
+            expire,
+            self.faults.drop_signal(),
+        )?;
         let stream = tokio_stream::wrappers::ReceiverStream::new(receiver);
         let body = Body::from_stream(futures::StreamExt::map(
             stream,

@@ -96,10 +96,19 @@ fn set_key(item: &Value) -> String {
     format!("v:{}", serde_json::to_string(item).unwrap_or_default())
 }
 
+/// The management schema of objects without a schema (the built-in kinds).
+static UNTYPED_SCHEMA: LazyLock<Value> = LazyLock::new(|| with_metadata(json!({"type": "object"})));
+
 /// The root schema used for field management: the CRD schema (if any) with the metadata
 /// topology merged in.
-pub fn management_schema(schema: Option<&Value>) -> Value {
-    let mut root = schema.cloned().unwrap_or_else(|| json!({"type": "object"}));
+pub fn management_schema(schema: Option<&Value>) -> std::borrow::Cow<'static, Value> {
+    match schema {
+        None => std::borrow::Cow::Borrowed(&*UNTYPED_SCHEMA),
+        Some(schema) => std::borrow::Cow::Owned(with_metadata(schema.clone())),
+    }
+}
+
+fn with_metadata(mut root: Value) -> Value {
     if let Some(object) = root.as_object_mut() {
         let properties = object.entry("properties").or_insert_with(|| json!({}));
         properties["metadata"] = METADATA_SCHEMA.clone();
@@ -714,7 +723,7 @@ mod tests {
                 "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
                 "args": {"type": "array", "items": {"type": "string"}}
             }}
-        }})))
+        }}))).into_owned()
     }
 
     #[test]

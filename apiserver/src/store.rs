@@ -52,9 +52,12 @@ pub struct StoreEvent {
     pub key: ObjectKey,
     /// The object after the change (for DELETED: the last stored state, stamped with the
     /// deletion resourceVersion).
-    pub object: Value,
+    pub object: Arc<Value>,
     /// The object before the change, for selector transitions.
-    pub old: Option<Value>,
+    pub old: Option<Arc<Value>>,
+    /// The watch line of this event in the storage version, rendered once for every watcher
+    /// that sees the event unchanged.
+    pub line: std::sync::OnceLock<bytes::Bytes>,
 }
 
 /// History after a resourceVersion plus the live feed continuing right after it.
@@ -66,7 +69,8 @@ pub const DEFAULT_HISTORY: usize = 10_000;
 #[derive(Debug)]
 pub struct Store {
     resource_version: u64,
-    objects: BTreeMap<ObjectKey, Value>,
+    /// Objects are shared with the events that carry them, never copied.
+    objects: BTreeMap<ObjectKey, Arc<Value>>,
     uids: HashMap<String, ObjectKey>,
     history: VecDeque<Arc<StoreEvent>>,
     history_limit: usize,
@@ -112,12 +116,14 @@ impl Store {
     }
 
     pub fn get(&self, key: &ObjectKey) -> Option<&Value> {
-        self.objects.get(key)
+        self.objects.get(key).map(Arc::as_ref)
     }
 
     pub fn by_uid(&self, uid: &str) -> Option<(&ObjectKey, &Value)> {
         let key = self.uids.get(uid)?;
-        self.objects.get_key_value(key)
+        self.objects
+            .get_key_value(key)
+            .map(|(k, v)| (k, v.as_ref()))
     }
 
     /// Objects of one resource, optionally in one namespace, in key order.
@@ -128,23 +134,35 @@ impl Store {
         namespace: Option<&'a str>,
     ) -> impl Iterator<Item = (&'a ObjectKey, &'a Value)> + 'a {
         let start = ObjectKey::new(group, plural, namespace.unwrap_or(""), "");
-        self.objects.range(start..).take_while(move |(k, _)| {
-            k.group == group && k.plural == plural && namespace.is_none_or(|ns| k.namespace == ns)
-        })
+        self.objects
+            .range(start..)
+            .take_while(move |(k, _)| {
+                k.group == group
+                    && k.plural == plural
+                    && namespace.is_none_or(|ns| k.namespace == ns)
+            })
+            .map(|(k, v)| (k, v.as_ref()))
     }
 
     /// Every object (for the garbage collector and the namespace controller).
     pub fn iter(&self) -> impl Iterator<Item = (&ObjectKey, &Value)> {
-        self.objects.iter()
+        self.objects.iter().map(|(k, v)| (k, v.as_ref()))
     }
 
-    fn commit(&mut self, type_: EventType, key: ObjectKey, object: Value, old: Option<Value>) {
+    fn commit(
+        &mut self,
+        type_: EventType,
+        key: ObjectKey,
+        object: Arc<Value>,
+        old: Option<Arc<Value>>,
+    ) {
         let event = Arc::new(StoreEvent {
             resource_version: self.resource_version,
             type_,
             key,
             object,
             old,
+            line: std::sync::OnceLock::new(),
         });
         self.history.push_back(event.clone());
         while self.history.len() > self.history_limit {
@@ -157,21 +175,23 @@ impl Store {
     }
 
     /// Stores a new object; returns it with its resourceVersion.
-    pub fn create(&mut self, key: ObjectKey, mut object: Value) -> Value {
+    pub fn create(&mut self, key: ObjectKey, mut object: Value) -> Arc<Value> {
         self.resource_version += 1;
         set_resource_version(&mut object, self.resource_version);
         if let Some(uid) = crate::meta::str_field(&object, "uid") {
             self.uids.insert(uid.to_string(), key.clone());
         }
+        let object = Arc::new(object);
         self.objects.insert(key.clone(), object.clone());
         self.commit(EventType::Added, key, object.clone(), None);
         object
     }
 
     /// Replaces a stored object; returns it with its new resourceVersion.
-    pub fn update(&mut self, key: ObjectKey, mut object: Value) -> Value {
+    pub fn update(&mut self, key: ObjectKey, mut object: Value) -> Arc<Value> {
         self.resource_version += 1;
         set_resource_version(&mut object, self.resource_version);
+        let object = Arc::new(object);
         let old = self.objects.insert(key.clone(), object.clone());
         self.commit(EventType::Modified, key, object.clone(), old);
         object
@@ -179,14 +199,15 @@ impl Store {
 
     /// Removes an object; the DELETED event carries its last stored state with the new
     /// resourceVersion. Returns that state.
-    pub fn delete(&mut self, key: &ObjectKey) -> Option<Value> {
+    pub fn delete(&mut self, key: &ObjectKey) -> Option<Arc<Value>> {
         let old = self.objects.remove(key)?;
         if let Some(uid) = crate::meta::str_field(&old, "uid") {
             self.uids.remove(uid);
         }
         self.resource_version += 1;
-        let mut last = old.clone();
+        let mut last = Value::clone(&old);
         set_resource_version(&mut last, self.resource_version);
+        let last = Arc::new(last);
         self.commit(EventType::Deleted, key.clone(), last.clone(), Some(old));
         Some(last)
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Notify, broadcast, mpsc};
 
 use crate::engine::{Engine, ListOptions, field_value, parse_field_selector};
 use crate::registry::ResourceType;
@@ -43,6 +43,16 @@ struct Filter {
     fields: FieldSelector,
 }
 
+/// How a watcher sees a committed change (§6.3).
+enum Seen {
+    /// The event as committed.
+    AsCommitted,
+    /// The object entered the selector: ADDED with the new object.
+    Entered,
+    /// The object left the selector: DELETED with the old object at the new resourceVersion.
+    Left,
+}
+
 impl Filter {
     fn matches(&self, object: &Value) -> bool {
         self.labels.matches(&labels_of(object))
@@ -60,26 +70,19 @@ impl Filter {
                 .is_none_or(|ns| event.key.namespace == ns)
     }
 
-    /// The event a watcher with this filter sees for a committed change (§6.3).
-    fn translate(&self, event: &StoreEvent) -> Option<(EventType, Value)> {
+    fn translate(&self, event: &StoreEvent) -> Option<Seen> {
         if !self.concerns(event) {
             return None;
         }
         let now = self.matches(&event.object);
         match event.type_ {
-            EventType::Added => now.then(|| (EventType::Added, event.object.clone())),
-            EventType::Deleted => now.then(|| (EventType::Deleted, event.object.clone())),
+            EventType::Added | EventType::Deleted => now.then_some(Seen::AsCommitted),
             EventType::Modified => {
                 let before = event.old.as_ref().is_some_and(|o| self.matches(o));
                 match (before, now) {
-                    (true, true) => Some((EventType::Modified, event.object.clone())),
-                    (false, true) => Some((EventType::Added, event.object.clone())),
-                    (true, false) => {
-                        let mut last = event.old.clone().unwrap_or(Value::Null);
-                        last["metadata"]["resourceVersion"] =
-                            json!(event.resource_version.to_string());
-                        Some((EventType::Deleted, last))
-                    }
+                    (true, true) => Some(Seen::AsCommitted),
+                    (false, true) => Some(Seen::Entered),
+                    (true, false) => Some(Seen::Left),
                     (false, false) => None,
                 }
             }
@@ -125,12 +128,22 @@ fn bookmark(request: &WatchRequest, resource_version: u64, initial_end: bool) ->
     json!({"type": "BOOKMARK", "object": object})
 }
 
+/// Where a stream starts: the synthetic initial events, the replayed history and the positions.
+struct StreamStart {
+    initial: Vec<Value>,
+    history: Vec<Arc<StoreEvent>>,
+    start_rv: u64,
+    snapshot_rv: u64,
+    first_table: bool,
+}
+
 /// Starts a watch: returns the channel the response body reads, or an error answered before
-/// the stream starts.
+/// the stream starts. `dropped` ends the stream when raised (fault injection).
 pub fn start(
     engine: Arc<Engine>,
     request: WatchRequest,
     expire: bool,
+    dropped: Arc<Notify>,
 ) -> Result<mpsc::Receiver<Bytes>, ApiError> {
     let labels = LabelSelector::parse(request.list.label_selector.as_deref().unwrap_or(""))?;
     let fields = parse_field_selector(
@@ -160,27 +173,27 @@ pub fn start(
     let current = state.store.resource_version();
     let mut initial: Vec<Value> = Vec::new();
     let mut first_table = true;
-    let start_rv;
     let mut expired = false;
-    if requested.is_none() || request.send_initial_events {
-        for (_, object) in state.store.list(
-            &request.resource.group,
-            &request.resource.plural,
-            filter.namespace.as_deref(),
-        ) {
-            if filter.matches(object) {
-                let rendered = render_object(&request, object, &mut first_table);
-                initial.push(json!({"type": "ADDED", "object": rendered}));
+    let start_rv = match requested {
+        Some(rv) if !request.send_initial_events => {
+            expired = expire || rv < state.store.oldest_watchable();
+            rv
+        }
+        _ => {
+            let objects = state.store.list(
+                &request.resource.group,
+                &request.resource.plural,
+                filter.namespace.as_deref(),
+            );
+            for (_, object) in objects {
+                if filter.matches(object) {
+                    let rendered = render_object(&request, object, &mut first_table);
+                    initial.push(json!({"type": "ADDED", "object": rendered}));
+                }
             }
+            current
         }
-        start_rv = current;
-    } else {
-        let rv = requested.unwrap_or(current);
-        if expire || rv < state.store.oldest_watchable() {
-            expired = true;
-        }
-        start_rv = rv;
-    }
+    };
     let oldest = state.store.oldest_watchable();
     let subscription = if expired {
         None
@@ -189,43 +202,42 @@ pub fn start(
     };
     drop(state);
     let Some((history, feed)) = subscription else {
-        let status = ApiError::expired(format!(
-            "too old resource version: {} ({})",
-            start_rv,
+        let message = format!(
+            "too old resource version: {start_rv} ({})",
             oldest.saturating_sub(1).max(1)
-        ))
-        .to_status();
+        );
+        let status = ApiError::expired(message).to_status();
         let _ = sender.try_send(line(&json!({"type": "ERROR", "object": status})));
         return Ok(receiver);
     };
-    tokio::spawn(stream(
-        request,
-        filter,
+    let start = StreamStart {
         initial,
         history,
-        feed,
-        sender,
         start_rv,
-        current,
+        snapshot_rv: current,
         first_table,
-    ));
+    };
+    tokio::spawn(stream(request, filter, start, feed, sender, dropped));
     Ok(receiver)
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn stream(
     request: WatchRequest,
     filter: Filter,
-    initial: Vec<Value>,
-    history: Vec<Arc<StoreEvent>>,
+    start: StreamStart,
     mut feed: broadcast::Receiver<Arc<StoreEvent>>,
     sender: mpsc::Sender<Bytes>,
-    start_rv: u64,
-    snapshot_rv: u64,
-    mut first_table: bool,
+    dropped: Arc<Notify>,
 ) {
+    let StreamStart {
+        initial,
+        history,
+        start_rv,
+        snapshot_rv,
+        mut first_table,
+    } = start;
     let deadline = tokio::time::Instant::now() + request.timeout;
-    let mut last_rv = start_rv.max(if initial.is_empty() { 0 } else { snapshot_rv });
+    let mut last_rv = start_rv;
     for event in &initial {
         if sender.send(line(event)).await.is_err() {
             return;
@@ -240,23 +252,41 @@ async fn stream(
     {
         return;
     }
+    // Watchers of the storage version that see an event as committed share one rendering.
+    let shareable =
+        request.rendering == Rendering::Full && request.version == request.resource.storage_version;
     let mut deliver = |event: &StoreEvent, last_rv: &mut u64| -> Option<Bytes> {
         if event.resource_version <= *last_rv {
             return None;
         }
         *last_rv = event.resource_version;
-        let (type_, object) = filter.translate(event)?;
+        let (type_, object) = match filter.translate(event)? {
+            Seen::AsCommitted if shareable => {
+                let shared = event.line.get_or_init(|| {
+                    let rendered =
+                        Engine::present(&request.resource, &request.version, &event.object);
+                    line(&json!({"type": event.type_.as_str(), "object": rendered}))
+                });
+                return Some(shared.clone());
+            }
+            Seen::AsCommitted => (event.type_, Value::clone(&event.object)),
+            Seen::Entered => (EventType::Added, Value::clone(&event.object)),
+            Seen::Left => {
+                let mut last = event.old.as_deref().cloned().unwrap_or(Value::Null);
+                last["metadata"]["resourceVersion"] = json!(event.resource_version.to_string());
+                (EventType::Deleted, last)
+            }
+        };
         let rendered = render_object(&request, &object, &mut first_table);
         Some(line(&json!({"type": type_.as_str(), "object": rendered})))
     };
     for event in history {
         if let Some(bytes) = deliver(&event, &mut last_rv)
-            && sender.send(bytes).await.is_err()
-        {
-            return;
-        }
+            && sender.send(bytes).await.is_err() {
+                return;
+            }
     }
-    let mut bookmark_timer = tokio::time::interval_at(
+    let mut bookmarks = tokio::time::interval_at(
         tokio::time::Instant::now() + request.bookmark_interval,
         request.bookmark_interval,
     );
@@ -264,7 +294,8 @@ async fn stream(
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => return,
             _ = sender.closed() => return,
-            _ = bookmark_timer.tick(), if request.allow_bookmarks => {
+            _ = dropped.notified() => return,
+            _ = bookmarks.tick(), if request.allow_bookmarks => {
                 if sender.send(line(&bookmark(&request, last_rv, false))).await.is_err() {
                     return;
                 }

@@ -37,12 +37,27 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn target(engine: &Engine, name: Option<String>) -> Target {
-    let resource = engine.lock().registry.lookup("", "v1", "configmaps").unwrap();
-    Target { resource, version: "v1".into(), namespace: Some("default".into()), name, subresource: None }
+    let resource = engine
+        .lock()
+        .registry
+        .lookup("", "v1", "configmaps")
+        .unwrap();
+    Target {
+        resource,
+        version: "v1".into(),
+        namespace: Some("default".into()),
+        name,
+        subresource: None,
+    }
 }
 
 fn rv(object: &Value) -> u64 {
-    object.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("0").parse().unwrap()
+    object
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("0")
+        .parse()
+        .unwrap()
 }
 
 /// What the store recorded for one write: (type, name, resourceVersion).
