@@ -186,6 +186,8 @@ enum Route {
     Apis,
     ApiGroup(String),
     GroupVersion(String, String),
+    OpenApiRoot,
+    OpenApi(String, String),
     Resource(ResourcePath),
     Unknown,
 }
@@ -211,6 +213,11 @@ fn route(path: &str) -> Route {
         ["api"] => Route::Api,
         ["apis"] => Route::Apis,
         ["api", "v1"] => Route::GroupVersion(String::new(), "v1".into()),
+        ["openapi", "v3"] => Route::OpenApiRoot,
+        ["openapi", "v3", "api", version] => Route::OpenApi(String::new(), (*version).into()),
+        ["openapi", "v3", "apis", group, version] => {
+            Route::OpenApi((*group).into(), (*version).into())
+        }
         ["apis", group] => Route::ApiGroup((*group).into()),
         ["apis", group, version] => Route::GroupVersion((*group).into(), (*version).into()),
         ["api", "v1", rest @ ..] => Route::Resource(ResourcePath {
@@ -257,6 +264,12 @@ impl Frontend {
                     .map(|d| json_response(200, &d, &[]))
                     .ok_or_else(ApiError::unknown_path)
             }
+            Route::OpenApiRoot => Ok(json_response(
+                200,
+                &crate::openapi::root(&self.engine.lock().registry),
+                &[],
+            )),
+            Route::OpenApi(group, version) => self.openapi(&group, &version, &query),
             Route::Resource(path) => self.resource(method, path, &query, &headers, body).await,
             Route::Unknown => Err(ApiError::unknown_path()),
         };
@@ -301,6 +314,46 @@ impl Frontend {
                 json_response(200, &discovery::api_versions(&self.settings.address), &[])
             }
             None => json_response(200, &discovery::api_group_list(&state.registry), &[]),
+        }
+    }
+
+    /// A group-version document; a stale `hash` redirects to the current one.
+    fn openapi(&self, group: &str, version: &str, query: &Query) -> Result<Response, ApiError> {
+        let document =
+            crate::openapi::group_version_document(&self.engine.lock().registry, group, version)
+                .ok_or_else(ApiError::unknown_path)?;
+        let hash = crate::openapi::hash(&document);
+        let key = crate::openapi::path_key(group, version);
+        match query.get("hash") {
+            Some(requested) if requested != hash => {
+                let mut response = Response::new(Body::empty());
+                *response.status_mut() = StatusCode::MOVED_PERMANENTLY;
+                let location = format!("/openapi/v3/{key}?hash={hash}");
+                if let Ok(value) = HeaderValue::from_str(&location) {
+                    response.headers_mut().insert(header::LOCATION, value);
+                }
+                Ok(response)
+            }
+            requested => {
+                let mut response = json_response(200, &document, &[]);
+                if let Ok(etag) = HeaderValue::from_str(&format!("\"{hash}\"")) {
+                    response.headers_mut().insert(header::ETAG, etag);
+                }
+                if requested.is_some() {
+                    response.headers_mut().insert(
+                        header::CACHE_CONTROL,
+                        HeaderValue::from_static("public, immutable"),
+                    );
+                    let expires = k8s_openapi::jiff::Timestamp::now()
+                        + k8s_openapi::jiff::SignedDuration::from_hours(24 * 365);
+                    if let Ok(value) = HeaderValue::from_str(
+                        &expires.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+                    ) {
+                        response.headers_mut().insert(header::EXPIRES, value);
+                    }
+                }
+                Ok(response)
+            }
         }
     }
 

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod faults;
 pub mod http;
 pub mod meta;
+pub mod openapi;
 pub mod patch;
 pub mod protobuf;
 pub mod registry;

@@ -38,6 +38,11 @@ fn prune_at(value: &mut Value, schema: &Value, path: &str, root: bool, pruned: &
             let keys: Vec<String> = object.keys().cloned().collect();
             for key in keys {
                 let child_path = join(path, &key);
+                if embedded && matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
+                    // Type meta and metadata of (embedded) resources follow ObjectMeta's rules,
+                    // not the schema's.
+                    continue;
+                }
                 if let Some(child_schema) = properties.and_then(|p| p.get(&key)) {
                     if let Some(child) = object.get_mut(&key) {
                         prune_at(child, child_schema, &child_path, false, pruned);
@@ -46,8 +51,6 @@ fn prune_at(value: &mut Value, schema: &Value, path: &str, root: bool, pruned: &
                     if let Some(child) = object.get_mut(&key) {
                         prune_at(child, additional, &child_path, false, pruned);
                     }
-                } else if embedded && matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
-                    // Type meta and metadata of (embedded) resources are always kept.
                 } else if !preserve {
                     object.remove(&key);
                     pruned.push(child_path);

@@ -282,9 +282,10 @@ async fn stream(
     };
     for event in history {
         if let Some(bytes) = deliver(&event, &mut last_rv)
-            && sender.send(bytes).await.is_err() {
-                return;
-            }
+            && sender.send(bytes).await.is_err()
+        {
+            return;
+        }
     }
     let mut bookmarks = tokio::time::interval_at(
         tokio::time::Instant::now() + request.bookmark_interval,

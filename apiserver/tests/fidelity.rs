@@ -1045,3 +1045,42 @@ async fn fault_injection_fails_the_nth_write() {
         StatusCode::CREATED
     );
 }
+
+/// [API-19] metadata is never pruned by a CRD schema that declares `metadata: {type: object}`.
+#[tokio::test]
+async fn crd_schema_never_prunes_metadata() {
+    let s = server().await;
+    let mut crd = widget_crd();
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["metadata"] =
+        json!({"type": "object"});
+    call(
+        &s,
+        Method::POST,
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        "application/json",
+        crd,
+    )
+    .await;
+    for _ in 0..200 {
+        if call(&s, Method::GET, "/apis/example.com/v1", "", Value::Null)
+            .await
+            .status
+            == StatusCode::OK
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut body = widget("w", json!({}));
+    body["metadata"]["labels"] = json!({"a": "b"});
+    let created = call(
+        &s,
+        Method::POST,
+        &format!("{WIDGETS}?fieldValidation=Strict"),
+        "application/json",
+        body,
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.body["metadata"]["labels"], json!({"a": "b"}));
+}
