@@ -430,6 +430,9 @@ impl Frontend {
         let accept = negotiate(headers)?;
         let engine = &self.engine;
         let is_watch = watch_path || query.flag("watch");
+        if target.subresource.as_deref() == Some("scale") {
+            return self.scale(&method, target, query, headers, &body);
+        }
         match (
             &method,
             target.name.is_some(),
@@ -517,6 +520,105 @@ impl Frontend {
             }
             _ => Err(ApiError::method_not_allowed()),
         }
+    }
+
+    /// The `/scale` subresource: an `autoscaling/v1 Scale` view of the replica paths.
+    fn scale(
+        &self,
+        method: &Method,
+        target: Target,
+        query: &Query,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Response, ApiError> {
+        let Some(paths) = target.resource.scale.clone() else {
+            return Err(ApiError::unknown_path());
+        };
+        let main = Target {
+            subresource: None,
+            ..target
+        };
+        let pointer = |path: &str| path.replace('.', "/");
+        let to_scale = |object: &Value| -> Result<Value, ApiError> {
+            let replicas = object.pointer(&pointer(&paths.spec_replicas_path)).cloned().ok_or_else(|| {
+                ApiError::internal("InternalError", format!("Internal error occurred: the spec replicas field \"{}\" does not exist", paths.spec_replicas_path))
+            })?;
+            let status_replicas = object
+                .pointer(&pointer(&paths.status_replicas_path))
+                .cloned()
+                .unwrap_or(json!(0));
+            let mut status = json!({"replicas": status_replicas});
+            if let Some(selector) = paths
+                .label_selector_path
+                .as_deref()
+                .and_then(|p| object.pointer(&pointer(p)))
+            {
+                status["selector"] = selector.clone();
+            }
+            let metadata = &object["metadata"];
+            Ok(json!({
+                "kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {"name": metadata["name"], "namespace": metadata["namespace"], "uid": metadata["uid"],
+                             "resourceVersion": metadata["resourceVersion"], "creationTimestamp": metadata["creationTimestamp"]},
+                "spec": {"replicas": replicas},
+                "status": status,
+            }))
+        };
+        let current = self.engine.get(&main)?;
+        let desired = match *method {
+            Method::GET => return Ok(json_response(200, &to_scale(&current)?, &[])),
+            Method::PUT => decode_body(headers, body, &main)?,
+            Method::PATCH => {
+                let mut scale = to_scale(&current)?;
+                let patch: Value = serde_json::from_slice(body)
+                    .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+                match patch_type(headers)? {
+                    PatchType::Json => {
+                        scale = crate::patch::json_patch(&scale, &patch)
+                            .map_err(|_| ApiError::patch_rejected())?
+                    }
+                    _ => crate::patch::merge_patch(&mut scale, &patch),
+                }
+                scale
+            }
+            _ => return Err(ApiError::method_not_allowed()),
+        };
+        let replicas = desired
+            .pointer("/spec/replicas")
+            .cloned()
+            .unwrap_or(json!(0));
+        let mut update = json!({});
+        let segments: Vec<&str> = paths
+            .spec_replicas_path
+            .trim_start_matches('.')
+            .split('.')
+            .collect();
+        let mut node = &mut update;
+        for (i, segment) in segments.iter().enumerate() {
+            node[*segment] = if i + 1 == segments.len() {
+                replicas.clone()
+            } else {
+                json!({})
+            };
+            node = &mut node[*segment];
+        }
+        if let Some(rv) = desired
+            .pointer("/metadata/resourceVersion")
+            .filter(|rv| rv.as_str().is_some_and(|r| !r.is_empty()))
+        {
+            update["metadata"] = json!({"resourceVersion": rv});
+        }
+        let outcome = self.engine.patch(
+            &main,
+            PatchType::Merge,
+            update.to_string().as_bytes(),
+            &write_options(query)?,
+        )?;
+        Ok(json_response(
+            200,
+            &to_scale(&outcome.body)?,
+            &outcome.warnings,
+        ))
     }
 
     /// A list at a resourceVersion newer than the server's waits up to 3 s, then E31.

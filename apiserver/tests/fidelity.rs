@@ -1084,3 +1084,146 @@ async fn crd_schema_never_prunes_metadata() {
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     assert_eq!(created.body["metadata"]["labels"], json!({"a": "b"}));
 }
+
+/// [API-19] `/scale` maps to the CRD's replica paths.
+#[tokio::test]
+async fn scale_subresource() {
+    let s = server().await;
+    let mut crd = widget_crd();
+    crd["spec"]["versions"][0]["subresources"]["scale"] = json!({"specReplicasPath": ".spec.size", "statusReplicasPath": ".status.observedGeneration"});
+    call(
+        &s,
+        Method::POST,
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        "application/json",
+        crd,
+    )
+    .await;
+    for _ in 0..200 {
+        if call(&s, Method::GET, "/apis/example.com/v1", "", Value::Null)
+            .await
+            .status
+            == StatusCode::OK
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    call(
+        &s,
+        Method::POST,
+        WIDGETS,
+        "application/json",
+        widget("w", json!({"size": 2})),
+    )
+    .await;
+    let scale = call(
+        &s,
+        Method::GET,
+        &format!("{WIDGETS}/w/scale"),
+        "",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(scale.body["kind"], "Scale");
+    assert_eq!(scale.body["spec"]["replicas"], 2);
+    let patched = call(
+        &s,
+        Method::PATCH,
+        &format!("{WIDGETS}/w/scale"),
+        "application/merge-patch+json",
+        json!({"spec": {"replicas": 4}}),
+    )
+    .await;
+    assert_eq!(patched.body["spec"]["replicas"], 4, "{}", patched.text);
+    let widget = call(&s, Method::GET, &format!("{WIDGETS}/w"), "", Value::Null).await;
+    assert_eq!(widget.body["spec"]["size"], 4);
+}
+
+/// [API-22] T22: a default added to the CRD later shows on reads of old objects.
+#[tokio::test]
+async fn t22_defaults_on_read() {
+    let s = server().await;
+    install_widgets(&s).await;
+    call(
+        &s,
+        Method::POST,
+        WIDGETS,
+        "application/json",
+        widget("w", json!({})),
+    )
+    .await;
+    let mut crd = call(
+        &s,
+        Method::GET,
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",
+        "",
+        Value::Null,
+    )
+    .await
+    .body;
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["size"]
+        ["default"] = json!(9);
+    let updated = call(
+        &s,
+        Method::PUT,
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",
+        "application/json",
+        crd,
+    )
+    .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let read = call(&s, Method::GET, &format!("{WIDGETS}/w"), "", Value::Null).await;
+    assert_eq!(read.body["spec"]["size"], 9);
+}
+
+/// [API-05] T38: the OpenAPI document of a group-version is listed with a hash that changes
+/// with the schema, and a stale hash redirects.
+#[tokio::test]
+async fn t38_openapi_hashes() {
+    let s = server().await;
+    install_widgets(&s).await;
+    let root = call(&s, Method::GET, "/openapi/v3", "", Value::Null)
+        .await
+        .body;
+    let url = root["paths"]["apis/example.com/v1"]["serverRelativeURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let document = call(&s, Method::GET, &url, "", Value::Null).await;
+    assert_eq!(
+        document.headers.get("cache-control").unwrap(),
+        "public, immutable"
+    );
+    assert!(
+        document.body["components"]["schemas"]["com.example.v1.Widget"]["properties"]["spec"]
+            .is_object()
+    );
+    let mut crd = call(
+        &s,
+        Method::GET,
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",
+        "",
+        Value::Null,
+    )
+    .await
+    .body;
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["extra"] =
+        json!({"type": "string"});
+    call(
+        &s,
+        Method::PUT,
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",
+        "application/json",
+        crd,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stale = call(&s, Method::GET, &url, "", Value::Null).await;
+    assert_eq!(stale.status, StatusCode::MOVED_PERMANENTLY);
+    assert_ne!(
+        stale.headers.get("location").unwrap().to_str().unwrap(),
+        url
+    );
+}
