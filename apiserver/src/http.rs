@@ -188,6 +188,7 @@ enum Route {
     GroupVersion(String, String),
     OpenApiRoot,
     OpenApi(String, String),
+    Faults,
     Resource(ResourcePath),
     Unknown,
 }
@@ -214,6 +215,7 @@ fn route(path: &str) -> Route {
         ["apis"] => Route::Apis,
         ["api", "v1"] => Route::GroupVersion(String::new(), "v1".into()),
         ["openapi", "v3"] => Route::OpenApiRoot,
+        ["_sandbox", "faults"] => Route::Faults,
         ["openapi", "v3", "api", version] => Route::OpenApi(String::new(), (*version).into()),
         ["openapi", "v3", "apis", group, version] => {
             Route::OpenApi((*group).into(), (*version).into())
@@ -264,6 +266,8 @@ impl Frontend {
                     .map(|d| json_response(200, &d, &[]))
                     .ok_or_else(ApiError::unknown_path)
             }
+            Route::Faults if method == Method::POST => self.configure_faults(&body),
+            Route::Faults => Err(ApiError::method_not_allowed()),
             Route::OpenApiRoot => Ok(json_response(
                 200,
                 &crate::openapi::root(&self.engine.lock().registry),
@@ -315,6 +319,46 @@ impl Frontend {
             }
             None => json_response(200, &discovery::api_group_list(&state.registry), &[]),
         }
+    }
+
+    /// `POST /_sandbox/faults`: sets fault knobs from JSON (`failNthWrite: {n, code}`,
+    /// `failWrites: {conflicts, errors}`, `latencyMs`, `dropWatches`, `expireNextWatch`, `compact`).
+    fn configure_faults(&self, body: &[u8]) -> Result<Response, ApiError> {
+        let request: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid fault request: {e}")))?;
+        let faults = &self.faults;
+        if let Some(nth) = request.get("failNthWrite") {
+            let n = nth.get("n").and_then(Value::as_u64).ok_or_else(|| {
+                ApiError::bad_request("failNthWrite.n must be a positive integer")
+            })?;
+            let code = nth
+                .get("code")
+                .and_then(Value::as_u64)
+                .and_then(|c| u16::try_from(c).ok())
+                .unwrap_or(500);
+            faults.fail_nth_write(n, code);
+        }
+        if let Some(ratios) = request.get("failWrites") {
+            let ratio = |key: &str| ratios.get(key).and_then(Value::as_f64).unwrap_or(0.0);
+            faults.fail_writes(ratio("conflicts"), ratio("errors"));
+        }
+        if let Some(ms) = request.get("latencyMs").and_then(Value::as_u64) {
+            faults.latency(Duration::from_millis(ms));
+        }
+        if request.get("dropWatches").and_then(Value::as_bool) == Some(true) {
+            faults.drop_watches();
+        }
+        if let Some(plural) = request.get("expireNextWatch").and_then(Value::as_str) {
+            faults.expire_next_watch(plural);
+        }
+        if let Some(rv) = request.get("compact").and_then(Value::as_u64) {
+            self.engine.lock().store.compact(rv);
+        }
+        Ok(json_response(
+            200,
+            &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+            &[],
+        ))
     }
 
     /// A group-version document; a stale `hash` redirects to the current one.

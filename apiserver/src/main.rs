@@ -19,6 +19,15 @@ struct Cli {
     /// Where to write a kubeconfig for this server.
     #[arg(long, value_name = "PATH")]
     kubeconfig: Option<PathBuf>,
+    /// Share of writes answered with an injected 409 Conflict (0.0–1.0).
+    #[arg(long, default_value_t = 0.0, value_name = "RATIO")]
+    fail_writes_conflicts: f64,
+    /// Share of writes answered with an injected 500 (0.0–1.0).
+    #[arg(long, default_value_t = 0.0, value_name = "RATIO")]
+    fail_writes_errors: f64,
+    /// Latency added to every request, in milliseconds.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    latency_ms: u64,
 }
 
 #[tokio::main]
@@ -29,6 +38,12 @@ async fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let server = Server::builder().build();
+    server
+        .faults()
+        .fail_writes(cli.fail_writes_conflicts, cli.fail_writes_errors);
+    server
+        .faults()
+        .latency(std::time::Duration::from_millis(cli.latency_ms));
     let (address, _handle) = match server.serve(&cli.listen).await {
         Ok(bound) => bound,
         Err(error) => {
@@ -45,7 +60,7 @@ async fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    println!("kany8s-apiserver ready at http://{address}");
+    println!("kany8s-apiserver ready at http://{address} (fault knobs: POST /_sandbox/faults)");
     if tokio::signal::ctrl_c().await.is_err() {
         std::future::pending::<()>().await;
     }
