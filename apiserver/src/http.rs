@@ -245,10 +245,32 @@ impl Frontend {
         headers: HeaderMap,
         body: Bytes,
     ) -> Response {
+        let query = Query::parse(uri.query());
+        let is_watch = query.flag("watch") || uri.path().contains("/watch/");
+        let deadline = query
+            .get("timeout")
+            .and_then(parse_go_duration)
+            .filter(|_| !is_watch);
+        let work = self.respond(method, uri, headers, body, query);
+        match deadline {
+            Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+                error_response(&ApiError::new(504, "Timeout", "Timeout: request did not complete within requested timeout - context deadline exceeded"))
+            }),
+            None => work.await,
+        }
+    }
+
+    async fn respond(
+        self: Arc<Self>,
+        method: Method,
+        uri: http::Uri,
+        headers: HeaderMap,
+        body: Bytes,
+        query: Query,
+    ) -> Response {
         if let Some(error) = self.faults.before_request(&method).await {
             return error_response(&error);
         }
-        let query = Query::parse(uri.query());
         let result = match route(uri.path()) {
             Route::Version => Ok(json_response(200, &version(), &[])),
             Route::Health => Ok(text_response("ok")),
@@ -756,6 +778,37 @@ impl Frontend {
     }
 }
 
+/// Go's `time.ParseDuration` for the forms clients send (`32s`, `5m0s`, `1h`, `500ms`).
+pub fn parse_go_duration(text: &str) -> Option<Duration> {
+    let mut total = 0f64;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..number_len].parse().ok()?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += number * seconds;
+        rest = &rest[unit_len..];
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
 fn version() -> Value {
     json!({"major": "1", "minor": "32", "gitVersion": "v1.32.13", "gitCommit": "kany8s-embedded",
            "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.6",
@@ -992,6 +1045,15 @@ mod tests {
             Route::Resource(_)
         ));
         assert_eq!(route("/nope"), Route::Unknown);
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("32s"), Some(Duration::from_secs(32)));
+        assert_eq!(parse_go_duration("5m0s"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_go_duration("5x"), None);
     }
 
     #[test]

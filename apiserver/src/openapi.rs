@@ -89,10 +89,10 @@ fn collect_builtin(key: &str, out: &mut Map<String, Value>) {
 fn find_refs(value: &Value, out: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
-            if let Some(r) = map.get("$ref").and_then(Value::as_str) {
-                if let Some(key) = r.strip_prefix("#/components/schemas/") {
-                    out.push(key.to_string());
-                }
+            if let Some(r) = map.get("$ref").and_then(Value::as_str)
+                && let Some(key) = r.strip_prefix("#/components/schemas/")
+            {
+                out.push(key.to_string());
             }
             map.values().for_each(|v| find_refs(v, out));
         }

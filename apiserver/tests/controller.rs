@@ -226,3 +226,44 @@ async fn kube_runtime_controller_runs_unchanged() {
     .unwrap();
     running.abort();
 }
+
+/// [API-03] kube-rs `Discovery` (legacy endpoints) finds built-in and CRD-defined kinds.
+#[tokio::test]
+async fn kube_discovery_sees_builtins_and_crds() {
+    let server = Server::builder().build();
+    let client = server.client();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.create(
+        &PostParams::default(),
+        &serde_json::from_value(common::widget_crd()).unwrap(),
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        await_condition(
+            crds,
+            "widgets.example.com",
+            conditions::is_crd_established(),
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let discovery = kube::Discovery::new(client).run().await.unwrap();
+    let groups: Vec<String> = discovery.groups().map(|g| g.name().to_string()).collect();
+    assert!(
+        groups.contains(&String::new()) || groups.iter().any(|g| g.is_empty()),
+        "{groups:?}"
+    );
+    assert!(groups.contains(&"example.com".to_string()), "{groups:?}");
+    let (resource, caps) = discovery
+        .resolve_gvk(&GroupVersionKind::gvk("example.com", "v1", "Widget"))
+        .unwrap();
+    assert_eq!(resource.plural, "widgets");
+    assert!(
+        caps.subresources
+            .iter()
+            .any(|(r, _)| r.plural == "widgets/status" || r.plural == "status")
+    );
+}

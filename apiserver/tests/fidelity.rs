@@ -1227,3 +1227,258 @@ async fn t38_openapi_hashes() {
         url
     );
 }
+
+/// [API-08] E33: a request that outlives its `timeout` answers 504.
+#[tokio::test]
+async fn e33_request_timeout() {
+    let s = server().await;
+    s.faults().latency(Duration::from_millis(300));
+    let r = call(
+        &s,
+        Method::GET,
+        &format!("{CMS}?timeout=50ms"),
+        "",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(
+        r.body["message"],
+        "Timeout: request did not complete within requested timeout - context deadline exceeded"
+    );
+}
+
+/// [API-20] T17: the CRD create response has no conditions; a watch sees ADDED, then the
+/// names-accepted write, then Established.
+#[tokio::test]
+async fn t17_crd_condition_sequence() {
+    let s = server().await;
+    let crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+    let rv = s.engine().lock().store.resource_version();
+    let created = call(&s, Method::POST, crds, "application/json", widget_crd()).await;
+    assert!(created.body.pointer("/status/conditions").is_none());
+    let events = watch_events(
+        &s,
+        &format!("{crds}?watch=true&resourceVersion={rv}"),
+        3,
+        Duration::from_secs(2),
+    )
+    .await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["ADDED", "MODIFIED", "MODIFIED"]);
+    let condition = |e: &Value, t: &str| {
+        e["object"]["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == t)
+            .map(|c| (c["status"].clone(), c["reason"].clone()))
+    };
+    assert_eq!(
+        condition(&events[1], "NamesAccepted"),
+        Some((json!("True"), json!("NoConflicts")))
+    );
+    assert_eq!(
+        condition(&events[1], "Established"),
+        Some((json!("False"), json!("Installing")))
+    );
+    assert_eq!(
+        condition(&events[2], "Established"),
+        Some((json!("True"), json!("InitialNamesAccepted")))
+    );
+}
+
+/// [API-17] T20: empty metadata collections are dropped.
+#[tokio::test]
+async fn t20_empty_metadata_collections_dropped() {
+    let s = server().await;
+    let r = call(&s, Method::POST, CMS, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {}, "finalizers": [], "annotations": {}}})).await;
+    let metadata = r.body["metadata"].as_object().unwrap();
+    assert!(
+        !metadata.contains_key("labels")
+            && !metadata.contains_key("finalizers")
+            && !metadata.contains_key("annotations")
+    );
+}
+
+/// [API-15] T32: bookmarks only when asked, never behind the last event.
+#[tokio::test]
+async fn t32_bookmarks() {
+    let s = Server::builder()
+        .bookmark_interval(Duration::from_millis(50))
+        .build();
+    let created = call(
+        &s,
+        Method::POST,
+        CMS,
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+    )
+    .await;
+    let rv: u64 = created.body["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let events = watch_events(
+        &s,
+        &format!(
+            "{CMS}?watch=true&allowWatchBookmarks=true&resourceVersion={}",
+            rv - 1
+        ),
+        2,
+        Duration::from_millis(500),
+    )
+    .await;
+    assert_eq!(events[0]["type"], "ADDED");
+    assert_eq!(events[1]["type"], "BOOKMARK");
+    let bookmark_rv: u64 = events[1]["object"]["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(bookmark_rv >= rv);
+    let without = watch_events(
+        &s,
+        &format!("{CMS}?watch=true&resourceVersion={rv}"),
+        1,
+        Duration::from_millis(200),
+    )
+    .await;
+    assert!(without.is_empty());
+}
+
+/// [API-17] T33: a list at resourceVersion 0 ignores `limit` (1.32 behaviour).
+#[tokio::test]
+async fn t33_rv_zero_ignores_limit() {
+    let s = server().await;
+    for i in 0..3 {
+        call(
+            &s,
+            Method::POST,
+            CMS,
+            "application/json",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")}}),
+        )
+        .await;
+    }
+    let list = call(
+        &s,
+        Method::GET,
+        &format!("{CMS}?resourceVersion=0&limit=1"),
+        "",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 3);
+    assert!(list.body["metadata"].get("continue").is_none());
+}
+
+/// [API-17] T34: generated names are retried on collision; eight collisions give E04.
+#[tokio::test]
+async fn t34_generate_name_collisions() {
+    let s = server().await;
+    let body =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "gen-"}});
+    s.engine().lock().forced_name_collisions = 3;
+    let ok = call(&s, Method::POST, CMS, "application/json", body.clone()).await;
+    assert_eq!(ok.status, StatusCode::CREATED);
+    assert!(
+        ok.body["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("gen-")
+    );
+    s.engine().lock().forced_name_collisions = 8;
+    let exhausted = call(&s, Method::POST, CMS, "application/json", body).await;
+    assert_eq!(exhausted.status, StatusCode::CONFLICT);
+    assert_eq!(exhausted.body["details"]["retryAfterSeconds"], 1);
+}
+
+/// [API-13] T35: unknown metadata fields warn, or fail under Strict.
+#[tokio::test]
+async fn t35_unknown_metadata_fields() {
+    let s = server().await;
+    let body = |n: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": n, "foo": 1}});
+    let warned = call(&s, Method::POST, CMS, "application/json", body("a")).await;
+    assert_eq!(
+        warned.headers.get("warning").unwrap(),
+        "299 - \"unknown field \\\"metadata.foo\\\"\""
+    );
+    let strict = call(
+        &s,
+        Method::POST,
+        &format!("{CMS}?fieldValidation=Strict"),
+        "application/json",
+        body("b"),
+    )
+    .await;
+    assert_eq!(strict.status, StatusCode::BAD_REQUEST);
+    assert!(
+        strict.body["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("strict decoding error: unknown field \"metadata.foo\"")
+    );
+}
+
+/// [API-20] T40: a dependent whose namespaced owner lives in another namespace is collected.
+#[tokio::test]
+async fn t40_cross_namespace_owner_is_absent() {
+    let s = server().await;
+    call(
+        &s,
+        Method::POST,
+        "/api/v1/namespaces",
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}}),
+    )
+    .await;
+    let owner = call(
+        &s,
+        Method::POST,
+        "/api/v1/namespaces/other/configmaps",
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}}),
+    )
+    .await;
+    let uid = owner.body["metadata"]["uid"].clone();
+    call(&s, Method::POST, CMS, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dep", "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}]}})).await;
+    for _ in 0..100 {
+        if call(&s, Method::GET, &format!("{CMS}/dep"), "", Value::Null)
+            .await
+            .status
+            == StatusCode::NOT_FOUND
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the dependent of a cross-namespace owner was not collected");
+}
+
+/// [API-06] deletecollection deletes what the selector matches and lists what it deleted.
+#[tokio::test]
+async fn delete_collection_by_selector() {
+    let s = server().await;
+    for (name, tier) in [("a", "x"), ("b", "x"), ("c", "y")] {
+        call(&s, Method::POST, CMS, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"tier": tier}}})).await;
+    }
+    let deleted = call(
+        &s,
+        Method::DELETE,
+        &format!("{CMS}?labelSelector=tier%3Dx"),
+        "",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(deleted.body["items"].as_array().unwrap().len(), 2);
+    let left = call(&s, Method::GET, CMS, "", Value::Null).await;
+    let names: Vec<&str> = left.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["c"]);
+}
