@@ -38,6 +38,8 @@ pub struct WriteOptions {
     pub field_manager: Option<String>,
     pub field_validation: FieldValidation,
     pub force: Option<bool>,
+    /// Keys the request body repeats (reported like unknown fields).
+    pub duplicate_fields: Vec<String>,
 }
 
 /// The kinds of PATCH.
@@ -890,6 +892,25 @@ impl Engine {
                     ),
                 ));
             }
+            if old.pointer("/metadata/deletionTimestamp").is_none()
+                && metadata
+                    .get("deletionTimestamp")
+                    .is_some_and(|v| !v.is_null())
+            {
+                let value = metadata
+                    .get("deletionTimestamp")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                return Err(ApiError::invalid(
+                    &resource.name(),
+                    &name,
+                    &[FieldError::invalid(
+                        "metadata.deletionTimestamp",
+                        &value,
+                        "field is immutable",
+                    )],
+                ));
+            }
             // System fields come from the stored object.
             for field in [
                 "name",
@@ -1469,19 +1490,20 @@ fn field_validation(
     context: &WriteContext<'_>,
     unknown: Vec<String>,
 ) -> Result<Vec<String>, ApiError> {
+    let problems: Vec<String> = context
+        .options
+        .duplicate_fields
+        .iter()
+        .map(|f| format!("duplicate field \"{f}\""))
+        .chain(unknown.iter().map(|f| format!("unknown field \"{f}\"")))
+        .collect();
     match context.options.field_validation {
         FieldValidation::Ignore => Ok(Vec::new()),
-        FieldValidation::Warn => Ok(unknown
-            .into_iter()
-            .map(|f| format!("unknown field \"{f}\""))
-            .collect()),
-        FieldValidation::Strict if unknown.is_empty() => Ok(Vec::new()),
+        FieldValidation::Warn => Ok(problems),
+        FieldValidation::Strict if problems.is_empty() => Ok(Vec::new()),
         FieldValidation::Strict => {
             let kind = &context.target.resource.kind_name;
-            let list: Vec<String> = unknown
-                .iter()
-                .map(|f| format!("unknown field \"{f}\""))
-                .collect();
+            let list = problems;
             Err(ApiError::bad_request(format!(
                 "{kind} in version \"{}\" cannot be handled as a {kind}: strict decoding error: {}",
                 context.target.version,

@@ -522,8 +522,9 @@ impl Frontend {
             }
             (&Method::GET, true, _) if is_watch => self.watch(target, query, accept),
             (&Method::POST, false, None) => {
+                let options = body_write_options(query, headers, &body)?;
                 let body = decode_body(headers, &body, &target)?;
-                let outcome = engine.create(&target, body, &write_options(query)?)?;
+                let outcome = engine.create(&target, body, &options)?;
                 Ok(outcome_response(outcome))
             }
             (&Method::DELETE, false, None) => {
@@ -563,16 +564,13 @@ impl Frontend {
                 )?))
             }
             (&Method::PUT, true, _) => {
+                let options = body_write_options(query, headers, &body)?;
                 let body = decode_body(headers, &body, &target)?;
-                Ok(outcome_response(engine.replace(
-                    &target,
-                    body,
-                    &write_options(query)?,
-                )?))
+                Ok(outcome_response(engine.replace(&target, body, &options)?))
             }
             (&Method::PATCH, true, sub) if sub != Some("finalize") => {
                 let patch_type = patch_type(headers)?;
-                let mut options = write_options(query)?;
+                let mut options = body_write_options(query, headers, &body)?;
                 if options.field_manager.is_none() && patch_type != PatchType::Apply {
                     options.field_manager = user_agent_manager(headers);
                 }
@@ -946,7 +944,24 @@ fn write_options(query: &Query) -> Result<WriteOptions, ApiError> {
         field_manager,
         field_validation,
         force: query.get("force").map(|f| f == "true"),
+        duplicate_fields: Vec::new(),
     })
+}
+
+/// Write options plus the duplicate keys of a JSON (or JSON-as-apply) body.
+fn body_write_options(
+    query: &Query,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<WriteOptions, ApiError> {
+    let mut options = write_options(query)?;
+    if matches!(
+        content_type(headers).as_str(),
+        "" | "application/json" | "application/apply-patch+yaml"
+    ) {
+        options.duplicate_fields = crate::duplicates::duplicate_fields(body);
+    }
+    Ok(options)
 }
 
 fn list_options(query: &Query) -> Result<ListOptions, ApiError> {

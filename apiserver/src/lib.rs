@@ -7,6 +7,7 @@ pub mod clock;
 pub mod controllers;
 pub mod crd;
 pub mod discovery;
+pub mod duplicates;
 pub mod engine;
 pub mod faults;
 pub mod http;

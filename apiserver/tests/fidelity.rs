@@ -1482,3 +1482,166 @@ async fn delete_collection_by_selector() {
         .collect();
     assert_eq!(names, ["c"]);
 }
+
+/// [API-13] T36: duplicate keys warn, or fail under Strict.
+#[tokio::test]
+async fn t36_duplicate_fields() {
+    let s = server().await;
+    install_widgets(&s).await;
+    let raw = |name: &str| {
+        format!(
+            r#"{{"apiVersion":"example.com/v1","kind":"Widget","metadata":{{"name":"{name}"}},"spec":{{"size":1,"size":2}}}}"#
+        )
+    };
+    let send = |uri: String, body: String| {
+        let s = &s;
+        async move {
+            let request = http::Request::builder()
+                .method(Method::POST)
+                .uri(uri)
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(body))
+                .unwrap();
+            let response = tower::ServiceExt::oneshot(s.router(), request)
+                .await
+                .unwrap();
+            let status = response.status();
+            let warning = response
+                .headers()
+                .get("warning")
+                .map(|w| w.to_str().unwrap().to_string());
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (
+                status,
+                warning,
+                serde_json::from_slice::<Value>(&bytes).unwrap(),
+            )
+        }
+    };
+    let (status, warning, body) = send(WIDGETS.to_string(), raw("a")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        warning.as_deref(),
+        Some("299 - \"duplicate field \\\"spec.size\\\"\"")
+    );
+    assert_eq!(body["spec"]["size"], 2, "the last value wins");
+    let (status, _, body) = send(format!("{WIDGETS}?fieldValidation=Strict"), raw("b")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["message"],
+        "Widget in version \"v1\" cannot be handled as a Widget: strict decoding error: duplicate field \"spec.size\""
+    );
+}
+
+/// [API-17] T39: deleting an object without finalizers removes it at once; an update cannot
+/// set deletionTimestamp.
+#[tokio::test]
+async fn t39_deletion_timestamp_rules() {
+    let s = server().await;
+    let created = call(
+        &s,
+        Method::POST,
+        CMS,
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+    )
+    .await;
+    let mut body = created.body.clone();
+    body["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    let put = call(
+        &s,
+        Method::PUT,
+        &format!("{CMS}/c"),
+        "application/json",
+        body,
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(put.body["message"].as_str().unwrap().ends_with(
+        "metadata.deletionTimestamp: Invalid value: \"2026-01-01T00:00:00Z\": field is immutable"
+    ));
+    let rv = created.body["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    call(&s, Method::DELETE, &format!("{CMS}/c"), "", Value::Null).await;
+    let events = watch_events(
+        &s,
+        &format!("{CMS}?watch=true&resourceVersion={rv}"),
+        2,
+        Duration::from_millis(200),
+    )
+    .await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["DELETED"]);
+    assert!(
+        events[0]["object"]["metadata"]
+            .get("deletionTimestamp")
+            .is_none()
+    );
+}
+
+/// [API-20] versions are served from one storage: an object written as one version reads as
+/// another with its apiVersion rewritten; forced expiry answers the next resume with 410.
+#[tokio::test]
+async fn versions_share_storage_and_forced_expiry() {
+    let s = server().await;
+    let mut crd = widget_crd();
+    let v1 = crd["spec"]["versions"][0].clone();
+    let mut v2 = v1.clone();
+    v2["name"] = json!("v2");
+    v2["storage"] = json!(false);
+    crd["spec"]["versions"] = json!([v1, v2]);
+    call(
+        &s,
+        Method::POST,
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        "application/json",
+        crd,
+    )
+    .await;
+    for _ in 0..200 {
+        if call(&s, Method::GET, "/apis/example.com/v2", "", Value::Null)
+            .await
+            .status
+            == StatusCode::OK
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    call(
+        &s,
+        Method::POST,
+        WIDGETS,
+        "application/json",
+        widget("w", json!({"size": 1})),
+    )
+    .await;
+    let read = call(
+        &s,
+        Method::GET,
+        "/apis/example.com/v2/namespaces/default/widgets/w",
+        "",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(read.body["apiVersion"], "example.com/v2");
+    assert_eq!(read.body["spec"]["size"], 1);
+    let rv = read.body["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.faults().expire_next_watch("widgets");
+    let events = watch_events(
+        &s,
+        &format!("{WIDGETS}?watch=true&resourceVersion={rv}"),
+        2,
+        Duration::from_millis(200),
+    )
+    .await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["object"]["code"], 410);
+}
