@@ -1645,3 +1645,29 @@ async fn versions_share_storage_and_forced_expiry() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["object"]["code"], 410);
 }
+
+/// [API-22] T41: built-in admission defaults — the namespace name label, Secret `Opaque`, and
+/// `stringData` merged into `data` and never stored.
+#[tokio::test]
+async fn t41_builtin_admission_defaults() {
+    let s = server().await;
+    let ns = call(
+        &s,
+        Method::POST,
+        "/api/v1/namespaces",
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n1"}}),
+    )
+    .await;
+    assert_eq!(
+        ns.body["metadata"]["labels"]["kubernetes.io/metadata.name"],
+        "n1"
+    );
+    assert_eq!(ns.body["spec"]["finalizers"], json!(["kubernetes"]));
+    assert_eq!(ns.body["status"]["phase"], "Active");
+    let secret = call(&s, Method::POST, "/api/v1/namespaces/default/secrets", "application/json",
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"a": "YQ=="}, "stringData": {"b": "bee"}})).await;
+    assert_eq!(secret.body["type"], "Opaque");
+    assert_eq!(secret.body["data"], json!({"a": "YQ==", "b": "YmVl"}));
+    assert!(secret.body.get("stringData").is_none());
+}

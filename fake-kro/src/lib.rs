@@ -1,1 +1,5 @@
-//! fake-kro: a simulation of kro (RGD → CRD generation, offline RGD checks, instance lifecycle).
+//! fake-kro: a simulation of kro v0.9.x — SimpleSchema conversion, pluralisation, RGD → CRD
+//! generation (and, in later steps, the offline checker and the instance lifecycle simulator).
+
+pub mod pluralize;
+pub mod simpleschema;
