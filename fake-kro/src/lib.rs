@@ -1,7 +1,10 @@
 //! fake-kro: a simulation of kro v0.9.x — SimpleSchema conversion, pluralisation, RGD → CRD
 //! generation (and, in later steps, the offline checker and the instance lifecycle simulator).
 
+pub mod canonical;
 pub mod celtype;
+pub mod crd;
 pub mod expr;
+pub mod kinds;
 pub mod pluralize;
 pub mod simpleschema;
