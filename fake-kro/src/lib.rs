@@ -3,8 +3,10 @@
 
 pub mod canonical;
 pub mod celtype;
+pub mod check;
 pub mod crd;
 pub mod expr;
 pub mod kinds;
+pub mod locate;
 pub mod pluralize;
 pub mod simpleschema;

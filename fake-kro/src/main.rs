@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use fake_kro::check::{CheckOptions, Contract, Severity, check};
 use fake_kro::crd::{CrdOptions, generate};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,12 +27,122 @@ enum Command {
         /// A YAML file with one or more ResourceGraphDefinitions.
         file: PathBuf,
     },
+    /// Check RGDs offline the way kro does at creation, plus the Kany8s status contract.
+    Check {
+        /// YAML files with ResourceGraphDefinitions.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// The Kany8s status contract the RGDs must meet.
+        #[arg(long, value_enum, default_value_t = ContractArg::None)]
+        contract: ContractArg,
+        /// Report every error, not only the first one kro would stop at.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ContractArg {
+    None,
+    Controlplane,
+    Infrastructure,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd { file } => crd(&file),
+        Command::Check {
+            files,
+            format,
+            contract,
+            all,
+        } => {
+            let contract = match contract {
+                ContractArg::None => Contract::None,
+                ContractArg::Controlplane => Contract::ControlPlane,
+                ContractArg::Infrastructure => Contract::Infrastructure,
+            };
+            check_files(
+                &files,
+                format,
+                CheckOptions {
+                    contract,
+                    all_errors: all,
+                    ..CheckOptions::default()
+                },
+            )
+        }
+    }
+}
+
+fn check_files(files: &[PathBuf], format: Format, options: CheckOptions) -> ExitCode {
+    let mut findings = Vec::new();
+    let mut errors = 0usize;
+    for file in files {
+        let name = file.display().to_string();
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) => {
+                findings.push(json!({"file": name, "line": 0, "col": 0, "severity": "error", "id": "IO", "path": "", "message": e.to_string()}));
+                errors += 1;
+                continue;
+            }
+        };
+        let positions = fake_kro::locate::positions(&text);
+        for (index, document) in yaml_serde::Deserializer::from_str(&text).enumerate() {
+            let value: Value = match serde::Deserialize::deserialize(document) {
+                Ok(v) => v,
+                Err(e) => {
+                    let (line, col) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+                    findings.push(json!({"file": name, "line": line, "col": col, "severity": "error", "id": "YAML", "path": "", "message": e.to_string()}));
+                    errors += 1;
+                    break;
+                }
+            };
+            if value.get("kind").and_then(Value::as_str) != Some("ResourceGraphDefinition") {
+                continue;
+            }
+            let located = positions.get(index).cloned().unwrap_or_default();
+            for diagnostic in check(&value, &options) {
+                let at = fake_kro::locate::find(&located, &diagnostic.path);
+                if diagnostic.severity == Severity::Error {
+                    errors += 1;
+                }
+                findings.push(json!({"file": name, "line": at.line, "col": at.col, "severity": diagnostic.severity,
+                    "id": diagnostic.id, "path": diagnostic.path, "message": diagnostic.message}));
+            }
+        }
+    }
+    match format {
+        Format::Json => println!("{}", Value::Array(findings.clone())),
+        Format::Text => {
+            for f in &findings {
+                println!(
+                    "{}:{}:{}: {}[{}]: {}",
+                    f["file"].as_str().unwrap_or_default(),
+                    f["line"],
+                    f["col"],
+                    f["severity"].as_str().unwrap_or_default(),
+                    f["id"].as_str().unwrap_or_default(),
+                    f["message"].as_str().unwrap_or_default()
+                );
+            }
+        }
+    }
+    if errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -5,7 +5,10 @@ use fake_kro::crd::{CrdOptions, generate};
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/../fixtures/rgds/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../fixtures/rgds/control-plane/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     yaml_serde::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

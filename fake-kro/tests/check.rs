@@ -1,0 +1,231 @@
+//! The offline checker (kro.md §7): kro's build checks in order, the Kany8s contract and
+//! pitfall warnings ([KRO-V*], [KRO-C*], [KRO-W*]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use fake_kro::check::{CheckOptions, Contract, Diagnostic, Severity, check};
+use rstest::rstest;
+use serde_json::{Value, json};
+
+fn errors(diagnostics: &[Diagnostic]) -> Vec<(String, String)> {
+    diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| (d.id.clone(), d.message.clone()))
+        .collect()
+}
+
+fn warnings(diagnostics: &[Diagnostic]) -> Vec<String> {
+    diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .map(|d| d.id.clone())
+        .collect()
+}
+
+fn base() -> Value {
+    json!({"apiVersion": "kro.run/v1alpha1", "kind": "ResourceGraphDefinition", "metadata": {"name": "t"},
+        "spec": {"schema": {"apiVersion": "v1alpha1", "kind": "Thing",
+                            "spec": {"name": "string", "version": "string"},
+                            "status": {"ready": "${cm.metadata.name != ''}", "endpoint": "${cm.metadata.name}"}},
+                 "resources": [{"id": "cm", "template": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "${schema.spec.name}"}}}]}})
+}
+
+/// The base RGD with the value at `pointer` set (the parent must exist).
+fn with(pointer: &str, value: Value) -> Value {
+    let mut rgd = base();
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    let parent = rgd.pointer_mut(parent).unwrap();
+    match parent {
+        Value::Array(items) => items[key.parse::<usize>().unwrap()] = value,
+        other => other[key] = value,
+    }
+    rgd
+}
+
+fn first_error(rgd: &Value) -> (String, String) {
+    errors(&check(rgd, &CheckOptions::default()))
+        .into_iter()
+        .next()
+        .expect("an error")
+}
+
+#[test]
+fn a_valid_rgd_has_no_findings() {
+    let options = CheckOptions {
+        contract: Contract::ControlPlane,
+        ..CheckOptions::default()
+    };
+    assert_eq!(check(&base(), &options), Vec::<Diagnostic>::new());
+}
+
+/// Every RGD under fixtures/ passes the checker with its directory's contract.
+#[test]
+fn every_fixture_rgd_passes() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/rgds");
+    let mut checked = 0;
+    for (directory, contract) in [
+        ("control-plane", Contract::ControlPlane),
+        ("infrastructure", Contract::Infrastructure),
+        ("other", Contract::None),
+    ] {
+        let Ok(entries) = std::fs::read_dir(root.join(directory)) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for document in yaml_serde::Deserializer::from_str(&text) {
+                let rgd: Value = serde::Deserialize::deserialize(document).unwrap();
+                let found = check(
+                    &rgd,
+                    &CheckOptions {
+                        contract,
+                        all_errors: true,
+                        ..CheckOptions::default()
+                    },
+                );
+                assert!(errors(&found).is_empty(), "{}: {found:#?}", path.display());
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 1);
+}
+
+#[rstest]
+#[case::v0_kind("/spec/schema/kind", json!("my-kind"), "V0", "spec.schema.kind: Invalid value: \"my-kind\": spec.schema.kind in body should match '^[A-Z][a-zA-Z0-9]{0,62}$'")]
+#[case::v0_api_version("/spec/schema/apiVersion", json!("kro.run/v1"), "V0", "spec.schema.apiVersion: Invalid value: \"kro.run/v1\": spec.schema.apiVersion in body should match '^v[0-9]+(alpha[0-9]+|beta[0-9]+)?$'")]
+#[case::v0_template_and_ref("/spec/resources/0/externalRef", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}), "V0", "spec.resources[0]: Invalid value: \"object\": exactly one of template or externalRef must be provided")]
+#[case::v2_reserved("/spec/resources/0/id", json!("schema"), "V2", "failed to validate resourcegraphdefinition: naming convention violation: id schema is a reserved keyword in KRO")]
+#[case::v2_camel("/spec/resources/0/id", json!("My-cm"), "V2", "failed to validate resourcegraphdefinition: naming convention violation: id My-cm is not a valid KRO resource id: must be lower camelCase")]
+#[case::v4_label("/spec/resources/0/template/metadata/labels", json!({"kro.run/x": "y"}), "V4", "failed to build resource \"cm\": invalid label for resource \"cm\". labels with prefix \"kro.run/\" are reserved for internal use")]
+#[case::v4_kind_missing("/spec/resources/0/template", json!({"apiVersion": "v1", "metadata": {}}), "V4", "failed to build resource \"cm\": resource cm is not a valid Kubernetes object: kind field not found")]
+#[case::v4_nested("/spec/resources/0/template/metadata/name", json!("${a ${b}}"), "V4", "failed to build resource \"cm\": failed to extract CEL expressions from schema for resource cm: nested expressions are not allowed unless inside string literals")]
+#[case::v4_ready_when("/spec/resources/0/readyWhen", json!(["x ${cm.data} y"]), "V4", "failed to build resource \"cm\": failed to parse readyWhen expressions: only standalone expressions are allowed")]
+#[case::v5("/spec/schema/spec", json!({"name": "string | required"}), "V5", "failed to build resourcegraphdefinition \"t\": failed to build OpenAPI schema for instance: field name: marker key 'required' without a value")]
+#[case::v6_unknown("/spec/resources/0/template/metadata/name", json!("${nope.metadata.name}"), "V6", "failed to build dependency graph: failed to extract dependencies: references unknown identifiers: [nope]")]
+#[case::v6_self("/spec/resources/0/template/metadata/name", json!("${cm.metadata.uid}"), "V6", "failed to build dependency graph: self references are not allowed")]
+#[case::v7_ready_when("/spec/resources/0/readyWhen", json!(["${schema.spec.name == 'x'}"]), "V7", "failed to validate resource \"cm\": resource \"cm\" readyWhen: references unknown identifiers: [schema]")]
+#[case::v8_literal("/spec/schema/status", json!({"ready": "yes"}), "V8", "failed to build instance status schema: status fields without expressions are not supported: [ready]")]
+#[case::v10_constant("/spec/schema/status", json!({"ready": "${true}"}), "V10", "failed to create instance node: instance status field must refer to a resource or schema: status.ready")]
+fn first_error_is_kros(
+    #[case] pointer: &str,
+    #[case] value: Value,
+    #[case] id: &str,
+    #[case] message: &str,
+) {
+    assert_eq!(
+        first_error(&with(pointer, value)),
+        (id.to_string(), message.to_string())
+    );
+}
+
+/// kro stops at the first error; `--all` reports every one.
+#[test]
+fn first_error_stops_unless_all() {
+    let mut rgd = with("/spec/schema/spec", json!({"name": "string | required"}));
+    rgd["spec"]["resources"][0]["template"]["metadata"]["name"] = json!("${nope.x}");
+    assert_eq!(errors(&check(&rgd, &CheckOptions::default())).len(), 1);
+    let all = errors(&check(
+        &rgd,
+        &CheckOptions {
+            all_errors: true,
+            ..CheckOptions::default()
+        },
+    ));
+    assert_eq!(
+        all.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+        ["V5", "V6"]
+    );
+}
+
+/// A dependency cycle is named in DFS order.
+#[test]
+fn cycles() {
+    let mut rgd = base();
+    rgd["spec"]["resources"] = json!([
+        {"id": "a", "template": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "${b.metadata.name}"}}},
+        {"id": "b", "template": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "${a.metadata.name}"}}}
+    ]);
+    rgd["spec"]["schema"]["status"] = json!({"ready": "${a.metadata.name != ''}"});
+    assert_eq!(
+        first_error(&rgd),
+        (
+            "V6".into(),
+            "failed to build dependency graph: graph contains a cycle: a -> b -> a".into()
+        )
+    );
+}
+
+/// [RGA-01] [RGA-02] [RGA-07] the control-plane contract: ready boolean, endpoint string, spec.version.
+#[test]
+fn control_plane_contract() {
+    let options = CheckOptions {
+        contract: Contract::ControlPlane,
+        all_errors: true,
+        ..CheckOptions::default()
+    };
+    let rgd = with(
+        "/spec/schema/status",
+        json!({"ready": "${cm.metadata.name}", "state": "${cm.metadata.name}"}),
+    );
+    let mut spec = rgd.clone();
+    spec["spec"]["schema"]["spec"] = json!({"name": "string"});
+    let found = errors(&check(&spec, &options));
+    assert_eq!(
+        found,
+        [
+            (
+                "C6".to_string(),
+                "contract: status.state and status.conditions are owned by kro".to_string()
+            ),
+            (
+                "C1".to_string(),
+                "contract: status.ready must be boolean, inferred string".to_string()
+            ),
+            (
+                "C2".to_string(),
+                "contract: status.endpoint is required".to_string()
+            ),
+            (
+                "C3".to_string(),
+                "contract: spec.version is required".to_string()
+            ),
+        ]
+    );
+    // [RGA-10] the infrastructure contract reserves endpoint but does not require it.
+    let infra = with(
+        "/spec/schema/status",
+        json!({"ready": "${cm.metadata.name != ''}"}),
+    );
+    let options = CheckOptions {
+        contract: Contract::Infrastructure,
+        ..CheckOptions::default()
+    };
+    assert!(errors(&check(&infra, &options)).is_empty());
+}
+
+/// Pitfall warnings never block.
+#[test]
+fn pitfall_warnings() {
+    let mut rgd = base();
+    rgd["spec"]["resources"].as_array_mut().unwrap().push(json!({"id": "deploy", "template": {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}}}));
+    rgd["spec"]["schema"]["status"]["replicas"] = json!("${deploy.status.availableReplicas}");
+    rgd["spec"]["schema"]["status"]["maybe"] = json!("${cm.?data.?x}");
+    rgd["spec"]["resources"][0]["template"]["metadata"]["labels"] =
+        json!({"a": "${schema.spec.name + '}'}"});
+    rgd["spec"]["resources"].as_array_mut().unwrap().push(json!({"id": "widget", "template": {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}}));
+    let found = check(&rgd, &CheckOptions::default());
+    let ids = warnings(&found);
+    for expected in [
+        "W-ZERO-OMITTED",
+        "W-OPT-NO-DEFAULT",
+        "W-SINGLE-QUOTE-BRACE",
+        "W-GVK-UNKNOWN",
+    ] {
+        assert!(
+            ids.contains(&expected.to_string()),
+            "{expected} missing from {ids:?}"
+        );
+    }
+}
