@@ -5,6 +5,7 @@ pub mod canonical;
 pub mod celtype;
 pub mod check;
 pub mod crd;
+pub mod eval;
 pub mod expr;
 pub mod kinds;
 pub mod locate;

@@ -1,0 +1,278 @@
+//! CEL evaluation with kro's semantics (kro.md §6.4–§6.5): hand-made JSON ↔ CEL conversion
+//! (integers stay `int`), and the split between "pending" (retry later) and real errors.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use kube_cel::KubeCelExt;
+use kube_cel::cel::objects::{Key, Map, OptionalValue};
+use kube_cel::cel::{Context, ExecutionError, FunctionContext, ResolveResult, Value as Cel};
+use serde_json::{Value, json};
+
+use crate::celtype;
+
+/// Why an expression gave no value.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    /// The data is not there yet (a missing key, an unobserved resource): try again later.
+    #[error("{0} (data pending)")]
+    Pending(String),
+    /// A real error: the expression cannot succeed on this data.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// JSON → CEL: integer literals are `int`, never `uint`.
+pub fn to_cel(value: &Value) -> Cel {
+    match value {
+        Value::Null => Cel::Null,
+        Value::Bool(b) => Cel::Bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Cel::Int(i),
+            None => Cel::Float(n.as_f64().unwrap_or_default()),
+        },
+        Value::String(s) => Cel::String(Arc::new(s.clone())),
+        Value::Array(items) => Cel::List(Arc::new(items.iter().map(to_cel).collect())),
+        Value::Object(map) => {
+            let converted: HashMap<Key, Cel> = map
+                .iter()
+                .map(|(k, v)| (Key::String(Arc::new(k.clone())), to_cel(v)))
+                .collect();
+            Cel::Map(Map {
+                map: Arc::new(converted),
+            })
+        }
+    }
+}
+
+/// CEL → JSON: whole doubles lose their fraction; optional.none and null become `null`.
+pub fn to_json(value: &Cel) -> Result<Value, String> {
+    Ok(match value {
+        Cel::Null => Value::Null,
+        Cel::Bool(b) => json!(b),
+        Cel::Int(i) => json!(i),
+        Cel::UInt(u) => {
+            json!(i64::try_from(*u).map_err(|_| format!("uint {u} does not fit an int64"))?)
+        }
+        Cel::Float(f) => crate::simpleschema::number(*f),
+        Cel::String(s) => json!(s.as_str()),
+        Cel::Bytes(b) => {
+            use base64::Engine as _;
+            json!(base64::engine::general_purpose::STANDARD.encode(b.as_slice()))
+        }
+        Cel::List(items) => Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?),
+        Cel::Map(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in map.map.iter() {
+                let key = match k {
+                    Key::String(s) => s.to_string(),
+                    other => return Err(format!("map keys must be strings, got {other:?}")),
+                };
+                out.insert(key, to_json(v)?);
+            }
+            Value::Object(out)
+        }
+        Cel::Timestamp(t) => json!(t.to_rfc3339_opts(chrono_seconds(), true)),
+        Cel::Duration(d) => json!(go_duration(d.num_seconds())),
+        Cel::Opaque(o) => {
+            let any: &dyn std::any::Any = o.as_ref();
+            match any.downcast_ref::<OptionalValue>() {
+                // optional.none() is written as null, which the API server prunes.
+                Some(optional) => optional.value().map_or(Ok(Value::Null), to_json)?,
+                None => return Err(format!("cannot render a {} as JSON", o.runtime_type_name())),
+            }
+        }
+        Cel::Function(name, _) => return Err(format!("function {name} is not a value")),
+    })
+}
+
+fn chrono_seconds() -> chrono::SecondsFormat {
+    chrono::SecondsFormat::Secs
+}
+
+fn go_duration(seconds: i64) -> String {
+    let (h, m, s) = (seconds / 3600, (seconds % 3600) / 60, seconds % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s}s"),
+        _ => format!("{h}h{m}m{s}s"),
+    }
+}
+
+fn classify(error: ExecutionError) -> EvalError {
+    let text = error.to_string();
+    match error {
+        ExecutionError::NoSuchKey(_)
+        | ExecutionError::UndeclaredReference(_)
+        | ExecutionError::IndexOutOfBounds(_) => EvalError::Pending(text),
+        _ if text.contains("no such key")
+            || text.contains("No such key")
+            || text.contains("index out of bounds") =>
+        {
+            EvalError::Pending(text)
+        }
+        _ => EvalError::Failed(text),
+    }
+}
+
+const OPT_SELECT: &str = "__kro_optional_select__";
+const OPT_INDEX: &str = "__kro_optional_index__";
+
+/// The value inside an optional, `None` for `optional.none()`; non-optionals are themselves.
+fn unwrap_optional(value: &Cel) -> Option<Cel> {
+    if let Cel::Opaque(o) = value {
+        let any: &dyn std::any::Any = o.as_ref();
+        if let Some(optional) = any.downcast_ref::<OptionalValue>() {
+            return optional.value().cloned();
+        }
+    }
+    Some(value.clone())
+}
+
+fn optional(value: Option<Cel>) -> Cel {
+    Cel::Opaque(Arc::new(
+        value.map_or_else(OptionalValue::none, OptionalValue::of),
+    ))
+}
+
+/// `x.?f`: none when `x` is none or null or has no key `f`.
+fn optional_select(_: &FunctionContext, target: Cel, field: Cel) -> ResolveResult {
+    let found = match (unwrap_optional(&target), field) {
+        (Some(Cel::Map(map)), Cel::String(field)) => map.map.get(&Key::String(field)).cloned(),
+        _ => None,
+    };
+    Ok(optional(found))
+}
+
+/// `x[?k]`: none when the key or index is absent.
+fn optional_index(_: &FunctionContext, target: Cel, key: Cel) -> ResolveResult {
+    let found = match (unwrap_optional(&target), key) {
+        (Some(Cel::Map(map)), Cel::String(k)) => map.map.get(&Key::String(k)).cloned(),
+        (Some(Cel::List(items)), Cel::Int(i)) => {
+            usize::try_from(i).ok().and_then(|i| items.get(i).cloned())
+        }
+        _ => None,
+    };
+    Ok(optional(found))
+}
+
+/// Routes optional selection and indexing to this module's implementations (cel 0.13 treats a
+/// missing key as an error or a present null).
+fn rewrite_optionals(expr: &mut kube_cel::cel::IdedExpr) {
+    use kube_cel::cel::common::ast::{EntryExpr, Expr, operators};
+    match &mut expr.expr {
+        Expr::Call(call) => {
+            if call.func_name == operators::OPT_SELECT {
+                call.func_name = OPT_SELECT.into();
+            } else if call.func_name == operators::OPT_INDEX {
+                call.func_name = OPT_INDEX.into();
+            }
+            if let Some(target) = call.target.as_mut() {
+                rewrite_optionals(target);
+            }
+            call.args.iter_mut().for_each(rewrite_optionals);
+        }
+        Expr::Select(s) => rewrite_optionals(&mut s.operand),
+        Expr::List(l) => l.elements.iter_mut().for_each(rewrite_optionals),
+        Expr::Map(m) => {
+            for entry in &mut m.entries {
+                match &mut entry.expr {
+                    EntryExpr::MapEntry(e) => {
+                        rewrite_optionals(&mut e.key);
+                        rewrite_optionals(&mut e.value);
+                    }
+                    EntryExpr::StructField(f) => rewrite_optionals(&mut f.value),
+                }
+            }
+        }
+        Expr::Struct(s) => {
+            for entry in &mut s.entries {
+                if let EntryExpr::StructField(f) = &mut entry.expr {
+                    rewrite_optionals(&mut f.value);
+                }
+            }
+        }
+        Expr::Comprehension(c) => {
+            rewrite_optionals(&mut c.iter_range);
+            rewrite_optionals(&mut c.accu_init);
+            rewrite_optionals(&mut c.loop_cond);
+            rewrite_optionals(&mut c.loop_step);
+            rewrite_optionals(&mut c.result);
+        }
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+    }
+}
+
+/// Evaluates an expression against named JSON values (absent names are unobserved resources).
+pub fn evaluate(expression: &str, variables: &BTreeMap<String, Value>) -> Result<Value, EvalError> {
+    let mut parsed = celtype::parse(expression).map_err(EvalError::Failed)?;
+    rewrite_optionals(&mut parsed);
+    let mut context = Context::default().with_all();
+    context.add_function(OPT_SELECT, optional_select);
+    context.add_function(OPT_INDEX, optional_index);
+    for (name, value) in variables {
+        context.add_variable_from_value(name.clone(), to_cel(value));
+    }
+    let result = Cel::resolve(&parsed, &context).map_err(classify)?;
+    to_json(&result).map_err(EvalError::Failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    /// [KRO-EV] kro's value semantics and the pending/error split.
+    #[test]
+    fn evaluation_semantics() {
+        let v = vars(&[
+            ("schema", json!({"spec": {"replicas": 2, "name": "demo"}})),
+            ("cm", json!({"data": {"ok": "yes"}})),
+        ]);
+        assert_eq!(evaluate("schema.spec.replicas + 1", &v), Ok(json!(3)));
+        assert_eq!(
+            evaluate("schema.spec.name + '-svc'", &v),
+            Ok(json!("demo-svc"))
+        );
+        assert_eq!(
+            evaluate("cm.data.?ok.orValue('') == 'yes'", &v),
+            Ok(json!(true))
+        );
+        assert_eq!(evaluate("cm.?data.?missing.orValue(0)", &v), Ok(json!(0)));
+        assert_eq!(
+            evaluate("int(cm.?status.?availableReplicas.orValue(0)) > 0", &v),
+            Ok(json!(false))
+        );
+        assert!(matches!(
+            evaluate("cm.data.missing", &v),
+            Err(EvalError::Pending(_))
+        ));
+        assert!(matches!(
+            evaluate("deployment.spec", &v),
+            Err(EvalError::Pending(_))
+        ));
+        assert!(matches!(
+            evaluate("schema.spec.name + 1", &v),
+            Err(EvalError::Failed(_))
+        ));
+        assert_eq!(evaluate("2.0 * 3.0", &v), Ok(json!(6)));
+        assert_eq!(evaluate("{'a': [1, 'x']}", &v), Ok(json!({"a": [1, "x"]})));
+        assert_eq!(evaluate("cm.data.?missing.orValue(0)", &v), Ok(json!(0)));
+        assert_eq!(
+            evaluate("cm.?data.?missing.hasValue()", &v),
+            Ok(json!(false))
+        );
+        assert_eq!(evaluate("cm.?data.?missing", &v), Ok(Value::Null));
+        assert_eq!(
+            evaluate("cm.data[?'ok'].orValue('no')", &v),
+            Ok(json!("yes"))
+        );
+        assert_eq!(evaluate("[1, 2][?5].orValue(9)", &v), Ok(json!(9)));
+    }
+}
