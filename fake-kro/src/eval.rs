@@ -115,6 +115,12 @@ fn classify(error: ExecutionError) -> EvalError {
     }
 }
 
+/// Receivers of namespaced functions (`base64.encode`, `optional.none`), not variables.
+const FUNCTION_NAMESPACES: &[&str] = &[
+    "optional", "base64", "strings", "lists", "math", "sets", "hash", "json", "random", "cel",
+    "runtime",
+];
+
 const OPT_SELECT: &str = "__kro_optional_select__";
 const OPT_INDEX: &str = "__kro_optional_index__";
 
@@ -206,6 +212,15 @@ fn rewrite_optionals(expr: &mut kube_cel::cel::IdedExpr) {
 /// Evaluates an expression against named JSON values (absent names are unobserved resources).
 pub fn evaluate(expression: &str, variables: &BTreeMap<String, Value>) -> Result<Value, EvalError> {
     let mut parsed = celtype::parse(expression).map_err(EvalError::Failed)?;
+    // An identifier with no value is a resource not observed yet: the expression waits.
+    if let Some(missing) = celtype::identifiers(&parsed)
+        .into_iter()
+        .find(|id| !variables.contains_key(id) && !FUNCTION_NAMESPACES.contains(&id.as_str()))
+    {
+        return Err(EvalError::Pending(format!(
+            "undeclared reference to '{missing}'"
+        )));
+    }
     rewrite_optionals(&mut parsed);
     let mut context = Context::default().with_all();
     context.add_function(OPT_SELECT, optional_select);

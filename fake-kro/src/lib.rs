@@ -10,4 +10,5 @@ pub mod expr;
 pub mod kinds;
 pub mod locate;
 pub mod pluralize;
+pub mod render;
 pub mod simpleschema;

@@ -27,6 +27,17 @@ enum Command {
         /// A YAML file with one or more ResourceGraphDefinitions.
         file: PathBuf,
     },
+    /// Render an instance: defaulted instance, child resources in dependency order, and the
+    /// status evaluated from observed-state fixtures (`<id>.yaml` files in --resources).
+    Render {
+        /// The RGD file.
+        rgd: PathBuf,
+        /// The instance file.
+        instance: PathBuf,
+        /// A folder of `<resource id>.yaml` observed-state fixtures (e.g. a Deployment status).
+        #[arg(long, value_name = "DIR")]
+        resources: Option<PathBuf>,
+    },
     /// Check RGDs offline the way kro does at creation, plus the Kany8s status contract.
     Check {
         /// YAML files with ResourceGraphDefinitions.
@@ -61,6 +72,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd { file } => crd(&file),
+        Command::Render {
+            rgd,
+            instance,
+            resources,
+        } => match render(&rgd, &instance, resources.as_deref()) {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("fake-kro: {message}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Check {
             files,
             format,
@@ -83,6 +108,51 @@ fn main() -> ExitCode {
             )
         }
     }
+}
+
+fn read_one(path: &std::path::Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    yaml_serde::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn render(
+    rgd: &std::path::Path,
+    instance: &std::path::Path,
+    resources: Option<&std::path::Path>,
+) -> Result<String, String> {
+    let rgd_value = read_one(rgd)?;
+    let instance_value = read_one(instance)?;
+    let mut observed = std::collections::BTreeMap::new();
+    if let Some(dir) = resources {
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) == Some("yaml") {
+                let id = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+                    .to_string();
+                observed.insert(id, read_one(&path)?);
+            }
+        }
+    }
+    let rendered = fake_kro::render::render(&rgd_value, &instance_value, &observed)
+        .map_err(|e| format!("{}: {e}", rgd.display()))?;
+    let mut out = String::new();
+    for (id, object) in &rendered.resources {
+        out.push_str(&format!("--- # resource {id}\n"));
+        out.push_str(&yaml_serde::to_string(object).map_err(|e| e.to_string())?);
+    }
+    for (id, why) in &rendered.not_rendered {
+        out.push_str(&format!(
+            "# resource {id} not rendered: {}\n",
+            why.replace('\n', " ")
+        ));
+    }
+    out.push_str("--- # instance\n");
+    out.push_str(&yaml_serde::to_string(&rendered.instance).map_err(|e| e.to_string())?);
+    Ok(out)
 }
 
 fn check_files(files: &[PathBuf], format: Format, options: CheckOptions) -> ExitCode {
