@@ -172,3 +172,29 @@ fn columns_and_wrapped_schema_errors() {
         "failed to build resourcegraphdefinition \"t\": failed to build OpenAPI schema for instance: field n: default value must be a valid integer, got: abc"
     );
 }
+
+/// [KRO-CRD-02] an insta snapshot of the CRD of every fixture RGD.
+#[test]
+fn fixture_crd_snapshots() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/rgds");
+    let mut count = 0;
+    for directory in ["control-plane", "infrastructure", "other"] {
+        let mut files: Vec<_> = std::fs::read_dir(root.join(directory))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for path in files {
+            let rgd: Value =
+                yaml_serde::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let crd = generate(&rgd, &options()).unwrap();
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            insta::assert_snapshot!(
+                format!("fixture-{name}"),
+                fake_kro::canonical::to_yaml(&crd).unwrap()
+            );
+            count += 1;
+        }
+    }
+    assert_eq!(count, 10);
+}
