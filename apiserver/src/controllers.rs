@@ -11,7 +11,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::crd;
 use crate::engine::{CRD_CLEANUP_FINALIZER, DeleteOptions, Engine, State, Target};
 use crate::meta;
-use crate::registry::Kind;
+use crate::registry::{Kind, ResourceType};
 use crate::store::{EventType, ObjectKey, StoreEvent};
 
 const CRD_GROUP: &str = "apiextensions.k8s.io";
@@ -253,6 +253,35 @@ fn name_conflict(state: &State, crd_object: &Value) -> Option<(String, String)> 
     None
 }
 
+/// Issues a DELETE (default options) for every object of `resource` (in `namespace`, if given)
+/// not already being deleted; returns how many objects remain.
+fn delete_all(
+    engine: &Engine,
+    state: &mut State,
+    resource: &Arc<ResourceType>,
+    namespace: Option<&str>,
+) -> usize {
+    let keys: Vec<ObjectKey> = state
+        .store
+        .list(&resource.group, &resource.plural, namespace)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in keys {
+        let deleting = state
+            .store
+            .get(&key)
+            .is_some_and(|o| o.pointer("/metadata/deletionTimestamp").is_some());
+        if !deleting {
+            let target = Target::storage(resource, &key);
+            let _ = engine.delete_locked(state, &target, &key, &DeleteOptions::default());
+        }
+    }
+    state
+        .store
+        .list(&resource.group, &resource.plural, namespace)
+        .count()
+}
+
 fn cleanup_crd(engine: &Engine, name: &str) {
     let mut state = engine.lock();
     let Some(crd_object) = state.store.get(&crd_key(name)).cloned() else {
@@ -264,37 +293,9 @@ fn cleanup_crd(engine: &Engine, name: &str) {
     {
         return;
     }
-    let resource = crd::resource_type(&crd_object);
-    let mut remaining = 0usize;
-    if let Some(resource) = resource {
-        let resource = Arc::new(resource);
-        let keys: Vec<ObjectKey> = state
-            .store
-            .list(&resource.group, &resource.plural, None)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in keys {
-            let deleting = state
-                .store
-                .get(&key)
-                .is_some_and(|o| o.pointer("/metadata/deletionTimestamp").is_some());
-            if deleting {
-                continue;
-            }
-            let target = Target {
-                resource: resource.clone(),
-                version: resource.storage_version.clone(),
-                namespace: Some(key.namespace.clone()),
-                name: Some(key.name.clone()),
-                subresource: None,
-            };
-            let _ = engine.delete_locked(&mut state, &target, &key, &DeleteOptions::default());
-        }
-        remaining = state
-            .store
-            .list(&resource.group, &resource.plural, None)
-            .count();
-    }
+    let remaining = crd::resource_type(&crd_object).map_or(0, |resource| {
+        delete_all(engine, &mut state, &Arc::new(resource), None)
+    });
     let now = engine.clock.timestamp();
     let mut updated = crd_object.clone();
     if remaining > 0 {
@@ -340,38 +341,10 @@ fn reconcile_namespace(engine: &Engine, name: &str) {
         .filter(|t| t.namespaced)
         .cloned()
         .collect();
-    let mut remaining = 0usize;
-    for resource in types {
-        let keys: Vec<ObjectKey> = state
-            .store
-            .list(&resource.group, &resource.plural, Some(name))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for object_key in keys {
-            remaining += 1;
-            let deleting = state
-                .store
-                .get(&object_key)
-                .is_some_and(|o| o.pointer("/metadata/deletionTimestamp").is_some());
-            if deleting {
-                continue;
-            }
-            let target = Target {
-                resource: resource.clone(),
-                version: resource.storage_version.clone(),
-                namespace: Some(name.to_string()),
-                name: Some(object_key.name.clone()),
-                subresource: None,
-            };
-            if engine
-                .delete_locked(&mut state, &target, &object_key, &DeleteOptions::default())
-                .is_ok()
-                && state.store.get(&object_key).is_none()
-            {
-                remaining -= 1;
-            }
-        }
-    }
+    let remaining: usize = types
+        .iter()
+        .map(|resource| delete_all(engine, &mut state, resource, Some(name)))
+        .sum();
     if remaining > 0 {
         return;
     }
@@ -611,13 +584,7 @@ fn delete_dependent(engine: &Engine, state: &mut State, key: &ObjectKey, policy:
     if resource.kind == Kind::Namespace {
         return;
     }
-    let target = Target {
-        resource: resource.clone(),
-        version: resource.storage_version.clone(),
-        namespace: Some(key.namespace.clone()),
-        name: Some(key.name.clone()),
-        subresource: None,
-    };
+    let target = Target::storage(&resource, key);
     let options = DeleteOptions {
         propagation_policy: Some(policy.into()),
         ..Default::default()

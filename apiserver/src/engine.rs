@@ -80,6 +80,17 @@ pub struct Target {
 }
 
 impl Target {
+    /// The target of a stored object, addressed through the storage version.
+    pub fn storage(resource: &Arc<ResourceType>, key: &ObjectKey) -> Self {
+        Target {
+            resource: resource.clone(),
+            version: resource.storage_version.clone(),
+            namespace: Some(key.namespace.clone()),
+            name: Some(key.name.clone()),
+            subresource: None,
+        }
+    }
+
     fn key(&self, name: &str) -> ObjectKey {
         let namespace = if self.resource.namespaced {
             self.namespace.clone().unwrap_or_default()

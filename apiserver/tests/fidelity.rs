@@ -1053,24 +1053,7 @@ async fn crd_schema_never_prunes_metadata() {
     let mut crd = widget_crd();
     crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["metadata"] =
         json!({"type": "object"});
-    call(
-        &s,
-        Method::POST,
-        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-        "application/json",
-        crd,
-    )
-    .await;
-    for _ in 0..200 {
-        if call(&s, Method::GET, "/apis/example.com/v1", "", Value::Null)
-            .await
-            .status
-            == StatusCode::OK
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    install(&s, crd, "/apis/example.com/v1").await;
     let mut body = widget("w", json!({}));
     body["metadata"]["labels"] = json!({"a": "b"});
     let created = call(
@@ -1091,24 +1074,7 @@ async fn scale_subresource() {
     let s = server().await;
     let mut crd = widget_crd();
     crd["spec"]["versions"][0]["subresources"]["scale"] = json!({"specReplicasPath": ".spec.size", "statusReplicasPath": ".status.observedGeneration"});
-    call(
-        &s,
-        Method::POST,
-        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-        "application/json",
-        crd,
-    )
-    .await;
-    for _ in 0..200 {
-        if call(&s, Method::GET, "/apis/example.com/v1", "", Value::Null)
-            .await
-            .status
-            == StatusCode::OK
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    install(&s, crd, "/apis/example.com/v1").await;
     call(
         &s,
         Method::POST,
@@ -1594,24 +1560,7 @@ async fn versions_share_storage_and_forced_expiry() {
     v2["name"] = json!("v2");
     v2["storage"] = json!(false);
     crd["spec"]["versions"] = json!([v1, v2]);
-    call(
-        &s,
-        Method::POST,
-        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-        "application/json",
-        crd,
-    )
-    .await;
-    for _ in 0..200 {
-        if call(&s, Method::GET, "/apis/example.com/v2", "", Value::Null)
-            .await
-            .status
-            == StatusCode::OK
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    install(&s, crd, "/apis/example.com/v2").await;
     call(
         &s,
         Method::POST,

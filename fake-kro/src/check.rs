@@ -12,7 +12,8 @@ use crate::celtype::{self, CelType};
 use crate::crd;
 use crate::expr::{self, Scanned};
 use crate::locate::child;
-use crate::simpleschema::{self, KroVersion};
+use crate::render::strings_of;
+use crate::simpleschema::{self, KroVersion, find_cycle};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -137,17 +138,6 @@ fn template_strings(value: &Value, path: &str, out: &mut Vec<(String, String)>) 
             .for_each(|(i, v)| template_strings(v, &format!("{path}[{i}]"), out)),
         _ => {}
     }
-}
-
-fn strings_of(value: Option<&Value>) -> Vec<String> {
-    value
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 impl<'a> Checker<'a> {
@@ -868,36 +858,6 @@ fn quoted_status_path(message: &str) -> Option<String> {
         .next()
         .filter(|_| message.contains(": status."))
         .map(|p| format!("spec.schema.status.{p}"))
-}
-
-fn find_cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
-    fn visit(
-        node: &str,
-        edges: &BTreeMap<String, BTreeSet<String>>,
-        stack: &mut Vec<String>,
-        done: &mut BTreeSet<String>,
-    ) -> Option<Vec<String>> {
-        if let Some(position) = stack.iter().position(|n| n == node) {
-            let mut cycle = stack[position..].to_vec();
-            cycle.push(node.to_string());
-            return Some(cycle);
-        }
-        if !done.insert(node.to_string()) {
-            return None;
-        }
-        stack.push(node.to_string());
-        for next in edges.get(node).into_iter().flatten() {
-            if let Some(cycle) = visit(next, edges, stack, done) {
-                return Some(cycle);
-            }
-        }
-        stack.pop();
-        None
-    }
-    let mut done = BTreeSet::new();
-    edges
-        .keys()
-        .find_map(|node| visit(node, edges, &mut Vec::new(), &mut done))
 }
 
 /// Checks one RGD.

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::celtype::{self, CelType, Scope};
 use crate::expr::{self, Scanned};
+use crate::locate::child;
 use crate::pluralize::pluralize;
 use crate::simpleschema::{self, KroVersion};
 
@@ -43,17 +44,6 @@ fn object_at(value: &Value, pointer: &str) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
-/// A status path as kro prints it: `.` between keys, `[i]` for indices, `["a.b"]` for dotted keys.
-fn join_path(path: &str, key: &str) -> String {
-    if key.contains('.') {
-        format!("{path}[\"{key}\"]")
-    } else if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
 /// One status leaf: its path segments and expression.
 struct StatusField {
     path: Vec<String>,
@@ -71,9 +61,9 @@ fn walk_status(
 ) -> Result<(), String> {
     match value {
         Value::Object(map) => {
-            for (key, child) in map {
+            for (key, value) in map {
                 path.push(key.clone());
-                walk_status(child, path, &join_path(display, key), fields, literals)?;
+                walk_status(value, path, &child(display, key), fields, literals)?;
                 path.pop();
             }
         }

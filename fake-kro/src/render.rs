@@ -24,7 +24,7 @@ pub struct Node {
     pub dependencies: BTreeSet<String>,
 }
 
-fn strings_of(value: Option<&Value>) -> Vec<String> {
+pub(crate) fn strings_of(value: Option<&Value>) -> Vec<String> {
     value
         .and_then(Value::as_array)
         .map(|a| {

@@ -229,7 +229,7 @@ fn unexpected(value: &Value) -> String {
 }
 
 /// Finds a cycle with a depth-first search in sorted order; returns its path.
-fn find_cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+pub(crate) fn find_cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
     fn visit(
         node: &str,
         edges: &BTreeMap<String, BTreeSet<String>>,

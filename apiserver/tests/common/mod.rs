@@ -124,23 +124,31 @@ pub fn widget_crd() -> Value {
 
 /// Creates the widget CRD and waits until widgets are served.
 pub async fn install_widgets(server: &Server) {
+    install(server, widget_crd(), "/apis/example.com/v1").await;
+}
+
+/// Creates a CRD and waits until `discovery_path` (`/apis/<group>/<version>`) is served.
+pub async fn install(server: &Server, crd: Value, discovery_path: &str) {
     let reply = call(
         server,
         Method::POST,
         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
         "application/json",
-        widget_crd(),
+        crd,
     )
     .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     for _ in 0..200 {
-        let r = call(server, Method::GET, "/apis/example.com/v1", "", Value::Null).await;
-        if r.status == StatusCode::OK {
+        if call(server, Method::GET, discovery_path, "", Value::Null)
+            .await
+            .status
+            == StatusCode::OK
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    panic!("widgets never became established");
+    panic!("{discovery_path} was never served");
 }
 
 pub fn widget(name: &str, spec: Value) -> Value {
