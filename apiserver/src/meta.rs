@@ -317,7 +317,8 @@ pub fn validate(metadata: &Map<String, Value>) -> Vec<FieldError> {
     errors
 }
 
-fn type_error(path: &str, value: &Value, expected: &str) -> FieldError {
+/// `<path> in body must be of type <expected>: "<actual>"`.
+pub fn type_error(path: &str, value: &Value, expected: &str) -> FieldError {
     FieldError::new(
         path,
         FieldErrorKind::TypeInvalid,

@@ -168,15 +168,7 @@ fn validate_at(value: &Value, schema: &Value, path: &str, errors: &mut Vec<Field
     } else if let Some(expected) = schema.get("type").and_then(Value::as_str)
         && !type_matches(value, expected)
     {
-        errors.push(FieldError::new(
-            path,
-            FieldErrorKind::TypeInvalid,
-            Some(go_quote(json_type(value))),
-            format!(
-                "{path} in body must be of type {expected}: {}",
-                go_quote(json_type(value))
-            ),
-        ));
+        errors.push(crate::meta::type_error(path, value, expected));
         return;
     }
     if let Some(allowed) = schema.get("enum").and_then(Value::as_array)

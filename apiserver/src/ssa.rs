@@ -342,37 +342,23 @@ impl Entry {
 
 /// The managedFields of an object.
 pub fn entries(object: &Value) -> Vec<Entry> {
+    let text = |e: &Value, k: &str| {
+        e.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     object
         .pointer("/metadata/managedFields")
         .and_then(Value::as_array)
         .map(|list| {
             list.iter()
                 .map(|e| Entry {
-                    manager: e
-                        .get("manager")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .into(),
-                    operation: e
-                        .get("operation")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .into(),
-                    api_version: e
-                        .get("apiVersion")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .into(),
-                    time: e
-                        .get("time")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .into(),
-                    subresource: e
-                        .get("subresource")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .into(),
+                    manager: text(e, "manager"),
+                    operation: text(e, "operation"),
+                    api_version: text(e, "apiVersion"),
+                    time: text(e, "time"),
+                    subresource: text(e, "subresource"),
                     fields: e.get("fieldsV1").map(from_fields_v1).unwrap_or_default(),
                 })
                 .collect()
