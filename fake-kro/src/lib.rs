@@ -4,6 +4,7 @@
 pub mod canonical;
 pub mod celtype;
 pub mod check;
+pub mod conditions;
 pub mod crd;
 pub mod eval;
 pub mod expr;
@@ -11,4 +12,5 @@ pub mod kinds;
 pub mod locate;
 pub mod pluralize;
 pub mod render;
+pub mod sim;
 pub mod simpleschema;

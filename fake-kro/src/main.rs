@@ -38,6 +38,13 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         resources: Option<PathBuf>,
     },
+    /// Run the kro simulator (RGDs → CRDs and status; instances → kro's lifecycle, children kept
+    /// in memory) against a Kubernetes API until interrupted.
+    Run {
+        /// Kubeconfig of the API to act on (default: the usual kubeconfig resolution).
+        #[arg(long, value_name = "PATH")]
+        kubeconfig: Option<PathBuf>,
+    },
     /// Check RGDs offline the way kro does at creation, plus the Kany8s status contract.
     Check {
         /// YAML files with ResourceGraphDefinitions.
@@ -71,6 +78,7 @@ enum ContractArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run { kubeconfig } => run_simulator(kubeconfig),
         Command::Crd { file } => crd(&file),
         Command::Render {
             rgd,
@@ -108,6 +116,54 @@ fn main() -> ExitCode {
             )
         }
     }
+}
+
+fn run_simulator(kubeconfig: Option<PathBuf>) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .json()
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("fake-kro: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let config = match kubeconfig {
+            Some(path) => {
+                let options = kube::config::KubeConfigOptions::default();
+                match kube::config::Kubeconfig::read_from(&path) {
+                    Ok(k) => kube::Config::from_custom_kubeconfig(k, &options).await.map_err(|e| format!("{}: {e}", path.display())),
+                    Err(e) => Err(format!("{}: {e}", path.display())),
+                }
+            }
+            None => kube::Config::infer().await.map_err(|e| e.to_string()),
+        };
+        let client = match config.and_then(|c| kube::Client::try_from(c).map_err(|e| e.to_string())) {
+            Ok(c) => c,
+            Err(message) => {
+                eprintln!("fake-kro: {message}");
+                return ExitCode::FAILURE;
+            }
+        };
+        eprintln!("fake-kro: simulating kro v0.9.3");
+        tokio::select! {
+            result = fake_kro::sim::run(client, fake_kro::sim::SimOptions::default()) => match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("fake-kro: {e}");
+                    ExitCode::FAILURE
+                }
+            },
+            _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+        }
+    })
 }
 
 fn read_one(path: &std::path::Path) -> Result<Value, String> {
