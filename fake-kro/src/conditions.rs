@@ -83,6 +83,28 @@ impl Conditions {
         conditions
     }
 
+    /// The conditions of `object` (its generation, creation time and stored conditions).
+    pub fn of(set: ConditionSet, object: &Value, now: String) -> Self {
+        let generation = object
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let created = object
+            .pointer("/metadata/creationTimestamp")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let existing = object
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let deleting = object
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|d| !d.is_null());
+        Self::new(set, existing, generation, created, now, deleting)
+    }
+
     pub fn get(&self, type_: &str) -> Option<&Value> {
         self.list.iter().find(|c| field(c, "type") == type_)
     }

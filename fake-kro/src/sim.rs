@@ -341,19 +341,7 @@ async fn reconcile_rgd(rgd: Arc<DynamicObject>, ctx: Arc<RgdContext>) -> Result<
         )
         .await?;
     }
-    let generation = rgd.metadata.generation.unwrap_or(1);
-    let created = value
-        .pointer("/metadata/creationTimestamp")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let existing = value
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let mut conditions =
-        Conditions::new(conditions::RGD, existing, generation, created, now(), false);
+    let mut conditions = Conditions::of(conditions::RGD, &value, now());
     let first_error = check(&value, &CheckOptions::default())
         .into_iter()
         .find(|d| d.severity == Severity::Error);
@@ -582,26 +570,8 @@ async fn reconcile_instance(
         .get(SCRIPT_ANNOTATION)
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default();
-    let generation = fresh.metadata.generation.unwrap_or(1);
-    let created = instance
-        .pointer("/metadata/creationTimestamp")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let existing = instance
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
     let deleting = fresh.metadata.deletion_timestamp.is_some();
-    let mut conditions = Conditions::new(
-        conditions::INSTANCE,
-        existing,
-        generation,
-        created,
-        now(),
-        deleting,
-    );
+    let mut conditions = Conditions::of(conditions::INSTANCE, &instance, now());
     let first_pass = {
         let mut shared = lock(&ctx.shared);
         let memory = shared.instances.entry(uid.clone()).or_default();
