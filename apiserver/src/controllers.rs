@@ -400,11 +400,7 @@ async fn collect_garbage(engine: &Engine, delays: &ControllerDelays, event: Opti
             let uid = meta::str_field(&e.object, "uid")
                 .unwrap_or_default()
                 .to_string();
-            for (key, object) in state.store.iter() {
-                if references(object, &uid) {
-                    candidates.insert(key.clone());
-                }
-            }
+            candidates.extend(state.store.dependents_of(&uid));
             // Owners waiting in the foreground for this dependent may now finish.
             for reference in e
                 .object
@@ -464,13 +460,7 @@ async fn collect_garbage(engine: &Engine, delays: &ControllerDelays, event: Opti
             .unwrap_or_default()
             .to_string();
         if finalizers.iter().any(|f| f == "orphan") {
-            let dependents: Vec<ObjectKey> = state
-                .store
-                .iter()
-                .filter(|(_, o)| references(o, &uid))
-                .map(|(k, _)| k.clone())
-                .collect();
-            for key in dependents {
+            for key in state.store.dependents_of(&uid) {
                 if let Some(mut object) = state.store.get(&key).cloned() {
                     remove_reference(&mut object, &uid);
                     state.store.update(key, object);
@@ -480,9 +470,9 @@ async fn collect_garbage(engine: &Engine, delays: &ControllerDelays, event: Opti
         } else if finalizers.iter().any(|f| f == "foregroundDeletion") {
             let dependents: Vec<(ObjectKey, Value)> = state
                 .store
-                .iter()
-                .filter(|(_, o)| references(o, &uid))
-                .map(|(k, o)| (k.clone(), o.clone()))
+                .dependents_of(&uid)
+                .into_iter()
+                .filter_map(|k| state.store.get(&k).cloned().map(|o| (k, o)))
                 .collect();
             let mut blocking = false;
             for (key, object) in dependents {
@@ -522,17 +512,6 @@ async fn collect_garbage(engine: &Engine, delays: &ControllerDelays, event: Opti
             }
         }
     }
-}
-
-fn references(object: &Value, uid: &str) -> bool {
-    !uid.is_empty()
-        && object
-            .pointer("/metadata/ownerReferences")
-            .and_then(Value::as_array)
-            .is_some_and(|refs| {
-                refs.iter()
-                    .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
-            })
 }
 
 fn remove_reference(object: &mut Value, uid: &str) {

@@ -33,10 +33,7 @@ fn resource_entry(t: &ResourceType) -> Vec<Value> {
 
 /// `/api/v1` or `/apis/<g>/<v>`.
 pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<Value> {
-    let types: Vec<_> = registry
-        .all()
-        .filter(|t| t.group == group && t.established && t.version(version).is_some())
-        .collect();
+    let types = registry.served(group, version);
     if types.is_empty() {
         return None;
     }
@@ -96,8 +93,8 @@ fn aggregated_group(registry: &Registry, group: &str) -> Value {
         .iter()
         .map(|version| {
             let resources: Vec<Value> = registry
-                .all()
-                .filter(|t| t.group == group && t.established && t.version(version).is_some())
+                .served(group, version)
+                .into_iter()
                 .map(|t| {
                     let response_kind = json!({"group": group, "version": version, "kind": t.kind_name});
                     let mut entry = json!({

@@ -219,10 +219,7 @@ fn custom_schema(resource: &ResourceType, version: &str) -> Value {
 
 /// The document of one group-version, or `None` when nothing is served there.
 pub fn group_version_document(registry: &Registry, group: &str, version: &str) -> Option<Value> {
-    let types: Vec<_> = registry
-        .all()
-        .filter(|t| t.group == group && t.established && t.version(version).is_some())
-        .collect();
+    let types = registry.served(group, version);
     if types.is_empty() {
         return None;
     }

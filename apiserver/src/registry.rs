@@ -303,6 +303,14 @@ impl Registry {
         self.types.values()
     }
 
+    /// The established types served at `group/version` (what discovery and OpenAPI list).
+    pub fn served(&self, group: &str, version: &str) -> Vec<&Arc<ResourceType>> {
+        self.types
+            .values()
+            .filter(|t| t.group == group && t.established && t.version(version).is_some())
+            .collect()
+    }
+
     /// The type of objects of `apiVersion`/`kind` (used to resolve owner references).
     pub fn by_kind(&self, api_version: &str, kind: &str) -> Option<Arc<ResourceType>> {
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));

@@ -1,7 +1,7 @@
 //! The object store: one global resourceVersion, objects by key, a bounded event history and the
 //! broadcast feed every watch reads from.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -72,6 +72,8 @@ pub struct Store {
     /// Objects are shared with the events that carry them, never copied.
     objects: BTreeMap<ObjectKey, Arc<Value>>,
     uids: HashMap<String, ObjectKey>,
+    /// Owner uid → objects whose ownerReferences name it (the garbage collector's graph).
+    dependents: HashMap<String, BTreeSet<ObjectKey>>,
     history: VecDeque<Arc<StoreEvent>>,
     history_limit: usize,
     /// Every event with a resourceVersion ≤ this is gone from the history.
@@ -98,6 +100,7 @@ impl Store {
             resource_version: 1,
             objects: BTreeMap::new(),
             uids: HashMap::new(),
+            dependents: HashMap::new(),
             history: VecDeque::new(),
             history_limit: history_limit.max(1),
             compacted: 1,
@@ -117,6 +120,38 @@ impl Store {
 
     pub fn get(&self, key: &ObjectKey) -> Option<&Value> {
         self.objects.get(key).map(Arc::as_ref)
+    }
+
+    /// The objects whose ownerReferences name `uid`.
+    pub fn dependents_of(&self, uid: &str) -> Vec<ObjectKey> {
+        self.dependents
+            .get(uid)
+            .map(|d| d.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn index_owners(&mut self, key: &ObjectKey, object: Option<&Value>, old: Option<&Value>) {
+        let owners = |o: Option<&Value>| -> Vec<String> {
+            o.and_then(|o| o.pointer("/metadata/ownerReferences"))
+                .and_then(Value::as_array)
+                .map(|refs| {
+                    refs.iter()
+                        .filter_map(|r| r.get("uid")?.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for uid in owners(old) {
+            if let Some(set) = self.dependents.get_mut(&uid) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.dependents.remove(&uid);
+                }
+            }
+        }
+        for uid in owners(object) {
+            self.dependents.entry(uid).or_default().insert(key.clone());
+        }
     }
 
     pub fn by_uid(&self, uid: &str) -> Option<(&ObjectKey, &Value)> {
@@ -181,6 +216,7 @@ impl Store {
         if let Some(uid) = crate::meta::str_field(&object, "uid") {
             self.uids.insert(uid.to_string(), key.clone());
         }
+        self.index_owners(&key, Some(&object), None);
         let object = Arc::new(object);
         self.objects.insert(key.clone(), object.clone());
         self.commit(EventType::Added, key, object.clone(), None);
@@ -193,6 +229,7 @@ impl Store {
         set_resource_version(&mut object, self.resource_version);
         let object = Arc::new(object);
         let old = self.objects.insert(key.clone(), object.clone());
+        self.index_owners(&key, Some(&object), old.as_deref());
         self.commit(EventType::Modified, key, object.clone(), old);
         object
     }
@@ -204,6 +241,7 @@ impl Store {
         if let Some(uid) = crate::meta::str_field(&old, "uid") {
             self.uids.remove(uid);
         }
+        self.index_owners(key, None, Some(&old));
         self.resource_version += 1;
         let mut last = Value::clone(&old);
         set_resource_version(&mut last, self.resource_version);
@@ -302,5 +340,20 @@ mod tests {
         assert_eq!(store.list("", "configmaps", None).count(), 2);
         assert_eq!(store.list("", "configmaps", Some("b")).count(), 1);
         assert!(store.by_uid("uid-z").is_some());
+    }
+
+    /// The garbage collector's index follows ownerReferences through updates and deletes.
+    #[test]
+    fn dependents_index() {
+        let mut store = Store::default();
+        let dep = ObjectKey::new("", "configmaps", "a", "dep");
+        let owned = |uid: &str| json!({"metadata": {"name": "dep", "uid": "d", "ownerReferences": [{"uid": uid}]}});
+        store.create(dep.clone(), owned("o1"));
+        assert_eq!(store.dependents_of("o1"), std::slice::from_ref(&dep));
+        store.update(dep.clone(), owned("o2"));
+        assert!(store.dependents_of("o1").is_empty());
+        assert_eq!(store.dependents_of("o2"), std::slice::from_ref(&dep));
+        store.delete(&dep);
+        assert!(store.dependents_of("o2").is_empty());
     }
 }

@@ -23,6 +23,26 @@ use serde_json::json;
 
 const FINALIZER: &str = "example.com/cleanup";
 
+/// Creates the widget CRD through kube-rs and waits until it is Established.
+async fn install_widgets(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.create(
+        &PostParams::default(),
+        &serde_json::from_value(common::widget_crd()).unwrap(),
+    )
+    .await
+    .unwrap();
+    let established = await_condition(
+        crds,
+        "widgets.example.com",
+        conditions::is_crd_established(),
+    );
+    tokio::time::timeout(Duration::from_secs(5), established)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
 struct Context {
     client: Client,
     resource: ApiResource,
@@ -101,22 +121,7 @@ fn error_policy(
 async fn kube_runtime_controller_runs_unchanged() {
     let server = Server::builder().build();
     let client = server.client();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.create(
-        &PostParams::default(),
-        &serde_json::from_value(common::widget_crd()).unwrap(),
-    )
-    .await
-    .unwrap();
-    let established = await_condition(
-        crds,
-        "widgets.example.com",
-        conditions::is_crd_established(),
-    );
-    tokio::time::timeout(Duration::from_secs(5), established)
-        .await
-        .unwrap()
-        .unwrap();
+    install_widgets(&client).await;
 
     let resource = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("example.com", "v1", "Widget"),
@@ -232,24 +237,7 @@ async fn kube_runtime_controller_runs_unchanged() {
 async fn kube_discovery_sees_builtins_and_crds() {
     let server = Server::builder().build();
     let client = server.client();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.create(
-        &PostParams::default(),
-        &serde_json::from_value(common::widget_crd()).unwrap(),
-    )
-    .await
-    .unwrap();
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        await_condition(
-            crds,
-            "widgets.example.com",
-            conditions::is_crd_established(),
-        ),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    install_widgets(&client).await;
     let discovery = kube::Discovery::new(client).run().await.unwrap();
     let groups: Vec<String> = discovery.groups().map(|g| g.name().to_string()).collect();
     assert!(

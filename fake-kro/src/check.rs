@@ -123,6 +123,8 @@ struct Checker<'a> {
     rgd: &'a Value,
     options: CheckOptions,
     out: Vec<Diagnostic>,
+    /// The inferred type of each status field, from the status stage.
+    status_types: BTreeMap<String, CelType>,
 }
 
 /// Every `${…}` string of a template, with its path.
@@ -602,35 +604,19 @@ impl<'a> Checker<'a> {
             .unwrap_or_default();
         let spec_schema =
             simpleschema::spec_schema(&spec, &types, self.options.version).unwrap_or_default();
-        if let Err(e) = crd::status_schema(self.rgd, &spec_schema, self.options.version) {
-            let id = if e.starts_with("failed to create instance node") {
-                "V10"
-            } else {
-                "V8"
-            };
-            let path = quoted_status_path(&e).unwrap_or_else(|| "spec.schema.status".to_string());
-            self.error(id, &path, e);
+        match crd::status_schema(self.rgd, &spec_schema, self.options.version) {
+            Ok((_, inferred)) => self.status_types = inferred.into_iter().collect(),
+            Err(e) => {
+                let id = if e.starts_with("failed to create instance node") {
+                    "V10"
+                } else {
+                    "V8"
+                };
+                let path =
+                    quoted_status_path(&e).unwrap_or_else(|| "spec.schema.status".to_string());
+                self.error(id, &path, e);
+            }
         }
-    }
-
-    fn status_types(&self) -> BTreeMap<String, CelType> {
-        let spec = self
-            .rgd
-            .pointer("/spec/schema/spec")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let types = self
-            .rgd
-            .pointer("/spec/schema/types")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let spec_schema =
-            simpleschema::spec_schema(&spec, &types, self.options.version).unwrap_or_default();
-        crd::status_schema(self.rgd, &spec_schema, self.options.version)
-            .map(|(_, t)| t.into_iter().collect())
-            .unwrap_or_default()
     }
 
     /// C1–C6: the Kany8s status contract (provider.md §8).
@@ -644,7 +630,7 @@ impl<'a> Checker<'a> {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        let types = self.status_types();
+        let types = self.status_types.clone();
         let path = |f: &str| format!("spec.schema.status.{f}");
         if status.contains_key("state") || status.contains_key("conditions") {
             self.error(
@@ -866,6 +852,7 @@ pub fn check(rgd: &Value, options: &CheckOptions) -> Vec<Diagnostic> {
         rgd,
         options: *options,
         out: Vec::new(),
+        status_types: BTreeMap::new(),
     };
     checker.run();
     checker.out

@@ -1066,24 +1066,7 @@ async fn delete_pass(
         }
         (target, held)
     };
-    if removed.is_some() || held {
-        let action = write_status(
-            api,
-            fresh,
-            instance,
-            conditions,
-            "DELETING",
-            Map::new(),
-            ctx.options.requeue,
-        )
-        .await?;
-        return Ok(if held {
-            Action::requeue(Duration::from_millis(200))
-        } else {
-            action
-        });
-    }
-    write_status(
+    let action = write_status(
         api,
         fresh,
         instance,
@@ -1093,6 +1076,12 @@ async fn delete_pass(
         ctx.options.requeue,
     )
     .await?;
+    if held {
+        return Ok(Action::requeue(Duration::from_millis(200)));
+    }
+    if removed.is_some() {
+        return Ok(action);
+    }
     // Remove the finalizer with a resourceVersion precondition on the latest object (§5.1).
     if let Some(current) = api.get_opt(&fresh.name_any()).await? {
         let remaining: Vec<String> = current
