@@ -128,6 +128,8 @@ pub struct State {
 pub struct Engine {
     state: Mutex<State>,
     pub clock: Clock,
+    /// The next Service cluster IP, as an offset into 10.96.0.0/12.
+    next_cluster_ip: std::sync::atomic::AtomicU32,
 }
 
 fn lock(mutex: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -215,7 +217,7 @@ fn typed_builtin(
     version: &str,
     object: &Value,
 ) -> Result<(Value, Vec<String>), ApiError> {
-    use k8s_openapi::api::{coordination, core, events};
+    use k8s_openapi::api::{apps, batch, coordination, core, events};
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     let kind = resource.kind_name.as_str();
     let out = match (resource.kind, resource.group.as_str()) {
@@ -225,6 +227,14 @@ fn typed_builtin(
         (Kind::Event, "") => round_trip::<core::v1::Event>(object, kind, version)?,
         (Kind::Event, _) => round_trip::<events::v1::Event>(object, kind, version)?,
         (Kind::Lease, _) => round_trip::<coordination::v1::Lease>(object, kind, version)?,
+        (Kind::Deployment, _) => round_trip::<apps::v1::Deployment>(object, kind, version)?,
+        (Kind::StatefulSet, _) => round_trip::<apps::v1::StatefulSet>(object, kind, version)?,
+        (Kind::ReplicaSet, _) => round_trip::<apps::v1::ReplicaSet>(object, kind, version)?,
+        (Kind::Job, _) => round_trip::<batch::v1::Job>(object, kind, version)?,
+        (Kind::Service, _) => round_trip::<core::v1::Service>(object, kind, version)?,
+        (Kind::ServiceAccount, _) => {
+            round_trip::<core::v1::ServiceAccount>(object, kind, version)?
+        }
         (Kind::CustomResourceDefinition, _) => {
             round_trip::<CustomResourceDefinition>(object, kind, version)?
         }
@@ -288,7 +298,50 @@ impl Engine {
         Self {
             state: Mutex::new(state),
             clock,
+            // 10.96.0.1 is the `kubernetes` Service's in a real cluster.
+            next_cluster_ip: std::sync::atomic::AtomicU32::new(2),
         }
+    }
+
+    /// Service admission, the one piece of built-in defaulting schema-only kinds get: a cluster
+    /// IP is allocated at create (unless the Service is headless or an ExternalName) and may
+    /// not change afterwards.
+    fn service_ip(&self, old: Option<&Value>, object: &mut Value) -> Vec<FieldError> {
+        let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) else {
+            return Vec::new();
+        };
+        if spec.get("type").and_then(Value::as_str) == Some("ExternalName") {
+            return Vec::new();
+        }
+        let requested = spec
+            .get("clusterIP")
+            .and_then(Value::as_str)
+            .filter(|ip| !ip.is_empty())
+            .map(str::to_string);
+        let previous = old
+            .and_then(|o| o.pointer("/spec/clusterIP"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let ip = match (previous, requested) {
+            (Some(previous), Some(requested)) if previous != requested => {
+                return vec![FieldError::invalid(
+                    "spec.clusterIPs[0]",
+                    &json!([requested]),
+                    "may not change once set",
+                )];
+            }
+            (Some(previous), _) => previous,
+            (None, Some(requested)) => requested,
+            (None, None) => {
+                let n = self
+                    .next_cluster_ip
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                format!("10.{}.{}.{}", 96 + (n >> 16 & 0x0f), n >> 8 & 0xff, n & 0xff)
+            }
+        };
+        spec.insert("clusterIP".into(), json!(ip));
+        spec.insert("clusterIPs".into(), json!([ip]));
+        Vec::new()
     }
 
     pub fn lock(&self) -> MutexGuard<'_, State> {
@@ -478,8 +531,13 @@ impl Engine {
         } else {
             metadata.remove("generation");
         }
+        // Status is the controllers' to write: a create never sets it (Namespace and CRD
+        // statuses are initialised by their own admission).
         if resource.status_subresource
-            && resource.kind == Kind::Custom
+            && !matches!(
+                resource.kind,
+                Kind::Namespace | Kind::CustomResourceDefinition
+            )
             && let Some(object) = body.as_object_mut()
         {
             object.remove("status");
@@ -621,7 +679,14 @@ impl Engine {
                 errors.extend(immutable_data(old, &object));
             }
             Kind::CustomResourceDefinition => errors.extend(crate::crd::validate(&object)),
-            Kind::Event | Kind::Lease => {}
+            Kind::Service => errors.extend(self.service_ip(old, &mut object)),
+            Kind::Event
+            | Kind::Lease
+            | Kind::Job
+            | Kind::ServiceAccount
+            | Kind::Deployment
+            | Kind::StatefulSet
+            | Kind::ReplicaSet => {}
         }
         if let Some(metadata) = object.get("metadata").and_then(Value::as_object) {
             let label_only = resource.kind == Kind::Namespace;
@@ -967,10 +1032,7 @@ impl Engine {
                     metadata_mut(&mut rebuilt).insert("managedFields".into(), managed);
                 }
                 new = rebuilt;
-            } else if resource.kind == Kind::Custom
-                || resource.kind == Kind::CustomResourceDefinition
-                || resource.kind == Kind::Namespace
-            {
+            } else {
                 match old.get("status") {
                     Some(s) => new["status"] = s.clone(),
                     None => {

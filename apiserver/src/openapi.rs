@@ -15,7 +15,7 @@ const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 
 /// Every schema the built-in kinds need, keyed like upstream (`io.k8s.api.core.v1.ConfigMap`).
 static BUILTIN_SCHEMAS: LazyLock<Map<String, Value>> = LazyLock::new(|| {
-    use k8s_openapi::api::{coordination, core, events};
+    use k8s_openapi::api::{apps, batch, coordination, core, events};
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     let mut generator = SchemaSettings::openapi3()
@@ -32,6 +32,12 @@ static BUILTIN_SCHEMAS: LazyLock<Map<String, Value>> = LazyLock::new(|| {
     add::<core::v1::Event>(&mut generator);
     add::<events::v1::Event>(&mut generator);
     add::<coordination::v1::Lease>(&mut generator);
+    add::<core::v1::Service>(&mut generator);
+    add::<core::v1::ServiceAccount>(&mut generator);
+    add::<apps::v1::Deployment>(&mut generator);
+    add::<apps::v1::StatefulSet>(&mut generator);
+    add::<apps::v1::ReplicaSet>(&mut generator);
+    add::<batch::v1::Job>(&mut generator);
     add::<CustomResourceDefinition>(&mut generator);
     add::<ObjectMeta>(&mut generator);
     generator.take_definitions(true).into_iter().collect()
@@ -46,6 +52,12 @@ fn builtin_key(resource: &ResourceType) -> &'static str {
         (Kind::Event, "") => "io.k8s.api.core.v1.Event",
         (Kind::Event, _) => "io.k8s.api.events.v1.Event",
         (Kind::Lease, _) => "io.k8s.api.coordination.v1.Lease",
+        (Kind::Service, _) => "io.k8s.api.core.v1.Service",
+        (Kind::ServiceAccount, _) => "io.k8s.api.core.v1.ServiceAccount",
+        (Kind::Deployment, _) => "io.k8s.api.apps.v1.Deployment",
+        (Kind::StatefulSet, _) => "io.k8s.api.apps.v1.StatefulSet",
+        (Kind::ReplicaSet, _) => "io.k8s.api.apps.v1.ReplicaSet",
+        (Kind::Job, _) => "io.k8s.api.batch.v1.Job",
         (Kind::CustomResourceDefinition, _) => {
             "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition"
         }

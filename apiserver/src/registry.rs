@@ -15,6 +15,14 @@ pub enum Kind {
     Secret,
     Event,
     Lease,
+    /// Workload and networking kinds stored with their schema and no controller; the
+    /// simulator (or a test) plays their controllers through `/status`.
+    Deployment,
+    StatefulSet,
+    ReplicaSet,
+    Job,
+    Service,
+    ServiceAccount,
     CustomResourceDefinition,
     /// An object of a kind a CRD defines.
     Custom,
@@ -23,14 +31,22 @@ pub enum Kind {
 impl Kind {
     /// Kinds with a `metadata.generation` ([API-18]).
     pub fn has_generation(self) -> bool {
-        matches!(self, Kind::Custom | Kind::CustomResourceDefinition)
+        matches!(
+            self,
+            Kind::Custom
+                | Kind::CustomResourceDefinition
+                | Kind::Deployment
+                | Kind::StatefulSet
+                | Kind::ReplicaSet
+                | Kind::Job
+        )
     }
 
     /// Kinds that accept a PUT without `metadata.resourceVersion` (E11).
     pub fn allows_unconditional_update(self) -> bool {
-        matches!(
+        !matches!(
             self,
-            Kind::Namespace | Kind::ConfigMap | Kind::Secret | Kind::Event
+            Kind::Lease | Kind::CustomResourceDefinition | Kind::Custom
         )
     }
 
@@ -210,6 +226,66 @@ const BUILTINS: &[BuiltinRow] = &[
         Kind::Lease,
     ),
     (
+        "",
+        "v1",
+        "services",
+        "Service",
+        true,
+        &["svc"],
+        true,
+        Kind::Service,
+    ),
+    (
+        "",
+        "v1",
+        "serviceaccounts",
+        "ServiceAccount",
+        true,
+        &["sa"],
+        false,
+        Kind::ServiceAccount,
+    ),
+    (
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        true,
+        &["deploy"],
+        true,
+        Kind::Deployment,
+    ),
+    (
+        "apps",
+        "v1",
+        "statefulsets",
+        "StatefulSet",
+        true,
+        &["sts"],
+        true,
+        Kind::StatefulSet,
+    ),
+    (
+        "apps",
+        "v1",
+        "replicasets",
+        "ReplicaSet",
+        true,
+        &["rs"],
+        true,
+        Kind::ReplicaSet,
+    ),
+    (
+        "batch",
+        "v1",
+        "jobs",
+        "Job",
+        true,
+        &[],
+        true,
+        Kind::Job,
+    ),
+    (
         "apiextensions.k8s.io",
         "v1",
         "customresourcedefinitions",
@@ -221,7 +297,7 @@ const BUILTINS: &[BuiltinRow] = &[
     ),
 ];
 
-/// The built-in kinds of phase 1.
+/// The built-in kinds.
 pub fn builtins() -> Vec<ResourceType> {
     BUILTINS
         .iter()

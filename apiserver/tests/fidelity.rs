@@ -1620,3 +1620,108 @@ async fn t41_builtin_admission_defaults() {
     assert_eq!(secret.body["data"], json!({"a": "YQ==", "b": "YmVl"}));
     assert!(secret.body.get("stringData").is_none());
 }
+
+/// [API-35] Schema-only built-ins (§11): a Deployment has generation rules, status only through
+/// `/status`, pruning of unknown fields; a Service gets an immutable cluster IP at create.
+#[tokio::test]
+async fn schema_only_builtins() {
+    let s = server().await;
+    let deployments = "/apis/apps/v1/namespaces/default/deployments";
+    let created = call(
+        &s,
+        Method::POST,
+        deployments,
+        "application/json",
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+               "spec": {"selector": {"matchLabels": {"app": "d"}}, "bogus": 1,
+                        "template": {"metadata": {"labels": {"app": "d"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}},
+               "status": {"availableReplicas": 3}}),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["metadata"]["generation"], 1);
+    assert!(created.body.get("status").is_none_or(|s| s.get("availableReplicas").is_none()));
+    assert!(created.body["spec"].get("bogus").is_none());
+    assert!(created.body["spec"].get("replicas").is_none(), "no built-in defaulting");
+    let url = format!("{deployments}/d");
+    let status = call(
+        &s,
+        Method::PATCH,
+        &format!("{url}/status"),
+        "application/merge-patch+json",
+        json!({"status": {"availableReplicas": 1}, "spec": {"replicas": 5}}),
+    )
+    .await;
+    assert_eq!(status.body["status"]["availableReplicas"], 1);
+    assert!(status.body["spec"].get("replicas").is_none());
+    assert_eq!(status.body["metadata"]["generation"], 1);
+    let scaled = call(
+        &s,
+        Method::PATCH,
+        &url,
+        "application/strategic-merge-patch+json",
+        json!({"spec": {"replicas": 2}, "status": {"availableReplicas": 9}}),
+    )
+    .await;
+    assert_eq!(scaled.body["metadata"]["generation"], 2);
+    assert_eq!(scaled.body["status"]["availableReplicas"], 1);
+
+    let services = "/api/v1/namespaces/default/services";
+    let service = |name: &str, spec: Value| {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec})
+    };
+    let a = call(
+        &s,
+        Method::POST,
+        services,
+        "application/json",
+        service("a", json!({"ports": [{"port": 80}]})),
+    )
+    .await;
+    let b = call(
+        &s,
+        Method::POST,
+        services,
+        "application/json",
+        service("b", json!({"ports": [{"port": 80}]})),
+    )
+    .await;
+    let ip_a = a.body["spec"]["clusterIP"].as_str().unwrap().to_string();
+    assert!(ip_a.starts_with("10.96."), "{ip_a}");
+    assert_eq!(a.body["spec"]["clusterIPs"], json!([ip_a]));
+    assert_ne!(b.body["spec"]["clusterIP"], a.body["spec"]["clusterIP"]);
+    assert!(a.body.get("metadata").unwrap().get("generation").is_none());
+    let headless = call(
+        &s,
+        Method::POST,
+        services,
+        "application/json",
+        service("h", json!({"clusterIP": "None"})),
+    )
+    .await;
+    assert_eq!(headless.body["spec"]["clusterIP"], "None");
+    // An update that leaves the IP out keeps it; one that changes it is refused.
+    let kept = call(
+        &s,
+        Method::PUT,
+        &format!("{services}/a"),
+        "application/json",
+        service("a", json!({"ports": [{"port": 81}]})),
+    )
+    .await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+    assert_eq!(kept.body["spec"]["clusterIP"], ip_a.as_str());
+    let changed = call(
+        &s,
+        Method::PATCH,
+        &format!("{services}/a"),
+        "application/merge-patch+json",
+        json!({"spec": {"clusterIP": "10.0.0.1"}}),
+    )
+    .await;
+    assert_eq!(changed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        changed.body["message"],
+        "Service \"a\" is invalid: spec.clusterIPs[0]: Invalid value: [\"10.0.0.1\"]: may not change once set"
+    );
+}
