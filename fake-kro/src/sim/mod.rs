@@ -1,7 +1,11 @@
-//! The instance lifecycle simulator (kro.md §5, Virtual child mode; §8 RGD controller): acts as
-//! kro's controllers against any Kubernetes API. RGDs get their CRD and kro's status; instances
-//! get kro's finalizer, labels, `state`, conditions and author status fields. Children are kept
-//! in memory (kro.md §5.11 "Virtual"), with simulated status and per-instance scripts.
+//! The instance lifecycle simulator (kro.md §5 instances, §8 RGD controller): acts as kro's
+//! controllers against any Kubernetes API. RGDs get their CRD and kro's status; instances get
+//! kro's finalizer, labels, `state`, conditions and author status fields; children are applied
+//! to the API or kept in memory (`children`), with simulated status and per-instance scripts.
+
+mod children;
+
+pub use children::{ChildMode, applyset_id, simulate_status};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -24,7 +28,7 @@ use crate::conditions::{self, Condition, Conditions};
 use crate::crd::{CrdOptions, generate};
 use crate::eval::EvalError;
 use crate::expr::{self, Scanned};
-use crate::render::{self, evaluate_status, merge, render_value};
+use crate::render::{self, evaluate_status, render_value};
 
 /// The finalizer kro puts on instances and RGDs.
 pub const FINALIZER: &str = "kro.run/finalizer";
@@ -46,6 +50,10 @@ pub struct SimOptions {
     pub kro_version_label: String,
     /// kro's `--instance-requeue-interval`.
     pub requeue: Duration,
+    pub mode: ChildMode,
+    /// Applied mode: play the controllers of child kinds (Deployment, Service, Job, ...) and
+    /// write their status. Off against real clusters, whose controllers own child status.
+    pub child_simulators: bool,
 }
 
 impl Default for SimOptions {
@@ -53,6 +61,8 @@ impl Default for SimOptions {
         Self {
             kro_version_label: "v0.9.3".into(),
             requeue: Duration::from_secs(3),
+            mode: ChildMode::Virtual,
+            child_simulators: true,
         }
     }
 }
@@ -134,6 +144,9 @@ pub struct Script {
     /// An injected failure.
     #[serde(default)]
     pub fail: Option<Failure>,
+    /// Requeue interval while not ready (default: the simulator's).
+    #[serde(default)]
+    pub requeue: Option<String>,
     /// Hold the finalizer this long after deletion starts.
     #[serde(default)]
     pub deletion: Option<Deletion>,
@@ -153,6 +166,9 @@ pub struct Failure {
     pub after: Option<String>,
     #[serde(default)]
     pub node: Option<String>,
+    /// The failure ends this long after the first pass.
+    #[serde(default)]
+    pub recover_after: Option<String>,
     /// `apply`, `cel`, `graph` or `manage`.
     pub kind: String,
     #[serde(default)]
@@ -164,6 +180,9 @@ pub struct Failure {
 pub struct Deletion {
     #[serde(default)]
     pub hold_for: Option<String>,
+    /// While held: `InstanceManaged=False` with `failed removing finalizer: <message>`.
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 /// A Go duration (`500ms`, `3s`, `1m30s`).
@@ -197,16 +216,17 @@ pub fn duration(text: &str) -> Option<Duration> {
 
 /// Per-instance memory of the simulator: virtual children and the first-pass time.
 #[derive(Debug, Default)]
-struct InstanceMemory {
+pub(crate) struct InstanceMemory {
     children: BTreeMap<String, Value>,
     first_pass: Option<Instant>,
     deletion_started: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
-struct Shared {
+pub(crate) struct Shared {
     controllers: HashMap<String, JoinHandle<()>>,
     instances: HashMap<String, InstanceMemory>,
+    kinds: children::KindCache,
 }
 
 struct RgdContext {
@@ -224,13 +244,32 @@ struct InstanceContext {
     shared: Arc<Mutex<Shared>>,
 }
 
-fn now() -> String {
+impl InstanceContext {
+    fn children<'a>(
+        &'a self,
+        instance_uid: &'a str,
+        first_pass: Instant,
+        script: &'a Script,
+    ) -> children::Children<'a> {
+        children::Children {
+            mode: self.options.mode,
+            simulators: self.options.child_simulators,
+            client: &self.client,
+            shared: &self.shared,
+            instance_uid,
+            first_pass,
+            script,
+        }
+    }
+}
+
+pub(crate) fn now() -> String {
     k8s_openapi::jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
 }
 
-fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+pub(crate) fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
     shared
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -481,53 +520,7 @@ fn start_instances(ctx: &RgdContext, crd_name: &str, crd: &Value, rgd_name: &str
     shared.controllers.insert(crd_name.to_string(), handle);
 }
 
-/// What the simulated controller of a kind writes into a child's observed status.
-fn simulate_status(object: &mut Value) {
-    let kind = object
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    match kind.as_str() {
-        "Deployment" | "StatefulSet" | "ReplicaSet" => {
-            let replicas = object
-                .pointer("/spec/replicas")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            let mut status = json!({"observedGeneration": 1, "replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas, "updatedReplicas": replicas});
-            if kind == "Deployment" {
-                status["conditions"] = json!([
-                    {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
-                    {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}
-                ]);
-            }
-            object["status"] = status;
-        }
-        "Service" => {
-            if object.pointer("/spec/clusterIP").is_none() {
-                object["spec"]["clusterIP"] = json!("10.96.0.10");
-            }
-            if object.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer") {
-                let name = object
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let namespace = object
-                    .pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                object["status"] = json!({"loadBalancer": {"ingress": [{"hostname": format!("{name}.{namespace}.lb.local")}]}});
-            }
-        }
-        "Job" => {
-            object["status"] =
-                json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]})
-        }
-        _ => {}
-    }
-}
-
-fn elapsed(since: Option<Instant>, text: &Option<String>) -> bool {
+pub(crate) fn elapsed(since: Option<Instant>, text: &Option<String>) -> bool {
     match (since, text.as_deref().and_then(duration)) {
         (Some(start), Some(wait)) => start.elapsed() >= wait,
         (_, None) => true,
@@ -542,6 +535,42 @@ enum NodeState {
     Waiting(String),
     Pending(String),
     Error(String),
+}
+
+impl NodeState {
+    fn from_readiness(readiness: Result<(), String>) -> Self {
+        match readiness {
+            Ok(()) => NodeState::Synced,
+            Err(why) => NodeState::Waiting(why),
+        }
+    }
+}
+
+/// kro's `gvr "<group>/<version>, Resource=<plural>"` for a node's template.
+fn gvr_of(template: Option<&Value>) -> String {
+    let field = |p: &str| {
+        template
+            .and_then(|t| t.pointer(p))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let (group, version) = field("/apiVersion")
+        .rsplit_once('/')
+        .unwrap_or(("", field("/apiVersion")));
+    format!(
+        "gvr \"{group}/{version}, Resource={}\"",
+        crate::pluralize::pluralize(&field("/kind").to_lowercase())
+    )
+}
+
+/// Whether every includeWhen condition holds (an error or non-bool excludes the node).
+fn included(include_when: &[String], variables: &BTreeMap<String, Value>) -> bool {
+    include_when.iter().all(|condition| match expr::scan(condition) {
+        Ok(Scanned::Standalone(e)) => {
+            matches!(crate::eval::evaluate(&e, variables), Ok(Value::Bool(true)))
+        }
+        _ => true,
+    })
 }
 
 async fn reconcile_instance(
@@ -577,14 +606,19 @@ async fn reconcile_instance(
         let memory = shared.instances.entry(uid.clone()).or_default();
         *memory.first_pass.get_or_insert_with(Instant::now)
     };
-    let failure = script
-        .fail
-        .clone()
-        .filter(|f| elapsed(Some(first_pass), &f.after));
+    let failure = script.fail.clone().filter(|f| {
+        elapsed(Some(first_pass), &f.after)
+            && (f.recover_after.is_none() || !elapsed(Some(first_pass), &f.recover_after))
+    });
+    let requeue = script
+        .requeue
+        .as_deref()
+        .and_then(duration)
+        .unwrap_or(ctx.options.requeue);
 
     if deleting {
         return delete_pass(
-            &api, &fresh, &instance, &rgd, &ctx, conditions, &uid, &script,
+            &api, &fresh, &instance, &rgd, &ctx, conditions, first_pass, &script, requeue,
         )
         .await;
     }
@@ -604,15 +638,7 @@ async fn reconcile_instance(
             reason: "ManagementFailed",
             message: &message,
         });
-        return write_status(
-            &api,
-            &fresh,
-            &instance,
-            conditions,
-            "IN_PROGRESS",
-            Map::new(),
-            ctx.options.requeue,
-        )
+        return write_status(&api, &name, conditions, "IN_PROGRESS", Map::new(), requeue)
         .await;
     }
     let labels = instance_labels(&ctx, &rgd);
@@ -644,15 +670,7 @@ async fn reconcile_instance(
             reason: "ResolutionFailed",
             message: "latest issued graph revision 1 failed",
         });
-        return write_status(
-            &api,
-            &fresh,
-            &instance,
-            conditions,
-            "ERROR",
-            Map::new(),
-            ctx.options.requeue,
-        )
+        return write_status(&api, &name, conditions, "ERROR", Map::new(), requeue)
         .await;
     }
     conditions.set(&Condition {
@@ -680,23 +698,25 @@ async fn reconcile_instance(
             message: "awaiting resource readiness: <nil>",
         });
         let author = author_status(&rgd, &variables, &script);
-        return write_status(
-            &api,
-            &fresh,
-            &instance,
-            conditions,
-            "ACTIVE",
-            author,
-            ctx.options.requeue,
-        )
+        return write_status(&api, &name, conditions, "ACTIVE", author, requeue)
         .await;
     }
 
     let graph = render::nodes(&rgd);
     let order = render::topological_order(&graph).map_err(SimError::Invalid)?;
+    let owner = children::Owner {
+        uid: &uid,
+        name: &name,
+        namespace: if ctx.namespaced { &namespace } else { "" },
+        resource: &ctx.resource,
+        kro_version: &ctx.options.kro_version_label,
+    };
+    let children = ctx.children(&uid, first_pass, &script);
     let mut states: BTreeMap<String, NodeState> = BTreeMap::new();
-    let mut mutated = false;
     let mut pending: Option<String> = None;
+    let mut child_deleting: Option<String> = None;
+    // Nodes to apply after the walk: id, desired object, object read before the apply.
+    let mut queued: Vec<(String, Value, Option<Value>)> = Vec::new();
     let ready_forced_false = !elapsed(Some(first_pass), &script.ready_after);
     for id in &order {
         let Some(node) = graph.iter().find(|n| &n.id == id) else {
@@ -720,54 +740,35 @@ async fn reconcile_instance(
                 _ => format!("node \"{dep}\": no observed state: waiting for readiness"),
             };
             let message = format!(
-                "waiting for unresolved resource: node \"{id}\": dependent node \"{dep}\" not ready: {why} (data pending)"
+                "waiting for unresolved resource: {}: node \"{id}\": dependent node \"{dep}\" not ready: {why} (data pending)",
+                gvr_of(node.template.as_ref().or(node.external.as_ref()))
             );
             pending.get_or_insert(message.clone());
             states.insert(id.clone(), NodeState::Pending(message));
             continue;
         }
-        let mut include = true;
-        for condition in &node.include_when {
-            if let Ok(Scanned::Standalone(e)) = expr::scan(condition) {
-                match crate::eval::evaluate(&e, &variables) {
-                    Ok(Value::Bool(b)) => include &= b,
-                    _ => include = false,
-                }
-            }
-        }
-        if !include {
+        if !included(&node.include_when, &variables) {
             states.insert(id.clone(), NodeState::Skipped);
-            lock(&ctx.shared)
-                .instances
-                .entry(uid.clone())
-                .or_default()
-                .children
-                .remove(id);
             continue;
         }
         let Some(template) = node.template.as_ref().or(node.external.as_ref()) else {
             continue;
         };
-        if failure
+        if let Some(f) = failure
             .as_ref()
-            .is_some_and(|f| f.kind == "cel" && f.node.as_deref().is_none_or(|n| n == id))
+            .filter(|f| f.kind == "cel" && f.node.as_deref().is_none_or(|n| n == id))
         {
-            states.insert(
-                id.clone(),
-                NodeState::Error(
-                    failure
-                        .as_ref()
-                        .map(|f| f.message.clone())
-                        .unwrap_or_default(),
-                ),
-            );
+            states.insert(id.clone(), NodeState::Error(f.message.clone()));
             continue;
         }
-        let rendered = match render_value(template, &variables) {
+        let mut desired = match render_value(template, &variables) {
             Ok(r) => r,
             Err(EvalError::Pending(p)) => {
                 let message = format!("node \"{id}\": failed to evaluate expression: {p}");
-                pending.get_or_insert(format!("waiting for unresolved resource: {message}"));
+                pending.get_or_insert(format!(
+                    "waiting for unresolved resource: {}: {message} (data pending)",
+                    gvr_of(Some(template))
+                ));
                 states.insert(id.clone(), NodeState::Pending(message));
                 continue;
             }
@@ -779,57 +780,118 @@ async fn reconcile_instance(
                 continue;
             }
         };
-        if failure
+        if let Some(f) = failure
             .as_ref()
-            .is_some_and(|f| f.kind == "apply" && f.node.as_deref().is_none_or(|n| n == id))
+            .filter(|f| f.kind == "apply" && f.node.as_deref().is_none_or(|n| n == id))
         {
-            let message = format!(
-                "apply results contain errors: {}",
-                failure
-                    .as_ref()
-                    .map(|f| f.message.as_str())
-                    .unwrap_or_default()
-            );
+            let message = format!("apply results contain errors: {}", f.message);
             states.insert(id.clone(), NodeState::Error(message));
             continue;
         }
-        let mut desired = rendered;
-        if node.template.is_some()
-            && ctx.namespaced
-            && desired.pointer("/metadata/namespace").is_none()
-        {
+        if ctx.namespaced && desired.pointer("/metadata/namespace").is_none() {
             desired["metadata"]["namespace"] = json!(namespace);
         }
+        let external = node.template.is_none();
+        if !external {
+            owner.label(id, &mut desired);
+        }
+        let current = if external {
+            children.get_external(id, &desired).await
+        } else {
+            children.get(id, &desired).await
+        };
+        match current {
+            Err(e) => {
+                states.insert(
+                    id.clone(),
+                    NodeState::Error(format!("apply results contain errors: {e}")),
+                );
+            }
+            Ok(Some(current)) if !external && children::is_terminating(&current) => {
+                child_deleting = Some(format!(
+                    "resource \"{}\" for node \"{id}\" is currently being deleted; waiting for deletion to complete before continuing reconciliation",
+                    children::display_name(&current)
+                ));
+                states.insert(
+                    id.clone(),
+                    NodeState::Waiting(format!("node \"{id}\": being deleted")),
+                );
+                break;
+            }
+            Ok(Some(current)) => {
+                let ready = readiness(id, &node.ready_when, &current, ready_forced_false);
+                variables.insert(id.clone(), current.clone());
+                states.insert(id.clone(), NodeState::from_readiness(ready));
+                if !external {
+                    queued.push((id.clone(), desired, Some(current)));
+                }
+            }
+            Ok(None) => {
+                states.insert(
+                    id.clone(),
+                    NodeState::Waiting(format!(
+                        "node \"{id}\": no observed state: waiting for readiness"
+                    )),
+                );
+                if !external {
+                    queued.push((id.clone(), desired, None));
+                }
+            }
+        }
+    }
+    if let Some(message) = child_deleting {
+        conditions.set(&Condition {
+            type_: "ResourcesReady",
+            status: "False",
+            reason: "ResourceDeleting",
+            message: &message,
+        });
+        let author = author_status(&rgd, &variables, &script);
+        return write_status(&api, &name, conditions, "IN_PROGRESS", author, requeue).await;
+    }
+    let mut mutated = false;
+    if !queued.is_empty() {
+        let desired: Vec<&Value> = queued.iter().map(|(_, d, _)| d).collect();
+        api.patch(
+            &name,
+            &PatchParams::apply("kro.run/applyset-parent").force(),
+            &Patch::Apply(&owner.applyset_parent(&desired)),
+        )
+        .await?;
+    }
+    for (id, desired, before) in queued {
+        let ready_when = graph
+            .iter()
+            .find(|n| n.id == id)
+            .map(|n| n.ready_when.as_slice())
+            .unwrap_or_default();
+        match children.apply(&id, &desired, before.as_ref()).await {
+            Ok((observed, changed)) => {
+                mutated |= changed;
+                let ready = readiness(&id, ready_when, &observed, ready_forced_false);
+                variables.insert(id.clone(), observed);
+                states.insert(id, NodeState::from_readiness(ready));
+            }
+            Err(e) => {
+                states.insert(
+                    id,
+                    NodeState::Error(format!("apply results contain errors: {e}")),
+                );
+            }
+        }
+    }
+    let clean = pending.is_none() && !states.values().any(|s| matches!(s, NodeState::Error(_)));
+    if clean {
+        // Prune: children of nodes that are no longer included.
+        for id in order
+            .iter()
+            .filter(|id| matches!(states.get(*id), Some(NodeState::Skipped)))
         {
-            let mut shared = lock(&ctx.shared);
-            let memory = shared.instances.entry(uid.clone()).or_default();
-            if memory.children.get(id) != Some(&desired) {
-                memory.children.insert(id.clone(), desired.clone());
+            if let Some(previous) = children.remembered(id) {
+                children.delete(id, &previous).await.map_err(SimError::Invalid)?;
                 mutated = true;
             }
         }
-        let mut observed = desired;
-        observed["metadata"]["uid"] = json!(format!("{uid}-{id}"));
-        observed["metadata"]["resourceVersion"] = json!("1");
-        observed["metadata"]["generation"] = json!(1);
-        observed["metadata"]["creationTimestamp"] = json!(now());
-        simulate_status(&mut observed);
-        if let Some(overlay) = script
-            .overlays
-            .get(id)
-            .filter(|o| elapsed(Some(first_pass), &o.after))
-        {
-            merge(&mut observed, &overlay.object);
-        }
-        let readiness = readiness(id, &node.ready_when, &observed, ready_forced_false);
-        variables.insert(id.clone(), observed);
-        states.insert(
-            id.clone(),
-            match readiness {
-                Ok(()) => NodeState::Synced,
-                Err(why) => NodeState::Waiting(why),
-            },
-        );
     }
     let errors: Vec<String> = order
         .iter()
@@ -902,15 +964,7 @@ async fn reconcile_instance(
             message: &message,
         });
     }
-    write_status(
-        &api,
-        &fresh,
-        &instance,
-        conditions,
-        state,
-        author,
-        ctx.options.requeue,
-    )
+    write_status(&api, &name, conditions, state, author, requeue)
     .await
 }
 
@@ -994,12 +1048,11 @@ fn instance_labels(ctx: &InstanceContext, rgd: &Value) -> BTreeMap<String, Strin
     ])
 }
 
-/// Writes `{conditions, state, author fields}` when it differs from the stored status (PUT
-/// /status on the object just read; a conflict retries the pass).
+/// Writes `{conditions, state, author fields}` when it differs from the stored status: GET the
+/// instance, replace `.status`, PUT `/status`, retrying on 409 with a fresh GET (kro.md §5.1).
 async fn write_status(
     api: &Api<DynamicObject>,
-    fresh: &DynamicObject,
-    instance: &Value,
+    name: &str,
     conditions: Conditions,
     state: &str,
     author: Map<String, Value>,
@@ -1010,15 +1063,22 @@ async fn write_status(
     status.insert("conditions".into(), Value::Array(conditions.list));
     status.insert("state".into(), json!(if ready { "ACTIVE" } else { state }));
     let status = Value::Object(status);
-    if instance.get("status") != Some(&status) {
-        let mut updated = fresh.clone();
-        updated.data["status"] = status;
+    let mut attempts = 0;
+    loop {
+        let Some(mut latest) = api.get_opt(name).await? else {
+            return Ok(Action::await_change());
+        };
+        if latest.data.get("status") == Some(&status) {
+            break;
+        }
+        latest.data["status"] = status.clone();
         match api
-            .replace_status(&fresh.name_any(), &PostParams::default(), &updated)
+            .replace_status(name, &PostParams::default(), &latest)
             .await
         {
-            Ok(_) => {}
+            Ok(_) => break,
             Err(kube::Error::Api(e)) if e.code == 404 => return Ok(Action::await_change()),
+            Err(kube::Error::Api(e)) if e.code == 409 && attempts < 5 => attempts += 1,
             Err(e) => return Err(e.into()),
         }
     }
@@ -1029,7 +1089,8 @@ async fn write_status(
     })
 }
 
-/// kro.md §5.8: one child removed per pass (reverse topological order), then the finalizer.
+/// kro.md §5.8: the last existing child in topological order is deleted, one per pass; when
+/// none is left, the finalizer goes.
 #[allow(clippy::too_many_arguments)]
 async fn delete_pass(
     api: &Api<DynamicObject>,
@@ -1038,52 +1099,89 @@ async fn delete_pass(
     rgd: &Value,
     ctx: &InstanceContext,
     mut conditions: Conditions,
-    uid: &str,
+    first_pass: Instant,
     script: &Script,
+    requeue: Duration,
 ) -> Result<Action, SimError> {
+    let name = fresh.name_any();
+    let uid = fresh.uid().unwrap_or_default();
     conditions.set(&Condition {
         type_: "ResourcesReady",
         status: "Unknown",
         reason: "UnderDeletion",
         message: "deleting resources",
     });
-    let order = render::topological_order(&render::nodes(rgd)).unwrap_or_default();
-    let (removed, held) = {
+    let graph = render::nodes(rgd);
+    let order = render::topological_order(&graph).unwrap_or_default();
+    let children = ctx.children(&uid, first_pass, script);
+    let mut schema = instance.clone();
+    if let Some(o) = schema.as_object_mut() {
+        o.remove("status");
+    }
+    let mut variables: BTreeMap<String, Value> = BTreeMap::from([("schema".to_string(), schema)]);
+    let mut target: Option<(String, Value)> = None;
+    for id in &order {
+        let Some(node) = graph.iter().find(|n| &n.id == id) else {
+            continue;
+        };
+        // External references are observed, never deleted; a pending identity counts as gone.
+        let Some(template) = node.template.as_ref() else {
+            continue;
+        };
+        if !included(&node.include_when, &variables) {
+            continue;
+        }
+        let Ok(mut desired) = render_value(template, &variables) else {
+            continue;
+        };
+        if ctx.namespaced && desired.pointer("/metadata/namespace").is_none() {
+            desired["metadata"]["namespace"] = json!(fresh.namespace().unwrap_or_default());
+        }
+        if let Some(current) = children
+            .get(id, &desired)
+            .await
+            .map_err(SimError::Invalid)?
+        {
+            variables.insert(id.clone(), current.clone());
+            target = Some((id.clone(), current));
+        }
+    }
+    let held_message = {
         let mut shared = lock(&ctx.shared);
-        let memory = shared.instances.entry(uid.to_string()).or_default();
+        let memory = shared.instances.entry(uid.clone()).or_default();
         let started = *memory.deletion_started.get_or_insert_with(Instant::now);
-        let held = script
+        script
             .deletion
             .as_ref()
-            .is_some_and(|d| !elapsed(Some(started), &d.hold_for));
-        let target = order
-            .iter()
-            .rev()
-            .find(|id| memory.children.contains_key(*id))
-            .cloned();
-        if let Some(id) = &target {
-            memory.children.remove(id);
-        }
-        (target, held)
+            .filter(|d| !elapsed(Some(started), &d.hold_for))
+            .map(|d| d.message.clone())
     };
-    let action = write_status(
-        api,
-        fresh,
-        instance,
-        conditions,
-        "DELETING",
-        Map::new(),
-        ctx.options.requeue,
-    )
-    .await?;
-    if held {
+    if let Some(Some(message)) = &held_message {
+        conditions.set(&Condition {
+            type_: "InstanceManaged",
+            status: "False",
+            reason: "ManagementFailed",
+            message: &format!("failed removing finalizer: {message}"),
+        });
+    }
+    if let Some((id, current)) = &target
+        && !children::is_terminating(current)
+    {
+        children
+            .delete(id, current)
+            .await
+            .map_err(SimError::Invalid)?;
+    }
+    let author = author_status(rgd, &variables, script);
+    let action = write_status(api, &name, conditions, "DELETING", author, requeue).await?;
+    if held_message.is_some() {
         return Ok(Action::requeue(Duration::from_millis(200)));
     }
-    if removed.is_some() {
+    if target.is_some() {
         return Ok(action);
     }
     // Remove the finalizer with a resourceVersion precondition on the latest object (§5.1).
-    if let Some(current) = api.get_opt(&fresh.name_any()).await? {
+    if let Some(current) = api.get_opt(&name).await? {
         let remaining: Vec<String> = current
             .finalizers()
             .iter()
@@ -1092,11 +1190,7 @@ async fn delete_pass(
             .collect();
         let patch = json!({"metadata": {"resourceVersion": current.resource_version(), "finalizers": remaining}});
         match api
-            .patch(
-                &fresh.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(patch),
-            )
+            .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
             .await
         {
             Ok(_) => {}
@@ -1104,6 +1198,6 @@ async fn delete_pass(
             Err(e) => return Err(e.into()),
         }
     }
-    lock(&ctx.shared).instances.remove(uid);
+    lock(&ctx.shared).instances.remove(&uid);
     Ok(Action::await_change())
 }
