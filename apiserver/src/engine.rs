@@ -232,9 +232,7 @@ fn typed_builtin(
         (Kind::ReplicaSet, _) => round_trip::<apps::v1::ReplicaSet>(object, kind, version)?,
         (Kind::Job, _) => round_trip::<batch::v1::Job>(object, kind, version)?,
         (Kind::Service, _) => round_trip::<core::v1::Service>(object, kind, version)?,
-        (Kind::ServiceAccount, _) => {
-            round_trip::<core::v1::ServiceAccount>(object, kind, version)?
-        }
+        (Kind::ServiceAccount, _) => round_trip::<core::v1::ServiceAccount>(object, kind, version)?,
         (Kind::CustomResourceDefinition, _) => {
             round_trip::<CustomResourceDefinition>(object, kind, version)?
         }
@@ -336,7 +334,12 @@ impl Engine {
                 let n = self
                     .next_cluster_ip
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                format!("10.{}.{}.{}", 96 + (n >> 16 & 0x0f), n >> 8 & 0xff, n & 0xff)
+                format!(
+                    "10.{}.{}.{}",
+                    96 + (n >> 16 & 0x0f),
+                    n >> 8 & 0xff,
+                    n & 0xff
+                )
             }
         };
         spec.insert("clusterIP".into(), json!(ip));

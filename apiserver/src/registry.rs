@@ -275,16 +275,7 @@ const BUILTINS: &[BuiltinRow] = &[
         true,
         Kind::ReplicaSet,
     ),
-    (
-        "batch",
-        "v1",
-        "jobs",
-        "Job",
-        true,
-        &[],
-        true,
-        Kind::Job,
-    ),
+    ("batch", "v1", "jobs", "Job", true, &[], true, Kind::Job),
     (
         "apiextensions.k8s.io",
         "v1",

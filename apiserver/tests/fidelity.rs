@@ -1640,9 +1640,17 @@ async fn schema_only_builtins() {
     .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert_eq!(created.body["metadata"]["generation"], 1);
-    assert!(created.body.get("status").is_none_or(|s| s.get("availableReplicas").is_none()));
+    assert!(
+        created
+            .body
+            .get("status")
+            .is_none_or(|s| s.get("availableReplicas").is_none())
+    );
     assert!(created.body["spec"].get("bogus").is_none());
-    assert!(created.body["spec"].get("replicas").is_none(), "no built-in defaulting");
+    assert!(
+        created.body["spec"].get("replicas").is_none(),
+        "no built-in defaulting"
+    );
     let url = format!("{deployments}/d");
     let status = call(
         &s,
@@ -1667,9 +1675,7 @@ async fn schema_only_builtins() {
     assert_eq!(scaled.body["status"]["availableReplicas"], 1);
 
     let services = "/api/v1/namespaces/default/services";
-    let service = |name: &str, spec: Value| {
-        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec})
-    };
+    let service = |name: &str, spec: Value| json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec});
     let a = call(
         &s,
         Method::POST,

@@ -38,12 +38,22 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         resources: Option<PathBuf>,
     },
-    /// Run the kro simulator (RGDs → CRDs and status; instances → kro's lifecycle, children kept
-    /// in memory) against a Kubernetes API until interrupted.
+    /// Run the kro simulator (RGDs → CRDs and status; instances → kro's lifecycle, children
+    /// applied to the API) against a Kubernetes API until interrupted.
     Run {
         /// Kubeconfig of the API to act on (default: the usual kubeconfig resolution).
         #[arg(long, value_name = "PATH")]
         kubeconfig: Option<PathBuf>,
+        /// `applied`: children are server-side applied as kro does; `virtual`: kept in memory.
+        #[arg(long, value_enum, default_value = "applied")]
+        children: Children,
+        /// Do not play the controllers of child kinds (for real clusters, whose controllers
+        /// own Deployment, Service and Job status).
+        #[arg(long)]
+        no_child_simulators: bool,
+        /// kro's --instance-requeue-interval, in milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        requeue_ms: u64,
     },
     /// Check RGDs offline the way kro does at creation, plus the Kany8s status contract.
     Check {
@@ -78,7 +88,23 @@ enum ContractArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { kubeconfig } => run_simulator(kubeconfig),
+        Command::Run {
+            kubeconfig,
+            children,
+            no_child_simulators,
+            requeue_ms,
+        } => run_simulator(
+            kubeconfig,
+            fake_kro::sim::SimOptions {
+                mode: match children {
+                    Children::Applied => fake_kro::sim::ChildMode::Applied,
+                    Children::Virtual => fake_kro::sim::ChildMode::Virtual,
+                },
+                child_simulators: !no_child_simulators,
+                requeue: std::time::Duration::from_millis(requeue_ms),
+                ..fake_kro::sim::SimOptions::default()
+            },
+        ),
         Command::Crd { file } => crd(&file),
         Command::Render {
             rgd,
@@ -118,7 +144,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_simulator(kubeconfig: Option<PathBuf>) -> ExitCode {
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Children {
+    Applied,
+    Virtual,
+}
+
+fn run_simulator(kubeconfig: Option<PathBuf>, options: fake_kro::sim::SimOptions) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
@@ -139,13 +171,16 @@ fn run_simulator(kubeconfig: Option<PathBuf>) -> ExitCode {
             Some(path) => {
                 let options = kube::config::KubeConfigOptions::default();
                 match kube::config::Kubeconfig::read_from(&path) {
-                    Ok(k) => kube::Config::from_custom_kubeconfig(k, &options).await.map_err(|e| format!("{}: {e}", path.display())),
+                    Ok(k) => kube::Config::from_custom_kubeconfig(k, &options)
+                        .await
+                        .map_err(|e| format!("{}: {e}", path.display())),
                     Err(e) => Err(format!("{}: {e}", path.display())),
                 }
             }
             None => kube::Config::infer().await.map_err(|e| e.to_string()),
         };
-        let client = match config.and_then(|c| kube::Client::try_from(c).map_err(|e| e.to_string())) {
+        let client = match config.and_then(|c| kube::Client::try_from(c).map_err(|e| e.to_string()))
+        {
             Ok(c) => c,
             Err(message) => {
                 eprintln!("fake-kro: {message}");
@@ -154,7 +189,7 @@ fn run_simulator(kubeconfig: Option<PathBuf>) -> ExitCode {
         };
         eprintln!("fake-kro: simulating kro v0.9.3");
         tokio::select! {
-            result = fake_kro::sim::run(client, fake_kro::sim::SimOptions::default()) => match result {
+            result = fake_kro::sim::run(client, options) => match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("fake-kro: {e}");

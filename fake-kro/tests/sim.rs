@@ -2,91 +2,14 @@
 //! to ACTIVE, scripts, suspension, invalid graphs and deletion ([KRO-SIM-*]).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
-use fake_kro::sim::{SimOptions, run};
-use kany8s_apiserver::Server;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, PostParams};
+use common::*;
+
+use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use serde_json::{Value, json};
-
-fn rgd_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("kro.run", "v1alpha1", "ResourceGraphDefinition"),
-        "resourcegraphdefinitions",
-    )
-}
-
-fn demo_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("kro.run", "v1alpha1", "DemoControlPlane"),
-        "democontrolplanes",
-    )
-}
-
-fn demo_rgd() -> Value {
-    let path = format!(
-        "{}/../fixtures/rgds/control-plane/demo-control-plane.yaml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    yaml_serde::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// Polls `get` until `done` holds (10 s).
-async fn wait_for(
-    api: &Api<DynamicObject>,
-    name: &str,
-    what: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..200 {
-        if let Some(object) = api.get_opt(name).await.unwrap() {
-            last = serde_json::to_value(&object).unwrap();
-            if done(&last) {
-                return last;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{name} never reached {what}; last seen: {last:#}");
-}
-
-async fn start() -> (Server, kube::Client) {
-    let server = Server::builder().build();
-    let client = server.client();
-    let options = SimOptions {
-        requeue: Duration::from_millis(100),
-        ..SimOptions::default()
-    };
-    tokio::spawn(run(client.clone(), options));
-    (server, client)
-}
-
-async fn apply_rgd(client: &kube::Client, rgd: Value) -> Api<DynamicObject> {
-    let rgds: Api<DynamicObject> = Api::all_with(client.clone(), &rgd_resource());
-    for _ in 0..100 {
-        match rgds
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(rgd.clone()).unwrap(),
-            )
-            .await
-        {
-            Ok(_) => return rgds,
-            // The RGD CRD is installed by the simulator as it starts.
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-    panic!("the RGD CRD was never served");
-}
-
-fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
-    object
-        .pointer("/status/conditions")?
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == type_)
-}
 
 fn instance(name: &str, annotations: Value) -> DynamicObject {
     serde_json::from_value(

@@ -6,12 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
+use kube::Client;
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
-    PostParams,
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
 use kube::discovery::Scope;
-use kube::Client;
 use serde_json::{Value, json};
 use sha2::Digest;
 use tokio::time::Instant;
@@ -354,8 +353,7 @@ impl Children<'_> {
         if target.get("status").is_some() && target.get("status") != latest.get("status") {
             let mut body = latest.clone();
             body["status"] = target["status"].clone();
-            let object: DynamicObject =
-                serde_json::from_value(body).map_err(|e| e.to_string())?;
+            let object: DynamicObject = serde_json::from_value(body).map_err(|e| e.to_string())?;
             let written = api
                 .replace_status(&name, &PostParams::default(), &object)
                 .await
@@ -450,7 +448,8 @@ mod tests {
             kro_version: "v0.9.3",
         };
         let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"namespace": "default"}});
-        let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": "infra"}});
+        let service =
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": "infra"}});
         let parent = owner.applyset_parent(&[&service, &deployment, &service]);
         let annotations = &parent["metadata"]["annotations"];
         assert_eq!(

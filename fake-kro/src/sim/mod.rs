@@ -565,12 +565,14 @@ fn gvr_of(template: Option<&Value>) -> String {
 
 /// Whether every includeWhen condition holds (an error or non-bool excludes the node).
 fn included(include_when: &[String], variables: &BTreeMap<String, Value>) -> bool {
-    include_when.iter().all(|condition| match expr::scan(condition) {
-        Ok(Scanned::Standalone(e)) => {
-            matches!(crate::eval::evaluate(&e, variables), Ok(Value::Bool(true)))
-        }
-        _ => true,
-    })
+    include_when
+        .iter()
+        .all(|condition| match expr::scan(condition) {
+            Ok(Scanned::Standalone(e)) => {
+                matches!(crate::eval::evaluate(&e, variables), Ok(Value::Bool(true)))
+            }
+            _ => true,
+        })
 }
 
 async fn reconcile_instance(
@@ -638,8 +640,7 @@ async fn reconcile_instance(
             reason: "ManagementFailed",
             message: &message,
         });
-        return write_status(&api, &name, conditions, "IN_PROGRESS", Map::new(), requeue)
-        .await;
+        return write_status(&api, &name, conditions, "IN_PROGRESS", Map::new(), requeue).await;
     }
     let labels = instance_labels(&ctx, &rgd);
     let managed = labels.iter().all(|(k, v)| fresh.labels().get(k) == Some(v))
@@ -670,8 +671,7 @@ async fn reconcile_instance(
             reason: "ResolutionFailed",
             message: "latest issued graph revision 1 failed",
         });
-        return write_status(&api, &name, conditions, "ERROR", Map::new(), requeue)
-        .await;
+        return write_status(&api, &name, conditions, "ERROR", Map::new(), requeue).await;
     }
     conditions.set(&Condition {
         type_: "GraphResolved",
@@ -698,8 +698,7 @@ async fn reconcile_instance(
             message: "awaiting resource readiness: <nil>",
         });
         let author = author_status(&rgd, &variables, &script);
-        return write_status(&api, &name, conditions, "ACTIVE", author, requeue)
-        .await;
+        return write_status(&api, &name, conditions, "ACTIVE", author, requeue).await;
     }
 
     let graph = render::nodes(&rgd);
@@ -888,7 +887,10 @@ async fn reconcile_instance(
             .filter(|id| matches!(states.get(*id), Some(NodeState::Skipped)))
         {
             if let Some(previous) = children.remembered(id) {
-                children.delete(id, &previous).await.map_err(SimError::Invalid)?;
+                children
+                    .delete(id, &previous)
+                    .await
+                    .map_err(SimError::Invalid)?;
                 mutated = true;
             }
         }
@@ -964,8 +966,7 @@ async fn reconcile_instance(
             message: &message,
         });
     }
-    write_status(&api, &name, conditions, state, author, requeue)
-    .await
+    write_status(&api, &name, conditions, state, author, requeue).await
 }
 
 fn readiness(
