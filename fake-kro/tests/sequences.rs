@@ -481,3 +481,60 @@ async fn virtual_and_applied_modes_agree() {
     assert_eq!(applied, virtual_);
     assert_eq!(applied.last().unwrap()["ready"], true);
 }
+
+/// [KRO-24] a script publishes the instance's kubeconfig Secret (owned by the instance) once
+/// `after` has elapsed; its server is the instance's endpoint.
+#[tokio::test]
+async fn script_publishes_kubeconfig_secret() {
+    let (_server, client) = start_with(applied(true)).await;
+    let rgds = apply_rgd(
+        &client,
+        fixture("control-plane/demo-control-plane-kubeconfig.yaml"),
+    )
+    .await;
+    wait_for(
+        &rgds,
+        "demo-control-plane-kubeconfig.kro.run",
+        "Active",
+        |o| o.pointer("/status/state") == Some(&json!("Active")),
+    )
+    .await;
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kro.run", "v1alpha1", "DemoControlPlaneKubeconfig"),
+        "democontrolplanekubeconfigs",
+    );
+    let instances: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &resource);
+    let script = json!({"kubeconfigSecret": {"name": "demo-admin-kubeconfig", "after": "300ms"}});
+    let object = serde_json::from_value(json!({"apiVersion": "kro.run/v1alpha1", "kind": "DemoControlPlaneKubeconfig",
+        "metadata": {"name": "demo", "namespace": "default", "annotations": {"fake-kro/script": script.to_string()}},
+        "spec": {"name": "demo", "version": "v1.30.0"}}))
+    .unwrap();
+    instances
+        .create(&PostParams::default(), &object)
+        .await
+        .unwrap();
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), "default");
+    let mut found = None;
+    for _ in 0..100 {
+        if let Some(secret) = secrets.get_opt("demo-admin-kubeconfig").await.unwrap() {
+            found = Some(secret);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let secret = found.expect("the kubeconfig Secret was published");
+    let instance = instances.get("demo").await.unwrap();
+    let owner = &secret.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(Some(&owner.uid), instance.metadata.uid.as_ref());
+    let value = &secret.data.as_ref().unwrap()["value"].0;
+    let kubeconfig: Value = yaml_serde::from_slice(value).unwrap();
+    assert_eq!(
+        kubeconfig["clusters"][0]["cluster"]["server"],
+        "https://demo-svc.default.svc.cluster.local:6443"
+    );
+    assert_eq!(
+        instance.data["status"]["kubeconfigSecretRef"]["name"],
+        "demo-admin-kubeconfig"
+    );
+}

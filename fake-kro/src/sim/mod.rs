@@ -8,6 +8,8 @@ mod children;
 pub use children::{ChildMode, applyset_id, simulate_status};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use base64::Engine as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -150,6 +152,29 @@ pub struct Script {
     /// Hold the finalizer this long after deletion starts.
     #[serde(default)]
     pub deletion: Option<Deletion>,
+    /// A kubeconfig Secret the "cloud" publishes for the instance.
+    #[serde(default)]
+    pub kubeconfig_secret: Option<KubeconfigSecret>,
+}
+
+/// A kubeconfig Secret published in the instance's namespace, owned by the instance (so the
+/// garbage collector removes it with the instance), as a managed-Kubernetes operator would.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeconfigSecret {
+    pub name: String,
+    /// Published this long after the instance's first pass.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// The data key (default `value`, as Cluster API uses).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The API server URL (default `https://` + the instance's `status.endpoint`).
+    #[serde(default)]
+    pub server: Option<String>,
+    /// Verbatim content instead of a generated kubeconfig (to script invalid ones).
+    #[serde(default)]
+    pub content: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, serde::Deserialize)]
@@ -895,6 +920,17 @@ async fn reconcile_instance(
             }
         }
     }
+    if let Some(secret) = script
+        .kubeconfig_secret
+        .as_ref()
+        .filter(|k| elapsed(Some(first_pass), &k.after))
+    {
+        let endpoint = author_status(&rgd, &variables, &script)
+            .get("endpoint")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        publish_kubeconfig(&ctx.client, &fresh, secret, endpoint).await?;
+    }
     let errors: Vec<String> = order
         .iter()
         .filter_map(|id| match states.get(id) {
@@ -1047,6 +1083,51 @@ fn instance_labels(ctx: &InstanceContext, rgd: &Value) -> BTreeMap<String, Strin
             ctx.rgd_name.clone(),
         ),
     ])
+}
+
+/// Applies the scripted kubeconfig Secret (a no-op once it is in place).
+async fn publish_kubeconfig(
+    client: &Client,
+    instance: &DynamicObject,
+    secret: &KubeconfigSecret,
+    endpoint: Option<String>,
+) -> Result<(), SimError> {
+    let name = instance.name_any();
+    let namespace = instance.namespace().unwrap_or_default();
+    let server = secret.server.clone().unwrap_or_else(|| {
+        let endpoint = endpoint.unwrap_or_else(|| format!("{name}.{namespace}.example:6443"));
+        if endpoint.contains("://") {
+            endpoint
+        } else {
+            format!("https://{endpoint}")
+        }
+    });
+    let content = secret.content.clone().unwrap_or_else(|| {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster:\n    server: {server}\n    insecure-skip-tls-verify: true\ncontexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: {name}-admin\ncurrent-context: {name}\nusers:\n- name: {name}-admin\n  user:\n    token: fake-kro-{}\n",
+            instance.uid().unwrap_or_default()
+        )
+    });
+    let key = secret.key.clone().unwrap_or_else(|| "value".to_string());
+    let owner = json!({"apiVersion": instance.types.as_ref().map(|t| t.api_version.clone()).unwrap_or_default(),
+        "kind": instance.types.as_ref().map(|t| t.kind.clone()).unwrap_or_default(),
+        "name": name, "uid": instance.uid().unwrap_or_default()});
+    let body = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": secret.name, "namespace": namespace, "ownerReferences": [owner]},
+        "type": "Opaque",
+        "data": {key: base64::engine::general_purpose::STANDARD.encode(content)}});
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), &namespace);
+    let typed: k8s_openapi::api::core::v1::Secret =
+        serde_json::from_value(body).map_err(|e| SimError::Invalid(e.to_string()))?;
+    secrets
+        .patch(
+            &secret.name,
+            &PatchParams::apply("fake-kro/script").force(),
+            &Patch::Apply(&typed),
+        )
+        .await?;
+    Ok(())
 }
 
 /// Writes `{conditions, state, author fields}` when it differs from the stored status: GET the
