@@ -2,5 +2,9 @@
 //! ResourceGraphDefinitions. This crate holds the API types, the CRD generator and the manager.
 
 pub mod api;
+pub mod backend_status;
 pub mod capi;
 pub mod crds;
+pub mod endpoint;
+pub mod kubeconfig;
+pub mod version;
