@@ -4,7 +4,9 @@
 pub mod api;
 pub mod backend_status;
 pub mod capi;
+pub mod controlplane;
 pub mod crds;
 pub mod endpoint;
 pub mod kubeconfig;
+pub mod rgd;
 pub mod version;

@@ -1,0 +1,787 @@
+//! The pure decide step of the Kany8sControlPlane reconcile: from what was observed (spec,
+//! previous status, RGD resolution, backend status, kubeconfig outcome) to the complete status,
+//! the endpoint to apply and the events to emit (provider.md §3.1–§3.8, §4.7–§4.9, §4.12).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::api::{BackendReference, ControlPlaneVersion};
+use crate::api::{ControlPlaneInitialization, Kany8sControlPlaneStatus};
+use crate::backend_status::{BackendStatus, InvalidBackendStatus, sanitize_reason};
+use crate::capi::{ApiEndpoint, find_condition, remove_condition, set_condition};
+use crate::endpoint::parse_endpoint;
+use crate::rgd::{InstanceKind, RgdError};
+use crate::version::{Reported, reported};
+
+/// Condition types of a Kany8sControlPlane.
+pub mod types {
+    pub const READY: &str = "Ready";
+    pub const CREATING: &str = "Creating";
+    pub const AVAILABLE: &str = "Available";
+    pub const PAUSED: &str = "Paused";
+    pub const DELETING: &str = "Deleting";
+    pub const ROLLING_OUT: &str = "RollingOut";
+    pub const RGD_RESOLVED: &str = "ResourceGraphDefinitionResolved";
+    pub const KUBECONFIG: &str = "KubeconfigSecretReconciled";
+}
+
+/// Reasons that set the failure fields ([CP-46]).
+const TERMINAL_REASONS: &[&str] = &[
+    "BackendNotSelected",
+    "MultipleBackendsSelected",
+    "InvalidKroSpec",
+    "InvalidExternalBackend",
+    "InvalidExternalBackendSpec",
+    "InvalidEndpoint",
+];
+
+/// Which backend the spec selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Kro,
+    External,
+}
+
+/// A condition's (status, reason, message).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub status: &'static str,
+    pub reason: String,
+    pub message: String,
+}
+
+impl Verdict {
+    pub fn new(status: &'static str, reason: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason: reason.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The outcome of the kubeconfig step (§4.5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubeconfigOutcome {
+    /// `KubeconfigSecretReconciled`.
+    pub condition: Verdict,
+    /// Option B (copy from a source Secret); Option A otherwise.
+    pub copied: bool,
+}
+
+impl KubeconfigOutcome {
+    pub fn in_place(&self) -> bool {
+        self.condition.status == "True"
+    }
+}
+
+/// Everything the decide step reads.
+#[derive(Clone, Debug)]
+pub struct Inputs {
+    pub generation: i64,
+    pub spec_version: String,
+    pub spec_endpoint: Option<ApiEndpoint>,
+    pub previous: Kany8sControlPlaneStatus,
+    /// `None` when no backend is selected or several are (see `spec_error`).
+    pub backend: Option<Backend>,
+    /// A selection or spec error ([CP-06], [CP-20], [CP-30], [CP-31]): (reason, message).
+    pub spec_error: Option<(String, String)>,
+    /// The RGD name (kro backend).
+    pub rgd_name: String,
+    /// kro backend: the RGD resolution; external backend: the served check as `NotServed`.
+    pub resolution: Option<Result<InstanceKind, RgdError>>,
+    pub backend_changed: Option<String>,
+    /// The backend object's status, if a backend object was read.
+    pub observed: Option<Result<BackendStatus, InvalidBackendStatus>>,
+    pub backend_ref: Option<BackendReference>,
+    pub kubeconfig: Option<KubeconfigOutcome>,
+    pub now: Time,
+}
+
+/// An event to emit (reason and note are the condition's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub warning: bool,
+    pub reason: String,
+    pub note: String,
+}
+
+/// What the reconcile writes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    pub status: Kany8sControlPlaneStatus,
+    /// A new `spec.controlPlaneEndpoint` for the own-object apply ([CP-19]).
+    pub endpoint: Option<ApiEndpoint>,
+    pub events: Vec<Event>,
+}
+
+/// Reasons that are waits or successes (Normal events); every other reason is a Warning.
+fn is_normal(reason: &str) -> bool {
+    matches!(
+        reason,
+        "Ready"
+            | "Resolved"
+            | "Reconciled"
+            | "ProvidedByBackend"
+            | "OwnerClusterNotSet"
+            | "OwnerClusterNotFound"
+            | "KubeconfigSourceSecretNotFound"
+            | "KubeconfigSecretNotFound"
+            | "Creating"
+            | "Paused"
+            | "NotPaused"
+            | "BackendStatusStale"
+            | "WaitingForBackendDeletion"
+            | "WaitingForUnpause"
+            | "Deleting"
+    ) || !is_failure(reason)
+}
+
+fn is_failure(reason: &str) -> bool {
+    TERMINAL_REASONS.contains(&reason)
+        || reason.starts_with("ResourceGraphDefinition")
+        || matches!(
+            reason,
+            "BackendKindNotServed"
+                | "BackendChanged"
+                | "InvalidBackendStatus"
+                | "OwnerClusterGetFailed"
+                | "KubeconfigSourceSecretCrossNamespace"
+                | "KubeconfigSourceSecretGetFailed"
+                | "KubeconfigSourceSecretDataMissing"
+                | "InvalidKubeconfig"
+                | "KubeconfigSecretOwnershipConflict"
+                | "KubeconfigSecretNotCompliant"
+        )
+}
+
+/// Sets `type_` to `verdict` with the current generation.
+pub fn put(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    verdict: &Verdict,
+    generation: i64,
+    now: &Time,
+) {
+    set_condition(
+        conditions,
+        Condition {
+            type_: type_.to_string(),
+            status: verdict.status.to_string(),
+            reason: verdict.reason.clone(),
+            message: verdict.message.clone(),
+            observed_generation: Some(generation),
+            last_transition_time: now.clone(),
+        },
+        now,
+    );
+}
+
+/// Events for the conditions whose (status, reason, message) changed ([CP-56], [KC-14]).
+pub fn condition_events(before: &[Condition], after: &[Condition], types: &[&str]) -> Vec<Event> {
+    types
+        .iter()
+        .filter_map(|t| {
+            let new = find_condition(after, t)?;
+            let old = find_condition(before, t);
+            let same = old.is_some_and(|o| {
+                o.status == new.status && o.reason == new.reason && o.message == new.message
+            });
+            (!same).then(|| Event {
+                warning: new.status != "True" && !is_normal(&new.reason),
+                reason: new.reason.clone(),
+                note: new.message.clone(),
+            })
+        })
+        .collect()
+}
+
+fn endpoint_of(host: String, port: u16) -> ApiEndpoint {
+    ApiEndpoint {
+        host: Some(host),
+        port: Some(i32::from(port)),
+    }
+}
+
+fn render(endpoint: &ApiEndpoint) -> String {
+    let host = endpoint.host.clone().unwrap_or_default();
+    let port = endpoint.port.unwrap_or_default();
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// The decide step of a non-paused, non-deleting reconcile ([CP-13]).
+pub fn decide(inputs: &Inputs) -> Decision {
+    let generation = inputs.generation;
+    let now = &inputs.now;
+    let previous = &inputs.previous;
+    let mut conditions = previous.conditions.clone();
+    let mut events = Vec::new();
+    let was_initialized = previous
+        .initialization
+        .as_ref()
+        .and_then(|i| i.control_plane_initialized)
+        == Some(true);
+
+    // The backend's status, when one could be read.
+    let (status, invalid_status) = match &inputs.observed {
+        Some(Ok(s)) => (Some(s.clone()), None),
+        Some(Err(e)) => (None, Some(e.to_string())),
+        None => (None, None),
+    };
+
+    // Endpoint ([CP-17]–[CP-19]).
+    let spec_endpoint = inputs.spec_endpoint.clone().filter(ApiEndpoint::is_valid);
+    let mut endpoint_error = None;
+    let mut new_endpoint = None;
+    let mut backend_endpoint_valid = false;
+    if let Some(s) = status.as_ref().filter(|s| !s.endpoint.trim().is_empty()) {
+        match parse_endpoint(&s.endpoint) {
+            Ok(parsed) => {
+                backend_endpoint_valid = true;
+                let parsed = endpoint_of(parsed.host, parsed.port);
+                if spec_endpoint.as_ref() != Some(&parsed) {
+                    if let Some(old) = spec_endpoint.as_ref().filter(|_| was_initialized) {
+                        events.push(Event {
+                            warning: true,
+                            reason: "ControlPlaneEndpointChanged".into(),
+                            note: format!(
+                                "control plane endpoint changed from {} to {}; Cluster API does not update Cluster.spec.controlPlaneEndpoint after initialization",
+                                render(old),
+                                render(&parsed)
+                            ),
+                        });
+                    }
+                    new_endpoint = Some(parsed);
+                }
+            }
+            Err(e) => endpoint_error = Some(format!("invalid status.endpoint: {e}")),
+        }
+    }
+    let endpoint_known = spec_endpoint.is_some() || new_endpoint.is_some();
+
+    // RGD resolution condition (kro only) and reflection ([RG-07], [RG-08], [CP-16]).
+    let resolution_error = match &inputs.resolution {
+        Some(Err(e)) => Some(e.clone()),
+        _ => None,
+    };
+    match (&inputs.backend, &inputs.resolution) {
+        (Some(Backend::Kro), Some(Ok(kind))) => put(
+            &mut conditions,
+            types::RGD_RESOLVED,
+            &Verdict::new("True", "Resolved", kind.resolved_message(&inputs.rgd_name)),
+            generation,
+            now,
+        ),
+        (Some(Backend::Kro), Some(Err(e))) => put(
+            &mut conditions,
+            types::RGD_RESOLVED,
+            &Verdict::new("False", e.reason(), e.to_string()),
+            generation,
+            now,
+        ),
+        (Some(Backend::Kro), None) => {}
+        _ => {
+            remove_condition(&mut conditions, types::RGD_RESOLVED);
+        }
+    }
+
+    // Kubeconfig ([KC-01]–[KC-12]).
+    if let Some(k) = &inputs.kubeconfig {
+        put(
+            &mut conditions,
+            types::KUBECONFIG,
+            &k.condition,
+            generation,
+            now,
+        );
+    }
+    let kubeconfig_in_place = inputs
+        .kubeconfig
+        .as_ref()
+        .is_some_and(KubeconfigOutcome::in_place);
+
+    // Ready ([CP-44], [CP-45], rows of §4.9 in precedence order).
+    let backend_ready = status
+        .as_ref()
+        .is_some_and(|s| s.ready && backend_endpoint_valid && s.stale.is_none());
+    let ready = if let Some((reason, message)) = &inputs.spec_error {
+        Verdict::new("False", reason, message.clone())
+    } else if let Some(message) = &inputs.backend_changed {
+        Verdict::new("False", "BackendChanged", message.clone())
+    } else if let (Some(e), None) = (&resolution_error, &inputs.observed) {
+        Verdict::new("False", e.reason(), e.to_string())
+    } else if let Some(message) = invalid_status {
+        Verdict::new("False", "InvalidBackendStatus", message)
+    } else if let Some(message) = endpoint_error {
+        Verdict::new("False", "InvalidEndpoint", message)
+    } else if let Some(message) = status.as_ref().and_then(|s| s.stale.clone()) {
+        Verdict::new("False", "BackendStatusStale", message)
+    } else if !backend_ready {
+        let (reason, message) = status
+            .as_ref()
+            .map(|s| (s.reason.clone(), s.message.clone()))
+            .unwrap_or_default();
+        Verdict::new(
+            "False",
+            &if reason.is_empty() {
+                "Creating".to_string()
+            } else {
+                sanitize_reason(&reason, "Creating")
+            },
+            if message.is_empty() {
+                "waiting for control plane to become ready".to_string()
+            } else {
+                message
+            },
+        )
+    } else if inputs.kubeconfig.as_ref().is_some_and(|k| k.copied) && !kubeconfig_in_place {
+        let k = inputs.kubeconfig.as_ref().map(|k| k.condition.clone());
+        match k {
+            Some(c) => Verdict::new("False", &c.reason, c.message),
+            None => Verdict::new(
+                "False",
+                "KubeconfigSourceSecretNotFound",
+                "waiting for kubeconfig secret to be reconciled",
+            ),
+        }
+    } else {
+        let s = status.clone().unwrap_or_default();
+        Verdict::new(
+            "True",
+            &if s.reason.is_empty() {
+                "Ready".to_string()
+            } else {
+                sanitize_reason(&s.reason, "Ready")
+            },
+            if s.message.is_empty() {
+                "control plane is ready".to_string()
+            } else {
+                s.message
+            },
+        )
+    };
+    put(&mut conditions, types::READY, &ready, generation, now);
+    if ready.status == "True" {
+        remove_condition(&mut conditions, types::CREATING);
+    } else {
+        put(&mut conditions, types::CREATING, &ready, generation, now);
+    }
+
+    // Initialization ([CT-29], [CT-31]): endpoint and kubeconfig in place; sticky.
+    let initialized =
+        was_initialized || (inputs.spec_error.is_none() && endpoint_known && kubeconfig_in_place);
+
+    // Available ([CT-08]).
+    let available = if initialized && ready.status == "True" && kubeconfig_in_place {
+        Verdict::new("True", "Available", "control plane is available")
+    } else if !initialized {
+        let detail = if !endpoint_known {
+            "waiting for a valid endpoint".to_string()
+        } else {
+            inputs
+                .kubeconfig
+                .as_ref()
+                .map(|k| k.condition.message.clone())
+                .unwrap_or_else(|| "waiting for kubeconfig secret to be reconciled".into())
+        };
+        Verdict::new(
+            "False",
+            "NotInitialized",
+            format!("control plane is not initialized: {detail}"),
+        )
+    } else if ready.status != "True" {
+        Verdict::new("False", &ready.reason, ready.message.clone())
+    } else {
+        let k = inputs
+            .kubeconfig
+            .as_ref()
+            .map(|k| k.condition.clone())
+            .unwrap_or_else(|| Verdict::new("False", "KubeconfigSecretNotFound", ""));
+        Verdict::new("False", &k.reason, k.message)
+    };
+    put(
+        &mut conditions,
+        types::AVAILABLE,
+        &available,
+        generation,
+        now,
+    );
+
+    // Versions ([CT-03]).
+    let mut version = previous.version.clone();
+    if initialized {
+        let backend_version = status.as_ref().and_then(|s| s.version.clone());
+        match reported(&inputs.spec_version, backend_version.as_deref()) {
+            Reported::Version(v) => version = Some(v),
+            other => {
+                if other == Reported::Unparseable {
+                    events.push(Event {
+                        warning: true,
+                        reason: "InvalidBackendVersion".into(),
+                        note: format!(
+                            "backend reported unparseable version \"{}\"",
+                            backend_version.unwrap_or_default()
+                        ),
+                    });
+                }
+                if ready.status == "True" {
+                    version = Some(inputs.spec_version.clone());
+                }
+            }
+        }
+    }
+    let rolling = match version.as_deref() {
+        Some(current) if current != inputs.spec_version => Verdict::new(
+            "True",
+            "RollingOut",
+            format!(
+                "rolling out version {} (current: {current})",
+                inputs.spec_version
+            ),
+        ),
+        _ => Verdict::new("False", "NotRollingOut", ""),
+    };
+    put(
+        &mut conditions,
+        types::ROLLING_OUT,
+        &rolling,
+        generation,
+        now,
+    );
+    put(
+        &mut conditions,
+        types::PAUSED,
+        &Verdict::new("False", "NotPaused", ""),
+        generation,
+        now,
+    );
+    put(
+        &mut conditions,
+        types::DELETING,
+        &Verdict::new("False", "NotDeleting", ""),
+        generation,
+        now,
+    );
+    for c in &mut conditions {
+        c.observed_generation = Some(generation);
+    }
+
+    // Failure fields ([CP-46]).
+    let terminal = ready.status != "True"
+        && (TERMINAL_REASONS.contains(&ready.reason.as_str())
+            || status.as_ref().is_some_and(|s| s.terminal));
+    let new_status = Kany8sControlPlaneStatus {
+        initialization: initialized.then_some(ControlPlaneInitialization {
+            control_plane_initialized: Some(true),
+        }),
+        versions: version
+            .iter()
+            .map(|v| ControlPlaneVersion {
+                version: v.clone(),
+                replicas: None,
+            })
+            .collect(),
+        version,
+        external_managed_control_plane: Some(true),
+        conditions,
+        observed_generation: Some(generation),
+        backend_ref: inputs
+            .backend_ref
+            .clone()
+            .or_else(|| previous.backend_ref.clone()),
+        failure_reason: terminal.then(|| ready.reason.clone()),
+        failure_message: terminal.then(|| ready.message.clone()),
+    };
+    events.extend(condition_events(
+        &previous.conditions,
+        &new_status.conditions,
+        &[types::READY, types::RGD_RESOLVED, types::KUBECONFIG],
+    ));
+    Decision {
+        status: new_status,
+        endpoint: new_endpoint,
+        events,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend_status::read;
+    use rstest::rstest;
+    use serde_json::{Value, json};
+
+    fn time() -> Time {
+        Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)
+    }
+
+    fn kind() -> InstanceKind {
+        InstanceKind {
+            group: "kro.run".into(),
+            version: "v1alpha1".into(),
+            kind: "Demo".into(),
+        }
+    }
+
+    fn kubeconfig(status: &'static str, reason: &str, copied: bool) -> Option<KubeconfigOutcome> {
+        Some(KubeconfigOutcome {
+            condition: Verdict::new(status, reason, format!("kc {reason}")),
+            copied,
+        })
+    }
+
+    fn inputs(backend_status: Value) -> Inputs {
+        Inputs {
+            generation: 2,
+            spec_version: "v1.30.5".into(),
+            spec_endpoint: None,
+            previous: Kany8sControlPlaneStatus::default(),
+            backend: Some(Backend::Kro),
+            spec_error: None,
+            rgd_name: "demo".into(),
+            resolution: Some(Ok(kind())),
+            backend_changed: None,
+            observed: Some(read(
+                &json!({"metadata": {"generation": 1}, "status": backend_status}),
+            )),
+            backend_ref: None,
+            kubeconfig: kubeconfig("True", "Reconciled", true),
+            now: time(),
+        }
+    }
+
+    fn condition<'a>(d: &'a Decision, t: &str) -> (&'a str, &'a str, &'a str) {
+        let c = find_condition(&d.status.conditions, t).unwrap_or_else(|| panic!("no {t}"));
+        (&c.status, &c.reason, &c.message)
+    }
+
+    fn ready_backend() -> Value {
+        json!({"ready": true, "endpoint": "https://cp.example.com:6443", "version": "1.30"})
+    }
+
+    /// [CPC-01]…[CPC-14]: the Ready rows, in precedence order.
+    #[rstest]
+    #[case::cpc01_ready(|_: &mut Inputs| {}, ("True", "Ready", "control plane is ready"))]
+    #[case::cpc03_not_selected(|i: &mut Inputs| i.spec_error = Some(("BackendNotSelected".into(), "exactly one backend must be selected".into())), ("False", "BackendNotSelected", "exactly one backend must be selected"))]
+    #[case::cpc05_kro_spec(|i: &mut Inputs| i.spec_error = Some(("InvalidKroSpec".into(), "spec.kroSpec must be a JSON object, got array".into())), ("False", "InvalidKroSpec", "spec.kroSpec must be a JSON object, got array"))]
+    #[case::cpc08_backend_changed(|i: &mut Inputs| i.backend_changed = Some("backend changed".into()), ("False", "BackendChanged", "backend changed"))]
+    #[case::cpc09_rgd_not_found(|i: &mut Inputs| { i.resolution = Some(Err(RgdError::NotFound("demo".into()))); i.observed = None; }, ("False", "ResourceGraphDefinitionNotFound", "ResourceGraphDefinition \"demo\" not found"))]
+    #[case::cpc09_reflected(|i: &mut Inputs| i.resolution = Some(Err(RgdError::NotFound("demo".into()))), ("True", "Ready", "control plane is ready"))]
+    #[case::cpc10_invalid_status(|i: &mut Inputs| i.observed = Some(read(&json!({"status": {"ready": "yes"}}))), ("False", "InvalidBackendStatus", "read status.ready: expected boolean, got string"))]
+    #[case::cpc11_invalid_endpoint(|i: &mut Inputs| i.observed = Some(read(&json!({"status": {"ready": true, "endpoint": "http://x"}}))), ("False", "InvalidEndpoint", "invalid status.endpoint: unsupported scheme \"http\""))]
+    #[case::cpc12_stale(|i: &mut Inputs| i.observed = Some(read(&json!({"metadata": {"generation": 4}, "status": {"ready": true, "endpoint": "x:1", "observedGeneration": 3}}))), ("False", "BackendStatusStale", "waiting for backend to observe generation 4 (observed 3)"))]
+    #[case::cpc13_not_ready(|i: &mut Inputs| i.observed = Some(read(&json!({"status": {"ready": false}}))), ("False", "Creating", "waiting for control plane to become ready"))]
+    #[case::cpc13_backend_reason(|i: &mut Inputs| i.observed = Some(read(&json!({"status": {"ready": false, "reason": "ClusterCreating", "message": "EKS is CREATING"}}))), ("False", "ClusterCreating", "EKS is CREATING"))]
+    #[case::cpc13_no_endpoint(|i: &mut Inputs| i.observed = Some(read(&json!({"status": {"ready": true}}))), ("False", "Creating", "waiting for control plane to become ready"))]
+    #[case::cpc14_kubeconfig_gate(|i: &mut Inputs| i.kubeconfig = kubeconfig("False", "KubeconfigSourceSecretNotFound", true), ("False", "KubeconfigSourceSecretNotFound", "kc KubeconfigSourceSecretNotFound"))]
+    #[case::option_a_no_gate(|i: &mut Inputs| i.kubeconfig = kubeconfig("False", "KubeconfigSecretNotFound", false), ("True", "Ready", "control plane is ready"))]
+    fn ready_rows(#[case] edit: fn(&mut Inputs), #[case] expected: (&str, &str, &str)) {
+        let mut i = inputs(ready_backend());
+        edit(&mut i);
+        let d = decide(&i);
+        assert_eq!(condition(&d, types::READY), expected);
+        // [CPC-15] Creating mirrors Ready while not ready.
+        match find_condition(&d.status.conditions, types::CREATING) {
+            Some(c) => {
+                assert_eq!(expected.0, "False");
+                assert_eq!(
+                    (c.reason.as_str(), c.message.as_str()),
+                    (expected.1, expected.2)
+                );
+            }
+            None => assert_eq!(expected.0, "True"),
+        }
+        // [CT-06], [CT-07].
+        assert_eq!(d.status.external_managed_control_plane, Some(true));
+        assert_eq!(d.status.observed_generation, Some(2));
+        assert!(
+            d.status
+                .conditions
+                .iter()
+                .all(|c| c.observed_generation == Some(2))
+        );
+    }
+
+    /// [CP-46] failure fields only for terminal reasons or a terminal backend.
+    #[rstest]
+    #[case(json!({"ready": true, "endpoint": "http://x"}), Some("InvalidEndpoint"))]
+    #[case(json!({"ready": false}), None)]
+    #[case(json!({"ready": false, "reason": "QuotaExceeded", "terminal": true}), Some("QuotaExceeded"))]
+    #[case(ready_backend(), None)]
+    fn cp46_failure_fields(#[case] backend: Value, #[case] expected: Option<&str>) {
+        let d = decide(&inputs(backend));
+        assert_eq!(d.status.failure_reason.as_deref(), expected);
+        assert_eq!(d.status.failure_message.is_some(), expected.is_some());
+    }
+
+    /// [CT-29], [CT-31], [CT-03], [CPC-16]: endpoint + kubeconfig → initialized, available,
+    /// reported version; the endpoint is applied to the spec.
+    #[test]
+    fn ct29_initialization_and_versions() {
+        let d = decide(&inputs(ready_backend()));
+        assert_eq!(
+            d.endpoint,
+            Some(ApiEndpoint {
+                host: Some("cp.example.com".into()),
+                port: Some(6443)
+            })
+        );
+        assert_eq!(
+            d.status
+                .initialization
+                .as_ref()
+                .and_then(|i| i.control_plane_initialized),
+            Some(true)
+        );
+        assert_eq!(d.status.version.as_deref(), Some("v1.30.5"));
+        assert_eq!(d.status.versions[0].version, "v1.30.5");
+        assert_eq!(
+            condition(&d, types::AVAILABLE),
+            ("True", "Available", "control plane is available")
+        );
+        assert_eq!(condition(&d, types::ROLLING_OUT).1, "NotRollingOut");
+        assert_eq!(
+            condition(&d, types::RGD_RESOLVED),
+            (
+                "True",
+                "Resolved",
+                "ResourceGraphDefinition \"demo\" resolved to kro.run/v1alpha1, Kind=Demo"
+            )
+        );
+    }
+
+    /// [CT-31] never initialized without the kubeconfig; [CPC-18] says why.
+    #[test]
+    fn ct31_not_initialized_without_kubeconfig() {
+        let mut i = inputs(ready_backend());
+        i.kubeconfig = kubeconfig("False", "OwnerClusterNotSet", true);
+        let d = decide(&i);
+        assert!(d.status.initialization.is_none());
+        assert!(d.status.versions.is_empty() && d.status.version.is_none());
+        assert_eq!(
+            condition(&d, types::AVAILABLE),
+            (
+                "False",
+                "NotInitialized",
+                "control plane is not initialized: kc OwnerClusterNotSet"
+            )
+        );
+        let mut i = inputs(json!({"ready": true}));
+        i.kubeconfig = kubeconfig("True", "Reconciled", true);
+        let d = decide(&i);
+        assert!(d.status.initialization.is_none());
+        assert_eq!(
+            condition(&d, types::AVAILABLE).2,
+            "control plane is not initialized: waiting for a valid endpoint"
+        );
+    }
+
+    /// [CT-31] sticky: once initialized, losing the kubeconfig does not reset it; Available
+    /// follows the kubeconfig ([CPC-20]); versions are kept ([CT-03] c).
+    #[test]
+    fn ct31_initialized_is_sticky() {
+        let first = decide(&inputs(ready_backend()));
+        let mut i = inputs(json!({"ready": false}));
+        i.previous = first.status.clone();
+        i.spec_endpoint = first.endpoint.clone();
+        i.kubeconfig = kubeconfig("False", "KubeconfigSourceSecretNotFound", true);
+        let d = decide(&i);
+        assert_eq!(d.status.initialization, first.status.initialization);
+        assert_eq!(d.status.version.as_deref(), Some("v1.30.5"));
+        assert_eq!(
+            condition(&d, types::AVAILABLE),
+            (
+                "False",
+                "Creating",
+                "waiting for control plane to become ready"
+            )
+        );
+        let mut i = inputs(ready_backend());
+        i.previous = first.status.clone();
+        i.spec_endpoint = first.endpoint.clone();
+        i.kubeconfig = kubeconfig("False", "KubeconfigSecretNotFound", false);
+        assert_eq!(
+            condition(&decide(&i), types::AVAILABLE).1,
+            "KubeconfigSecretNotFound"
+        );
+    }
+
+    /// [CT-05] RollingOut while the reported version differs; [CT-02] rule 5.
+    #[test]
+    fn ct05_rolling_out() {
+        let mut i = inputs(ready_backend());
+        i.spec_version = "v1.31.0".into();
+        let d = decide(&i);
+        assert_eq!(d.status.version.as_deref(), Some("v1.30.0"));
+        assert_eq!(
+            condition(&d, types::ROLLING_OUT),
+            (
+                "True",
+                "RollingOut",
+                "rolling out version v1.31.0 (current: v1.30.0)"
+            )
+        );
+    }
+
+    /// [CP-19] an endpoint change after initialization warns; [CP-47]/[CP-56] a repeated
+    /// reconcile changes nothing and emits nothing.
+    #[test]
+    fn cp19_endpoint_change_and_quiet_steady_state() {
+        let first = decide(&inputs(ready_backend()));
+        assert!(
+            first
+                .events
+                .iter()
+                .any(|e| e.reason == "Ready" && !e.warning)
+        );
+        let mut again = inputs(ready_backend());
+        again.previous = first.status.clone();
+        again.spec_endpoint = first.endpoint.clone();
+        let second = decide(&again);
+        assert_eq!(second.status, first.status);
+        assert_eq!(second.endpoint, None);
+        assert!(second.events.is_empty(), "{:?}", second.events);
+        let mut moved = inputs(json!({"ready": true, "endpoint": "[::1]:443", "version": "1.30"}));
+        moved.previous = first.status.clone();
+        moved.spec_endpoint = first.endpoint.clone();
+        let third = decide(&moved);
+        assert_eq!(
+            third.endpoint.as_ref().and_then(|e| e.host.as_deref()),
+            Some("::1")
+        );
+        let warning = third
+            .events
+            .iter()
+            .find(|e| e.reason == "ControlPlaneEndpointChanged")
+            .unwrap();
+        assert!(warning.warning);
+        assert_eq!(
+            warning.note,
+            "control plane endpoint changed from cp.example.com:6443 to [::1]:443; Cluster API does not update Cluster.spec.controlPlaneEndpoint after initialization"
+        );
+    }
+
+    /// [CP-56] Warning for failures, Normal for waits.
+    #[rstest]
+    #[case("InvalidKroSpec", true)]
+    #[case("ResourceGraphDefinitionNotFound", true)]
+    #[case("KubeconfigSourceSecretNotFound", false)]
+    #[case("ClusterCreating", false)]
+    #[case("InvalidKubeconfig", true)]
+    fn cp56_event_types(#[case] reason: &str, #[case] warning: bool) {
+        let before = Vec::new();
+        let mut after = Vec::new();
+        put(
+            &mut after,
+            types::READY,
+            &Verdict::new("False", reason, "m"),
+            1,
+            &time(),
+        );
+        let events = condition_events(&before, &after, &[types::READY]);
+        assert_eq!(events[0].warning, warning);
+    }
+}
