@@ -6,6 +6,7 @@ pub mod backend_status;
 pub mod capi;
 pub mod controlplane;
 pub mod crds;
+pub mod dynamic;
 pub mod endpoint;
 pub mod kubeconfig;
 pub mod rgd;

@@ -1,0 +1,204 @@
+//! Watches of kinds known only at runtime (provider.md [CP-55]): one metadata-only watch per
+//! backend kind, started on first use, feeding the owning controller through a bounded trigger
+//! channel that coalesces per object instead of dropping; unused watches stop after a while.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::core::PartialObjectMeta;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, Resource};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Capacity of the trigger channel ([CP-55]).
+pub const TRIGGER_CAPACITY: usize = 1024;
+
+/// How long a kind nobody referenced keeps its watch.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+struct Watch {
+    handle: JoinHandle<()>,
+    last_used: Instant,
+}
+
+struct State<K: Resource> {
+    watches: HashMap<(String, String), Watch>,
+    /// Objects whose events are waiting for room in the channel (coalesced).
+    pending: BTreeSet<(String, String)>,
+    _kind: std::marker::PhantomData<K>,
+}
+
+/// The dynamic watches of one controller (whose primary kind is `K`); backend objects map 1:1
+/// to the primary object of the same namespace and name.
+pub struct DynamicWatches<K: Resource> {
+    client: Client,
+    namespace: Option<String>,
+    state: Arc<Mutex<State<K>>>,
+    wake: Arc<Notify>,
+}
+
+impl<K: Resource> Debug for DynamicWatches<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kinds: Vec<String> = lock(&self.state)
+            .watches
+            .keys()
+            .map(|(v, k)| format!("{v}/{k}"))
+            .collect();
+        f.debug_struct("DynamicWatches")
+            .field("kinds", &kinds)
+            .finish()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<K> DynamicWatches<K>
+where
+    K: Resource + Clone + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone + Debug + Unpin + Send + Sync,
+{
+    /// The watches and the trigger stream to pass to `Controller::reconcile_on`.
+    pub fn new(
+        client: Client,
+        namespace: Option<String>,
+    ) -> (
+        Arc<Self>,
+        tokio_stream::wrappers::ReceiverStream<ObjectRef<K>>,
+    ) {
+        let (sender, receiver) = mpsc::channel(TRIGGER_CAPACITY);
+        let watches = Arc::new(Self {
+            client,
+            namespace,
+            state: Arc::new(Mutex::new(State {
+                watches: HashMap::new(),
+                pending: BTreeSet::new(),
+                _kind: std::marker::PhantomData,
+            })),
+            wake: Arc::new(Notify::new()),
+        });
+        let forwarder = watches.clone();
+        tokio::spawn(async move { forwarder.forward(sender).await });
+        let sweeper = Arc::downgrade(&watches);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                let Some(watches) = sweeper.upgrade() else {
+                    return;
+                };
+                watches.stop_idle(IDLE_TIMEOUT);
+            }
+        });
+        (
+            watches,
+            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        )
+    }
+
+    /// Moves pending triggers into the channel, waiting for room (no event is lost).
+    async fn forward(&self, sender: mpsc::Sender<ObjectRef<K>>) {
+        loop {
+            let next = lock(&self.state).pending.pop_first();
+            match next {
+                Some((namespace, name)) => {
+                    if sender
+                        .send(ObjectRef::new(&name).within(&namespace))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                None => self.wake.notified().await,
+            }
+        }
+    }
+
+    /// Ensures a watch on `resource` is running; marks the kind as used.
+    pub fn ensure(&self, resource: &ApiResource) {
+        let key = (resource.api_version.clone(), resource.kind.clone());
+        let mut state = lock(&self.state);
+        if let Some(watch) = state.watches.get_mut(&key)
+            && !watch.handle.is_finished()
+        {
+            watch.last_used = Instant::now();
+            return;
+        }
+        let api: Api<PartialObjectMeta<DynamicObject>> = match &self.namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, resource),
+            None => Api::all_with(self.client.clone(), resource),
+        };
+        let shared = self.state.clone();
+        let wake = self.wake.clone();
+        let kind = resource.kind.clone();
+        let handle = tokio::spawn(async move {
+            let stream = watcher::watcher(api, watcher::Config::default())
+                .default_backoff()
+                .touched_objects();
+            futures::pin_mut!(stream);
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(object) => {
+                        let (Some(namespace), Some(name)) =
+                            (object.metadata.namespace, object.metadata.name)
+                        else {
+                            // Cluster-scoped backend objects are ignored.
+                            continue;
+                        };
+                        lock(&shared).pending.insert((namespace, name));
+                        wake.notify_one();
+                    }
+                    Err(error) => tracing::warn!(%kind, %error, "dynamic watch error"),
+                }
+            }
+        });
+        state.watches.insert(
+            key,
+            Watch {
+                handle,
+                last_used: Instant::now(),
+            },
+        );
+    }
+
+    /// Whether a watch for `resource` is running.
+    pub fn is_running(&self, resource: &ApiResource) -> bool {
+        lock(&self.state)
+            .watches
+            .get(&(resource.api_version.clone(), resource.kind.clone()))
+            .is_some_and(|w| !w.handle.is_finished())
+    }
+
+    /// Stops the watches of kinds nobody used for `idle`.
+    pub fn stop_idle(&self, idle: Duration) {
+        lock(&self.state).watches.retain(|(_, kind), watch| {
+            let keep = watch.last_used.elapsed() < idle;
+            if !keep {
+                tracing::info!(%kind, "stopping unused dynamic watch");
+                watch.handle.abort();
+            }
+            keep
+        });
+    }
+
+    /// The kinds currently watched.
+    pub fn kinds(&self) -> Vec<String> {
+        lock(&self.state)
+            .watches
+            .keys()
+            .map(|(v, k)| format!("{v}/{k}"))
+            .collect()
+    }
+}

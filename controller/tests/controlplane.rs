@@ -1,0 +1,425 @@
+//! Component tests of the Kany8sControlPlane controller: the real controller, fake-kro's
+//! simulator (Applied mode) and the embedded API server, in process.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use fake_kro::sim::{ChildMode, SimOptions};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kany8s::api::Kany8sControlPlane;
+use kany8s::capi::Cluster;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+const KUBECONFIG: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: demo\n  cluster: {server: https://demo.example:6443}\ncontexts:\n- name: demo\n  context: {cluster: demo, user: admin}\ncurrent-context: demo\nusers:\n- name: admin\n  user: {token: t}\n";
+
+fn cluster_crd() -> Value {
+    let open = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+    json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "clusters.cluster.x-k8s.io"},
+        "spec": {"group": "cluster.x-k8s.io", "scope": "Namespaced",
+            "names": {"kind": "Cluster", "plural": "clusters", "singular": "cluster", "listKind": "ClusterList"},
+            "versions": [{"name": "v1beta2", "served": true, "storage": true, "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": open, "status": open}}}}]}})
+}
+
+async fn wait_established(client: &Client, name: &str) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for _ in 0..200 {
+        if let Some(crd) = crds.get_opt(name).await.unwrap()
+            && crd.status.and_then(|s| s.conditions).is_some_and(|c| {
+                c.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            })
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("CRD {name} never established");
+}
+
+/// The embedded API server with Kany8s's and Cluster API's CRDs, fake-kro and the controller.
+async fn start() -> (kany8s_apiserver::Server, Client) {
+    let server = kany8s_apiserver::Server::builder().build();
+    let client = server.client();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut names = Vec::new();
+    for crd in kany8s::crds::all().unwrap() {
+        names.push(crd.name_any());
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+    }
+    crds.create(
+        &PostParams::default(),
+        &serde_json::from_value(cluster_crd()).unwrap(),
+    )
+    .await
+    .unwrap();
+    names.push("clusters.cluster.x-k8s.io".into());
+    for name in &names {
+        wait_established(&client, name).await;
+    }
+    tokio::spawn(fake_kro::sim::run(
+        client.clone(),
+        SimOptions {
+            requeue: Duration::from_millis(100),
+            mode: ChildMode::Applied,
+            ..SimOptions::default()
+        },
+    ));
+    tokio::spawn(kany8s::controlplane::run(
+        client.clone(),
+        kany8s::controlplane::Options::default(),
+    ));
+    (server, client)
+}
+
+fn fixture(path: &str) -> Value {
+    let path = format!("{}/../fixtures/rgds/{path}", env!("CARGO_MANIFEST_DIR"));
+    yaml_serde::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn apply_rgd(client: &Client, rgd: Value) {
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kro.run", "v1alpha1", "ResourceGraphDefinition"),
+        "resourcegraphdefinitions",
+    );
+    let rgds: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    for _ in 0..200 {
+        if rgds
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(rgd.clone()).unwrap(),
+            )
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("RGD never created");
+}
+
+async fn create_cluster(client: &Client, name: &str) -> Cluster {
+    let clusters: Api<Cluster> = Api::namespaced(client.clone(), "default");
+    let cluster: Cluster = serde_json::from_value(
+        json!({"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
+        "metadata": {"name": name, "namespace": "default"}, "spec": {}}),
+    )
+    .unwrap();
+    clusters
+        .create(&PostParams::default(), &cluster)
+        .await
+        .unwrap()
+}
+
+fn control_plane(name: &str, cluster: &Cluster, rgd: &str, kro_spec: Value) -> Kany8sControlPlane {
+    serde_json::from_value(json!({"apiVersion": "controlplane.cluster.x-k8s.io/v1alpha1", "kind": "Kany8sControlPlane",
+        "metadata": {"name": name, "namespace": "default", "ownerReferences": [{
+            "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster", "name": cluster.name_any(), "uid": cluster.uid().unwrap()}]},
+        "spec": {"version": "v1.30.0", "resourceGraphDefinitionRef": {"name": rgd}, "kroSpec": kro_spec}}))
+    .unwrap()
+}
+
+fn condition(cp: &Kany8sControlPlane, type_: &str) -> Option<(String, String, String)> {
+    cp.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+async fn wait_cp(
+    api: &Api<Kany8sControlPlane>,
+    name: &str,
+    what: &str,
+    done: impl Fn(&Kany8sControlPlane) -> bool,
+) -> Kany8sControlPlane {
+    let mut last = None;
+    for _ in 0..300 {
+        if let Some(cp) = api.get_opt(name).await.unwrap() {
+            if done(&cp) {
+                return cp;
+            }
+            last = Some(cp);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "{name} never reached {what}: {:#?}",
+        last.and_then(|c| c.status)
+    );
+}
+
+fn kubeconfig_secret(name: &str, content: &str) -> Secret {
+    serde_json::from_value(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "default"},
+        "data": {"value": base64::engine::general_purpose::STANDARD.encode(content)}}))
+    .unwrap()
+}
+
+/// [CP-20]–[CP-25], [KC-10], [KC-13], [CT-29], [CT-03], [CP-47], [CT-25]: a kro control plane
+/// from nothing to Available, kubeconfig rotation, a quiet steady state, and deletion.
+#[tokio::test]
+async fn kro_control_plane_lifecycle() {
+    let (_server, client) = start().await;
+    apply_rgd(
+        &client,
+        fixture("control-plane/demo-control-plane-kubeconfig.yaml"),
+    )
+    .await;
+    let cluster = create_cluster(&client, "c1").await;
+    let cps: Api<Kany8sControlPlane> = Api::namespaced(client.clone(), "default");
+    cps.create(
+        &PostParams::default(),
+        &control_plane(
+            "c1-cp",
+            &cluster,
+            "demo-control-plane-kubeconfig.kro.run",
+            json!({"name": "demo"}),
+        ),
+    )
+    .await
+    .unwrap();
+
+    // Ready needs the source kubeconfig (Option B gate, [KC-12]).
+    let waiting = wait_cp(&cps, "c1-cp", "waiting for the source secret", |cp| {
+        condition(cp, "KubeconfigSecretReconciled")
+            .is_some_and(|c| c.1 == "KubeconfigSourceSecretNotFound")
+    })
+    .await;
+    assert_eq!(
+        condition(&waiting, "KubeconfigSecretReconciled").unwrap().2,
+        "waiting for source secret default/demo-admin-kubeconfig to be created"
+    );
+    assert!(waiting.status.as_ref().unwrap().initialization.is_none());
+    assert_eq!(
+        waiting
+            .status
+            .as_ref()
+            .unwrap()
+            .external_managed_control_plane,
+        Some(true)
+    );
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
+    secrets
+        .create(
+            &PostParams::default(),
+            &kubeconfig_secret("demo-admin-kubeconfig", KUBECONFIG),
+        )
+        .await
+        .unwrap();
+    let ready = wait_cp(&cps, "c1-cp", "Available", |cp| {
+        condition(cp, "Available").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    let status = ready.status.clone().unwrap();
+    assert_eq!(
+        condition(&ready, "Ready").unwrap(),
+        (
+            "True".into(),
+            "Ready".into(),
+            "control plane is ready".into()
+        )
+    );
+    assert_eq!(
+        status.initialization.unwrap().control_plane_initialized,
+        Some(true)
+    );
+    assert_eq!(status.version.as_deref(), Some("v1.30.0"));
+    assert_eq!(status.versions[0].version, "v1.30.0");
+    assert_eq!(
+        ready
+            .spec
+            .control_plane_endpoint
+            .as_ref()
+            .and_then(|e| e.host.as_deref()),
+        Some("demo-svc.default.svc.cluster.local")
+    );
+    assert_eq!(
+        ready
+            .spec
+            .control_plane_endpoint
+            .as_ref()
+            .and_then(|e| e.port),
+        Some(6443)
+    );
+    assert!(
+        ready
+            .finalizers()
+            .iter()
+            .any(|f| f == "kany8scontrolplane.controlplane.cluster.x-k8s.io")
+    );
+    assert_eq!(
+        ready.annotations()["clusterctl.cluster.x-k8s.io/block-move"],
+        "true"
+    );
+    assert_eq!(
+        condition(&ready, "ResourceGraphDefinitionResolved")
+            .unwrap()
+            .2,
+        "ResourceGraphDefinition \"demo-control-plane-kubeconfig.kro.run\" resolved to kro.run/v1alpha1, Kind=DemoControlPlaneKubeconfig"
+    );
+    let backend_ref = status.backend_ref.unwrap();
+    assert_eq!(
+        (backend_ref.kind.as_str(), backend_ref.name.as_str()),
+        ("DemoControlPlaneKubeconfig", "c1-cp")
+    );
+
+    // [CP-21], [CP-22]: the instance, 1:1 named, with owners, label, annotation and version.
+    let instances: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("kro.run", "v1alpha1", "DemoControlPlaneKubeconfig"),
+            "democontrolplanekubeconfigs",
+        ),
+    );
+    let instance = instances.get("c1-cp").await.unwrap();
+    assert_eq!(instance.data["spec"]["version"], "v1.30.0");
+    assert_eq!(instance.labels()["cluster.x-k8s.io/cluster-name"], "c1");
+    assert_eq!(
+        instance.annotations()["kany8s.io/owner-uid"],
+        ready.uid().unwrap()
+    );
+    let owners: Vec<(String, Option<bool>)> = instance
+        .owner_references()
+        .iter()
+        .map(|o| (o.kind.clone(), o.controller))
+        .collect();
+    assert_eq!(
+        owners,
+        [
+            ("Kany8sControlPlane".into(), Some(true)),
+            ("Cluster".into(), None)
+        ]
+    );
+
+    // [KC-10] the target Secret.
+    let target = secrets.get("c1-kubeconfig").await.unwrap();
+    assert_eq!(target.type_.as_deref(), Some("cluster.x-k8s.io/secret"));
+    assert_eq!(target.labels()["cluster.x-k8s.io/cluster-name"], "c1");
+    assert_eq!(
+        target.data.as_ref().unwrap()["value"].0,
+        KUBECONFIG.as_bytes()
+    );
+    assert_eq!(target.owner_references()[0].uid, ready.uid().unwrap());
+
+    // [CP-47] a settled control plane causes no writes.
+    let settled = cps.get("c1-cp").await.unwrap().resource_version();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(cps.get("c1-cp").await.unwrap().resource_version(), settled);
+
+    // [KC-13] a rotated source propagates through the Secret watch.
+    let rotated = KUBECONFIG.replace("token: t", "token: rotated");
+    secrets
+        .replace(
+            "demo-admin-kubeconfig",
+            &PostParams::default(),
+            &kubeconfig_secret("demo-admin-kubeconfig", &rotated),
+        )
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if secrets.get("c1-kubeconfig").await.unwrap().data.unwrap()["value"].0
+            == rotated.as_bytes()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        secrets.get("c1-kubeconfig").await.unwrap().data.unwrap()["value"].0,
+        rotated.as_bytes()
+    );
+
+    // [CT-25] deletion: the instance goes first (kro tears its children down), then the CP.
+    cps.delete("c1-cp", &DeleteParams::default()).await.unwrap();
+    for _ in 0..200 {
+        if cps.get_opt("c1-cp").await.unwrap().is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        cps.get_opt("c1-cp").await.unwrap().is_none(),
+        "the control plane was never released"
+    );
+    assert!(instances.get_opt("c1-cp").await.unwrap().is_none());
+}
+
+/// [RG-02], [RG-08], [CP-51]: a missing RGD is a condition, and its creation resolves it
+/// through the RGD watch; [CP-20] a non-object kroSpec is terminal.
+#[tokio::test]
+async fn missing_rgd_and_bad_spec() {
+    let (_server, client) = start().await;
+    let cluster = create_cluster(&client, "c2").await;
+    let cps: Api<Kany8sControlPlane> = Api::namespaced(client.clone(), "default");
+    cps.create(
+        &PostParams::default(),
+        &control_plane(
+            "c2-cp",
+            &cluster,
+            "demo-control-plane.kro.run",
+            json!({"name": "demo2"}),
+        ),
+    )
+    .await
+    .unwrap();
+    let missing = wait_cp(&cps, "c2-cp", "RGD not found", |cp| {
+        condition(cp, "Ready").is_some_and(|c| c.1 == "ResourceGraphDefinitionNotFound")
+    })
+    .await;
+    assert_eq!(
+        condition(&missing, "ResourceGraphDefinitionResolved").unwrap(),
+        (
+            "False".into(),
+            "ResourceGraphDefinitionNotFound".into(),
+            "ResourceGraphDefinition \"demo-control-plane.kro.run\" not found".into()
+        )
+    );
+    assert_eq!(
+        condition(&missing, "Creating").unwrap().1,
+        "ResourceGraphDefinitionNotFound"
+    );
+    apply_rgd(&client, fixture("control-plane/demo-control-plane.yaml")).await;
+    wait_cp(&cps, "c2-cp", "RGD resolved", |cp| {
+        condition(cp, "ResourceGraphDefinitionResolved").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+
+    cps.patch(
+        "c2-cp",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"kroSpec": null}})),
+    )
+    .await
+    .unwrap();
+    let cp3: Kany8sControlPlane = serde_json::from_value(
+        json!({"apiVersion": "controlplane.cluster.x-k8s.io/v1alpha1", "kind": "Kany8sControlPlane",
+        "metadata": {"name": "c3-cp", "namespace": "default"},
+        "spec": {"version": "v1.30.0", "externalBackend": {"apiVersion": "a/b/c", "kind": "X"}}}),
+    )
+    .unwrap();
+    cps.create(&PostParams::default(), &cp3).await.unwrap();
+    let invalid = wait_cp(&cps, "c3-cp", "InvalidExternalBackend", |cp| {
+        condition(cp, "Ready").is_some_and(|c| c.1 == "InvalidExternalBackend")
+    })
+    .await;
+    let status = invalid.status.unwrap();
+    assert_eq!(
+        status.failure_reason.as_deref(),
+        Some("InvalidExternalBackend")
+    );
+    assert_eq!(
+        status.failure_message.as_deref(),
+        Some("parse spec.externalBackend.apiVersion: unexpected GroupVersion string: a/b/c")
+    );
+}
