@@ -216,20 +216,7 @@ async fn seq1_one_configmap() {
 /// [KRO-18] SEQ-2: the CRD-01 demo with child simulators off.
 #[tokio::test]
 async fn seq2_demo_control_plane() {
-    let (server, client) = start_with(applied(false)).await;
-    let rgds = apply_rgd(&client, demo_rgd()).await;
-    wait_for(&rgds, "demo-control-plane.kro.run", "Active", |o| {
-        o.pointer("/status/state") == Some(&json!("Active"))
-    })
-    .await;
-    let demos: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), "default", &demo_resource());
-    let recorder = Recorder::start(demos.clone(), "demo");
-    let object = serde_json::from_value(json!({"apiVersion": "kro.run/v1alpha1", "kind": "DemoControlPlane",
-        "metadata": {"name": "demo", "namespace": "default"}, "spec": {"name": "demo", "version": "v1.30.0"}}))
-    .unwrap();
-    demos.create(&PostParams::default(), &object).await.unwrap();
-    let writes = recorder.settle(3).await;
+    let (server, client, demos, writes) = demo_writes(applied(false)).await;
     assert_eq!(writes.len(), 3, "{:#}", json!(writes));
     assert_eq!(writes[0]["state"], "IN_PROGRESS");
     assert_eq!(
@@ -449,7 +436,15 @@ fn comparable(writes: &[Value]) -> Vec<Value> {
         .collect()
 }
 
-async fn demo_sequence(options: SimOptions) -> Vec<Value> {
+/// The CRD-01 demo RGD and one instance `demo`: the status writes until they settle.
+async fn demo_writes(
+    options: SimOptions,
+) -> (
+    kany8s_apiserver::Server,
+    kube::Client,
+    Api<DynamicObject>,
+    Vec<Value>,
+) {
     let (server, client) = start_with(options).await;
     let rgds = apply_rgd(&client, demo_rgd()).await;
     wait_for(&rgds, "demo-control-plane.kro.run", "Active", |o| {
@@ -464,7 +459,11 @@ async fn demo_sequence(options: SimOptions) -> Vec<Value> {
     .unwrap();
     demos.create(&PostParams::default(), &object).await.unwrap();
     let writes = recorder.settle(3).await;
-    drop(server);
+    (server, client, demos, writes)
+}
+
+async fn demo_sequence(options: SimOptions) -> Vec<Value> {
+    let (_server, _client, _demos, writes) = demo_writes(options).await;
     comparable(&writes)
 }
 

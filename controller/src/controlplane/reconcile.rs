@@ -239,23 +239,7 @@ pub async fn reconcile(cp: Arc<Kany8sControlPlane>, ctx: Arc<Context>) -> Result
     resume_backend(&cp, &ctx).await?;
     ensure_own(&cp, &api, true, cp.spec.control_plane_endpoint.clone()).await?;
 
-    let generation = cp.metadata.generation.unwrap_or(0);
-    let previous = cp.status.clone().unwrap_or_default();
-    let mut inputs = Inputs {
-        generation,
-        spec_version: cp.spec.version.clone(),
-        spec_endpoint: cp.spec.control_plane_endpoint.clone(),
-        previous: previous.clone(),
-        backend: None,
-        spec_error: None,
-        rgd_name: String::new(),
-        resolution: None,
-        backend_changed: None,
-        observed: None,
-        backend_ref: None,
-        kubeconfig: None,
-        now: now(),
-    };
+    let mut inputs = inputs_of(&cp);
     let mut requeue = None;
     match desired_backend(&cp, &owner) {
         Err((reason, message)) => inputs.spec_error = Some((reason, message)),
@@ -308,6 +292,25 @@ pub async fn reconcile(cp: Arc<Kany8sControlPlane>, ctx: Arc<Context>) -> Result
         Some(after) => Action::requeue(after),
         None => Action::await_change(),
     })
+}
+
+/// The decide step's inputs before anything but the control plane itself was observed.
+fn inputs_of(cp: &Kany8sControlPlane) -> Inputs {
+    Inputs {
+        generation: cp.metadata.generation.unwrap_or(0),
+        spec_version: cp.spec.version.clone(),
+        spec_endpoint: cp.spec.control_plane_endpoint.clone(),
+        previous: cp.status.clone().unwrap_or_default(),
+        backend: None,
+        spec_error: None,
+        rgd_name: String::new(),
+        resolution: None,
+        backend_changed: None,
+        observed: None,
+        backend_ref: None,
+        kubeconfig: None,
+        now: now(),
+    }
 }
 
 /// [CP-06], [CP-20], [CP-30], [CP-31]: the desired backend object, or a spec error.
@@ -1151,21 +1154,7 @@ async fn desired_reference(
     owner: &Owner,
 ) -> Option<BackendReference> {
     let desired = desired_backend(cp, owner).ok()?;
-    let mut inputs = Inputs {
-        generation: 0,
-        spec_version: String::new(),
-        spec_endpoint: None,
-        previous: Kany8sControlPlaneStatus::default(),
-        backend: None,
-        spec_error: None,
-        rgd_name: String::new(),
-        resolution: None,
-        backend_changed: None,
-        observed: None,
-        backend_ref: None,
-        kubeconfig: None,
-        now: now(),
-    };
+    let mut inputs = inputs_of(cp);
     let (resource, _) = resolve(ctx, cp, &desired, &mut inputs).await.ok()??;
     Some(BackendReference {
         api_version: resource.api_version,
