@@ -784,4 +784,70 @@ mod tests {
         let events = condition_events(&before, &after, &[types::READY]);
         assert_eq!(events[0].warning, warning);
     }
+
+    fn arbitrary_backend() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        (
+            any::<bool>(),
+            prop::sample::select(vec!["", "cp.example.com:6443", "http://bad", "[::1]:443"]),
+            prop::sample::select(vec![None, Some("1.30"), Some("1.29.9"), Some("latest")]),
+            prop::sample::select(vec![Value::Null, json!(1), json!("yes")]),
+        )
+            .prop_map(|(ready, endpoint, version, odd)| {
+                let mut status = json!({"ready": ready, "endpoint": endpoint});
+                if let Some(v) = version {
+                    status["version"] = json!(v);
+                }
+                if !odd.is_null() {
+                    status["terminal"] = odd;
+                }
+                status
+            })
+    }
+
+    proptest::proptest! {
+        /// Random sequences of backend and kubeconfig observations, each decided on the
+        /// previous decision: initialized never flips back, is never set without a valid
+        /// endpoint and the kubeconfig in place, versions are never removed once written, and
+        /// deciding the same observation twice changes nothing and emits nothing.
+        #[test]
+        fn decide_invariants(steps in proptest::collection::vec((arbitrary_backend(), 0usize..4), 1..12)) {
+            let kubeconfigs = [
+                kubeconfig("True", "Reconciled", true),
+                kubeconfig("False", "KubeconfigSourceSecretNotFound", true),
+                kubeconfig("True", "ProvidedByBackend", false),
+                kubeconfig("False", "OwnerClusterNotSet", true),
+            ];
+            let mut previous = Kany8sControlPlaneStatus::default();
+            let mut spec_endpoint: Option<ApiEndpoint> = None;
+            for (backend, k) in steps {
+                let mut i = inputs(backend);
+                i.previous = previous.clone();
+                i.spec_endpoint = spec_endpoint.clone();
+                i.kubeconfig = kubeconfigs[k].clone();
+                let d = decide(&i);
+                let was = previous.initialization.is_some();
+                let now_initialized = d.status.initialization.is_some();
+                proptest::prop_assert!(!was || now_initialized, "initialized flipped back");
+                if now_initialized && !was {
+                    proptest::prop_assert!(spec_endpoint.is_some() || d.endpoint.is_some());
+                    proptest::prop_assert!(i.kubeconfig.as_ref().is_some_and(KubeconfigOutcome::in_place));
+                }
+                if previous.version.is_some() {
+                    proptest::prop_assert!(d.status.version.is_some(), "version removed");
+                }
+                proptest::prop_assert_eq!(d.status.version.is_some(), !d.status.versions.is_empty());
+                if let Some(e) = d.endpoint.clone() {
+                    spec_endpoint = Some(e);
+                }
+                let mut again = i.clone();
+                again.previous = d.status.clone();
+                again.spec_endpoint = spec_endpoint.clone();
+                let repeated = decide(&again);
+                proptest::prop_assert_eq!(&repeated.status, &d.status);
+                proptest::prop_assert!(repeated.events.iter().all(|e| e.reason == "InvalidBackendVersion"));
+                previous = d.status;
+            }
+        }
+    }
 }

@@ -105,6 +105,8 @@ pub struct Context {
     pub secrets: Arc<Mutex<SecretIndex>>,
     /// Discovered kinds: (apiVersion, kind) → (resource, namespaced).
     kinds: Mutex<HashMap<(String, String), (ApiResource, bool)>>,
+    /// The last one-off warning per control plane, so a repeated one is not re-emitted.
+    last_warning: Mutex<HashMap<(String, String), String>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -127,6 +129,7 @@ impl Context {
             watches,
             secrets: Arc::default(),
             kinds: Mutex::default(),
+            last_warning: Mutex::default(),
         }
     }
 
@@ -835,7 +838,16 @@ async fn apply_decision(
         own_apply(cp, api, true, true, Some(endpoint)).await?;
     }
     write_status(api, cp, decision.status).await?;
+    let key = (cp.namespace().unwrap_or_default(), cp.name_any());
     for event in &decision.events {
+        // [CT-02] rule 2: an unparseable backend version is reported on change only.
+        if event.reason == "InvalidBackendVersion" {
+            let mut last = lock(&ctx.last_warning);
+            if last.get(&key) == Some(&event.note) {
+                continue;
+            }
+            last.insert(key.clone(), event.note.clone());
+        }
         publish(ctx, cp, event).await;
     }
     Ok(())
