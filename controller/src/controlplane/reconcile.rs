@@ -234,6 +234,7 @@ pub async fn reconcile(cp: Arc<Kany8sControlPlane>, ctx: Arc<Context>) -> Result
     let owner = owner_cluster(&ctx.client, cp.as_ref()).await;
     if cp.metadata.deletion_timestamp.is_some() {
         lock(&ctx.secrets).forget(&(namespace.clone(), name.clone()));
+        lock(&ctx.last_warning).remove(&(namespace.clone(), name.clone()));
         return delete(&cp, &ctx, &api, owner).await;
     }
     if let Some(message) = paused_message("Kany8sControlPlane", cp.annotations(), &owner) {
