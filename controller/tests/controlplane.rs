@@ -340,6 +340,69 @@ async fn kro_control_plane_lifecycle() {
         rotated.as_bytes()
     );
 
+    // [CT-16]–[CT-19], [CT-21]: the pause annotation suspends and detaches the instance and
+    // drops block-move; removing it resumes and re-attaches.
+    cps.patch(
+        "c1-cp",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"cluster.x-k8s.io/paused": ""}}})),
+    )
+    .await
+    .unwrap();
+    let paused = wait_cp(&cps, "c1-cp", "safely paused", |cp| {
+        condition(cp, "Paused").is_some_and(|c| c.0 == "True")
+            && !cp
+                .annotations()
+                .contains_key("clusterctl.cluster.x-k8s.io/block-move")
+    })
+    .await;
+    assert_eq!(
+        condition(&paused, "Paused").unwrap().2,
+        "Kany8sControlPlane has the cluster.x-k8s.io/paused annotation"
+    );
+    let suspended = instances.get("c1-cp").await.unwrap();
+    assert_eq!(suspended.annotations()["kro.run/reconcile"], "suspended");
+    assert_eq!(suspended.annotations()["kany8s.io/suspended"], "true");
+    assert!(
+        suspended.owner_references().is_empty(),
+        "{:?}",
+        suspended.owner_references()
+    );
+    assert!(
+        paused
+            .finalizers()
+            .iter()
+            .any(|f| f == "kany8scontrolplane.controlplane.cluster.x-k8s.io")
+    );
+    cps.patch(
+        "c1-cp",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"cluster.x-k8s.io/paused": null}}})),
+    )
+    .await
+    .unwrap();
+    let resumed = wait_cp(&cps, "c1-cp", "resumed", |cp| {
+        condition(cp, "Paused").is_some_and(|c| c.0 == "False")
+            && cp
+                .annotations()
+                .get("clusterctl.cluster.x-k8s.io/block-move")
+                .map(String::as_str)
+                == Some("true")
+    })
+    .await;
+    assert_eq!(condition(&resumed, "Paused").unwrap().1, "NotPaused");
+    let mut instance = instances.get("c1-cp").await.unwrap();
+    for _ in 0..100 {
+        if !instance.annotations().contains_key("kany8s.io/suspended") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        instance = instances.get("c1-cp").await.unwrap();
+    }
+    assert!(!instance.annotations().contains_key("kro.run/reconcile"));
+    assert!(!instance.annotations().contains_key("kany8s.io/suspended"));
+    assert_eq!(instance.owner_references().len(), 2);
+
     // [CT-25] deletion: the instance goes first (kro tears its children down), then the CP.
     cps.delete("c1-cp", &DeleteParams::default()).await.unwrap();
     for _ in 0..200 {

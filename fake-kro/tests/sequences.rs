@@ -41,6 +41,15 @@ fn configmap_rgd(ready_when: Option<&str>) -> Value {
         "resources": [cm]}})
 }
 
+/// An API of a built-in kind in the `default` namespace.
+fn default_api(client: &kube::Client, group: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        client.clone(),
+        "default",
+        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1", kind), plural),
+    )
+}
+
 fn seq_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("kro.run", "v1alpha1", "Seq"), "seqs")
 }
@@ -172,14 +181,7 @@ async fn seq1_one_configmap() {
     assert_eq!(writes[1]["name"], "s-cm");
 
     // §5.1: the child is really applied, with kro's labels, and no owner references.
-    let cms: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        "default",
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("", "v1", "ConfigMap"),
-            "configmaps",
-        ),
-    );
+    let cms = default_api(&client, "", "ConfigMap", "configmaps");
     let cm = serde_json::to_value(cms.get("s-cm").await.unwrap()).unwrap();
     let instance = serde_json::to_value(seqs.get("s").await.unwrap()).unwrap();
     let labels = &cm["metadata"]["labels"];
@@ -239,11 +241,7 @@ async fn seq2_demo_control_plane() {
     assert_eq!(writes[2]["ready"], false);
 
     // The Service got a cluster IP from the server; the Deployment has no status (no simulator).
-    let services: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        "default",
-        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("", "v1", "Service"), "services"),
-    );
+    let services = default_api(&client, "", "Service", "services");
     let service = services.get("demo-svc").await.unwrap();
     assert!(
         service.data["spec"]["clusterIP"]
@@ -253,14 +251,7 @@ async fn seq2_demo_control_plane() {
     );
 
     // A controller reports availability → ready: true.
-    let deployments: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        "default",
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("apps", "v1", "Deployment"),
-            "deployments",
-        ),
-    );
+    let deployments = default_api(&client, "apps", "Deployment", "deployments");
     deployments
         .patch_status(
             "demo",
@@ -298,14 +289,7 @@ async fn seq3_ready_when() {
         resources_ready(&writes[1]).2,
         "awaiting resource readiness: waiting for node \"cm\": readyWhen condition evaluated to false: \"cm.data.?ok.orValue('') == 'yes'\" (waiting for readiness)"
     );
-    let cms: Api<DynamicObject> = Api::namespaced_with(
-        client,
-        "default",
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("", "v1", "ConfigMap"),
-            "configmaps",
-        ),
-    );
+    let cms = default_api(&client, "", "ConfigMap", "configmaps");
     cms.patch(
         "s-cm",
         &PatchParams::default(),
@@ -360,14 +344,7 @@ async fn seq4_deletion() {
             "deleting resources".into()
         )
     );
-    let cms: Api<DynamicObject> = Api::namespaced_with(
-        client,
-        "default",
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("", "v1", "ConfigMap"),
-            "configmaps",
-        ),
-    );
+    let cms = default_api(&client, "", "ConfigMap", "configmaps");
     assert!(cms.get_opt("s-cm").await.unwrap().is_none());
 }
 
@@ -382,14 +359,7 @@ async fn terminating_child_reports_resource_deleting() {
             .is_some_and(|s| resources_ready(s).1 == "AllResourcesReady")
     })
     .await;
-    let cms: Api<DynamicObject> = Api::namespaced_with(
-        client,
-        "default",
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("", "v1", "ConfigMap"),
-            "configmaps",
-        ),
-    );
+    let cms = default_api(&client, "", "ConfigMap", "configmaps");
     cms.patch(
         "s-cm",
         &PatchParams::default(),

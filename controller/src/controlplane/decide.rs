@@ -114,28 +114,8 @@ pub struct Decision {
     pub events: Vec<Event>,
 }
 
-/// Reasons that are waits or successes (Normal events); every other reason is a Warning.
-fn is_normal(reason: &str) -> bool {
-    matches!(
-        reason,
-        "Ready"
-            | "Resolved"
-            | "Reconciled"
-            | "ProvidedByBackend"
-            | "OwnerClusterNotSet"
-            | "OwnerClusterNotFound"
-            | "KubeconfigSourceSecretNotFound"
-            | "KubeconfigSecretNotFound"
-            | "Creating"
-            | "Paused"
-            | "NotPaused"
-            | "BackendStatusStale"
-            | "WaitingForBackendDeletion"
-            | "WaitingForUnpause"
-            | "Deleting"
-    ) || !is_failure(reason)
-}
-
+/// Failure reasons get Warning events; waits and successes (backend reasons included) are
+/// Normal ([CP-56], [KC-14]).
 fn is_failure(reason: &str) -> bool {
     TERMINAL_REASONS.contains(&reason)
         || reason.starts_with("ResourceGraphDefinition")
@@ -187,7 +167,7 @@ pub fn condition_events(before: &[Condition], after: &[Condition], types: &[&str
                 o.status == new.status && o.reason == new.reason && o.message == new.message
             });
             (!same).then(|| Event {
-                warning: new.status != "True" && !is_normal(&new.reason),
+                warning: new.status != "True" && is_failure(&new.reason),
                 reason: new.reason.clone(),
                 note: new.message.clone(),
             })
@@ -337,16 +317,12 @@ pub fn decide(inputs: &Inputs) -> Decision {
                 message
             },
         )
-    } else if inputs.kubeconfig.as_ref().is_some_and(|k| k.copied) && !kubeconfig_in_place {
-        let k = inputs.kubeconfig.as_ref().map(|k| k.condition.clone());
-        match k {
-            Some(c) => Verdict::new("False", &c.reason, c.message),
-            None => Verdict::new(
-                "False",
-                "KubeconfigSourceSecretNotFound",
-                "waiting for kubeconfig secret to be reconciled",
-            ),
-        }
+    } else if let Some(k) = inputs
+        .kubeconfig
+        .as_ref()
+        .filter(|k| k.copied && !k.in_place())
+    {
+        k.condition.clone()
     } else {
         let s = status.clone().unwrap_or_default();
         Verdict::new(

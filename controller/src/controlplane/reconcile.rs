@@ -214,10 +214,6 @@ pub fn paused_message(
     (!reasons.is_empty()).then(|| reasons.join(", "))
 }
 
-fn json_type_of(value: &Value) -> &'static str {
-    backend_status::json_type(value)
-}
-
 /// The backend object the spec describes.
 struct Desired {
     backend: Backend,
@@ -240,7 +236,6 @@ pub async fn reconcile(cp: Arc<Kany8sControlPlane>, ctx: Arc<Context>) -> Result
     if let Some(message) = paused_message("Kany8sControlPlane", cp.annotations(), &owner) {
         return pause(&cp, &ctx, &api, &owner, message).await;
     }
-    resume_backend(&cp, &ctx).await?;
     ensure_own(&cp, &api, true, cp.spec.control_plane_endpoint.clone()).await?;
 
     let mut inputs = inputs_of(&cp);
@@ -263,6 +258,8 @@ pub async fn reconcile(cp: Arc<Kany8sControlPlane>, ctx: Arc<Context>) -> Result
                                 return Err(e);
                             }
                         };
+                        let backend = backend_api(&ctx, &namespace, &resource, namespaced);
+                        resume(&cp, &backend, &object).await?;
                         inputs.backend_ref = Some(BackendReference {
                             api_version: resource.api_version.clone(),
                             kind: resource.kind.clone(),
@@ -273,7 +270,9 @@ pub async fn reconcile(cp: Arc<Kany8sControlPlane>, ctx: Arc<Context>) -> Result
                     }
                 }
                 None => {
-                    requeue = Some(SERVED_RETRY);
+                    if matches!(inputs.resolution, Some(Err(RgdError::NotServed(..)))) {
+                        requeue = Some(SERVED_RETRY);
+                    }
                     // [CP-16]: reflect the object named by status.backendRef, if any.
                     if let Some(object) = reflect(&ctx, &cp).await? {
                         inputs.observed = Some(backend_status::read(&object));
@@ -287,11 +286,12 @@ pub async fn reconcile(cp: Arc<Kany8sControlPlane>, ctx: Arc<Context>) -> Result
             }
         }
     }
-    if matches!(inputs.resolution, Some(Err(RgdError::GetFailed(..)))) {
-        requeue = None;
-    }
     let decision = decide::decide(&inputs);
     apply_decision(&ctx, &cp, &api, decision).await?;
+    // [CP-52]: a failed RGD read is written as a condition, then backs off.
+    if let Some(Err(e @ RgdError::GetFailed(..))) = &inputs.resolution {
+        return Err(Error::Transient(e.to_string()));
+    }
     Ok(match requeue {
         Some(after) => Action::requeue(after),
         None => Action::await_change(),
@@ -336,7 +336,7 @@ fn desired_backend(cp: &Kany8sControlPlane, owner: &Owner) -> Result<Desired, (S
     }
     if backend.kubeadm.is_some() {
         return Err((
-            "BackendNotSelected".into(),
+            "BackendNotSupported".into(),
             "the kubeadm backend is not available in this build".into(),
         ));
     }
@@ -349,7 +349,7 @@ fn desired_backend(cp: &Kany8sControlPlane, owner: &Owner) -> Result<Desired, (S
             reason.to_string(),
             format!(
                 "{field} must be a JSON object, got {}",
-                json_type_of(&other)
+                backend_status::json_type(&other)
             ),
         )),
     };
@@ -441,11 +441,7 @@ async fn resolve(
             match resolution {
                 Ok((kind, _)) => kind,
                 Err(e) => {
-                    let get_failed = matches!(e, RgdError::GetFailed(..));
                     inputs.resolution = Some(Err(e));
-                    if get_failed {
-                        return Err(Error::Transient("RGD read failed".into()));
-                    }
                     return Ok(None);
                 }
             }
@@ -613,15 +609,19 @@ async fn reflect(ctx: &Context, cp: &Kany8sControlPlane) -> Result<Option<Value>
     let Some(reference) = cp.status.as_ref().and_then(|s| s.backend_ref.clone()) else {
         return Ok(None);
     };
-    let found = get_backend(ctx, &cp.namespace().unwrap_or_default(), &reference).await?;
-    Ok(found.map(|(object, resource, _)| {
-        ctx.watches.ensure(&resource);
-        object
-    }))
-}
-
-fn verdict(status: &'static str, reason: &str, message: String) -> Verdict {
-    Verdict::new(status, reason, message)
+    let namespace = cp.namespace().unwrap_or_default();
+    let Some((object, resource, namespaced)) = get_backend(ctx, &namespace, &reference).await?
+    else {
+        return Ok(None);
+    };
+    ctx.watches.ensure(&resource);
+    resume(
+        cp,
+        &backend_api(ctx, &namespace, &resource, namespaced),
+        &object,
+    )
+    .await?;
+    Ok(Some(object))
 }
 
 /// §4.5: Option B copies `status.kubeconfigSecretRef` into `<cluster>-kubeconfig`; Option A
@@ -638,21 +638,21 @@ async fn reconcile_kubeconfig(
     let outcome = |condition: Verdict| KubeconfigOutcome { condition, copied };
     let cluster = match owner {
         Owner::NotSet => {
-            return Ok(outcome(verdict(
+            return Ok(outcome(Verdict::new(
                 "False",
                 "OwnerClusterNotSet",
-                "waiting for owner Cluster reference to be set".into(),
+                "waiting for owner Cluster reference to be set",
             )));
         }
         Owner::NotFound(e) => {
-            return Ok(outcome(verdict(
+            return Ok(outcome(Verdict::new(
                 "False",
                 "OwnerClusterNotFound",
                 format!("owner Cluster not found: {e}"),
             )));
         }
         Owner::GetFailed(e) => {
-            return Ok(outcome(verdict(
+            return Ok(outcome(Verdict::new(
                 "False",
                 "OwnerClusterGetFailed",
                 format!("get owner Cluster: {e}"),
@@ -666,12 +666,12 @@ async fn reconcile_kubeconfig(
     let mut dependencies = vec![(cp_namespace.clone(), target_name.clone())];
     let result = async {
         let option_a = |secret: Option<Secret>| match secret {
-            None => verdict("False", "KubeconfigSecretNotFound", format!("waiting for secret {cp_namespace}/{target_name} to be provided by the backend")),
-            Some(s) if !kubeconfig::compliant(&s, &cluster_name) => verdict("False", "KubeconfigSecretNotCompliant", format!("secret {cp_namespace}/{target_name} must have type {} and label {CLUSTER_NAME_LABEL}={cluster_name}", kubeconfig::CLUSTER_SECRET_TYPE)),
+            None => Verdict::new("False", "KubeconfigSecretNotFound", format!("waiting for secret {cp_namespace}/{target_name} to be provided by the backend")),
+            Some(s) if !kubeconfig::compliant(&s, &cluster_name) => Verdict::new("False", "KubeconfigSecretNotCompliant", format!("secret {cp_namespace}/{target_name} must have type {} and label {CLUSTER_NAME_LABEL}={cluster_name}", kubeconfig::CLUSTER_SECRET_TYPE)),
             Some(s) => match kubeconfig::value_of(&s).map(kubeconfig::validate) {
-                None => verdict("False", "InvalidKubeconfig", format!("secret {cp_namespace}/{target_name} contains invalid kubeconfig: kubeconfig is empty")),
-                Some(Err(detail)) => verdict("False", "InvalidKubeconfig", format!("secret {cp_namespace}/{target_name} contains invalid kubeconfig: {detail}")),
-                Some(Ok(())) => verdict("True", "ProvidedByBackend", format!("kubeconfig secret {cp_namespace}/{target_name} is provided by the backend")),
+                None => Verdict::new("False", "InvalidKubeconfig", format!("secret {cp_namespace}/{target_name} contains invalid kubeconfig: kubeconfig is empty")),
+                Some(Err(detail)) => Verdict::new("False", "InvalidKubeconfig", format!("secret {cp_namespace}/{target_name} contains invalid kubeconfig: {detail}")),
+                Some(Ok(())) => Verdict::new("True", "ProvidedByBackend", format!("kubeconfig secret {cp_namespace}/{target_name} is provided by the backend")),
             },
         };
         let Some((source_name, source_namespace)) = reference.clone() else {
@@ -680,7 +680,7 @@ async fn reconcile_kubeconfig(
         let source_namespace = source_namespace.unwrap_or_else(|| cp_namespace.clone());
         let source_key = format!("{source_namespace}/{source_name}");
         if source_namespace != cp_namespace {
-            return Ok(verdict("False", "KubeconfigSourceSecretCrossNamespace", format!("cross-namespace source secret {source_key} is not allowed (control plane namespace: {cp_namespace})")));
+            return Ok(Verdict::new("False", "KubeconfigSourceSecretCrossNamespace", format!("cross-namespace source secret {source_key} is not allowed (control plane namespace: {cp_namespace})")));
         }
         dependencies.push((source_namespace.clone(), source_name.clone()));
         if source_name == target_name {
@@ -688,21 +688,21 @@ async fn reconcile_kubeconfig(
         }
         let source = match secrets.get_opt(&source_name).await {
             Ok(Some(s)) => s,
-            Ok(None) => return Ok(verdict("False", "KubeconfigSourceSecretNotFound", format!("waiting for source secret {source_key} to be created"))),
-            Err(e) => return Ok(verdict("False", "KubeconfigSourceSecretGetFailed", format!("get source secret {source_key}: {e}"))),
+            Ok(None) => return Ok(Verdict::new("False", "KubeconfigSourceSecretNotFound", format!("waiting for source secret {source_key} to be created"))),
+            Err(e) => return Ok(Verdict::new("False", "KubeconfigSourceSecretGetFailed", format!("get source secret {source_key}: {e}"))),
         };
         let Some(value) = kubeconfig::value_of(&source) else {
-            return Ok(verdict("False", "KubeconfigSourceSecretDataMissing", format!("source secret {source_key} missing data[\"value\"]")));
+            return Ok(Verdict::new("False", "KubeconfigSourceSecretDataMissing", format!("source secret {source_key} missing data[\"value\"]")));
         };
         if let Err(detail) = kubeconfig::validate(value) {
-            return Ok(verdict("False", "InvalidKubeconfig", format!("source secret {source_key} contains invalid kubeconfig: {detail}")));
+            return Ok(Verdict::new("False", "InvalidKubeconfig", format!("source secret {source_key} contains invalid kubeconfig: {detail}")));
         }
         let uid = cp.uid().unwrap_or_default();
         let target = secrets.get_opt(&target_name).await?;
         if let Some(target) = &target
             && let Some(detail) = kubeconfig::ownership_conflict(target, &uid)
         {
-            return Ok(verdict("False", "KubeconfigSecretOwnershipConflict", format!("secret {cp_namespace}/{target_name} {detail}; refusing to overwrite")));
+            return Ok(Verdict::new("False", "KubeconfigSecretOwnershipConflict", format!("secret {cp_namespace}/{target_name} {detail}; refusing to overwrite")));
         }
         let in_place = target.as_ref().is_some_and(|t| {
             kubeconfig::value_of(t) == Some(value)
@@ -722,7 +722,7 @@ async fn reconcile_kubeconfig(
                 .await?;
             tracing::info!(secret = %format!("{cp_namespace}/{target_name}"), "kubeconfig secret written");
         }
-        Ok(verdict("True", "Reconciled", "kubeconfig secret reconciled".into()))
+        Ok(Verdict::new("True", "Reconciled", "kubeconfig secret reconciled"))
     }
     .await;
     lock(&ctx.secrets).record((cp_namespace.clone(), cp.name_any()), dependencies);
@@ -854,38 +854,40 @@ async fn apply_decision(
     Ok(())
 }
 
-/// [CT-19] step 2: lift Kany8s's suspension of the backend.
-async fn resume_backend(cp: &Kany8sControlPlane, ctx: &Context) -> Result<(), Error> {
-    let Some(reference) = cp.status.as_ref().and_then(|s| s.backend_ref.clone()) else {
-        return Ok(());
-    };
-    let namespace = cp.namespace().unwrap_or_default();
-    let Some((object, resource, namespaced)) = get_backend(ctx, &namespace, &reference).await?
-    else {
-        return Ok(());
-    };
+/// [CT-19] step 2: lift Kany8s's suspension of `object` (a backend just read or applied).
+/// A `kro.run/reconcile` without Kany8s's marker was set by someone else and stays.
+async fn resume(
+    cp: &Kany8sControlPlane,
+    backend: &Api<DynamicObject>,
+    object: &Value,
+) -> Result<(), Error> {
     let annotations = &object["metadata"]["annotations"];
     if annotations[SUSPENDED_ANNOTATION] != "true" {
         return Ok(());
     }
     let mut patch = json!({SUSPENDED_ANNOTATION: null});
-    if object["metadata"]["annotations"]
-        .get(KRO_RECONCILE_ANNOTATION)
-        .is_some()
-    {
+    if rgd_backend(cp) {
         patch[KRO_RECONCILE_ANNOTATION] = Value::Null;
-    }
-    if !rgd_backend(cp) {
+    } else {
         patch[PAUSED_ANNOTATION] = Value::Null;
     }
-    let api = backend_api(ctx, &namespace, &resource, namespaced);
-    api.patch(
-        &reference.name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"annotations": patch}})),
-    )
-    .await?;
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    backend
+        .patch(
+            name,
+            &annotation_patch_params(),
+            &Patch::Merge(json!({"metadata": {"annotations": patch}})),
+        )
+        .await?;
     Ok(())
+}
+
+/// Merge and JSON patches of backend objects carry the controller's field manager ([CP-48]).
+fn annotation_patch_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
+    }
 }
 
 fn backend_api(
@@ -957,8 +959,7 @@ async fn suspend(
         .unwrap_or_default()
         .to_string();
     let api = backend_api(ctx, &namespace, resource, namespaced);
-    let kro = resource.group == "kro.run" || rgd_backend(cp);
-    let annotations = if kro {
+    let annotations = if rgd_backend(cp) {
         json!({KRO_RECONCILE_ANNOTATION: "suspended", SUSPENDED_ANNOTATION: "true"})
     } else {
         json!({PAUSED_ANNOTATION: "", SUSPENDED_ANNOTATION: "true"})
@@ -970,7 +971,7 @@ async fn suspend(
     if !annotated {
         api.patch(
             &name,
-            &PatchParams::default(),
+            &annotation_patch_params(),
             &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
         )
         .await?;
@@ -996,7 +997,7 @@ async fn suspend(
     }
     if operations.len() > 1 {
         let patch: json_patch::Patch = serde_json::from_value(Value::Array(operations))?;
-        api.patch(&name, &PatchParams::default(), &Patch::<()>::Json(patch))
+        api.patch(&name, &annotation_patch_params(), &Patch::<()>::Json(patch))
             .await?;
     }
     Ok(true)
@@ -1094,9 +1095,7 @@ async fn delete(
         .pointer("/metadata/deletionTimestamp")
         .is_none_or(Value::is_null)
     {
-        if object["metadata"]["annotations"][SUSPENDED_ANNOTATION] == "true" {
-            resume_backend(cp, ctx).await?;
-        }
+        resume(cp, &backend, &object).await?;
         let params = DeleteParams {
             propagation_policy: Some(PropagationPolicy::Background),
             preconditions: Some(Preconditions {
