@@ -2,6 +2,7 @@
 //! ResourceGraphDefinitions. This crate holds the API types, the CRD generator and the manager.
 
 pub mod api;
+pub mod backend;
 pub mod backend_status;
 pub mod capi;
 pub mod controlplane;

@@ -2,31 +2,34 @@
 //! Cluster, RGD, backend object and Secrets, call the pure decide step, then apply with SSA
 //! under one field manager and write status once, only when it changed.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
-    Preconditions, PropagationPolicy,
+    Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions,
+    PropagationPolicy,
 };
-use kube::discovery::Scope;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
+use kube::runtime::events::Recorder;
 use kube::runtime::reflector::ObjectRef;
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use super::decide::{
     self, Backend, Decision, Event, Inputs, KubeconfigOutcome, Verdict, put, types,
 };
 use crate::api::{BackendReference, Kany8sControlPlane, Kany8sControlPlaneStatus};
+use crate::backend::{Backends, Suspension, lock, now, owned_by, publish};
+pub use crate::backend::{
+    Error, KRO_RECONCILE_ANNOTATION, OWNER_UID_ANNOTATION, Owner, SUSPENDED_ANNOTATION,
+    owner_cluster, paused_message, rgd_resource,
+};
 use crate::backend_status::{self, BackendStatus};
 use crate::capi::{
-    self, ApiEndpoint, BLOCK_MOVE_ANNOTATION, CLUSTER_NAME_LABEL, Cluster,
-    DELETE_FOR_MOVE_ANNOTATION, PAUSED_ANNOTATION, conditions_equivalent,
+    self, ApiEndpoint, BLOCK_MOVE_ANNOTATION, CLUSTER_NAME_LABEL, DELETE_FOR_MOVE_ANNOTATION,
+    conditions_equivalent,
 };
 use crate::dynamic::DynamicWatches;
 use crate::kubeconfig;
@@ -36,26 +39,9 @@ use crate::rgd::{self, InstanceKind, RgdError};
 pub const FIELD_MANAGER: &str = "kany8s-controlplane";
 /// The control plane's finalizer (§2.8).
 pub const FINALIZER: &str = "kany8scontrolplane.controlplane.cluster.x-k8s.io";
-/// Marks a backend object Kany8s suspended (§2.8).
-pub const SUSPENDED_ANNOTATION: &str = "kany8s.io/suspended";
-/// Identifies the owning object even while ownerReferences are detached (§2.8).
-pub const OWNER_UID_ANNOTATION: &str = "kany8s.io/owner-uid";
-/// kro's suspension annotation.
-pub const KRO_RECONCILE_ANNOTATION: &str = "kro.run/reconcile";
 
 /// Requeue when nothing would trigger ([CP-53]).
 const SERVED_RETRY: Duration = Duration::from_secs(30);
-
-/// Errors that back off and retry.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("encoding: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("{0}")]
-    Transient(String),
-}
 
 /// Which control planes read which Secret ([KC-13]).
 #[derive(Debug, Default)]
@@ -103,8 +89,7 @@ pub struct Context {
     pub recorder: Recorder,
     pub watches: Arc<DynamicWatches<Kany8sControlPlane>>,
     pub secrets: Arc<Mutex<SecretIndex>>,
-    /// Discovered kinds: (apiVersion, kind) → (resource, namespaced).
-    kinds: Mutex<HashMap<(String, String), (ApiResource, bool)>>,
+    pub backends: Backends,
     /// The last one-off warning per control plane, so a repeated one is not re-emitted.
     last_warning: Mutex<HashMap<(String, String), String>>,
 }
@@ -124,94 +109,14 @@ impl Context {
         watches: Arc<DynamicWatches<Kany8sControlPlane>>,
     ) -> Self {
         Self {
+            backends: Backends::new(client.clone()),
             client,
             recorder,
             watches,
             secrets: Arc::default(),
-            kinds: Mutex::default(),
             last_warning: Mutex::default(),
         }
     }
-
-    /// [RG-06]: the resource of a kind, from discovery (a miss is asked again next time).
-    async fn resource_of(&self, api_version: &str, kind: &str) -> Option<(ApiResource, bool)> {
-        let key = (api_version.to_string(), kind.to_string());
-        if let Some(found) = lock(&self.kinds).get(&key) {
-            return Some(found.clone());
-        }
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-        let gvk = GroupVersionKind::gvk(group, version, kind);
-        let (resource, capabilities) = kube::discovery::pinned_kind(&self.client, &gvk)
-            .await
-            .ok()?;
-        let found = (resource, capabilities.scope == Scope::Namespaced);
-        lock(&self.kinds).insert(key, found.clone());
-        Some(found)
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn now() -> Time {
-    // Conditions carry second precision on the wire.
-    let seconds = k8s_openapi::jiff::Timestamp::now().as_second();
-    Time(k8s_openapi::jiff::Timestamp::from_second(seconds).unwrap_or_default())
-}
-
-/// The owner Cluster lookup ([CT-13]–[CT-15]).
-#[derive(Clone, Debug)]
-pub enum Owner {
-    NotSet,
-    NotFound(String),
-    GetFailed(String),
-    Found(Box<Cluster>),
-}
-
-impl Owner {
-    fn cluster(&self) -> Option<&Cluster> {
-        match self {
-            Owner::Found(c) => Some(c),
-            _ => None,
-        }
-    }
-}
-
-/// Finds the owner Cluster of `object` in its namespace.
-pub async fn owner_cluster<K: Resource>(client: &Client, object: &K) -> Owner {
-    let Some(reference) = object.meta().owner_references.iter().flatten().find(|o| {
-        o.kind == "Cluster" && capi::api_group_of(&o.api_version) == capi::CLUSTER_API_GROUP
-    }) else {
-        return Owner::NotSet;
-    };
-    let namespace = object.meta().namespace.clone().unwrap_or_default();
-    let clusters: Api<Cluster> = Api::namespaced(client.clone(), &namespace);
-    match clusters.get_opt(&reference.name).await {
-        Ok(Some(cluster)) if cluster.metadata.uid.as_deref() == Some(reference.uid.as_str()) => {
-            Owner::Found(Box::new(cluster))
-        }
-        Ok(_) => Owner::NotFound(format!("Cluster {namespace}/{} not found", reference.name)),
-        Err(e) => Owner::GetFailed(e.to_string()),
-    }
-}
-
-/// [CT-09]/[CT-16]: the `Paused` message when paused.
-pub fn paused_message(
-    kind: &str,
-    annotations: &BTreeMap<String, String>,
-    owner: &Owner,
-) -> Option<String> {
-    let mut reasons = Vec::new();
-    if owner.cluster().is_some_and(|c| c.spec.paused == Some(true)) {
-        reasons.push("Cluster spec.paused is set to true".to_string());
-    }
-    if annotations.contains_key(PAUSED_ANNOTATION) {
-        reasons.push(format!("{kind} has the {PAUSED_ANNOTATION} annotation"));
-    }
-    (!reasons.is_empty()).then(|| reasons.join(", "))
 }
 
 /// The backend object the spec describes.
@@ -258,8 +163,8 @@ pub async fn reconcile(cp: Arc<Kany8sControlPlane>, ctx: Arc<Context>) -> Result
                                 return Err(e);
                             }
                         };
-                        let backend = backend_api(&ctx, &namespace, &resource, namespaced);
-                        resume(&cp, &backend, &object).await?;
+                        let backend = ctx.backends.api(&namespace, &resource, namespaced);
+                        suspension(&cp).resume(&backend, &object).await?;
                         inputs.backend_ref = Some(BackendReference {
                             api_version: resource.api_version.clone(),
                             kind: resource.kind.clone(),
@@ -427,12 +332,12 @@ async fn resolve(
                 .as_ref()
                 .map(|r| r.name.clone())
                 .unwrap_or_default();
-            let resolution = resolve_rgd(ctx, &reference).await;
+            let resolution = ctx.backends.resolve_rgd(&reference).await;
             inputs.rgd_name = reference.trim().to_string();
             if let Ok((_, rgd)) = &resolution
                 && !rgd::declares_version(rgd)
             {
-                publish(ctx, cp, &Event {
+                publish(&ctx.recorder, cp, &Event {
                     warning: true,
                     reason: "ResourceGraphDefinitionMissingVersionField".into(),
                     note: format!("ResourceGraphDefinition \"{}\" does not declare spec.version; the injected version will be pruned by the API server", inputs.rgd_name),
@@ -458,7 +363,11 @@ async fn resolve(
             }
         }
     };
-    match ctx.resource_of(&kind.api_version(), &kind.kind).await {
+    match ctx
+        .backends
+        .resource_of(&kind.api_version(), &kind.kind)
+        .await
+    {
         Some(found) => {
             inputs.resolution = Some(Ok(kind));
             Ok(Some(found))
@@ -472,67 +381,6 @@ async fn resolve(
             Ok(None)
         }
     }
-}
-
-async fn resolve_rgd(ctx: &Context, reference: &str) -> Result<(InstanceKind, Value), RgdError> {
-    let name = rgd::name(reference)?;
-    let rgds: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &rgd_resource());
-    let object = match rgds.get_opt(&name).await {
-        Ok(Some(o)) => {
-            serde_json::to_value(o).map_err(|e| RgdError::GetFailed(name.clone(), e.to_string()))?
-        }
-        Ok(None) => return Err(RgdError::NotFound(name)),
-        Err(e) => return Err(RgdError::GetFailed(name, e.to_string())),
-    };
-    Ok((rgd::resolve(&name, &object)?, object))
-}
-
-/// kro's ResourceGraphDefinition kind.
-pub fn rgd_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("kro.run", "v1alpha1", "ResourceGraphDefinition"),
-        "resourcegraphdefinitions",
-    )
-}
-
-fn owned_by(object: &Value, uid: &str) -> bool {
-    let controller = object
-        .pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .is_some_and(|refs| {
-            refs.iter()
-                .any(|r| r["uid"] == uid && r["controller"] == true)
-        });
-    controller
-        || object
-            .pointer(&format!(
-                "/metadata/annotations/{}",
-                OWNER_UID_ANNOTATION.replace('/', "~1")
-            ))
-            .and_then(Value::as_str)
-            == Some(uid)
-}
-
-async fn get_backend(
-    ctx: &Context,
-    namespace: &str,
-    reference: &BackendReference,
-) -> Result<Option<(Value, ApiResource, bool)>, Error> {
-    let Some((resource, namespaced)) = ctx
-        .resource_of(&reference.api_version, &reference.kind)
-        .await
-    else {
-        return Ok(None);
-    };
-    let api: Api<DynamicObject> = if namespaced {
-        Api::namespaced_with(ctx.client.clone(), namespace, &resource)
-    } else {
-        Api::all_with(ctx.client.clone(), &resource)
-    };
-    Ok(match api.get_opt(&reference.name).await? {
-        Some(o) => Some((serde_json::to_value(o)?, resource, namespaced)),
-        None => None,
-    })
 }
 
 /// [CP-12]: a backend of another group or kind that still exists and is owned blocks writes.
@@ -550,7 +398,7 @@ async fn backend_changed(
     }
     let namespace = cp.namespace().unwrap_or_default();
     let uid = cp.uid().unwrap_or_default();
-    match get_backend(ctx, &namespace, &old).await? {
+    match ctx.backends.get(&namespace, &old).await? {
         Some((object, _, _)) if owned_by(&object, &uid) => Ok(Some(format!(
             "backend changed from {}/{} to {}/{}; delete {} {namespace}/{} or revert the spec",
             old.api_version, old.kind, desired.api_version, desired.kind, old.kind, old.name
@@ -610,17 +458,17 @@ async fn reflect(ctx: &Context, cp: &Kany8sControlPlane) -> Result<Option<Value>
         return Ok(None);
     };
     let namespace = cp.namespace().unwrap_or_default();
-    let Some((object, resource, namespaced)) = get_backend(ctx, &namespace, &reference).await?
+    let Some((object, resource, namespaced)) = ctx.backends.get(&namespace, &reference).await?
     else {
         return Ok(None);
     };
     ctx.watches.ensure(&resource);
-    resume(
-        cp,
-        &backend_api(ctx, &namespace, &resource, namespaced),
-        &object,
-    )
-    .await?;
+    suspension(cp)
+        .resume(
+            &ctx.backends.api(&namespace, &resource, namespaced),
+            &object,
+        )
+        .await?;
     Ok(Some(object))
 }
 
@@ -803,30 +651,6 @@ async fn write_status(
     Ok(true)
 }
 
-async fn publish(ctx: &Context, cp: &Kany8sControlPlane, event: &Event) {
-    let reference = cp.object_ref(&());
-    let result = ctx
-        .recorder
-        .publish(
-            &KubeEvent {
-                type_: if event.warning {
-                    EventType::Warning
-                } else {
-                    EventType::Normal
-                },
-                reason: event.reason.clone(),
-                note: Some(event.note.clone()),
-                action: "Reconcile".into(),
-                secondary: None,
-            },
-            &reference,
-        )
-        .await;
-    if let Err(error) = result {
-        tracing::warn!(%error, reason = %event.reason, "publishing an event failed");
-    }
-}
-
 /// Applies a decision: the endpoint first (it must land before initialized, [CT-29]), then
 /// the status, then the events.
 async fn apply_decision(
@@ -849,58 +673,9 @@ async fn apply_decision(
             }
             last.insert(key.clone(), event.note.clone());
         }
-        publish(ctx, cp, event).await;
+        publish(&ctx.recorder, cp, event).await;
     }
     Ok(())
-}
-
-/// [CT-19] step 2: lift Kany8s's suspension of `object` (a backend just read or applied).
-/// A `kro.run/reconcile` without Kany8s's marker was set by someone else and stays.
-async fn resume(
-    cp: &Kany8sControlPlane,
-    backend: &Api<DynamicObject>,
-    object: &Value,
-) -> Result<(), Error> {
-    let annotations = &object["metadata"]["annotations"];
-    if annotations[SUSPENDED_ANNOTATION] != "true" {
-        return Ok(());
-    }
-    let mut patch = json!({SUSPENDED_ANNOTATION: null});
-    if rgd_backend(cp) {
-        patch[KRO_RECONCILE_ANNOTATION] = Value::Null;
-    } else {
-        patch[PAUSED_ANNOTATION] = Value::Null;
-    }
-    let name = object["metadata"]["name"].as_str().unwrap_or_default();
-    backend
-        .patch(
-            name,
-            &annotation_patch_params(),
-            &Patch::Merge(json!({"metadata": {"annotations": patch}})),
-        )
-        .await?;
-    Ok(())
-}
-
-/// Merge and JSON patches of backend objects carry the controller's field manager ([CP-48]).
-fn annotation_patch_params() -> PatchParams {
-    PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_string()),
-        ..PatchParams::default()
-    }
-}
-
-fn backend_api(
-    ctx: &Context,
-    namespace: &str,
-    resource: &ApiResource,
-    namespaced: bool,
-) -> Api<DynamicObject> {
-    if namespaced {
-        Api::namespaced_with(ctx.client.clone(), namespace, resource)
-    } else {
-        Api::all_with(ctx.client.clone(), resource)
-    }
 }
 
 /// [CT-17], [CT-18]: the paused path.
@@ -921,16 +696,21 @@ async fn pause(
         &now(),
     );
     write_status(api, cp, status).await?;
-    let mut safely_paused = true;
     if let Some(reference) = cp.status.as_ref().and_then(|s| s.backend_ref.clone()) {
         let namespace = cp.namespace().unwrap_or_default();
         if let Some((object, resource, namespaced)) =
-            get_backend(ctx, &namespace, &reference).await?
+            ctx.backends.get(&namespace, &reference).await?
         {
-            safely_paused = suspend(ctx, cp, owner, &object, &resource, namespaced).await?;
+            let detach: Vec<String> = [cp.uid(), owner.cluster().and_then(|c| c.uid())]
+                .into_iter()
+                .flatten()
+                .collect();
+            let backend = ctx.backends.api(&namespace, &resource, namespaced);
+            suspension(cp).suspend(&backend, &object, &detach).await?;
         }
     }
-    if safely_paused && cp.annotations().contains_key(BLOCK_MOVE_ANNOTATION) {
+    // Suspended and detached (or no backend): safely paused, so clusterctl may move it.
+    if cp.annotations().contains_key(BLOCK_MOVE_ANNOTATION) {
         let finalizer = cp.finalizers().iter().any(|f| f == FINALIZER);
         own_apply(
             cp,
@@ -944,67 +724,12 @@ async fn pause(
     Ok(Action::await_change())
 }
 
-/// Suspends and detaches the backend; returns whether it is safely paused.
-async fn suspend(
-    ctx: &Context,
-    cp: &Kany8sControlPlane,
-    owner: &Owner,
-    object: &Value,
-    resource: &ApiResource,
-    namespaced: bool,
-) -> Result<bool, Error> {
-    let namespace = cp.namespace().unwrap_or_default();
-    let name = object["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let api = backend_api(ctx, &namespace, resource, namespaced);
-    let annotations = if rgd_backend(cp) {
-        json!({KRO_RECONCILE_ANNOTATION: "suspended", SUSPENDED_ANNOTATION: "true"})
-    } else {
-        json!({PAUSED_ANNOTATION: "", SUSPENDED_ANNOTATION: "true"})
-    };
-    let current = &object["metadata"]["annotations"];
-    let annotated = annotations
-        .as_object()
-        .is_some_and(|a| a.iter().all(|(k, v)| current.get(k) == Some(v)));
-    if !annotated {
-        api.patch(
-            &name,
-            &annotation_patch_params(),
-            &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
-        )
-        .await?;
+/// kro instances are suspended with kro's annotation, external backends with Cluster API's.
+fn suspension(cp: &Kany8sControlPlane) -> Suspension {
+    Suspension {
+        kro: cp.spec.backend.resource_graph_definition_ref.is_some(),
+        field_manager: FIELD_MANAGER,
     }
-    let detach: Vec<String> = [cp.uid(), owner.cluster().and_then(|c| c.uid())]
-        .into_iter()
-        .flatten()
-        .collect();
-    let fresh = serde_json::to_value(api.get(&name).await?)?;
-    let references = fresh["metadata"]["ownerReferences"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let mut operations = vec![
-        json!({"op": "test", "path": "/metadata/resourceVersion", "value": fresh["metadata"]["resourceVersion"]}),
-    ];
-    for (index, reference) in references.iter().enumerate().rev() {
-        if detach.iter().any(|uid| reference["uid"] == uid.as_str()) {
-            operations.push(
-                json!({"op": "remove", "path": format!("/metadata/ownerReferences/{index}")}),
-            );
-        }
-    }
-    if operations.len() > 1 {
-        let patch: json_patch::Patch = serde_json::from_value(Value::Array(operations))?;
-        api.patch(&name, &annotation_patch_params(), &Patch::<()>::Json(patch))
-            .await?;
-    }
-    Ok(true)
-}
-
-fn rgd_backend(cp: &Kany8sControlPlane) -> bool {
-    cp.spec.backend.resource_graph_definition_ref.is_some()
 }
 
 /// [CT-25]: deletion with the finalizer.
@@ -1067,7 +792,7 @@ async fn delete(
     };
     let Some(reference) = reference else {
         publish(
-            ctx,
+            &ctx.recorder,
             cp,
             &Event {
                 warning: true,
@@ -1081,7 +806,7 @@ async fn delete(
         return Ok(Action::await_change());
     };
     let uid = cp.uid().unwrap_or_default();
-    let Some((object, resource, namespaced)) = get_backend(ctx, &namespace, &reference).await?
+    let Some((object, resource, namespaced)) = ctx.backends.get(&namespace, &reference).await?
     else {
         release().await?;
         return Ok(Action::await_change());
@@ -1090,12 +815,12 @@ async fn delete(
         release().await?;
         return Ok(Action::await_change());
     }
-    let backend = backend_api(ctx, &namespace, &resource, namespaced);
+    let backend = ctx.backends.api(&namespace, &resource, namespaced);
     if object
         .pointer("/metadata/deletionTimestamp")
         .is_none_or(Value::is_null)
     {
-        resume(cp, &backend, &object).await?;
+        suspension(cp).resume(&backend, &object).await?;
         let params = DeleteParams {
             propagation_policy: Some(PropagationPolicy::Background),
             preconditions: Some(Preconditions {
@@ -1149,7 +874,7 @@ async fn delete(
     let before = cp.status.clone().unwrap_or_default().conditions;
     if write_status(api, cp, status.clone()).await? {
         for event in decide::condition_events(&before, &status.conditions, &[types::DELETING]) {
-            publish(ctx, cp, &event).await;
+            publish(&ctx.recorder, cp, &event).await;
         }
     }
     Ok(if ctx.watches.is_running(&resource) {

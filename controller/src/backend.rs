@@ -1,0 +1,337 @@
+//! The I/O edges both controllers share: the owner Cluster lookup, RGD and kind resolution
+//! through discovery, reading backend objects, suspending and resuming them (pause, move) and
+//! publishing events.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::discovery::Scope;
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
+use kube::{Client, Resource};
+use serde_json::{Value, json};
+
+use crate::api::BackendReference;
+use crate::capi::{self, Cluster, PAUSED_ANNOTATION};
+use crate::controlplane::decide::Event;
+use crate::rgd::{self, InstanceKind, RgdError};
+
+/// Marks a backend object Kany8s suspended (§2.8).
+pub const SUSPENDED_ANNOTATION: &str = "kany8s.io/suspended";
+/// Identifies the owning object even while ownerReferences are detached (§2.8).
+pub const OWNER_UID_ANNOTATION: &str = "kany8s.io/owner-uid";
+/// kro's suspension annotation.
+pub const KRO_RECONCILE_ANNOTATION: &str = "kro.run/reconcile";
+
+/// Errors that back off and retry.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("encoding: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{0}")]
+    Transient(String),
+}
+
+/// Locks a mutex, taking the data of a poisoned one (every critical section leaves it whole).
+pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The current time, at the second precision conditions carry on the wire.
+pub fn now() -> Time {
+    let seconds = k8s_openapi::jiff::Timestamp::now().as_second();
+    Time(k8s_openapi::jiff::Timestamp::from_second(seconds).unwrap_or_default())
+}
+
+/// The owner Cluster lookup ([CT-13]–[CT-15]).
+#[derive(Clone, Debug)]
+pub enum Owner {
+    NotSet,
+    NotFound(String),
+    GetFailed(String),
+    Found(Box<Cluster>),
+}
+
+impl Owner {
+    pub fn cluster(&self) -> Option<&Cluster> {
+        match self {
+            Owner::Found(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// Finds the owner Cluster of `object` in its namespace.
+pub async fn owner_cluster<K: Resource>(client: &Client, object: &K) -> Owner {
+    let Some(reference) = object.meta().owner_references.iter().flatten().find(|o| {
+        o.kind == "Cluster" && capi::api_group_of(&o.api_version) == capi::CLUSTER_API_GROUP
+    }) else {
+        return Owner::NotSet;
+    };
+    let namespace = object.meta().namespace.clone().unwrap_or_default();
+    let clusters: Api<Cluster> = Api::namespaced(client.clone(), &namespace);
+    match clusters.get_opt(&reference.name).await {
+        Ok(Some(cluster)) if cluster.metadata.uid.as_deref() == Some(reference.uid.as_str()) => {
+            Owner::Found(Box::new(cluster))
+        }
+        Ok(_) => Owner::NotFound(format!("Cluster {namespace}/{} not found", reference.name)),
+        Err(e) => Owner::GetFailed(e.to_string()),
+    }
+}
+
+/// [CT-09]/[CT-16]: the `Paused` message when paused.
+pub fn paused_message(
+    kind: &str,
+    annotations: &BTreeMap<String, String>,
+    owner: &Owner,
+) -> Option<String> {
+    let mut reasons = Vec::new();
+    if owner.cluster().is_some_and(|c| c.spec.paused == Some(true)) {
+        reasons.push("Cluster spec.paused is set to true".to_string());
+    }
+    if annotations.contains_key(PAUSED_ANNOTATION) {
+        reasons.push(format!("{kind} has the {PAUSED_ANNOTATION} annotation"));
+    }
+    (!reasons.is_empty()).then(|| reasons.join(", "))
+}
+
+/// kro's ResourceGraphDefinition kind.
+pub fn rgd_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kro.run", "v1alpha1", "ResourceGraphDefinition"),
+        "resourcegraphdefinitions",
+    )
+}
+
+/// Whether `object` is controlled by, or annotated as owned by, the object with `uid`.
+pub fn owned_by(object: &Value, uid: &str) -> bool {
+    let controller = object
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r["uid"] == uid && r["controller"] == true)
+        });
+    controller
+        || object
+            .pointer(&format!(
+                "/metadata/annotations/{}",
+                OWNER_UID_ANNOTATION.replace('/', "~1")
+            ))
+            .and_then(Value::as_str)
+            == Some(uid)
+}
+
+/// Backend kinds through discovery, cached per (apiVersion, kind).
+pub struct Backends {
+    client: Client,
+    kinds: Mutex<HashMap<(String, String), (ApiResource, bool)>>,
+}
+
+impl std::fmt::Debug for Backends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backends")
+            .field("kinds", &lock(&self.kinds).len())
+            .finish()
+    }
+}
+
+impl Backends {
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
+            kinds: Mutex::default(),
+        }
+    }
+
+    /// [RG-06]: the resource of a kind and whether it is namespaced (a miss is asked again
+    /// next time).
+    pub async fn resource_of(&self, api_version: &str, kind: &str) -> Option<(ApiResource, bool)> {
+        let key = (api_version.to_string(), kind.to_string());
+        if let Some(found) = lock(&self.kinds).get(&key) {
+            return Some(found.clone());
+        }
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let (resource, capabilities) = kube::discovery::pinned_kind(&self.client, &gvk)
+            .await
+            .ok()?;
+        let found = (resource, capabilities.scope == Scope::Namespaced);
+        lock(&self.kinds).insert(key, found.clone());
+        Some(found)
+    }
+
+    /// The API of a backend kind, in `namespace` when it is namespaced.
+    pub fn api(
+        &self,
+        namespace: &str,
+        resource: &ApiResource,
+        namespaced: bool,
+    ) -> Api<DynamicObject> {
+        if namespaced {
+            Api::namespaced_with(self.client.clone(), namespace, resource)
+        } else {
+            Api::all_with(self.client.clone(), resource)
+        }
+    }
+
+    /// The object `reference` names, with its kind's resource; `None` when the kind is not
+    /// served or the object does not exist.
+    pub async fn get(
+        &self,
+        namespace: &str,
+        reference: &BackendReference,
+    ) -> Result<Option<(Value, ApiResource, bool)>, Error> {
+        let Some((resource, namespaced)) = self
+            .resource_of(&reference.api_version, &reference.kind)
+            .await
+        else {
+            return Ok(None);
+        };
+        let api = self.api(namespace, &resource, namespaced);
+        Ok(match api.get_opt(&reference.name).await? {
+            Some(o) => Some((serde_json::to_value(o)?, resource, namespaced)),
+            None => None,
+        })
+    }
+
+    /// [RG-01]–[RG-05]: the instance kind of the RGD `reference` names, and the RGD.
+    pub async fn resolve_rgd(&self, reference: &str) -> Result<(InstanceKind, Value), RgdError> {
+        let name = rgd::name(reference)?;
+        let rgds: Api<DynamicObject> = Api::all_with(self.client.clone(), &rgd_resource());
+        let object = match rgds.get_opt(&name).await {
+            Ok(Some(o)) => serde_json::to_value(o)
+                .map_err(|e| RgdError::GetFailed(name.clone(), e.to_string()))?,
+            Ok(None) => return Err(RgdError::NotFound(name)),
+            Err(e) => return Err(RgdError::GetFailed(name, e.to_string())),
+        };
+        Ok((rgd::resolve(&name, &object)?, object))
+    }
+}
+
+/// How a backend is suspended: kro instances by `kro.run/reconcile: suspended`, other
+/// backends by Cluster API's paused annotation; writes carry the controller's field manager.
+#[derive(Clone, Copy, Debug)]
+pub struct Suspension {
+    pub kro: bool,
+    pub field_manager: &'static str,
+}
+
+impl Suspension {
+    /// Merge and JSON patches of backend objects carry the controller's field manager ([CP-48]).
+    fn params(&self) -> PatchParams {
+        PatchParams {
+            field_manager: Some(self.field_manager.to_string()),
+            ..PatchParams::default()
+        }
+    }
+
+    /// [CT-19] step 2: lift Kany8s's suspension of `object` (a backend just read or applied).
+    /// A `kro.run/reconcile` without Kany8s's marker was set by someone else and stays.
+    pub async fn resume(&self, backend: &Api<DynamicObject>, object: &Value) -> Result<(), Error> {
+        if object["metadata"]["annotations"][SUSPENDED_ANNOTATION] != "true" {
+            return Ok(());
+        }
+        let mut patch = json!({SUSPENDED_ANNOTATION: null});
+        if self.kro {
+            patch[KRO_RECONCILE_ANNOTATION] = Value::Null;
+        } else {
+            patch[PAUSED_ANNOTATION] = Value::Null;
+        }
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        backend
+            .patch(
+                name,
+                &self.params(),
+                &Patch::Merge(json!({"metadata": {"annotations": patch}})),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// [CT-17]: suspends `object` and removes the ownerReferences of `detach` (uids), guarded
+    /// by its resourceVersion so a concurrent writer is never overwritten.
+    pub async fn suspend(
+        &self,
+        backend: &Api<DynamicObject>,
+        object: &Value,
+        detach: &[String],
+    ) -> Result<(), Error> {
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let annotations = if self.kro {
+            json!({KRO_RECONCILE_ANNOTATION: "suspended", SUSPENDED_ANNOTATION: "true"})
+        } else {
+            json!({PAUSED_ANNOTATION: "", SUSPENDED_ANNOTATION: "true"})
+        };
+        let current = &object["metadata"]["annotations"];
+        let annotated = annotations
+            .as_object()
+            .is_some_and(|a| a.iter().all(|(k, v)| current.get(k) == Some(v)));
+        if !annotated {
+            backend
+                .patch(
+                    &name,
+                    &self.params(),
+                    &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
+                )
+                .await?;
+        }
+        let fresh = serde_json::to_value(backend.get(&name).await?)?;
+        let references = fresh["metadata"]["ownerReferences"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut operations = vec![
+            json!({"op": "test", "path": "/metadata/resourceVersion", "value": fresh["metadata"]["resourceVersion"]}),
+        ];
+        for (index, reference) in references.iter().enumerate().rev() {
+            if detach.iter().any(|uid| reference["uid"] == uid.as_str()) {
+                operations.push(
+                    json!({"op": "remove", "path": format!("/metadata/ownerReferences/{index}")}),
+                );
+            }
+        }
+        if operations.len() > 1 {
+            let patch: json_patch::Patch = serde_json::from_value(Value::Array(operations))?;
+            backend
+                .patch(&name, &self.params(), &Patch::<()>::Json(patch))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Publishes `event` about `object`; a failure is logged, never fatal.
+pub async fn publish<K: Resource<DynamicType = ()>>(
+    recorder: &Recorder,
+    object: &K,
+    event: &Event,
+) {
+    let result = recorder
+        .publish(
+            &KubeEvent {
+                type_: if event.warning {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                },
+                reason: event.reason.clone(),
+                note: Some(event.note.clone()),
+                action: "Reconcile".into(),
+                secondary: None,
+            },
+            &object.object_ref(&()),
+        )
+        .await;
+    if let Err(error) = result {
+        tracing::warn!(%error, reason = %event.reason, "publishing an event failed");
+    }
+}
