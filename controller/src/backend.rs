@@ -335,3 +335,67 @@ pub async fn publish<K: Resource<DynamicType = ()>>(
         tracing::warn!(%error, reason = %event.reason, "publishing an event failed");
     }
 }
+
+/// Where the deletion of an owned backend stands ([CT-25] steps 5–7).
+#[derive(Debug)]
+pub enum Deletion {
+    /// Gone, never created, of an unserved kind, or not owned: the finalizer may go.
+    Released,
+    /// DELETE was sent (now or earlier); waiting for the object of `resource` to disappear.
+    Waiting(ApiResource),
+}
+
+impl Backends {
+    /// [CT-25] steps 5–6, [CT-26]: deletes the backend `reference` names when `owner_uid` owns
+    /// it (lifting Kany8s's suspension first), with a UID precondition.
+    pub async fn delete_owned(
+        &self,
+        suspension: Suspension,
+        namespace: &str,
+        reference: &BackendReference,
+        owner_uid: &str,
+    ) -> Result<Deletion, Error> {
+        let Some((object, resource, namespaced)) = self.get(namespace, reference).await? else {
+            return Ok(Deletion::Released);
+        };
+        if !owned_by(&object, owner_uid) {
+            return Ok(Deletion::Released);
+        }
+        if object
+            .pointer("/metadata/deletionTimestamp")
+            .is_none_or(Value::is_null)
+        {
+            let backend = self.api(namespace, &resource, namespaced);
+            suspension.resume(&backend, &object).await?;
+            let params = kube::api::DeleteParams {
+                propagation_policy: Some(kube::api::PropagationPolicy::Background),
+                preconditions: Some(kube::api::Preconditions {
+                    uid: object["metadata"]["uid"].as_str().map(str::to_string),
+                    resource_version: None,
+                }),
+                ..kube::api::DeleteParams::default()
+            };
+            match backend.delete(&reference.name, &params).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => return Ok(Deletion::Released),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Deletion::Waiting(resource))
+    }
+
+    /// [CT-17] step 2: suspends and detaches the backend `reference` names, if it exists.
+    pub async fn suspend_referenced(
+        &self,
+        suspension: Suspension,
+        namespace: &str,
+        reference: &BackendReference,
+        detach: &[String],
+    ) -> Result<(), Error> {
+        if let Some((object, resource, namespaced)) = self.get(namespace, reference).await? {
+            let backend = self.api(namespace, &resource, namespaced);
+            suspension.suspend(&backend, &object, detach).await?;
+        }
+        Ok(())
+    }
+}

@@ -9,6 +9,7 @@ pub mod controlplane;
 pub mod crds;
 pub mod dynamic;
 pub mod endpoint;
+pub mod infrastructure;
 pub mod kubeconfig;
 pub mod rgd;
 pub mod version;

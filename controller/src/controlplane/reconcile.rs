@@ -7,10 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions,
-    PropagationPolicy,
-};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::ObjectRef;
@@ -21,7 +18,7 @@ use super::decide::{
     self, Backend, Decision, Event, Inputs, KubeconfigOutcome, Verdict, put, types,
 };
 use crate::api::{BackendReference, Kany8sControlPlane, Kany8sControlPlaneStatus};
-use crate::backend::{Backends, Suspension, lock, now, owned_by, publish};
+use crate::backend::{Backends, Deletion, Suspension, lock, now, owned_by, publish};
 pub use crate::backend::{
     Error, KRO_RECONCILE_ANNOTATION, OWNER_UID_ANNOTATION, Owner, SUSPENDED_ANNOTATION,
     owner_cluster, paused_message, rgd_resource,
@@ -698,16 +695,13 @@ async fn pause(
     write_status(api, cp, status).await?;
     if let Some(reference) = cp.status.as_ref().and_then(|s| s.backend_ref.clone()) {
         let namespace = cp.namespace().unwrap_or_default();
-        if let Some((object, resource, namespaced)) =
-            ctx.backends.get(&namespace, &reference).await?
-        {
-            let detach: Vec<String> = [cp.uid(), owner.cluster().and_then(|c| c.uid())]
-                .into_iter()
-                .flatten()
-                .collect();
-            let backend = ctx.backends.api(&namespace, &resource, namespaced);
-            suspension(cp).suspend(&backend, &object, &detach).await?;
-        }
+        let detach: Vec<String> = [cp.uid(), owner.cluster().and_then(|c| c.uid())]
+            .into_iter()
+            .flatten()
+            .collect();
+        ctx.backends
+            .suspend_referenced(suspension(cp), &namespace, &reference, &detach)
+            .await?;
     }
     // Suspended and detached (or no backend): safely paused, so clusterctl may move it.
     if cp.annotations().contains_key(BLOCK_MOVE_ANNOTATION) {
@@ -806,35 +800,17 @@ async fn delete(
         return Ok(Action::await_change());
     };
     let uid = cp.uid().unwrap_or_default();
-    let Some((object, resource, namespaced)) = ctx.backends.get(&namespace, &reference).await?
-    else {
-        release().await?;
-        return Ok(Action::await_change());
-    };
-    if !owned_by(&object, &uid) {
-        release().await?;
-        return Ok(Action::await_change());
-    }
-    let backend = ctx.backends.api(&namespace, &resource, namespaced);
-    if object
-        .pointer("/metadata/deletionTimestamp")
-        .is_none_or(Value::is_null)
+    let resource = match ctx
+        .backends
+        .delete_owned(suspension(cp), &namespace, &reference, &uid)
+        .await?
     {
-        suspension(cp).resume(&backend, &object).await?;
-        let params = DeleteParams {
-            propagation_policy: Some(PropagationPolicy::Background),
-            preconditions: Some(Preconditions {
-                uid: object["metadata"]["uid"].as_str().map(str::to_string),
-                resource_version: None,
-            }),
-            ..DeleteParams::default()
-        };
-        match backend.delete(&reference.name, &params).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => return Err(e.into()),
+        Deletion::Released => {
+            release().await?;
+            return Ok(Action::await_change());
         }
-    }
+        Deletion::Waiting(resource) => resource,
+    };
     ctx.watches.ensure(&resource);
     let waiting = format!(
         "waiting for {} {namespace}/{} to be deleted",
