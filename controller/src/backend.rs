@@ -33,6 +33,8 @@ pub enum Error {
     Json(#[from] serde_json::Error),
     #[error("{0}")]
     Transient(String),
+    #[error(transparent)]
+    Panicked(#[from] crate::metrics::Panicked),
 }
 
 /// Locks a mutex, taking the data of a poisoned one (every critical section leaves it whole).
@@ -98,6 +100,26 @@ pub fn paused_message(
         reasons.push(format!("{kind} has the {PAUSED_ANNOTATION} annotation"));
     }
     (!reasons.is_empty()).then(|| reasons.join(", "))
+}
+
+/// [CP-50], [IC-16]: only changes of generation, labels, annotations, owners, finalizers or deletion
+/// trigger; status-only updates (the controller's own included) do not.
+pub fn relevant<K: Resource>(object: &K) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let meta = object.meta();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    meta.generation.hash(&mut hasher);
+    meta.labels.hash(&mut hasher);
+    meta.annotations.hash(&mut hasher);
+    meta.finalizers.hash(&mut hasher);
+    meta.deletion_timestamp
+        .as_ref()
+        .map(|t| t.0.to_string())
+        .hash(&mut hasher);
+    for owner in meta.owner_references.iter().flatten() {
+        owner.uid.hash(&mut hasher);
+    }
+    Some(hasher.finish())
 }
 
 /// kro's ResourceGraphDefinition kind.
@@ -397,5 +419,51 @@ impl Backends {
             suspension.suspend(&backend, &object, detach).await?;
         }
         Ok(())
+    }
+}
+
+/// [CP-54]: per-object error backoff, 1 s doubling to 300 s, reset by a successful reconcile.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    failures: Mutex<HashMap<(String, String), u32>>,
+}
+
+impl Backoff {
+    /// The delay before retrying `object` after one more failure.
+    pub fn next<K: Resource>(&self, object: &K) -> std::time::Duration {
+        let mut failures = lock(&self.failures);
+        let count = failures.entry(key(object)).or_insert(0);
+        let delay = 1u64 << (*count).min(9);
+        *count = count.saturating_add(1);
+        std::time::Duration::from_secs(delay.min(300))
+    }
+
+    pub fn reset<K: Resource>(&self, object: &K) {
+        lock(&self.failures).remove(&key(object));
+    }
+}
+
+fn key<K: Resource>(object: &K) -> (String, String) {
+    let meta = object.meta();
+    (
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Kany8sCluster;
+
+    /// [CP-54]
+    #[test]
+    fn cp54_backoff_doubles_caps_and_resets() {
+        let backoff = Backoff::default();
+        let object = Kany8sCluster::new("c1", Default::default());
+        let delays: Vec<u64> = (0..11).map(|_| backoff.next(&object).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        backoff.reset(&object);
+        assert_eq!(backoff.next(&object).as_secs(), 1);
     }
 }

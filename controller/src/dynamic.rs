@@ -19,6 +19,8 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::metrics::Metrics;
+
 /// Capacity of the trigger channel ([CP-55]).
 pub const TRIGGER_CAPACITY: usize = 1024;
 
@@ -37,10 +39,18 @@ struct State<K: Resource> {
     _kind: std::marker::PhantomData<K>,
 }
 
+/// Where the watches of one controller report ([MET-02]).
+#[derive(Clone, Debug)]
+pub struct Probe {
+    pub metrics: Arc<Metrics>,
+    pub controller: &'static str,
+}
+
 /// The dynamic watches of one controller (whose primary kind is `K`); backend objects map 1:1
 /// to the primary object of the same namespace and name.
 pub struct DynamicWatches<K: Resource> {
     client: Client,
+    probe: Probe,
     namespace: Option<String>,
     state: Arc<Mutex<State<K>>>,
     wake: Arc<Notify>,
@@ -74,6 +84,7 @@ where
     pub fn new(
         client: Client,
         namespace: Option<String>,
+        probe: Probe,
     ) -> (
         Arc<Self>,
         tokio_stream::wrappers::ReceiverStream<ObjectRef<K>>,
@@ -81,6 +92,7 @@ where
         let (sender, receiver) = mpsc::channel(TRIGGER_CAPACITY);
         let watches = Arc::new(Self {
             client,
+            probe,
             namespace,
             state: Arc::new(Mutex::new(State {
                 watches: HashMap::new(),
@@ -143,24 +155,34 @@ where
         let shared = self.state.clone();
         let wake = self.wake.clone();
         let kind = resource.kind.clone();
+        let probe = self.probe.clone();
         let handle = tokio::spawn(async move {
             let stream = watcher::watcher(api, watcher::Config::default())
                 .default_backoff()
                 .touched_objects();
             futures::pin_mut!(stream);
+            let mut started = false;
             while let Some(event) = stream.next().await {
                 match event {
                     Ok(object) => {
+                        started = true;
                         let (Some(namespace), Some(name)) =
                             (object.metadata.namespace, object.metadata.name)
                         else {
                             // Cluster-scoped backend objects are ignored.
                             continue;
                         };
-                        lock(&shared).pending.insert((namespace, name));
+                        if !lock(&shared).pending.insert((namespace, name)) {
+                            probe.metrics.channel_full();
+                        }
                         wake.notify_one();
                     }
-                    Err(error) => tracing::warn!(%kind, %error, "dynamic watch error"),
+                    Err(error) => {
+                        if !started {
+                            probe.metrics.dynamic_watch_start_failed(probe.controller);
+                        }
+                        tracing::warn!(%kind, %error, "dynamic watch error");
+                    }
                 }
             }
         });
@@ -171,6 +193,9 @@ where
                 last_used: Instant::now(),
             },
         );
+        self.probe
+            .metrics
+            .set_dynamic_watches(self.probe.controller, state.watches.len());
     }
 
     /// Whether a watch for `resource` is running.
@@ -183,7 +208,8 @@ where
 
     /// Stops the watches of kinds nobody used for `idle`.
     pub fn stop_idle(&self, idle: Duration) {
-        lock(&self.state).watches.retain(|(_, kind), watch| {
+        let mut state = lock(&self.state);
+        state.watches.retain(|(_, kind), watch| {
             let keep = watch.last_used.elapsed() < idle;
             if !keep {
                 tracing::info!(%kind, "stopping unused dynamic watch");
@@ -191,6 +217,9 @@ where
             }
             keep
         });
+        self.probe
+            .metrics
+            .set_dynamic_watches(self.probe.controller, state.watches.len());
     }
 
     /// The kinds currently watched.

@@ -11,5 +11,7 @@ pub mod dynamic;
 pub mod endpoint;
 pub mod infrastructure;
 pub mod kubeconfig;
+pub mod manager;
+pub mod metrics;
 pub mod rgd;
 pub mod version;

@@ -4,15 +4,13 @@
 pub mod decide;
 pub mod reconcile;
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject};
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
@@ -20,44 +18,16 @@ use kube::{Client, ResourceExt};
 
 use crate::api::Kany8sControlPlane;
 use crate::capi::Cluster;
-use crate::dynamic::DynamicWatches;
+use crate::dynamic::{DynamicWatches, Probe};
+use crate::metrics;
 use reconcile::{Context, Error, rgd_resource};
 
-/// Where and what the controller watches.
-#[derive(Clone, Debug, Default)]
-pub struct Options {
-    /// Restrict every watch to this namespace.
-    pub namespace: Option<String>,
-    /// Only objects with this `cluster.x-k8s.io/watch-filter` label value.
-    pub watch_filter: Option<String>,
-    /// The `reportingInstance` of events (the pod name).
-    pub instance: Option<String>,
-}
+pub use crate::manager::Options;
 
-/// [CP-50]: only changes of generation, labels, annotations, owners, finalizers or deletion
-/// trigger; status-only updates (the controller's own included) do not.
-fn relevant(cp: &Kany8sControlPlane) -> Option<u64> {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    cp.metadata.generation.hash(&mut hasher);
-    cp.labels().hash(&mut hasher);
-    cp.annotations().hash(&mut hasher);
-    cp.finalizers().hash(&mut hasher);
-    cp.metadata
-        .deletion_timestamp
-        .as_ref()
-        .map(|t| t.0.to_string())
-        .hash(&mut hasher);
-    for owner in cp.owner_references() {
-        owner.uid.hash(&mut hasher);
-    }
-    Some(hasher.finish())
-}
-
-/// [CP-54]: per-object error backoff is kube-rs's; failed reconciles retry after 5 s here and
-/// are spread by the controller's queue.
-fn error_policy(_: Arc<Kany8sControlPlane>, error: &Error, _: Arc<Context>) -> Action {
-    tracing::warn!(%error, "reconcile failed");
-    Action::requeue(Duration::from_secs(5))
+/// [CP-54]: per-object error backoff.
+fn error_policy(cp: Arc<Kany8sControlPlane>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(%error, namespace = ?cp.metadata.namespace, name = ?cp.metadata.name, "reconcile failed");
+    Action::requeue(ctx.backoff.next(cp.as_ref()))
 }
 
 /// Runs the controller until the future is dropped.
@@ -74,8 +44,15 @@ pub async fn run(client: Client, options: Options) {
     let primary = reflector::reflector(writer, watcher::watcher(api, config))
         .default_backoff()
         .touched_objects()
-        .predicate_filter(relevant, PredicateConfig::default());
-    let (watches, triggers) = DynamicWatches::new(client.clone(), options.namespace.clone());
+        .predicate_filter(crate::backend::relevant, PredicateConfig::default());
+    let (watches, triggers) = DynamicWatches::new(
+        client.clone(),
+        options.namespace.clone(),
+        Probe {
+            metrics: options.metrics.clone(),
+            controller: metrics::CONTROL_PLANE,
+        },
+    );
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -83,7 +60,12 @@ pub async fn run(client: Client, options: Options) {
             instance: options.instance.clone(),
         },
     );
-    let context = Arc::new(Context::new(client.clone(), recorder, watches));
+    let context = Arc::new(Context::new(
+        client.clone(),
+        recorder,
+        watches,
+        options.metrics.clone(),
+    ));
     let secrets = context.secrets.clone();
 
     let rgds: Api<DynamicObject> = Api::all_with(client.clone(), &rgd_resource());
@@ -153,8 +135,27 @@ pub async fn run(client: Client, options: Options) {
                 .collect::<Vec<_>>()
         })
         .reconcile_on(triggers)
-        .shutdown_on_signal()
-        .run(reconcile::reconcile, error_policy, context)
+        .with_config(controller::Config::default().concurrency(options.concurrency))
+        .run(
+            move |cp, ctx: Arc<Context>| {
+                let metrics = options.metrics.clone();
+                async move {
+                    let result = metrics
+                        .reconcile(
+                            metrics::CONTROL_PLANE,
+                            options.sync_period,
+                            reconcile::reconcile(cp.clone(), ctx.clone()),
+                        )
+                        .await;
+                    if result.is_ok() {
+                        ctx.backoff.reset(cp.as_ref());
+                    }
+                    result
+                }
+            },
+            error_policy,
+            context,
+        )
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "controller event");

@@ -18,7 +18,7 @@ use super::decide::{
     self, Backend, Decision, Event, Inputs, KubeconfigOutcome, Verdict, put, types,
 };
 use crate::api::{BackendReference, Kany8sControlPlane, Kany8sControlPlaneStatus};
-use crate::backend::{Backends, Deletion, Suspension, lock, now, owned_by, publish};
+use crate::backend::{Backends, Backoff, Deletion, Suspension, lock, now, owned_by, publish};
 pub use crate::backend::{
     Error, KRO_RECONCILE_ANNOTATION, OWNER_UID_ANNOTATION, Owner, SUSPENDED_ANNOTATION,
     owner_cluster, paused_message, rgd_resource,
@@ -30,6 +30,7 @@ use crate::capi::{
 };
 use crate::dynamic::DynamicWatches;
 use crate::kubeconfig;
+use crate::metrics::Metrics;
 use crate::rgd::{self, InstanceKind, RgdError};
 
 /// Field manager of every write of this controller ([CP-48]).
@@ -87,6 +88,8 @@ pub struct Context {
     pub watches: Arc<DynamicWatches<Kany8sControlPlane>>,
     pub secrets: Arc<Mutex<SecretIndex>>,
     pub backends: Backends,
+    pub backoff: Backoff,
+    pub metrics: Arc<Metrics>,
     /// The last one-off warning per control plane, so a repeated one is not re-emitted.
     last_warning: Mutex<HashMap<(String, String), String>>,
 }
@@ -104,9 +107,12 @@ impl Context {
         client: Client,
         recorder: Recorder,
         watches: Arc<DynamicWatches<Kany8sControlPlane>>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             backends: Backends::new(client.clone()),
+            backoff: Backoff::default(),
+            metrics,
             client,
             recorder,
             watches,
@@ -565,6 +571,7 @@ async fn reconcile_kubeconfig(
             secrets
                 .patch(&target_name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
                 .await?;
+            ctx.metrics.kubeconfig_secret_written(crate::metrics::CONTROL_PLANE);
             tracing::info!(secret = %format!("{cp_namespace}/{target_name}"), "kubeconfig secret written");
         }
         Ok(Verdict::new("True", "Reconciled", "kubeconfig secret reconciled"))

@@ -1,0 +1,631 @@
+//! The I/O edges of the Kany8sCluster reconcile (provider.md §5): observe the owner Cluster,
+//! the RGD and the instance, call the pure decide step, then apply with SSA under one field
+//! manager and write status once, only when it changed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::{Api, ApiResource, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Client, ResourceExt};
+use serde_json::{Map, Value, json};
+
+use super::decide::{self, Decision, Inputs, Mode};
+use crate::api::{BackendReference, INFRASTRUCTURE_GROUP, Kany8sCluster, Kany8sClusterStatus};
+use crate::backend::{
+    Backends, Backoff, Deletion, Error, OWNER_UID_ANNOTATION, Owner, Suspension, now, owned_by,
+    owner_cluster, paused_message, publish,
+};
+use crate::backend_status::{self, json_type};
+use crate::capi::{
+    self, ApiEndpoint, BLOCK_MOVE_ANNOTATION, CLUSTER_NAME_LABEL, DELETE_FOR_MOVE_ANNOTATION,
+    MANAGED_BY_ANNOTATION, conditions_equivalent,
+};
+use crate::controlplane::decide::{Event, Verdict, condition_events, put, types};
+use crate::dynamic::DynamicWatches;
+use crate::rgd::{self, RgdError};
+
+/// Field manager of every write of this controller (§5).
+pub const FIELD_MANAGER: &str = "kany8s-infrastructure";
+/// The Kany8sCluster finalizer (§2.8).
+pub const FINALIZER: &str = "kany8scluster.infrastructure.cluster.x-k8s.io";
+
+const KIND: &str = "Kany8sCluster";
+const API_VERSION: &str = "infrastructure.cluster.x-k8s.io/v1alpha1";
+
+/// Requeue when nothing would trigger ([CP-53]).
+const SERVED_RETRY: Duration = Duration::from_secs(30);
+
+/// Kany8sCluster kro instances are suspended with kro's annotation.
+const SUSPENSION: Suspension = Suspension {
+    kro: true,
+    field_manager: FIELD_MANAGER,
+};
+
+/// Shared state of the controller.
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub watches: Arc<DynamicWatches<Kany8sCluster>>,
+    pub backends: Backends,
+    pub backoff: Backoff,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("watches", &self.watches)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        recorder: Recorder,
+        watches: Arc<DynamicWatches<Kany8sCluster>>,
+    ) -> Self {
+        Self {
+            backends: Backends::new(client.clone()),
+            backoff: Backoff::default(),
+            client,
+            recorder,
+            watches,
+        }
+    }
+}
+
+/// Reconciles one Kany8sCluster.
+pub async fn reconcile(ic: Arc<Kany8sCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let namespace = ic.namespace().unwrap_or_default();
+    let api: Api<Kany8sCluster> = Api::namespaced(ctx.client.clone(), &namespace);
+    let has_finalizer = ic.finalizers().iter().any(|f| f == FINALIZER);
+    // [IC-01]: externally managed; only a finalizer left from before is released.
+    if ic.annotations().contains_key(MANAGED_BY_ANNOTATION) {
+        if ic.metadata.deletion_timestamp.is_some() && has_finalizer {
+            own_apply(&ic, &api, false, false, None).await?;
+        }
+        return Ok(Action::await_change());
+    }
+    let owner = owner_cluster(&ctx.client, ic.as_ref()).await;
+    if ic.metadata.deletion_timestamp.is_some() {
+        return delete(&ic, &ctx, &api, owner).await;
+    }
+    if let Some(message) = paused_message(KIND, ic.annotations(), &owner) {
+        return pause(&ic, &ctx, &api, &owner, message).await;
+    }
+    ensure_own(&ic, &api).await?;
+
+    let mut inputs = inputs_of(&ic);
+    let mut requeue = None;
+    let previous_ref = ic.status.as_ref().and_then(|s| s.backend_ref.clone());
+    match &ic.spec.backend.resource_graph_definition_ref {
+        None => {
+            // [IC-03]: kro → stub while the old instance still exists and is owned.
+            if let Some(old) = previous_ref {
+                inputs.backend_changed = changed_message(&ctx, &ic, &old, None).await?;
+            }
+        }
+        Some(reference) => {
+            inputs.mode = Mode::Kro;
+            inputs.rgd_name = reference.name.trim().to_string();
+            match instance_spec(&ic) {
+                Err(message) => inputs.spec_error = Some(("InvalidKroSpec".into(), message)),
+                Ok(spec) => {
+                    let outcome =
+                        kro(&ctx, &ic, &owner, &reference.name, spec, &mut inputs).await?;
+                    requeue = outcome;
+                }
+            }
+        }
+    }
+    let decision = decide::decide(&inputs);
+    apply_decision(&ctx, &ic, &api, decision).await?;
+    // [CP-52]: failed reads are written as a condition, then back off.
+    if let Some(Err(e @ RgdError::GetFailed(..))) = &inputs.resolution {
+        return Err(Error::Transient(e.to_string()));
+    }
+    if let (Owner::GetFailed(e), Some(_)) = (&owner, &inputs.waiting_for_owner) {
+        return Err(Error::Transient(format!("get owner Cluster: {e}")));
+    }
+    Ok(match requeue {
+        Some(after) => Action::requeue(after),
+        None => Action::await_change(),
+    })
+}
+
+fn inputs_of(ic: &Kany8sCluster) -> Inputs {
+    Inputs {
+        generation: ic.metadata.generation.unwrap_or(0),
+        previous: ic.status.clone().unwrap_or_default(),
+        spec_endpoint: ic.spec.control_plane_endpoint.clone(),
+        mode: Mode::Stub,
+        spec_error: None,
+        rgd_name: String::new(),
+        resolution: None,
+        backend_changed: None,
+        waiting_for_owner: None,
+        observed: None,
+        backend_ref: None,
+        now: now(),
+    }
+}
+
+/// [IC-08]: `spec.kroSpec` as an object (absent → `{}`).
+fn instance_spec(ic: &Kany8sCluster) -> Result<Map<String, Value>, String> {
+    match ic
+        .spec
+        .backend
+        .kro_spec
+        .clone()
+        .unwrap_or_else(|| json!({}))
+    {
+        Value::Object(map) => Ok(map),
+        other => Err(format!(
+            "spec.kroSpec must be a JSON object, got {}",
+            json_type(&other)
+        )),
+    }
+}
+
+/// [IC-07]: the cluster name injected into the instance.
+fn cluster_name(ic: &Kany8sCluster, owner: &Owner) -> String {
+    if let Some(cluster) = owner.cluster() {
+        return cluster.name_any();
+    }
+    match ic.labels().get(CLUSTER_NAME_LABEL) {
+        Some(label) if !label.is_empty() => label.clone(),
+        _ => ic.name_any(),
+    }
+}
+
+/// [IC-05]–[IC-11]: resolve, inject, apply and read the instance; fills `inputs`. Returns a
+/// timed requeue when nothing would trigger.
+async fn kro(
+    ctx: &Context,
+    ic: &Kany8sCluster,
+    owner: &Owner,
+    reference: &str,
+    mut spec: Map<String, Value>,
+    inputs: &mut Inputs,
+) -> Result<Option<Duration>, Error> {
+    let namespace = ic.namespace().unwrap_or_default();
+    let resolved = match ctx.backends.resolve_rgd(reference).await {
+        Ok((kind, rgd)) => match rgd::schema_has_spec_field(&rgd, "clusterUID") {
+            Ok(declares_uid) => Ok((kind, declares_uid)),
+            Err(message) => Err(RgdError::Invalid(message)),
+        },
+        Err(e) => Err(e),
+    };
+    let resolved = match resolved {
+        Ok((kind, declares_uid)) => match ctx
+            .backends
+            .resource_of(&kind.api_version(), &kind.kind)
+            .await
+        {
+            Some(found) => {
+                inputs.resolution = Some(Ok(kind));
+                Some((found, declares_uid))
+            }
+            None => {
+                inputs.resolution = Some(Err(RgdError::NotServed(
+                    kind.group,
+                    kind.version,
+                    kind.kind,
+                )));
+                None
+            }
+        },
+        Err(e) => {
+            inputs.resolution = Some(Err(e));
+            None
+        }
+    };
+    let Some(((resource, namespaced), declares_uid)) = resolved else {
+        // [IC-05], [CP-16]: reflect the instance named by status.backendRef, if any.
+        if let Some(reference) = ic.status.as_ref().and_then(|s| s.backend_ref.clone())
+            && let Some((object, resource, namespaced)) =
+                ctx.backends.get(&namespace, &reference).await?
+        {
+            ctx.watches.ensure(&resource);
+            SUSPENSION
+                .resume(
+                    &ctx.backends.api(&namespace, &resource, namespaced),
+                    &object,
+                )
+                .await?;
+            inputs.observed = Some(backend_status::read(&object));
+        }
+        let not_served = matches!(inputs.resolution, Some(Err(RgdError::NotServed(..))));
+        return Ok(not_served.then_some(SERVED_RETRY));
+    };
+    // [IC-06]
+    if declares_uid {
+        let waiting = match owner {
+            Owner::Found(_) => None,
+            Owner::NotSet => Some("waiting for owner Cluster reference to be set".to_string()),
+            Owner::NotFound(e) | Owner::GetFailed(e) => {
+                Some(format!("waiting for owner Cluster: {e}"))
+            }
+        };
+        if waiting.is_some() {
+            inputs.waiting_for_owner = waiting;
+            return Ok(None);
+        }
+    }
+    // [IC-03]
+    if let Some(old) = ic.status.as_ref().and_then(|s| s.backend_ref.clone()) {
+        inputs.backend_changed = changed_message(ctx, ic, &old, Some(&resource)).await?;
+        if inputs.backend_changed.is_some() {
+            return Ok(None);
+        }
+    }
+    // [IC-08]
+    spec.insert("clusterName".into(), json!(cluster_name(ic, owner)));
+    spec.insert("clusterNamespace".into(), json!(namespace));
+    if declares_uid && let Some(cluster) = owner.cluster() {
+        spec.insert("clusterUID".into(), json!(cluster.uid()));
+    }
+    let object = apply_instance(ctx, ic, owner, &resource, namespaced, spec).await?;
+    let backend = ctx.backends.api(&namespace, &resource, namespaced);
+    SUSPENSION.resume(&backend, &object).await?;
+    inputs.backend_ref = Some(BackendReference {
+        api_version: resource.api_version.clone(),
+        kind: resource.kind.clone(),
+        name: ic.name_any(),
+    });
+    ctx.watches.ensure(&resource);
+    inputs.observed = Some(backend_status::read(&object));
+    Ok(None)
+}
+
+/// [IC-03] with [CP-12] semantics: the message when the previous backend `old` differs in
+/// group or kind from `desired` (`None`: stub mode) and still exists, owned.
+async fn changed_message(
+    ctx: &Context,
+    ic: &Kany8sCluster,
+    old: &BackendReference,
+    desired: Option<&ApiResource>,
+) -> Result<Option<String>, Error> {
+    if let Some(desired) = desired
+        && capi::api_group_of(&old.api_version) == desired.group
+        && old.kind == desired.kind
+    {
+        return Ok(None);
+    }
+    let namespace = ic.namespace().unwrap_or_default();
+    let uid = ic.uid().unwrap_or_default();
+    let target = desired.map_or_else(
+        || "none (stub mode)".to_string(),
+        |d| format!("{}/{}", d.api_version, d.kind),
+    );
+    Ok(match ctx.backends.get(&namespace, old).await? {
+        Some((object, _, _)) if owned_by(&object, &uid) => Some(format!(
+            "backend changed from {}/{} to {target}; delete {} {namespace}/{} or revert the spec",
+            old.api_version, old.kind, old.kind, old.name
+        )),
+        _ => None,
+    })
+}
+
+/// [IC-09]: SSA of the instance; returns the applied object.
+async fn apply_instance(
+    ctx: &Context,
+    ic: &Kany8sCluster,
+    owner: &Owner,
+    resource: &ApiResource,
+    namespaced: bool,
+    spec: Map<String, Value>,
+) -> Result<Value, Error> {
+    let namespace = ic.namespace().unwrap_or_default();
+    let name = ic.name_any();
+    let uid = ic.uid().unwrap_or_default();
+    let mut owner_references = vec![json!({"apiVersion": API_VERSION, "kind": KIND,
+        "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true})];
+    let mut labels = json!({});
+    if let Some(cluster) = owner.cluster() {
+        owner_references.push(
+            json!({"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
+            "name": cluster.name_any(), "uid": cluster.uid()}),
+        );
+        labels[CLUSTER_NAME_LABEL] = json!(cluster.name_any());
+    }
+    let mut metadata = json!({"name": name, "labels": labels,
+        "annotations": {OWNER_UID_ANNOTATION: uid}, "ownerReferences": owner_references});
+    if namespaced {
+        metadata["namespace"] = json!(namespace);
+    }
+    let body = json!({"apiVersion": resource.api_version, "kind": resource.kind,
+        "metadata": metadata, "spec": spec});
+    let applied = ctx
+        .backends
+        .api(&namespace, resource, namespaced)
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await?;
+    Ok(serde_json::to_value(applied)?)
+}
+
+/// [IC-02], [CT-21], [CT-24]: the own-object apply, skipped when in place.
+async fn ensure_own(ic: &Kany8sCluster, api: &Api<Kany8sCluster>) -> Result<(), Error> {
+    let has_finalizer = ic.finalizers().iter().any(|f| f == FINALIZER);
+    let has_block = ic
+        .annotations()
+        .get(BLOCK_MOVE_ANNOTATION)
+        .map(String::as_str)
+        == Some("true");
+    if has_finalizer && has_block {
+        return Ok(());
+    }
+    own_apply(ic, api, true, true, ic.spec.control_plane_endpoint.clone()).await
+}
+
+/// The own-object apply: finalizer, `block-move` and `spec.controlPlaneEndpoint` (once known).
+async fn own_apply(
+    ic: &Kany8sCluster,
+    api: &Api<Kany8sCluster>,
+    finalizer: bool,
+    block_move: bool,
+    endpoint: Option<ApiEndpoint>,
+) -> Result<(), Error> {
+    let mut metadata = json!({"name": ic.name_any(), "namespace": ic.namespace()});
+    if finalizer {
+        metadata["finalizers"] = json!([FINALIZER]);
+    }
+    if block_move {
+        metadata["annotations"] = json!({BLOCK_MOVE_ANNOTATION: "true"});
+    }
+    let mut body = json!({"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata});
+    if let Some(endpoint) = endpoint {
+        body["spec"] = json!({"controlPlaneEndpoint": endpoint});
+    }
+    api.patch(
+        &ic.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
+    Ok(())
+}
+
+/// SSA of the complete status, skipped when nothing changed; returns whether it wrote.
+async fn write_status(
+    api: &Api<Kany8sCluster>,
+    ic: &Kany8sCluster,
+    status: Kany8sClusterStatus,
+) -> Result<bool, Error> {
+    let previous = ic.status.clone().unwrap_or_default();
+    let strip = |s: &Kany8sClusterStatus| Kany8sClusterStatus {
+        conditions: Vec::new(),
+        ..s.clone()
+    };
+    if conditions_equivalent(&previous.conditions, &status.conditions)
+        && strip(&previous) == strip(&status)
+    {
+        return Ok(false);
+    }
+    let body = json!({"apiVersion": API_VERSION, "kind": KIND,
+        "metadata": {"name": ic.name_any(), "namespace": ic.namespace()}, "status": status});
+    api.patch_status(
+        &ic.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The endpoint first (so the Cluster sees it with the Ready status), then status, then events.
+async fn apply_decision(
+    ctx: &Context,
+    ic: &Kany8sCluster,
+    api: &Api<Kany8sCluster>,
+    decision: Decision,
+) -> Result<(), Error> {
+    if let Some(endpoint) = decision.endpoint {
+        own_apply(ic, api, true, true, Some(endpoint)).await?;
+    }
+    write_status(api, ic, decision.status).await?;
+    for event in &decision.events {
+        publish(&ctx.recorder, ic, event).await;
+    }
+    Ok(())
+}
+
+/// [IC-02] with [CT-17]: only the `Paused` condition, the instance suspension and, once safely
+/// paused, the removal of `block-move`.
+async fn pause(
+    ic: &Kany8sCluster,
+    ctx: &Context,
+    api: &Api<Kany8sCluster>,
+    owner: &Owner,
+    message: String,
+) -> Result<Action, Error> {
+    let mut status = ic.status.clone().unwrap_or_default();
+    put(
+        &mut status.conditions,
+        types::PAUSED,
+        &Verdict::new("True", "Paused", message),
+        ic.metadata.generation.unwrap_or(0),
+        &now(),
+    );
+    write_status(api, ic, status).await?;
+    if let Some(reference) = ic.status.as_ref().and_then(|s| s.backend_ref.clone()) {
+        let detach: Vec<String> = [ic.uid(), owner.cluster().and_then(|c| c.uid())]
+            .into_iter()
+            .flatten()
+            .collect();
+        let namespace = ic.namespace().unwrap_or_default();
+        ctx.backends
+            .suspend_referenced(SUSPENSION, &namespace, &reference, &detach)
+            .await?;
+    }
+    if ic.annotations().contains_key(BLOCK_MOVE_ANNOTATION) {
+        let finalizer = ic.finalizers().iter().any(|f| f == FINALIZER);
+        own_apply(
+            ic,
+            api,
+            finalizer,
+            false,
+            ic.spec.control_plane_endpoint.clone(),
+        )
+        .await?;
+    }
+    Ok(Action::await_change())
+}
+
+/// [IC-02] with [CT-25]–[CT-28]: deletion with the finalizer, the instance as backend.
+async fn delete(
+    ic: &Kany8sCluster,
+    ctx: &Context,
+    api: &Api<Kany8sCluster>,
+    owner: Owner,
+) -> Result<Action, Error> {
+    if !ic.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let release = || {
+        own_apply(
+            ic,
+            api,
+            false,
+            false,
+            ic.spec.control_plane_endpoint.clone(),
+        )
+    };
+    if ic.annotations().contains_key(DELETE_FOR_MOVE_ANNOTATION) {
+        release().await?;
+        return Ok(Action::await_change());
+    }
+    let owner = match owner {
+        Owner::Found(c) => Owner::Found(c),
+        _ => Owner::NotSet,
+    };
+    let generation = ic.metadata.generation.unwrap_or(0);
+    let now = now();
+    let mut status = ic.status.clone().unwrap_or_default();
+    if let Some(message) = paused_message(KIND, ic.annotations(), &owner) {
+        put(
+            &mut status.conditions,
+            types::PAUSED,
+            &Verdict::new("True", "Paused", message),
+            generation,
+            &now,
+        );
+        put(
+            &mut status.conditions,
+            types::DELETING,
+            &Verdict::new(
+                "True",
+                "WaitingForUnpause",
+                "deletion is blocked while paused",
+            ),
+            generation,
+            &now,
+        );
+        write_status(api, ic, status).await?;
+        return Ok(Action::await_change());
+    }
+    let namespace = ic.namespace().unwrap_or_default();
+    let reference = match ic.status.as_ref().and_then(|s| s.backend_ref.clone()) {
+        Some(r) => Some(r),
+        None => desired_reference(ctx, ic).await,
+    };
+    let Some(reference) = reference else {
+        if ic.spec.backend.resource_graph_definition_ref.is_some() {
+            publish(
+                &ctx.recorder,
+                ic,
+                &Event {
+                    warning: true,
+                    reason: "BackendUnresolvable".into(),
+                    note: "cannot determine the backend to delete; relying on garbage collection"
+                        .into(),
+                },
+            )
+            .await;
+        }
+        release().await?;
+        return Ok(Action::await_change());
+    };
+    let uid = ic.uid().unwrap_or_default();
+    let resource = match ctx
+        .backends
+        .delete_owned(SUSPENSION, &namespace, &reference, &uid)
+        .await?
+    {
+        Deletion::Released => {
+            release().await?;
+            return Ok(Action::await_change());
+        }
+        Deletion::Waiting(resource) => resource,
+    };
+    ctx.watches.ensure(&resource);
+    let waiting = format!(
+        "waiting for {} {namespace}/{} to be deleted",
+        reference.kind, reference.name
+    );
+    put(
+        &mut status.conditions,
+        types::DELETING,
+        &Verdict::new("True", "WaitingForBackendDeletion", waiting),
+        generation,
+        &now,
+    );
+    put(
+        &mut status.conditions,
+        types::READY,
+        &Verdict::new("False", "Deleting", "infrastructure is being deleted"),
+        generation,
+        &now,
+    );
+    put(
+        &mut status.conditions,
+        types::PAUSED,
+        &Verdict::new("False", "NotPaused", ""),
+        generation,
+        &now,
+    );
+    status.observed_generation = Some(generation);
+    let before = ic.status.clone().unwrap_or_default().conditions;
+    if write_status(api, ic, status.clone()).await? {
+        for event in condition_events(&before, &status.conditions, &[types::DELETING]) {
+            publish(&ctx.recorder, ic, &event).await;
+        }
+    }
+    Ok(if ctx.watches.is_running(&resource) {
+        Action::await_change()
+    } else {
+        Action::requeue(SERVED_RETRY)
+    })
+}
+
+/// The instance the spec would create, when `status.backendRef` is not set.
+async fn desired_reference(ctx: &Context, ic: &Kany8sCluster) -> Option<BackendReference> {
+    let reference = ic.spec.backend.resource_graph_definition_ref.as_ref()?;
+    let (kind, _) = ctx.backends.resolve_rgd(&reference.name).await.ok()?;
+    let (resource, _) = ctx
+        .backends
+        .resource_of(&kind.api_version(), &kind.kind)
+        .await?;
+    Some(BackendReference {
+        api_version: resource.api_version,
+        kind: resource.kind,
+        name: ic.name_any(),
+    })
+}
+
+/// Maps an object to the Kany8sCluster it concerns, for secondary watches.
+pub fn by_name(namespace: &str, name: &str) -> ObjectRef<Kany8sCluster> {
+    ObjectRef::new(name).within(namespace)
+}
+
+/// Whether a Cluster's `spec.infrastructureRef` names a Kany8sCluster.
+pub fn names_kany8s_cluster(group: &str, kind: &str) -> bool {
+    group == INFRASTRUCTURE_GROUP && kind == KIND
+}
