@@ -2,122 +2,21 @@
 //! simulator (Applied mode) and the embedded API server, in process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
 use base64::Engine as _;
-use fake_kro::sim::{ChildMode, SimOptions};
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kany8s::api::Kany8sControlPlane;
 use kany8s::capi::Cluster;
+use kube::ResourceExt;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
-use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
-const KUBECONFIG: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: demo\n  cluster: {server: https://demo.example:6443}\ncontexts:\n- name: demo\n  context: {cluster: demo, user: admin}\ncurrent-context: demo\nusers:\n- name: admin\n  user: {token: t}\n";
-
-fn cluster_crd() -> Value {
-    let open = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
-    json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "clusters.cluster.x-k8s.io"},
-        "spec": {"group": "cluster.x-k8s.io", "scope": "Namespaced",
-            "names": {"kind": "Cluster", "plural": "clusters", "singular": "cluster", "listKind": "ClusterList"},
-            "versions": [{"name": "v1beta2", "served": true, "storage": true, "subresources": {"status": {}},
-                "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": open, "status": open}}}}]}})
-}
-
-async fn wait_established(client: &Client, name: &str) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for _ in 0..200 {
-        if let Some(crd) = crds.get_opt(name).await.unwrap()
-            && crd.status.and_then(|s| s.conditions).is_some_and(|c| {
-                c.iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True")
-            })
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("CRD {name} never established");
-}
-
-/// The embedded API server with Kany8s's and Cluster API's CRDs, fake-kro and the controller.
-async fn start() -> (kany8s_apiserver::Server, Client) {
-    let server = kany8s_apiserver::Server::builder().build();
-    let client = server.client();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let mut names = Vec::new();
-    for crd in kany8s::crds::all().unwrap() {
-        names.push(crd.name_any());
-        crds.create(&PostParams::default(), &crd).await.unwrap();
-    }
-    crds.create(
-        &PostParams::default(),
-        &serde_json::from_value(cluster_crd()).unwrap(),
-    )
-    .await
-    .unwrap();
-    names.push("clusters.cluster.x-k8s.io".into());
-    for name in &names {
-        wait_established(&client, name).await;
-    }
-    tokio::spawn(fake_kro::sim::run(
-        client.clone(),
-        SimOptions {
-            requeue: Duration::from_millis(100),
-            mode: ChildMode::Applied,
-            ..SimOptions::default()
-        },
-    ));
-    tokio::spawn(kany8s::controlplane::run(
-        client.clone(),
-        kany8s::controlplane::Options::default(),
-    ));
-    (server, client)
-}
-
-fn fixture(path: &str) -> Value {
-    let path = format!("{}/../fixtures/rgds/{path}", env!("CARGO_MANIFEST_DIR"));
-    yaml_serde::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-async fn apply_rgd(client: &Client, rgd: Value) {
-    let resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("kro.run", "v1alpha1", "ResourceGraphDefinition"),
-        "resourcegraphdefinitions",
-    );
-    let rgds: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-    for _ in 0..200 {
-        if rgds
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(rgd.clone()).unwrap(),
-            )
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("RGD never created");
-}
-
-async fn create_cluster(client: &Client, name: &str) -> Cluster {
-    let clusters: Api<Cluster> = Api::namespaced(client.clone(), "default");
-    let cluster: Cluster = serde_json::from_value(
-        json!({"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
-        "metadata": {"name": name, "namespace": "default"}, "spec": {}}),
-    )
-    .unwrap();
-    clusters
-        .create(&PostParams::default(), &cluster)
-        .await
-        .unwrap()
-}
+use common::*;
 
 fn control_plane(name: &str, cluster: &Cluster, rgd: &str, kro_spec: Value) -> Kany8sControlPlane {
     serde_json::from_value(json!({"apiVersion": "controlplane.cluster.x-k8s.io/v1alpha1", "kind": "Kany8sControlPlane",
@@ -125,37 +24,6 @@ fn control_plane(name: &str, cluster: &Cluster, rgd: &str, kro_spec: Value) -> K
             "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster", "name": cluster.name_any(), "uid": cluster.uid().unwrap()}]},
         "spec": {"version": "v1.30.0", "resourceGraphDefinitionRef": {"name": rgd}, "kroSpec": kro_spec}}))
     .unwrap()
-}
-
-fn condition(cp: &Kany8sControlPlane, type_: &str) -> Option<(String, String, String)> {
-    cp.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-async fn wait_cp(
-    api: &Api<Kany8sControlPlane>,
-    name: &str,
-    what: &str,
-    done: impl Fn(&Kany8sControlPlane) -> bool,
-) -> Kany8sControlPlane {
-    let mut last = None;
-    for _ in 0..300 {
-        if let Some(cp) = api.get_opt(name).await.unwrap() {
-            if done(&cp) {
-                return cp;
-            }
-            last = Some(cp);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "{name} never reached {what}: {:#?}",
-        last.and_then(|c| c.status)
-    );
 }
 
 fn kubeconfig_secret(name: &str, content: &str) -> Secret {
@@ -189,7 +57,7 @@ async fn kro_control_plane_lifecycle() {
     .unwrap();
 
     // Ready needs the source kubeconfig (Option B gate, [KC-12]).
-    let waiting = wait_cp(&cps, "c1-cp", "waiting for the source secret", |cp| {
+    let waiting = wait_for(&cps, "c1-cp", "waiting for the source secret", |cp| {
         condition(cp, "KubeconfigSecretReconciled")
             .is_some_and(|c| c.1 == "KubeconfigSourceSecretNotFound")
     })
@@ -216,7 +84,7 @@ async fn kro_control_plane_lifecycle() {
         )
         .await
         .unwrap();
-    let ready = wait_cp(&cps, "c1-cp", "Available", |cp| {
+    let ready = wait_for(&cps, "c1-cp", "Available", |cp| {
         condition(cp, "Available").is_some_and(|c| c.0 == "True")
     })
     .await;
@@ -349,7 +217,7 @@ async fn kro_control_plane_lifecycle() {
     )
     .await
     .unwrap();
-    let paused = wait_cp(&cps, "c1-cp", "safely paused", |cp| {
+    let paused = wait_for(&cps, "c1-cp", "safely paused", |cp| {
         condition(cp, "Paused").is_some_and(|c| c.0 == "True")
             && !cp
                 .annotations()
@@ -381,7 +249,7 @@ async fn kro_control_plane_lifecycle() {
     )
     .await
     .unwrap();
-    let resumed = wait_cp(&cps, "c1-cp", "resumed", |cp| {
+    let resumed = wait_for(&cps, "c1-cp", "resumed", |cp| {
         condition(cp, "Paused").is_some_and(|c| c.0 == "False")
             && cp
                 .annotations()
@@ -436,7 +304,7 @@ async fn missing_rgd_and_bad_spec() {
     )
     .await
     .unwrap();
-    let missing = wait_cp(&cps, "c2-cp", "RGD not found", |cp| {
+    let missing = wait_for(&cps, "c2-cp", "RGD not found", |cp| {
         condition(cp, "Ready").is_some_and(|c| c.1 == "ResourceGraphDefinitionNotFound")
     })
     .await;
@@ -453,7 +321,7 @@ async fn missing_rgd_and_bad_spec() {
         "ResourceGraphDefinitionNotFound"
     );
     apply_rgd(&client, fixture("control-plane/demo-control-plane.yaml")).await;
-    wait_cp(&cps, "c2-cp", "RGD resolved", |cp| {
+    wait_for(&cps, "c2-cp", "RGD resolved", |cp| {
         condition(cp, "ResourceGraphDefinitionResolved").is_some_and(|c| c.0 == "True")
     })
     .await;
@@ -472,7 +340,7 @@ async fn missing_rgd_and_bad_spec() {
     )
     .unwrap();
     cps.create(&PostParams::default(), &cp3).await.unwrap();
-    let invalid = wait_cp(&cps, "c3-cp", "InvalidExternalBackend", |cp| {
+    let invalid = wait_for(&cps, "c3-cp", "InvalidExternalBackend", |cp| {
         condition(cp, "Ready").is_some_and(|c| c.1 == "InvalidExternalBackend")
     })
     .await;
