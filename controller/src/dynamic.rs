@@ -133,7 +133,13 @@ where
                         return;
                     }
                 }
-                None => self.wake.notified().await,
+                None => {
+                    // The controller is gone once its end of the channel is dropped.
+                    tokio::select! {
+                        () = self.wake.notified() => {}
+                        () = sender.closed() => return,
+                    }
+                }
             }
         }
     }
@@ -229,5 +235,14 @@ where
             .keys()
             .map(|(v, k)| format!("{v}/{k}"))
             .collect()
+    }
+}
+
+impl<K: Resource> Drop for DynamicWatches<K> {
+    /// A stopped controller stops its watches.
+    fn drop(&mut self) {
+        for watch in lock(&self.state).watches.values() {
+            watch.handle.abort();
+        }
     }
 }
