@@ -41,9 +41,8 @@ pub async fn wait_established(client: &Client, name: &str) {
     panic!("CRD {name} never established");
 }
 
-/// The embedded API server with Kany8s's and Cluster API's CRDs, fake-kro and the manager
-/// running both controller groups.
-pub async fn start() -> (kany8s_apiserver::Server, Client) {
+/// The embedded API server with Kany8s's and Cluster API's CRDs and fake-kro.
+pub async fn start_without_manager() -> (kany8s_apiserver::Server, Client) {
     let server = kany8s_apiserver::Server::builder().build();
     let client = server.client();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -69,18 +68,6 @@ pub async fn start() -> (kany8s_apiserver::Server, Client) {
             mode: ChildMode::Applied,
             ..SimOptions::default()
         },
-    ));
-    tokio::spawn(kany8s::manager::run(
-        client.clone(),
-        kany8s::manager::Config {
-            groups: Vec::new(),
-            options: kany8s::manager::Options::default(),
-            leader_election: None,
-            health_address: None,
-            metrics_address: None,
-        },
-        std::future::pending(),
-        None,
     ));
     (server, client)
 }
@@ -230,4 +217,22 @@ pub fn redacted(object: &impl Serialize) -> Value {
     let mut value = serde_json::to_value(object).unwrap();
     walk(&mut value);
     value
+}
+
+/// [`start_without_manager`] plus the manager running both controller groups.
+pub async fn start() -> (kany8s_apiserver::Server, Client) {
+    let (server, client) = start_without_manager().await;
+    tokio::spawn(kany8s::manager::run(
+        client.clone(),
+        kany8s::manager::Config {
+            groups: Vec::new(),
+            options: kany8s::manager::Options::default(),
+            leader_election: None,
+            health_address: None,
+            metrics_address: None,
+        },
+        std::future::pending(),
+        None,
+    ));
+    (server, client)
 }
