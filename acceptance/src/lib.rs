@@ -1,1 +1,108 @@
-//! Kany8s acceptance: the simulated Cluster API core, the sandbox and the scenario runners.
+//! Kany8s acceptance: the simulated Cluster API core, the embedded target, the sandbox and the
+//! scenario runners (provider.md §11).
+
+pub mod capi;
+pub mod crds;
+pub mod env;
+pub mod harness;
+pub mod scenarios;
+
+use std::path::Path;
+
+use harness::{Failure, Harness, Target};
+
+/// Why a run did not pass.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("scenario {scenario} failed: {failure}\nartifacts: {artifacts}")]
+    Failed {
+        scenario: String,
+        failure: Failure,
+        artifacts: String,
+    },
+}
+
+/// Runs `scenario` on `target`; on failure the artifacts go under `artifacts`.
+pub async fn run_scenario(
+    scenario: &str,
+    target: Target,
+    artifacts: &Path,
+    keep: bool,
+) -> Result<(), RunError> {
+    if !scenarios::ALL.iter().any(|(n, _)| *n == scenario) {
+        return Err(RunError::Setup(format!(
+            "unknown scenario \"{scenario}\" (known: {})",
+            scenarios::ALL
+                .iter()
+                .map(|s| s.0)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    if !scenarios::runs_on(scenario, target) {
+        return Err(RunError::Setup(format!(
+            "scenario {scenario} runs on the embedded target only"
+        )));
+    }
+    let logs = env::capture_logs(false);
+    let workdir =
+        tempfile::tempdir().map_err(|e| RunError::Setup(format!("temporary folder: {e}")))?;
+    let (embedded, client, kubeconfig) = match target {
+        Target::Embedded => {
+            let kubeconfig = workdir.path().join("kubeconfig");
+            let env = env::Embedded::start("127.0.0.1:0", &kubeconfig)
+                .await
+                .map_err(|e| RunError::Setup(e.to_string()))?;
+            let client = env.client.clone();
+            (Some(env), client, kubeconfig)
+        }
+        Target::Kind => {
+            let path = std::env::var("KUBECONFIG").map_err(|_| RunError::Setup("--target kind needs KUBECONFIG pointing at the kind cluster (scripts/kind-up.sh writes it)".into()))?;
+            let client = kube::Client::try_default()
+                .await
+                .map_err(|e| RunError::Setup(format!("kubernetes client: {e}")))?;
+            (None, client, std::path::PathBuf::from(path))
+        }
+    };
+    let h = Harness::new(
+        scenario,
+        client,
+        &kubeconfig,
+        target,
+        embedded.as_ref().map(|_| logs),
+    );
+    println!("[{scenario}] target {target:?}, namespace {}", h.namespace);
+    let started = std::time::Instant::now();
+    let outcome = match h.create_namespace().await {
+        Ok(()) => scenarios::run(scenario, &h).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(()) => {
+            println!(
+                "[{scenario}] passed in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            if !keep {
+                h.delete_namespace().await;
+            }
+            drop(embedded);
+            Ok(())
+        }
+        Err(failure) => {
+            let folder = h
+                .dump(artifacts, &failure)
+                .await
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|e| format!("(could not be written: {e})"));
+            drop(embedded);
+            Err(RunError::Failed {
+                scenario: scenario.to_string(),
+                failure,
+                artifacts: folder,
+            })
+        }
+    }
+}

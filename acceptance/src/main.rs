@@ -1,8 +1,10 @@
-//! The `kany8s-acceptance` command.
+//! The `kany8s-acceptance` command: the local sandbox and the acceptance runners.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use acceptance::harness::Target;
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -10,12 +12,130 @@ use clap::Parser;
     version,
     about = "Kany8s test harness: the sandbox and the acceptance runners"
 )]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum TargetArg {
+    Embedded,
+    Kind,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the embedded API server, fake-kro, the simulated Cluster API core and the kany8s
+    /// manager; print the KUBECONFIG to use; run until interrupted.
+    Sandbox {
+        /// Where to write the kubeconfig.
+        #[arg(long, default_value = ".sandbox/kubeconfig")]
+        kubeconfig: PathBuf,
+        /// The API server's listen address.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+    },
+    /// Run one acceptance scenario.
+    Run {
+        /// The scenario (see `list`).
+        scenario: String,
+        #[arg(long, value_enum, default_value = "embedded")]
+        target: TargetArg,
+        /// Where a failing scenario leaves its objects, events and logs.
+        #[arg(long, default_value = "artifacts")]
+        artifacts: PathBuf,
+        /// Keep the scenario's namespace after success.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// List the scenarios.
+    List,
+}
 
 fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    eprintln!(
-        "kany8s-acceptance: the sandbox and the acceptance runners is not built yet; see the open issues"
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kany8s-acceptance: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::List => {
+            for (name, embedded_only) in acceptance::scenarios::ALL {
+                println!(
+                    "{name}{}",
+                    if *embedded_only {
+                        " (embedded only)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Run {
+            scenario,
+            target,
+            artifacts,
+            keep,
+        } => {
+            let target = match target {
+                TargetArg::Embedded => Target::Embedded,
+                TargetArg::Kind => Target::Kind,
+            };
+            match runtime.block_on(acceptance::run_scenario(
+                &scenario, target, &artifacts, keep,
+            )) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("kany8s-acceptance: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Sandbox { kubeconfig, listen } => {
+            match runtime.block_on(sandbox(kubeconfig, listen)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("kany8s-acceptance: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn sandbox(kubeconfig: PathBuf, listen: String) -> Result<(), String> {
+    if let Some(dir) = kubeconfig.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    let log_path = kubeconfig.with_file_name("sandbox.log");
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| format!("creating {}: {e}", log_path.display()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,kube_runtime=warn,kube_client=warn")
+    });
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::sync::Mutex::new(log))
+        .init();
+    let env = acceptance::env::Embedded::start(&listen, &kubeconfig)
+        .await
+        .map_err(|e| e.to_string())?;
+    let absolute = std::fs::canonicalize(&kubeconfig).unwrap_or(kubeconfig);
+    println!(
+        "kany8s sandbox ready at http://{} (logs: {})",
+        env.address,
+        log_path.display()
     );
-    ExitCode::from(2)
+    println!("export KUBECONFIG={}", absolute.display());
+    let _ = tokio::signal::ctrl_c().await;
+    println!("kany8s sandbox stopped");
+    Ok(())
 }
