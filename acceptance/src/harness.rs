@@ -336,6 +336,37 @@ impl Harness {
         .await
     }
 
+    /// Starts recording every version of `kind/name` the API reports (through a watch), so a
+    /// short-lived state can be asserted afterwards.
+    pub async fn observe(
+        &self,
+        api_version: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<Observer, Failure> {
+        use futures::StreamExt;
+        use kube::runtime::{WatchStreamExt, watcher};
+        let api = self.api(api_version, kind).await?;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let task = tokio::spawn(async move {
+            let stream = watcher::watcher(api, config)
+                .default_backoff()
+                .applied_objects();
+            futures::pin_mut!(stream);
+            while let Some(event) = stream.next().await {
+                if let Ok(object) = event
+                    && let Ok(value) = serde_json::to_value(object)
+                    && let Ok(mut seen) = sink.lock()
+                {
+                    seen.push(value);
+                }
+            }
+        });
+        Ok(Observer { seen, task })
+    }
+
     /// Writes every object of the namespace (and the RGDs), the events and the controller
     /// logs under `dir/<scenario>/`; returns that folder.
     pub async fn dump(&self, dir: &Path, failure: &Failure) -> std::io::Result<PathBuf> {
@@ -431,4 +462,27 @@ pub fn summary(object: &Value) -> String {
         object["metadata"]["name"].as_str().unwrap_or("?"),
         conditions.join(", ")
     )
+}
+
+/// Every version of one object seen since [`Harness::observe`].
+#[derive(Debug)]
+pub struct Observer {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Observer {
+    /// Whether any recorded version satisfies `test`.
+    pub fn saw(&self, test: impl Fn(&Value) -> bool) -> bool {
+        self.seen
+            .lock()
+            .map(|s| s.iter().any(test))
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for Observer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

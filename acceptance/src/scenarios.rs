@@ -713,6 +713,7 @@ async fn kro_reflection(h: &Harness) -> Result<(), Failure> {
         "M",
         "delete the Cluster: the instance goes before the control plane",
     );
+    let observer = h.observe(CP, "Kany8sControlPlane", "demo-cluster").await?;
     h.kubectl(
         &[
             "delete",
@@ -725,19 +726,13 @@ async fn kro_reflection(h: &Harness) -> Result<(), Failure> {
         None,
     )
     .await?;
-    let saw_waiting = std::cell::Cell::new(false);
     h.wait(
         "the control plane to be gone, never before its instance",
         || async {
             let cp = h.get(CP, "Kany8sControlPlane", "demo-cluster").await?;
             let instance = h.get(KRO, "DemoControlPlane", "demo-cluster").await?;
             match (cp, instance) {
-                (Some(cp), _) => {
-                    if has_condition(&cp, "Deleting", "True", Some("WaitingForBackendDeletion")) {
-                        saw_waiting.set(true);
-                    }
-                    Ok(Err("control plane still there".to_string()))
-                }
+                (Some(_), _) => Ok(Err("control plane still there".to_string())),
                 (None, Some(_)) => Err(Failure::new(
                     "the control plane disappeared while its instance still exists",
                 )),
@@ -746,9 +741,10 @@ async fn kro_reflection(h: &Harness) -> Result<(), Failure> {
         },
     )
     .await?;
-    check(saw_waiting.get(), || {
-        "Deleting=True/WaitingForBackendDeletion was never observed".into()
-    })?;
+    check(
+        observer.saw(|o| has_condition(o, "Deleting", "True", Some("WaitingForBackendDeletion"))),
+        || "Deleting=True/WaitingForBackendDeletion was never observed".into(),
+    )?;
     h.wait_gone(CAPI, "Cluster", "demo-cluster").await
 }
 
@@ -841,6 +837,7 @@ async fn kro_infra_reflection(h: &Harness) -> Result<(), Failure> {
     )?;
 
     h.step("C", "delete the Kany8sCluster: the instance goes first");
+    let observer = h.observe(IC, "Kany8sCluster", "demo-cluster").await?;
     h.kubectl(
         &[
             "delete",
@@ -853,19 +850,13 @@ async fn kro_infra_reflection(h: &Harness) -> Result<(), Failure> {
         None,
     )
     .await?;
-    let saw_waiting = std::cell::Cell::new(false);
     h.wait(
         "the Kany8sCluster to be gone, never before its instance",
         || async {
             let ic = h.get(IC, "Kany8sCluster", "demo-cluster").await?;
             let instance = h.get(KRO, "DemoInfrastructure", "demo-cluster").await?;
             match (ic, instance) {
-                (Some(ic), _) => {
-                    if has_condition(&ic, "Deleting", "True", Some("WaitingForBackendDeletion")) {
-                        saw_waiting.set(true);
-                    }
-                    Ok(Err("Kany8sCluster still there".to_string()))
-                }
+                (Some(_), _) => Ok(Err("Kany8sCluster still there".to_string())),
                 (None, Some(_)) => Err(Failure::new(
                     "the Kany8sCluster disappeared while its instance still exists",
                 )),
@@ -874,9 +865,10 @@ async fn kro_infra_reflection(h: &Harness) -> Result<(), Failure> {
         },
     )
     .await?;
-    check(saw_waiting.get(), || {
-        "Deleting=True/WaitingForBackendDeletion was never observed".into()
-    })?;
+    check(
+        observer.saw(|o| has_condition(o, "Deleting", "True", Some("WaitingForBackendDeletion"))),
+        || "Deleting=True/WaitingForBackendDeletion was never observed".into(),
+    )?;
     h.wait_gone("v1", "ConfigMap", "demo-cluster-infra").await
 }
 
@@ -1431,7 +1423,36 @@ async fn pause_quiet(h: &Harness) -> Result<(), Failure> {
         None,
     )
     .await?;
-    // The user's own spec change bumps the CP once; the controller must not write after it.
+    // [CT-07]: the paused path refreshes only the Paused condition's observedGeneration.
+    h.wait_object(
+        CP,
+        "Kany8sControlPlane",
+        "quiet",
+        "Paused refreshed for the new generation",
+        |o| {
+            o["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| {
+                    c["type"] == "Paused" && c["observedGeneration"] == o["metadata"]["generation"]
+                })
+        },
+    )
+    .await?;
+    // A label change triggers a reconcile; a paused, settled control plane must not write.
+    h.kubectl(
+        &[
+            "label",
+            "-n",
+            &ns,
+            "kany8scontrolplanes.controlplane.cluster.x-k8s.io",
+            "quiet",
+            "team=a",
+        ],
+        None,
+    )
+    .await?;
     let patched = h
         .get(CP, "Kany8sControlPlane", "quiet")
         .await?

@@ -313,6 +313,8 @@ pub async fn run(client: Client, options: SimOptions) -> Result<(), SimError> {
     .await?;
     wait_established(&crds, "resourcegraphdefinitions.kro.run").await?;
     let shared = Arc::new(Mutex::new(Shared::default()));
+    // Dropping this future (or returning) stops every per-kind instance controller too.
+    let _stop = StopInstances(shared.clone());
     let context = Arc::new(RgdContext {
         client: client.clone(),
         options,
@@ -327,10 +329,18 @@ pub async fn run(client: Client, options: SimOptions) -> Result<(), SimError> {
         )
         .for_each(|_| async {})
         .await;
-    for (_, handle) in lock(&shared).controllers.drain() {
-        handle.abort();
-    }
     Ok(())
+}
+
+/// Aborts the instance controllers when the simulator stops.
+struct StopInstances(Arc<Mutex<Shared>>);
+
+impl Drop for StopInstances {
+    fn drop(&mut self) {
+        for (_, handle) in lock(&self.0).controllers.drain() {
+            handle.abort();
+        }
+    }
 }
 
 async fn wait_established(
@@ -408,7 +418,14 @@ async fn reconcile_rgd(rgd: Arc<DynamicObject>, ctx: Arc<RgdContext>) -> Result<
     let mut conditions = Conditions::of(conditions::RGD, &value, now());
     let first_error = check(&value, &CheckOptions::default())
         .into_iter()
-        .find(|d| d.severity == Severity::Error);
+        .find(|d| d.severity == Severity::Error)
+        .map(|d| d.message);
+    // kro resolves every template's schema from the cluster; an unserved kind is V4's error.
+    let first_error = match first_error {
+        Some(e) => Some(e),
+        None => unserved_template(&ctx.client, &value).await,
+    };
+    let retry_later = first_error.is_some();
     let mut status = json!({});
     match (first_error, generated) {
         (Some(error), _) => {
@@ -416,7 +433,7 @@ async fn reconcile_rgd(rgd: Arc<DynamicObject>, ctx: Arc<RgdContext>) -> Result<
                 type_: "GraphAccepted",
                 status: "False",
                 reason: "InvalidResourceGraph",
-                message: &error.message,
+                message: &error,
             });
             status["state"] = json!("Inactive");
         }
@@ -499,7 +516,36 @@ async fn reconcile_rgd(rgd: Arc<DynamicObject>, ctx: Arc<RgdContext>) -> Result<
         )
         .await?;
     }
-    Ok(Action::await_change())
+    // A kind served later (a CRD installed after the RGD) is picked up by a later pass.
+    Ok(if retry_later {
+        Action::requeue(Duration::from_secs(5))
+    } else {
+        Action::await_change()
+    })
+}
+
+/// V4's `failed to get schema` for the first template whose kind the API does not serve.
+async fn unserved_template(client: &Client, rgd: &Value) -> Option<String> {
+    for resource in rgd["spec"]["resources"].as_array().into_iter().flatten() {
+        let template = &resource["template"];
+        let (Some(api_version), Some(kind)) =
+            (template["apiVersion"].as_str(), template["kind"].as_str())
+        else {
+            continue;
+        };
+        if api_version.contains("${") || kind.contains("${") {
+            continue;
+        }
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        if kube::discovery::pinned_kind(client, &gvk).await.is_err() {
+            let id = resource["id"].as_str().unwrap_or_default();
+            return Some(format!(
+                "failed to build resource \"{id}\": failed to get schema for resource {id}: schema not found for {api_version}, Kind={kind}"
+            ));
+        }
+    }
+    None
 }
 
 fn start_instances(ctx: &RgdContext, crd_name: &str, crd: &Value, rgd_name: &str) {

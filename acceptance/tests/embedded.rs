@@ -1,0 +1,55 @@
+//! Every acceptance scenario on the embedded target (provider.md §11), as part of `make test`.
+//! They drive the real kubectl; without one on the PATH they are skipped with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use acceptance::harness::Target;
+
+fn kubectl_available() -> bool {
+    std::process::Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+async fn scenario(name: &str) {
+    if !kubectl_available() {
+        eprintln!("skipping acceptance scenario {name}: no kubectl on the PATH");
+        return;
+    }
+    let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("acceptance-artifacts");
+    if let Err(error) = acceptance::run_scenario(name, Target::Embedded, &artifacts, false).await {
+        panic!("{error}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acc10_kro_reflection() {
+    scenario("kro-reflection").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acc20_kro_infra_reflection() {
+    scenario("kro-infra-reflection").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acc30_kro_infra_cluster_identity() {
+    scenario("kro-infra-cluster-identity").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acc40_kro_reflection_multi_rgd() {
+    scenario("kro-reflection-multi-rgd").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topology_create_and_version_bump() {
+    scenario("topology").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume_without_writes() {
+    scenario("pause-quiet").await;
+}
