@@ -2,13 +2,14 @@
 SHELL := /usr/bin/env bash
 CARGO ?= cargo
 
-.PHONY: dev test lint crds fmt bench-apiserver
+SCENARIOS := kro-reflection kro-infra-reflection kro-infra-cluster-identity kro-reflection-multi-rgd topology pause-quiet
+TARGET ?= embedded
+
+.PHONY: dev test lint crds fmt bench-apiserver test-acceptance $(addprefix test-acceptance-,$(SCENARIOS)) kind-up kind-down
 
 ## dev: the local sandbox (embedded API server + fake-kro + simulated Cluster API + kany8s).
 dev:
-	@echo "make dev: the local sandbox is not built yet (it arrives with the acceptance/sandbox issue)." >&2
-	@echo "What works today: 'make test', 'make lint', and 'cargo run -p kany8s -- crds' to print the CRDs." >&2
-	@exit 2
+	@CARGO=$(CARGO) scripts/dev.sh
 
 ## test: every test of the workspace.
 test:
@@ -31,3 +32,16 @@ fmt:
 ## bench-apiserver: throughput figures of the embedded API server.
 bench-apiserver:
 	$(CARGO) bench --locked -p kany8s-apiserver --bench throughput
+
+## test-acceptance: every acceptance scenario on the embedded target.
+test-acceptance: $(addprefix test-acceptance-,$(SCENARIOS))
+
+## test-acceptance-<scenario>: one scenario; TARGET=kind runs it on the cluster of $$KUBECONFIG.
+test-acceptance-%:
+	$(CARGO) run --quiet --locked -p acceptance --bin kany8s-acceptance -- run $* --target $(TARGET) --artifacts artifacts
+
+## kind-up / kind-down: the kind target (needs Docker, kind, clusterctl; see docs/acceptance.md).
+kind-up:
+	scripts/kind-up.sh
+kind-down:
+	scripts/kind-down.sh
