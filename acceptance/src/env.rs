@@ -60,7 +60,9 @@ pub fn capture_logs(echo: bool) -> LogSink {
         let sink = LogSink::default();
         let writer = sink.clone();
         let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new("info,kube_runtime=warn,kube_client=warn")
+            tracing_subscriber::EnvFilter::new(
+                "info,kany8s=debug,fake_kro=debug,acceptance=debug,kube_runtime=warn,kube_client=warn",
+            )
         });
         let make: Box<dyn Fn() -> Box<dyn Write> + Send + Sync> = if echo {
             Box::new(move || Box::new(Tee(writer.clone())))

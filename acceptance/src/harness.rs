@@ -417,22 +417,43 @@ impl Harness {
                 }
             }
         }
-        if let Ok(events) = self
-            .kubectl(
-                &[
-                    "get",
-                    "events",
-                    "-n",
-                    &self.namespace,
-                    "-o",
-                    "wide",
-                    "--sort-by=.lastTimestamp",
-                ],
-                None,
-            )
-            .await
-        {
-            std::fs::write(folder.join("events.txt"), events)?;
+        // The events, oldest first, one line each.
+        let events: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(self.client.clone(), &self.namespace);
+        if let Ok(list) = events.list(&ListParams::default()).await {
+            let mut lines: Vec<(String, String)> = list
+                .items
+                .iter()
+                .map(|e| {
+                    let time = e
+                        .event_time
+                        .as_ref()
+                        .map(|t| t.0.to_string())
+                        .unwrap_or_default();
+                    let regarding = e
+                        .regarding
+                        .as_ref()
+                        .map(|r| {
+                            format!(
+                                "{}/{}",
+                                r.kind.clone().unwrap_or_default(),
+                                r.name.clone().unwrap_or_default()
+                            )
+                        })
+                        .unwrap_or_default();
+                    let line = format!(
+                        "{time} {} {} {regarding} x{}: {}",
+                        e.type_.clone().unwrap_or_default(),
+                        e.reason.clone().unwrap_or_default(),
+                        e.series.as_ref().map_or(1, |s| s.count),
+                        e.note.clone().unwrap_or_default()
+                    );
+                    (time, line)
+                })
+                .collect();
+            lines.sort();
+            let text: String = lines.into_iter().map(|(_, l)| l + "\n").collect();
+            std::fs::write(folder.join("events.txt"), text)?;
         }
         if let Some(logs) = &self.logs {
             std::fs::write(folder.join("controller.log"), logs.contents())?;

@@ -233,6 +233,7 @@ impl Metrics {
         self: Arc<Self>,
         name: &'static str,
         sync_period: Duration,
+        object: String,
         reconcile: F,
     ) -> Result<Action, E>
     where
@@ -263,6 +264,13 @@ impl Metrics {
         if result == "error" {
             self.reconcile_errors.get_or_create(&label).inc();
         }
+        tracing::debug!(
+            controller = name,
+            %object,
+            result,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "reconciled"
+        );
         self.reconcile_total
             .get_or_create(&ResultLabels {
                 controller: name.to_string(),
@@ -338,7 +346,7 @@ mod tests {
         let sync = Duration::from_secs(600);
         let resync = metrics
             .clone()
-            .reconcile(CONTROL_PLANE, sync, async {
+            .reconcile(CONTROL_PLANE, sync, "ns/x".into(), async {
                 Ok::<_, Failed>(Action::await_change())
             })
             .await
@@ -350,19 +358,21 @@ mod tests {
         );
         metrics
             .clone()
-            .reconcile(CONTROL_PLANE, sync, async {
+            .reconcile(CONTROL_PLANE, sync, "ns/x".into(), async {
                 Ok::<_, Failed>(Action::requeue(Duration::from_secs(30)))
             })
             .await
             .unwrap();
         let failed = metrics
             .clone()
-            .reconcile(CONTROL_PLANE, sync, async { Err::<Action, _>(Failed) })
+            .reconcile(CONTROL_PLANE, sync, "ns/x".into(), async {
+                Err::<Action, _>(Failed)
+            })
             .await;
         assert!(failed.is_err());
         let panicked = metrics
             .clone()
-            .reconcile(CONTROL_PLANE, sync, async {
+            .reconcile(CONTROL_PLANE, sync, "ns/x".into(), async {
                 if sync > Duration::ZERO {
                     panic!("boom");
                 }

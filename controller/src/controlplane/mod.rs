@@ -144,6 +144,7 @@ pub async fn run(client: Client, options: Options) {
                         .reconcile(
                             metrics::CONTROL_PLANE,
                             options.sync_period,
+                            format!("{}/{}", cp.namespace().unwrap_or_default(), cp.name_any()),
                             reconcile::reconcile(cp.clone(), ctx.clone()),
                         )
                         .await;

@@ -118,6 +118,7 @@ pub async fn run(client: Client, options: Options) {
                         .reconcile(
                             metrics::INFRASTRUCTURE,
                             options.sync_period,
+                            format!("{}/{}", ic.namespace().unwrap_or_default(), ic.name_any()),
                             reconcile::reconcile(ic.clone(), ctx.clone()),
                         )
                         .await;
