@@ -217,7 +217,7 @@ fn typed_builtin(
     version: &str,
     object: &Value,
 ) -> Result<(Value, Vec<String>), ApiError> {
-    use k8s_openapi::api::{apps, batch, coordination, core, events};
+    use k8s_openapi::api::{apps, batch, coordination, core, events, rbac};
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     let kind = resource.kind_name.as_str();
     let out = match (resource.kind, resource.group.as_str()) {
@@ -233,6 +233,14 @@ fn typed_builtin(
         (Kind::Job, _) => round_trip::<batch::v1::Job>(object, kind, version)?,
         (Kind::Service, _) => round_trip::<core::v1::Service>(object, kind, version)?,
         (Kind::ServiceAccount, _) => round_trip::<core::v1::ServiceAccount>(object, kind, version)?,
+        (Kind::DaemonSet, _) => round_trip::<apps::v1::DaemonSet>(object, kind, version)?,
+        (Kind::PodTemplate, _) => round_trip::<core::v1::PodTemplate>(object, kind, version)?,
+        (Kind::Role, _) => round_trip::<rbac::v1::Role>(object, kind, version)?,
+        (Kind::ClusterRole, _) => round_trip::<rbac::v1::ClusterRole>(object, kind, version)?,
+        (Kind::RoleBinding, _) => round_trip::<rbac::v1::RoleBinding>(object, kind, version)?,
+        (Kind::ClusterRoleBinding, _) => {
+            round_trip::<rbac::v1::ClusterRoleBinding>(object, kind, version)?
+        }
         (Kind::CustomResourceDefinition, _) => {
             round_trip::<CustomResourceDefinition>(object, kind, version)?
         }
@@ -689,7 +697,13 @@ impl Engine {
             | Kind::ServiceAccount
             | Kind::Deployment
             | Kind::StatefulSet
-            | Kind::ReplicaSet => {}
+            | Kind::ReplicaSet
+            | Kind::DaemonSet
+            | Kind::PodTemplate
+            | Kind::Role
+            | Kind::ClusterRole
+            | Kind::RoleBinding
+            | Kind::ClusterRoleBinding => {}
         }
         if let Some(metadata) = object.get("metadata").and_then(Value::as_object) {
             let label_only = resource.kind == Kind::Namespace;

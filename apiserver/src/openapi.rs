@@ -15,7 +15,7 @@ const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 
 /// Every schema the built-in kinds need, keyed like upstream (`io.k8s.api.core.v1.ConfigMap`).
 static BUILTIN_SCHEMAS: LazyLock<Map<String, Value>> = LazyLock::new(|| {
-    use k8s_openapi::api::{apps, batch, coordination, core, events};
+    use k8s_openapi::api::{apps, batch, coordination, core, events, rbac};
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     let mut generator = SchemaSettings::openapi3()
@@ -38,6 +38,12 @@ static BUILTIN_SCHEMAS: LazyLock<Map<String, Value>> = LazyLock::new(|| {
     add::<apps::v1::StatefulSet>(&mut generator);
     add::<apps::v1::ReplicaSet>(&mut generator);
     add::<batch::v1::Job>(&mut generator);
+    add::<apps::v1::DaemonSet>(&mut generator);
+    add::<core::v1::PodTemplate>(&mut generator);
+    add::<rbac::v1::Role>(&mut generator);
+    add::<rbac::v1::ClusterRole>(&mut generator);
+    add::<rbac::v1::RoleBinding>(&mut generator);
+    add::<rbac::v1::ClusterRoleBinding>(&mut generator);
     add::<CustomResourceDefinition>(&mut generator);
     add::<ObjectMeta>(&mut generator);
     generator.take_definitions(true).into_iter().collect()
@@ -58,6 +64,12 @@ fn builtin_key(resource: &ResourceType) -> &'static str {
         (Kind::StatefulSet, _) => "io.k8s.api.apps.v1.StatefulSet",
         (Kind::ReplicaSet, _) => "io.k8s.api.apps.v1.ReplicaSet",
         (Kind::Job, _) => "io.k8s.api.batch.v1.Job",
+        (Kind::DaemonSet, _) => "io.k8s.api.apps.v1.DaemonSet",
+        (Kind::PodTemplate, _) => "io.k8s.api.core.v1.PodTemplate",
+        (Kind::Role, _) => "io.k8s.api.rbac.v1.Role",
+        (Kind::ClusterRole, _) => "io.k8s.api.rbac.v1.ClusterRole",
+        (Kind::RoleBinding, _) => "io.k8s.api.rbac.v1.RoleBinding",
+        (Kind::ClusterRoleBinding, _) => "io.k8s.api.rbac.v1.ClusterRoleBinding",
         (Kind::CustomResourceDefinition, _) => {
             "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition"
         }
@@ -144,12 +156,17 @@ fn operation(resource: &ResourceType, version: &str, verb: &str, id: &str, body:
     }
     if verb == "patch" {
         params.push(json!({"name": "force", "in": "query", "description": "Force is going to \"force\" Apply requests.", "schema": {"type": "boolean", "uniqueItems": true}}));
-        op["requestBody"] = json!({"content": {
+        let mut content = json!({
             "application/apply-patch+yaml": {"schema": {"type": "object"}},
             "application/json-patch+json": {"schema": {"type": "object"}},
-            "application/merge-patch+json": {"schema": {"type": "object"}},
-            "application/strategic-merge-patch+json": {"schema": {"type": "object"}}
-        }, "required": true});
+            "application/merge-patch+json": {"schema": {"type": "object"}}
+        });
+        // kubectl picks strategic merge only where the PATCH operation lists it: built-ins.
+        if resource.kind.accepts_strategic_merge() {
+            content["application/strategic-merge-patch+json"] =
+                json!({"schema": {"type": "object"}});
+        }
+        op["requestBody"] = json!({"content": content, "required": true});
     } else if body {
         op["requestBody"] = json!({"content": {"application/json": {"schema": reference(&key)}, "application/yaml": {"schema": reference(&key)}}, "required": true});
     }

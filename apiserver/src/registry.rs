@@ -21,8 +21,14 @@ pub enum Kind {
     StatefulSet,
     ReplicaSet,
     Job,
+    DaemonSet,
     Service,
     ServiceAccount,
+    PodTemplate,
+    Role,
+    ClusterRole,
+    RoleBinding,
+    ClusterRoleBinding,
     CustomResourceDefinition,
     /// An object of a kind a CRD defines.
     Custom,
@@ -39,6 +45,7 @@ impl Kind {
                 | Kind::StatefulSet
                 | Kind::ReplicaSet
                 | Kind::Job
+                | Kind::DaemonSet
         )
     }
 
@@ -276,6 +283,66 @@ const BUILTINS: &[BuiltinRow] = &[
         Kind::ReplicaSet,
     ),
     ("batch", "v1", "jobs", "Job", true, &[], true, Kind::Job),
+    (
+        "apps",
+        "v1",
+        "daemonsets",
+        "DaemonSet",
+        true,
+        &["ds"],
+        true,
+        Kind::DaemonSet,
+    ),
+    (
+        "",
+        "v1",
+        "podtemplates",
+        "PodTemplate",
+        true,
+        &[],
+        false,
+        Kind::PodTemplate,
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "roles",
+        "Role",
+        true,
+        &[],
+        false,
+        Kind::Role,
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterroles",
+        "ClusterRole",
+        false,
+        &[],
+        false,
+        Kind::ClusterRole,
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "rolebindings",
+        "RoleBinding",
+        true,
+        &[],
+        false,
+        Kind::RoleBinding,
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        false,
+        &[],
+        false,
+        Kind::ClusterRoleBinding,
+    ),
     (
         "apiextensions.k8s.io",
         "v1",

@@ -422,7 +422,13 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, schema: &Value, write
         has_status_subresource,
         now,
     } = writer;
-    let mut list = old.map(entries).unwrap_or_default();
+    // managedFields the request sets itself (kubectl's CSA → SSA migration sends a JSON patch
+    // of /metadata/managedFields) replace the stored ones; requests that leave them alone
+    // carry the stored ones.
+    let mut list = match new.pointer("/metadata/managedFields") {
+        Some(Value::Array(_)) => entries(new),
+        _ => old.map(entries).unwrap_or_default(),
+    };
     let new_fields = scope(fields_of(new, schema), subresource, has_status_subresource);
     let changed: FieldSet = match old {
         None => new_fields.clone(),
