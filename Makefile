@@ -5,7 +5,7 @@ CARGO ?= cargo
 SCENARIOS := kro-reflection kro-infra-reflection kro-infra-cluster-identity kro-reflection-multi-rgd topology pause-quiet
 TARGET ?= embedded
 
-.PHONY: dev test lint crds fmt bench-apiserver test-acceptance $(addprefix test-acceptance-,$(SCENARIOS)) kind-up kind-down
+.PHONY: dev test lint crds fmt bench-apiserver release-manifests test-acceptance $(addprefix test-acceptance-,$(SCENARIOS)) kind-up kind-down
 
 ## dev: the local sandbox (embedded API server + fake-kro + simulated Cluster API + kany8s).
 dev:
@@ -45,3 +45,12 @@ kind-up:
 	scripts/kind-up.sh
 kind-down:
 	scripts/kind-down.sh
+
+## release-manifests: the clusterctl bundles, the single-bundle install.yaml and metadata.yaml in out/.
+release-manifests:
+	@mkdir -p out
+	kubectl kustomize config/clusterctl/controlplane > out/control-plane-components.yaml
+	kubectl kustomize config/clusterctl/infrastructure > out/infrastructure-components.yaml
+	kubectl kustomize config/default > out/install.yaml
+	cp metadata.yaml out/metadata.yaml
+	cp templates/*.yaml out/

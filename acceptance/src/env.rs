@@ -122,6 +122,32 @@ impl Drop for Embedded {
     }
 }
 
+/// The namespace of a group's clusterctl bundle ([PKG-03]).
+pub fn provider_namespace(group: kany8s::manager::Group) -> &'static str {
+    match group {
+        kany8s::manager::Group::ControlPlane => "control-plane-kany8s-system",
+        kany8s::manager::Group::Infrastructure => "infrastructure-kany8s-system",
+    }
+}
+
+/// The user a group's manager acts as: the ServiceAccount of its clusterctl bundle.
+pub fn manager_user(group: kany8s::manager::Group) -> String {
+    let namespace = provider_namespace(group);
+    let prefix = namespace.trim_end_matches("system");
+    format!("system:serviceaccount:{namespace}:{prefix}controller-manager")
+}
+
+async fn create_namespace(client: &Client, name: &str) -> Result<(), EnvError> {
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))
+        .map_err(|e| EnvError::Install(name.into(), e.to_string()))?;
+    match namespaces.create(&PostParams::default(), &namespace).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(EnvError::Install(name.into(), e.to_string())),
+    }
+}
+
 async fn install(client: &Client, crds: Vec<Value>) -> Result<(), EnvError> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let mut names = Vec::new();
@@ -197,24 +223,45 @@ impl Embedded {
             }
         }));
         tasks.push(tokio::spawn(crate::capi::run(client.clone())));
-        let manager = client.clone();
-        tasks.push(tokio::spawn(async move {
-            let config = kany8s::manager::Config {
-                groups: Vec::new(),
-                options: kany8s::manager::Options {
-                    instance: Some("kany8s-embedded".into()),
-                    ..kany8s::manager::Options::default()
-                },
-                leader_election: None,
-                health_address: None,
-                metrics_address: None,
-            };
-            if let Err(error) =
-                kany8s::manager::run(manager, config, std::future::pending(), None).await
-            {
-                tracing::error!(%error, "manager stopped");
-            }
-        }));
+        // One manager per group, as the two clusterctl Deployments run them, each as its
+        // ServiceAccount (so the access log tells their requests apart) with its own Lease.
+        for group in [
+            kany8s::manager::Group::ControlPlane,
+            kany8s::manager::Group::Infrastructure,
+        ] {
+            let namespace = provider_namespace(group);
+            create_namespace(&client, namespace).await?;
+            let mut config = kube::Config::new(
+                format!("http://{address}")
+                    .parse()
+                    .map_err(|e| EnvError::Client(format!("{e}")))?,
+            );
+            config.auth_info.impersonate = Some(manager_user(group));
+            let manager = Client::try_from(config).map_err(|e| EnvError::Client(e.to_string()))?;
+            let lease = kany8s::manager::lease_name(&[group]);
+            let election = kany8s::manager::LeaderElection::new(
+                lease,
+                namespace.to_string(),
+                format!("{namespace}-embedded"),
+            );
+            tasks.push(tokio::spawn(async move {
+                let config = kany8s::manager::Config {
+                    groups: vec![group],
+                    options: kany8s::manager::Options {
+                        instance: Some(format!("{}-embedded", group.controller())),
+                        ..kany8s::manager::Options::default()
+                    },
+                    leader_election: Some(election),
+                    health_address: None,
+                    metrics_address: None,
+                };
+                if let Err(error) =
+                    kany8s::manager::run(manager, config, std::future::pending(), None).await
+                {
+                    tracing::error!(%error, "manager stopped");
+                }
+            }));
+        }
         Ok(Self {
             server,
             address,

@@ -66,13 +66,57 @@ pub async fn run_scenario(
             (None, client, std::path::PathBuf::from(path))
         }
     };
-    let h = Harness::new(
+    let outcome = run_one(
         scenario,
+        target,
         client,
         &kubeconfig,
-        target,
         embedded.as_ref().map(|_| logs),
-    );
+        artifacts,
+        keep,
+    )
+    .await;
+    drop(embedded);
+    outcome
+}
+
+/// Runs `scenarios` one after the other on one embedded environment and returns it, so its
+/// server's access log can be inspected.
+pub async fn run_embedded(
+    scenarios: &[&str],
+    workdir: &Path,
+    artifacts: &Path,
+) -> Result<env::Embedded, RunError> {
+    let logs = env::capture_logs(false);
+    let env = env::Embedded::start("127.0.0.1:0", &workdir.join("kubeconfig"))
+        .await
+        .map_err(|e| RunError::Setup(e.to_string()))?;
+    for scenario in scenarios {
+        let client = env.client.clone();
+        run_one(
+            scenario,
+            Target::Embedded,
+            client,
+            &env.kubeconfig,
+            Some(logs.clone()),
+            artifacts,
+            false,
+        )
+        .await?;
+    }
+    Ok(env)
+}
+
+async fn run_one(
+    scenario: &str,
+    target: Target,
+    client: kube::Client,
+    kubeconfig: &Path,
+    logs: Option<env::LogSink>,
+    artifacts: &Path,
+    keep: bool,
+) -> Result<(), RunError> {
+    let h = Harness::new(scenario, client, kubeconfig, target, logs);
     println!("[{scenario}] target {target:?}, namespace {}", h.namespace);
     let started = std::time::Instant::now();
     let outcome = match h.create_namespace().await {
@@ -88,7 +132,6 @@ pub async fn run_scenario(
             if !keep {
                 h.delete_namespace().await;
             }
-            drop(embedded);
             Ok(())
         }
         Err(failure) => {
@@ -97,7 +140,6 @@ pub async fn run_scenario(
                 .await
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|e| format!("(could not be written: {e})"));
-            drop(embedded);
             Err(RunError::Failed {
                 scenario: scenario.to_string(),
                 failure,

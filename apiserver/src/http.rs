@@ -26,6 +26,7 @@ pub struct Frontend {
     pub engine: Arc<Engine>,
     pub settings: Settings,
     pub faults: crate::faults::Faults,
+    pub access: crate::access::AccessLog,
 }
 
 /// Behaviour switches of the HTTP layer.
@@ -247,6 +248,21 @@ impl Frontend {
     ) -> Response {
         let query = Query::parse(uri.query());
         let is_watch = query.flag("watch") || uri.path().contains("/watch/");
+        if let Some((verb, group, resource)) =
+            crate::access::classify(&method, uri.path(), query.flag("watch"))
+        {
+            let user = headers
+                .get("impersonate-user")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("anonymous")
+                .to_string();
+            self.access.record(crate::access::Access {
+                user,
+                verb,
+                group,
+                resource,
+            });
+        }
         let deadline = query
             .get("timeout")
             .and_then(parse_go_duration)

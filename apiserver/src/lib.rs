@@ -3,6 +3,7 @@
 //! In-process: `Server::builder().build()` then `server.client()` (a `kube::Client` over the
 //! router, no socket). Over loopback: `server.serve("127.0.0.1:0")` and `server.kubeconfig()`.
 
+pub mod access;
 pub mod clock;
 pub mod controllers;
 pub mod crd;
@@ -104,6 +105,7 @@ impl ServerBuilder {
             engine,
             settings: self.settings,
             faults: faults::Faults::default(),
+            access: access::AccessLog::default(),
         });
         Server {
             frontend,
@@ -177,6 +179,11 @@ impl Server {
     }
 
     /// The fault-injection knobs.
+    /// Who did what so far ([`access::AccessLog`]).
+    pub fn access_log(&self) -> &access::AccessLog {
+        &self.frontend.access
+    }
+
     pub fn faults(&self) -> &faults::Faults {
         &self.frontend.faults
     }

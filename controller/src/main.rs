@@ -137,8 +137,22 @@ fn pod_namespace() -> Option<String> {
         })
 }
 
+/// The manager's flags may come without the `run` subcommand, as the manifests pass them
+/// (`/kany8s --leader-elect ...`, [PKG-03]).
+fn arguments() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let flag_first = args
+        .get(1)
+        .and_then(|a| a.to_str())
+        .is_some_and(|a| a.starts_with('-') && !matches!(a, "-h" | "--help" | "-V" | "--version"));
+    if flag_first {
+        args.insert(1, "run".into());
+    }
+    args
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(arguments());
     let result = match cli.command {
         Command::Crds { output_dir } => crds(output_dir),
         Command::Run(args) => match manager_config(&args) {

@@ -1,0 +1,164 @@
+//! Which user did what: every resource request classified as RBAC sees it (user, verb, group,
+//! resource[/subresource]), so a test can check a role against what a controller really does.
+//! The user is the `Impersonate-User` header (the server authenticates nobody).
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use http::Method;
+
+/// One distinct kind of access.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Access {
+    pub user: String,
+    pub verb: String,
+    pub group: String,
+    /// `plural` or `plural/subresource`.
+    pub resource: String,
+}
+
+/// The distinct accesses seen so far (bounded by the distinct tuples, not by requests).
+#[derive(Debug, Default)]
+pub struct AccessLog {
+    seen: Mutex<BTreeSet<Access>>,
+}
+
+impl AccessLog {
+    pub fn record(&self, access: Access) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.insert(access);
+        }
+    }
+
+    /// Every access of `user`.
+    pub fn of(&self, user: &str) -> BTreeSet<Access> {
+        self.seen
+            .lock()
+            .map(|s| s.iter().filter(|a| a.user == user).cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The RBAC (verb, group, resource) of a request to `/api/v1/...` or `/apis/{g}/{v}/...`;
+/// `None` for non-resource paths (discovery, OpenAPI, version).
+pub fn classify(method: &Method, path: &str, watch: bool) -> Option<(String, String, String)> {
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let (group, mut rest): (&str, &[&str]) = match segments.as_slice() {
+        ["api", "v1", rest @ ..] => ("", rest),
+        ["apis", group, _version, rest @ ..] => (group, rest),
+        _ => return None,
+    };
+    let mut watch = watch;
+    if rest.first() == Some(&"watch") {
+        watch = true;
+        rest = &rest[1..];
+    }
+    // Namespaced paths, except the Namespace object itself (namespaces/{name}[/{sub}]).
+    if rest.len() >= 3
+        && rest[0] == "namespaces"
+        && !(group.is_empty() && matches!(rest[2], "status" | "finalize") && rest.len() == 3)
+    {
+        rest = &rest[2..];
+    }
+    let (plural, name, sub) = match rest {
+        [plural] => (*plural, None, None),
+        [plural, name] => (*plural, Some(*name), None),
+        [plural, name, sub, ..] => (*plural, Some(*name), Some(*sub)),
+        [] => return None,
+    };
+    let verb = match (method, name.is_some()) {
+        (&Method::GET, _) if watch => "watch",
+        (&Method::GET, true) => "get",
+        (&Method::GET, false) => "list",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, true) => "delete",
+        (&Method::DELETE, false) => "deletecollection",
+        _ => return None,
+    };
+    let resource = match sub {
+        Some(sub) => format!("{plural}/{sub}"),
+        None => plural.to_string(),
+    };
+    Some((verb.to_string(), group.to_string(), resource))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(method: Method, path: &str, watch: bool) -> Option<(String, String, String)> {
+        classify(&method, path, watch)
+    }
+
+    fn t(verb: &str, group: &str, resource: &str) -> Option<(String, String, String)> {
+        Some((verb.into(), group.into(), resource.into()))
+    }
+
+    #[test]
+    fn classifies_like_rbac() {
+        assert_eq!(
+            c(Method::GET, "/api/v1/namespaces/ns/secrets/s", false),
+            t("get", "", "secrets")
+        );
+        assert_eq!(
+            c(Method::GET, "/api/v1/secrets", true),
+            t("watch", "", "secrets")
+        );
+        assert_eq!(
+            c(Method::GET, "/api/v1/namespaces/ns/secrets", false),
+            t("list", "", "secrets")
+        );
+        assert_eq!(
+            c(Method::GET, "/api/v1/namespaces/ns", false),
+            t("get", "", "namespaces")
+        );
+        assert_eq!(
+            c(Method::PUT, "/api/v1/namespaces/ns/finalize", false),
+            t("update", "", "namespaces/finalize")
+        );
+        assert_eq!(
+            c(
+                Method::PATCH,
+                "/apis/controlplane.cluster.x-k8s.io/v1alpha1/namespaces/ns/kany8scontrolplanes/cp/status",
+                false
+            ),
+            t(
+                "patch",
+                "controlplane.cluster.x-k8s.io",
+                "kany8scontrolplanes/status"
+            )
+        );
+        assert_eq!(
+            c(
+                Method::POST,
+                "/apis/events.k8s.io/v1/namespaces/ns/events",
+                false
+            ),
+            t("create", "events.k8s.io", "events")
+        );
+        assert_eq!(
+            c(
+                Method::GET,
+                "/apis/kro.run/v1alpha1/watch/resourcegraphdefinitions",
+                false
+            ),
+            t("watch", "kro.run", "resourcegraphdefinitions")
+        );
+        assert_eq!(
+            c(
+                Method::DELETE,
+                "/apis/kro.run/v1alpha1/namespaces/ns/demos",
+                false
+            ),
+            t("deletecollection", "kro.run", "demos")
+        );
+        assert_eq!(c(Method::GET, "/apis/kro.run/v1alpha1", false), None);
+        assert_eq!(c(Method::GET, "/openapi/v3", false), None);
+    }
+}
