@@ -98,6 +98,39 @@ fn owner_uids(object: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Runs the kubectl `delete` command, then waits until the object `(api, kind) name` is gone,
+/// failing if it ever disappears while its backend still exists; the object must have been
+/// seen with `Deleting=True/WaitingForBackendDeletion` ([CT-25]).
+async fn deleted_after_backend(
+    h: &Harness,
+    (api_version, kind): (&str, &str),
+    (backend_api, backend_kind): (&str, &str),
+    name: &str,
+    delete: &[&str],
+) -> Result<(), Failure> {
+    let observer = h.observe(api_version, kind, name).await?;
+    h.kubectl(delete, None).await?;
+    h.wait(
+        &format!("{kind} {name} to be gone, never before its backend"),
+        || async {
+            let object = h.get(api_version, kind, name).await?;
+            let backend = h.get(backend_api, backend_kind, name).await?;
+            match (object, backend) {
+                (Some(_), _) => Ok(Err(format!("{kind} still there"))),
+                (None, Some(_)) => Err(Failure(format!(
+                    "{kind} {name} disappeared while its {backend_kind} still exists"
+                ))),
+                (None, None) => Ok(Ok(())),
+            }
+        },
+    )
+    .await?;
+    check(
+        observer.saw(|o| has_condition(o, "Deleting", "True", Some("WaitingForBackendDeletion"))),
+        || format!("{kind} {name}: Deleting=True/WaitingForBackendDeletion was never observed"),
+    )
+}
+
 /// [ACC-10] kro reflection.
 async fn kro_reflection(h: &Harness) -> Result<(), Failure> {
     let ns = h.namespace.clone();
@@ -713,8 +746,11 @@ async fn kro_reflection(h: &Harness) -> Result<(), Failure> {
         "M",
         "delete the Cluster: the instance goes before the control plane",
     );
-    let observer = h.observe(CP, "Kany8sControlPlane", "demo-cluster").await?;
-    h.kubectl(
+    deleted_after_backend(
+        h,
+        (CP, "Kany8sControlPlane"),
+        (KRO, "DemoControlPlane"),
+        "demo-cluster",
         &[
             "delete",
             "-n",
@@ -723,28 +759,8 @@ async fn kro_reflection(h: &Harness) -> Result<(), Failure> {
             "demo-cluster",
             "--wait=false",
         ],
-        None,
     )
     .await?;
-    h.wait(
-        "the control plane to be gone, never before its instance",
-        || async {
-            let cp = h.get(CP, "Kany8sControlPlane", "demo-cluster").await?;
-            let instance = h.get(KRO, "DemoControlPlane", "demo-cluster").await?;
-            match (cp, instance) {
-                (Some(_), _) => Ok(Err("control plane still there".to_string())),
-                (None, Some(_)) => Err(Failure::new(
-                    "the control plane disappeared while its instance still exists",
-                )),
-                (None, None) => Ok(Ok(())),
-            }
-        },
-    )
-    .await?;
-    check(
-        observer.saw(|o| has_condition(o, "Deleting", "True", Some("WaitingForBackendDeletion"))),
-        || "Deleting=True/WaitingForBackendDeletion was never observed".into(),
-    )?;
     h.wait_gone(CAPI, "Cluster", "demo-cluster").await
 }
 
@@ -837,8 +853,11 @@ async fn kro_infra_reflection(h: &Harness) -> Result<(), Failure> {
     )?;
 
     h.step("C", "delete the Kany8sCluster: the instance goes first");
-    let observer = h.observe(IC, "Kany8sCluster", "demo-cluster").await?;
-    h.kubectl(
+    deleted_after_backend(
+        h,
+        (IC, "Kany8sCluster"),
+        (KRO, "DemoInfrastructure"),
+        "demo-cluster",
         &[
             "delete",
             "-n",
@@ -847,28 +866,8 @@ async fn kro_infra_reflection(h: &Harness) -> Result<(), Failure> {
             "demo-cluster",
             "--wait=false",
         ],
-        None,
     )
     .await?;
-    h.wait(
-        "the Kany8sCluster to be gone, never before its instance",
-        || async {
-            let ic = h.get(IC, "Kany8sCluster", "demo-cluster").await?;
-            let instance = h.get(KRO, "DemoInfrastructure", "demo-cluster").await?;
-            match (ic, instance) {
-                (Some(_), _) => Ok(Err("Kany8sCluster still there".to_string())),
-                (None, Some(_)) => Err(Failure::new(
-                    "the Kany8sCluster disappeared while its instance still exists",
-                )),
-                (None, None) => Ok(Ok(())),
-            }
-        },
-    )
-    .await?;
-    check(
-        observer.saw(|o| has_condition(o, "Deleting", "True", Some("WaitingForBackendDeletion"))),
-        || "Deleting=True/WaitingForBackendDeletion was never observed".into(),
-    )?;
     h.wait_gone("v1", "ConfigMap", "demo-cluster-infra").await
 }
 

@@ -11,39 +11,11 @@ use std::process::Output;
 use kany8s_apiserver::Server;
 
 async fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut command = tokio::process::Command::new("kubectl");
-    command
-        .env("KUBECONFIG", kubeconfig)
-        .env("HOME", kubeconfig.parent().unwrap())
-        .args(args);
-    command
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = command.spawn().expect("kubectl runs");
-    if let Some(input) = stdin {
-        use tokio::io::AsyncWriteExt;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .await
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("kubectl finished")
-        .unwrap()
+    common::kubectl_env(kubeconfig, args, stdin, &[]).await
 }
 
 fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    common::text(output)
 }
 
 async fn ok(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> String {

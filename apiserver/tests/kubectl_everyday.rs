@@ -4,53 +4,15 @@
 //! waits, and the storage-only built-in kinds. Skipped, loudly, where no kubectl is installed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
 use kany8s_apiserver::Server;
 use tokio::io::AsyncBufReadExt;
 
-async fn kubectl_env(
-    kubeconfig: &Path,
-    args: &[&str],
-    stdin: Option<&str>,
-    env: &[(&str, &str)],
-) -> Output {
-    let mut command = tokio::process::Command::new("kubectl");
-    command
-        .env("KUBECONFIG", kubeconfig)
-        .env("HOME", kubeconfig.parent().unwrap())
-        .envs(env.iter().copied())
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = command.spawn().expect("kubectl runs");
-    if let Some(input) = stdin {
-        use tokio::io::AsyncWriteExt;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .await
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("kubectl finished")
-        .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+use common::{kubectl_env, text};
 
 /// Runs kubectl and fails the test unless it succeeds; returns stdout.
 async fn ok(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> String {

@@ -1,6 +1,8 @@
 //! Helpers shared by the API server's integration tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -156,3 +158,46 @@ pub fn widget(name: &str, spec: Value) -> Value {
 }
 
 pub const WIDGETS: &str = "/apis/example.com/v1/namespaces/default/widgets";
+
+/// Runs the real kubectl against `kubeconfig` with extra environment; fails after 60 s.
+pub async fn kubectl_env(
+    kubeconfig: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> Output {
+    let mut command = tokio::process::Command::new("kubectl");
+    command
+        .env("KUBECONFIG", kubeconfig)
+        .env("HOME", kubeconfig.parent().unwrap())
+        .envs(env.iter().copied())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("kubectl runs");
+    if let Some(input) = stdin {
+        use tokio::io::AsyncWriteExt;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .await
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("kubectl finished")
+        .unwrap()
+}
+
+/// stdout and stderr of a kubectl run.
+pub fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
