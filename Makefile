@@ -5,7 +5,7 @@ CARGO ?= cargo
 SCENARIOS := kro-reflection kro-infra-reflection kro-infra-cluster-identity kro-reflection-multi-rgd topology pause-quiet
 TARGET ?= embedded
 
-.PHONY: dev test lint crds fmt bench-apiserver release-manifests test-acceptance $(addprefix test-acceptance-,$(SCENARIOS)) kind-up kind-down
+.PHONY: dev test lint crds fmt bench-apiserver bench-scale bench-chaos release-manifests test-acceptance $(addprefix test-acceptance-,$(SCENARIOS)) kind-up kind-down
 
 ## dev: the local sandbox (embedded API server + fake-kro + simulated Cluster API + kany8s).
 dev:
@@ -54,3 +54,14 @@ release-manifests:
 	kubectl kustomize config/default > out/install.yaml
 	cp metadata.yaml out/metadata.yaml
 	cp templates/*.yaml out/
+
+## bench-scale: N clusters (N = 100, 1000; BENCH_CLUSTERS=100,1000,10000 for more) on the embedded target.
+BENCH_CLUSTERS ?= 100,1000
+bench-scale:
+	$(CARGO) build --release --locked -p kany8s -p acceptance
+	target/release/kany8s-acceptance bench scale --clusters $(BENCH_CLUSTERS)
+
+## bench-chaos: 1000 clusters under API faults, dropped watches and manager restarts.
+bench-chaos:
+	$(CARGO) build --release --locked -p kany8s -p acceptance
+	target/release/kany8s-acceptance bench chaos --clusters 1000

@@ -137,7 +137,8 @@ pub fn manager_user(group: kany8s::manager::Group) -> String {
     format!("system:serviceaccount:{namespace}:{prefix}controller-manager")
 }
 
-async fn create_namespace(client: &Client, name: &str) -> Result<(), EnvError> {
+/// Creates a namespace (already existing is fine).
+pub async fn create_namespace(client: &Client, name: &str) -> Result<(), EnvError> {
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     let namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))
         .map_err(|e| EnvError::Install(name.into(), e.to_string()))?;
@@ -148,7 +149,8 @@ async fn create_namespace(client: &Client, name: &str) -> Result<(), EnvError> {
     }
 }
 
-async fn install(client: &Client, crds: Vec<Value>) -> Result<(), EnvError> {
+/// Creates `crds` and waits until each is Established.
+pub async fn install(client: &Client, crds: Vec<Value>) -> Result<(), EnvError> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let mut names = Vec::new();
     for crd in crds {

@@ -50,6 +50,100 @@ enum Command {
     },
     /// List the scenarios.
     List,
+    /// Scale and chaos benchmarks (docs/performance.md).
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// N clusters to convergence, a quiet steady state and deletion; one line per N.
+    Scale {
+        /// Comma-separated cluster counts.
+        #[arg(long, default_value = "100,1000", value_delimiter = ',')]
+        clusters: Vec<usize>,
+        /// Length of the steady-state window.
+        #[arg(long, default_value_t = 120)]
+        steady_secs: u64,
+        /// The kany8s binary (default: next to this one).
+        #[arg(long)]
+        manager: Option<PathBuf>,
+    },
+    /// Clusters under injected API faults, dropped watches and manager restarts.
+    Chaos {
+        #[arg(long, default_value_t = 1000)]
+        clusters: usize,
+        /// Kill and restart the manager this often.
+        #[arg(long, default_value_t = 15)]
+        restart_secs: u64,
+        #[arg(long)]
+        manager: Option<PathBuf>,
+    },
+}
+
+/// The kany8s binary next to this one (cargo puts both in the same target folder).
+fn manager_binary(given: Option<PathBuf>) -> Result<PathBuf, String> {
+    if let Some(path) = given {
+        return Ok(path);
+    }
+    let me = std::env::current_exe().map_err(|e| format!("locating this binary: {e}"))?;
+    let sibling = me.with_file_name("kany8s");
+    if sibling.exists() {
+        Ok(sibling)
+    } else {
+        Err(format!(
+            "{} not found: build it (cargo build --release -p kany8s) or pass --manager",
+            sibling.display()
+        ))
+    }
+}
+
+async fn bench(which: BenchCommand) -> Result<(), String> {
+    match which {
+        BenchCommand::Scale {
+            clusters,
+            steady_secs,
+            manager,
+        } => {
+            let manager = manager_binary(manager)?;
+            for n in clusters {
+                let report = acceptance::bench::scale(
+                    n,
+                    std::time::Duration::from_secs(steady_secs),
+                    &manager,
+                )
+                .await
+                .map_err(|e| format!("scale {n}: {e}"))?;
+                println!("bench scale: {report} (steady window {steady_secs}s)");
+            }
+            Ok(())
+        }
+        BenchCommand::Chaos {
+            clusters,
+            restart_secs,
+            manager,
+        } => {
+            let manager = manager_binary(manager)?;
+            let report = acceptance::bench::chaos(
+                clusters,
+                std::time::Duration::from_secs(restart_secs),
+                &manager,
+            )
+            .await
+            .map_err(|e| format!("chaos: {e}"))?;
+            println!("bench chaos: {report}");
+            let bad = report.duplicate_instances
+                + report.initialized_flips
+                + report.foreign_secrets_overwritten
+                + report.panics;
+            if bad > 0 {
+                return Err(format!("{bad} invariant violations"));
+            }
+            Ok(())
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -98,6 +192,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Bench { which } => match runtime.block_on(bench(which)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("kany8s-acceptance: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Sandbox { kubeconfig, listen } => {
             match runtime.block_on(sandbox(kubeconfig, listen)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -17,17 +17,44 @@ pub struct Access {
     pub resource: String,
 }
 
-/// The distinct accesses seen so far (bounded by the distinct tuples, not by requests).
+/// The distinct accesses seen so far (bounded by the distinct tuples, not by requests), and
+/// the number of writes (create, update, patch, delete) per user.
 #[derive(Debug, Default)]
 pub struct AccessLog {
     seen: Mutex<BTreeSet<Access>>,
+    writes: Mutex<std::collections::BTreeMap<Access, u64>>,
 }
 
 impl AccessLog {
     pub fn record(&self, access: Access) {
+        if matches!(
+            access.verb.as_str(),
+            "create" | "update" | "patch" | "delete" | "deletecollection"
+        ) && let Ok(mut writes) = self.writes.lock()
+        {
+            *writes.entry(access.clone()).or_default() += 1;
+        }
         if let Ok(mut seen) = self.seen.lock() {
             seen.insert(access);
         }
+    }
+
+    /// Writes made so far by `user`.
+    pub fn writes_of(&self, user: &str) -> u64 {
+        self.write_counts(user).values().sum()
+    }
+
+    /// Writes made so far by `user`, per kind of access.
+    pub fn write_counts(&self, user: &str) -> std::collections::BTreeMap<Access, u64> {
+        self.writes
+            .lock()
+            .map(|w| {
+                w.iter()
+                    .filter(|(a, _)| a.user == user)
+                    .map(|(a, n)| (a.clone(), *n))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Every access of `user`.
