@@ -534,7 +534,10 @@ pub async fn scale(
     tokio::time::sleep(steady).await;
     let steady_writes = bench.manager_writes() - converge_writes;
     if steady_writes > 0 {
-        eprintln!("bench scale: writes by kind so far: {:#?}", bench.server.access_log().write_counts(MANAGER_USER));
+        eprintln!(
+            "bench scale: writes by kind so far: {:#?}",
+            bench.server.access_log().write_counts(MANAGER_USER)
+        );
     }
     let rss_kib = manager.peak_rss_kib().unwrap_or(0);
     // Deletion: the Clusters go, the simulated core deletes the control planes and the

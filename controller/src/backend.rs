@@ -122,6 +122,39 @@ pub fn relevant<K: Resource>(object: &K) -> Option<u64> {
     Some(hasher.finish())
 }
 
+/// [CP-51], [IC-16]: the Cluster changes the providers react to: creation, `spec.paused`, the
+/// references and deletion (status updates are not among them).
+pub fn cluster_relevant(cluster: &Cluster) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    cluster.metadata.uid.hash(&mut hasher);
+    cluster.spec.paused.hash(&mut hasher);
+    serde_json::to_string(&cluster.spec.control_plane_ref)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    serde_json::to_string(&cluster.spec.infrastructure_ref)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    cluster
+        .metadata
+        .deletion_timestamp
+        .as_ref()
+        .map(|t| t.0.to_string())
+        .hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// The Cluster events of [`cluster_relevant`].
+pub fn cluster_events(
+    api: Api<Cluster>,
+) -> impl futures::Stream<Item = Result<Cluster, kube::runtime::watcher::Error>> + Send {
+    use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
+    watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .touched_objects()
+        .predicate_filter(cluster_relevant, PredicateConfig::default())
+}
+
 /// kro's ResourceGraphDefinition kind.
 pub fn rgd_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
@@ -451,10 +484,120 @@ fn key<K: Resource>(object: &K) -> (String, String) {
     )
 }
 
+/// Records which body a controller last applied to a backend object, so an unchanged one is
+/// not applied again (§4.10: no write when nothing changed).
+pub const APPLIED_HASH_ANNOTATION: &str = "kany8s.io/applied-hash";
+
+/// A hash of an apply body (without the hash annotation itself).
+pub fn applied_hash(body: &Value) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    body.to_string().hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+/// Whether every field of `part` is in `whole` with the same value (lists: equal).
+fn contains(whole: &Value, part: &Value) -> bool {
+    match (whole, part) {
+        (Value::Object(w), Value::Object(p)) => p
+            .iter()
+            .all(|(k, v)| w.get(k).is_some_and(|wv| contains(wv, v))),
+        _ => whole == part,
+    }
+}
+
+/// Whether `existing` already carries `body` as last applied with `hash`: same hash (nothing
+/// was dropped from the body since) and every applied field still holds its value (no drift).
+/// Owner references are compared by uid.
+pub fn applied_in_place(existing: &Value, body: &Value, hash: &str) -> bool {
+    let recorded = existing
+        .pointer(&format!(
+            "/metadata/annotations/{}",
+            APPLIED_HASH_ANNOTATION.replace('/', "~1")
+        ))
+        .and_then(Value::as_str);
+    if recorded != Some(hash) {
+        return false;
+    }
+    let owners_present = body["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|wanted| {
+            existing["metadata"]["ownerReferences"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|r| r["uid"] == wanted["uid"] && r["controller"] == wanted["controller"])
+        });
+    owners_present
+        && contains(&existing["spec"], &body["spec"])
+        && contains(&existing["metadata"]["labels"], &body["metadata"]["labels"])
+        && contains(
+            &existing["metadata"]["annotations"],
+            &body["metadata"]["annotations"],
+        )
+}
+
+impl Backends {
+    /// Server-side applies `body` to the backend object, unless it is already in place;
+    /// returns the object either way.
+    pub async fn apply_if_changed(
+        &self,
+        api: &Api<DynamicObject>,
+        name: &str,
+        mut body: Value,
+        field_manager: &str,
+    ) -> Result<Value, Error> {
+        let hash = applied_hash(&body);
+        if let Some(existing) = api.get_opt(name).await? {
+            let existing = serde_json::to_value(existing)?;
+            if applied_in_place(&existing, &body, &hash) {
+                return Ok(existing);
+            }
+        }
+        body["metadata"]["annotations"][APPLIED_HASH_ANNOTATION] = Value::String(hash);
+        let applied = api
+            .patch(
+                name,
+                &PatchParams::apply(field_manager).force(),
+                &Patch::Apply(&body),
+            )
+            .await?;
+        Ok(serde_json::to_value(applied)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::Kany8sCluster;
+
+    /// §4.10: an unchanged, undrifted backend is not applied again; drift or a changed body is.
+    #[test]
+    fn applied_in_place_detects_drift_and_changes() {
+        let body = serde_json::json!({"metadata": {"labels": {"a": "1"}, "annotations": {"o": "u"},
+            "ownerReferences": [{"uid": "u1", "controller": true}]}, "spec": {"version": "1.34", "name": "x"}});
+        let hash = applied_hash(&body);
+        let mut existing = body.clone();
+        existing["metadata"]["annotations"][APPLIED_HASH_ANNOTATION] = serde_json::json!(hash);
+        existing["spec"]["defaulted"] = serde_json::json!(3);
+        existing["status"] = serde_json::json!({"ready": true});
+        assert!(applied_in_place(&existing, &body, &hash));
+        let mut drifted = existing.clone();
+        drifted["spec"]["version"] = serde_json::json!("0.0");
+        assert!(!applied_in_place(&drifted, &body, &hash));
+        let mut detached = existing.clone();
+        detached["metadata"]["ownerReferences"] = serde_json::json!([]);
+        assert!(!applied_in_place(&detached, &body, &hash));
+        let mut smaller = body.clone();
+        smaller["spec"].as_object_mut().unwrap().remove("name");
+        assert!(!applied_in_place(
+            &existing,
+            &smaller,
+            &applied_hash(&smaller)
+        ));
+    }
 
     /// [CP-54]
     #[test]

@@ -103,7 +103,7 @@ pub async fn run(client: Client, options: Options) {
                     .collect::<Vec<_>>()
             },
         )
-        .watches(clusters, watcher::Config::default(), move |cluster| {
+        .watches_stream(crate::backend::cluster_events(clusters), move |cluster| {
             let namespace = cluster.namespace().unwrap_or_default();
             let uid = cluster.uid().unwrap_or_default();
             let named = cluster

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, ApiResource, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::ObjectRef;
@@ -440,19 +440,10 @@ async fn apply_backend(
     }
     let body = json!({"apiVersion": resource.api_version, "kind": resource.kind,
         "metadata": metadata, "spec": desired.spec});
-    let api: Api<DynamicObject> = if namespaced {
-        Api::namespaced_with(ctx.client.clone(), &namespace, resource)
-    } else {
-        Api::all_with(ctx.client.clone(), resource)
-    };
-    let applied = api
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await?;
-    Ok(serde_json::to_value(applied)?)
+    let api = ctx.backends.api(&namespace, resource, namespaced);
+    ctx.backends
+        .apply_if_changed(&api, &name, body, FIELD_MANAGER)
+        .await
 }
 
 /// [CP-16]: the object named by `status.backendRef`, when the RGD blocks writes.

@@ -88,7 +88,7 @@ pub async fn run(client: Client, options: Options) {
             },
         )
         // [IC-16]: the Kany8sCluster named by spec.infrastructureRef and those it owns.
-        .watches(clusters, watcher::Config::default(), move |cluster| {
+        .watches_stream(crate::backend::cluster_events(clusters), move |cluster| {
             let namespace = cluster.namespace().unwrap_or_default();
             let uid = cluster.uid().unwrap_or_default();
             let named = cluster

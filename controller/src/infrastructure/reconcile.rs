@@ -339,16 +339,10 @@ async fn apply_instance(
     }
     let body = json!({"apiVersion": resource.api_version, "kind": resource.kind,
         "metadata": metadata, "spec": spec});
-    let applied = ctx
-        .backends
-        .api(&namespace, resource, namespaced)
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await?;
-    Ok(serde_json::to_value(applied)?)
+    let api = ctx.backends.api(&namespace, resource, namespaced);
+    ctx.backends
+        .apply_if_changed(&api, &name, body, FIELD_MANAGER)
+        .await
 }
 
 /// [IC-02], [CT-21], [CT-24]: the own-object apply, skipped when in place.

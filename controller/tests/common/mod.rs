@@ -202,6 +202,7 @@ pub fn redacted(object: &impl Serialize) -> Value {
                             | "kany8s.io/owner-uid"
                             | "clusterUID"
                             | "kro.run/resource-graph-definition-id"
+                            | "kany8s.io/applied-hash"
                     );
                     if volatile && v.is_string() {
                         *v = json!(format!("[{key}]"));
