@@ -131,17 +131,27 @@ async fn probes_and_metrics() {
             .is_some()
     })
     .await;
-    let (code, body) = get(running.bound.metrics.unwrap(), "/metrics").await;
-    assert_eq!(code, 200);
-    let success = body
-        .lines()
-        .find(|l| {
-            l.starts_with("controller_runtime_reconcile_total{controller=\"infrastructure-kany8scluster\",result=\"success\"}")
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap();
-    assert!(success >= 1.0, "{body}");
+    // The status is visible before the reconcile that wrote it has been counted.
+    let success = |body: &str| {
+        body.lines()
+            .find(|l| {
+                l.starts_with("controller_runtime_reconcile_total{controller=\"infrastructure-kany8scluster\",result=\"success\"}")
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap()
+    };
+    let mut body = String::new();
+    for _ in 0..100 {
+        let (code, text) = get(running.bound.metrics.unwrap(), "/metrics").await;
+        assert_eq!(code, 200);
+        body = text;
+        if success(&body) >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(success(&body) >= 1.0, "{body}");
     for family in [
         "controller_runtime_reconcile_errors_total",
         "controller_runtime_reconcile_time_seconds_bucket",
