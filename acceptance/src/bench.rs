@@ -192,16 +192,22 @@ impl Bench {
     }
 
     fn spawn_manager(&self, generation: usize) -> Result<Manager, BenchError> {
-        let log = self
-            .workdir
-            .path()
-            .join(format!("manager-{generation}.log"));
+        let log = match std::env::var_os("BENCH_LOG_DIR") {
+            Some(dir) => PathBuf::from(dir).join(format!("manager-{generation}.log")),
+            None => self
+                .workdir
+                .path()
+                .join(format!("manager-{generation}.log")),
+        };
         let file = std::fs::File::create(&log).map_err(|e| BenchError(format!("log: {e}")))?;
         let child = tokio::process::Command::new(&self.manager_binary)
             .args(["run", "--kubeconfig"])
             .arg(&self.manager_kubeconfig)
             .args(["--health-probe-bind-address", "0", "--log-format", "json"])
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_MANAGER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(std::process::Stdio::null())
             .stderr(file)
             .kill_on_drop(true)
@@ -531,13 +537,30 @@ pub async fn scale(
         })
         .unwrap_or_default();
     latencies.sort();
+    // The last reconciles of the convergence may still be in flight: the steady window starts
+    // once the manager made no write for 2 s.
+    let mut last = bench.manager_writes();
+    let mut quiet_since = Instant::now();
+    while quiet_since.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = bench.manager_writes();
+        if now != last {
+            last = now;
+            quiet_since = Instant::now();
+        }
+    }
+    let before = bench.server.access_log().write_counts(MANAGER_USER);
     tokio::time::sleep(steady).await;
-    let steady_writes = bench.manager_writes() - converge_writes;
-    if steady_writes > 0 {
-        eprintln!(
-            "bench scale: writes by kind so far: {:#?}",
-            bench.server.access_log().write_counts(MANAGER_USER)
-        );
+    let after = bench.server.access_log().write_counts(MANAGER_USER);
+    let steady_writes: u64 = after.values().sum::<u64>() - before.values().sum::<u64>();
+    for (access, count) in &after {
+        let delta = count - before.get(access).copied().unwrap_or(0);
+        if delta > 0 {
+            eprintln!(
+                "bench scale: steady-state writes: {delta} × {} {}/{}",
+                access.verb, access.group, access.resource
+            );
+        }
     }
     let rss_kib = manager.peak_rss_kib().unwrap_or(0);
     // Deletion: the Clusters go, the simulated core deletes the control planes and the

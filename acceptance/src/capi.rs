@@ -70,6 +70,8 @@ pub fn watched_kinds() -> Vec<ApiResource> {
 
 struct Context {
     client: Client,
+    /// Discovered kinds by (group, kind).
+    kinds: std::sync::Mutex<BTreeMap<(String, String), ApiResource>>,
 }
 
 /// Runs the simulated core until dropped.
@@ -86,7 +88,14 @@ pub async fn run(client: Client) {
         .watches(secrets, watcher::Config::default(), |secret| {
             by_label(secret)
         })
-        .run(reconcile, error_policy, Arc::new(Context { client }))
+        .run(
+            reconcile,
+            error_policy,
+            Arc::new(Context {
+                client,
+                kinds: std::sync::Mutex::default(),
+            }),
+        )
         .for_each(|_| async {})
         .await;
 }
@@ -107,13 +116,21 @@ fn error_policy(_: Arc<DynamicObject>, error: &Error, _: Arc<Context>) -> Action
     Action::requeue(Duration::from_millis(500))
 }
 
-/// Resolves `{apiGroup, kind}` to a served resource through discovery.
-async fn resolve(client: &Client, group: &str, kind: &str) -> Result<ApiResource, Error> {
-    let api_group = kube::discovery::group(client, group).await?;
-    api_group
+/// Resolves `{apiGroup, kind}` to a served resource through discovery (cached).
+async fn resolve(ctx: &Context, group: &str, kind: &str) -> Result<ApiResource, Error> {
+    let key = (group.to_string(), kind.to_string());
+    if let Some(found) = ctx.kinds.lock().ok().and_then(|k| k.get(&key).cloned()) {
+        return Ok(found);
+    }
+    let api_group = kube::discovery::group(&ctx.client, group).await?;
+    let resource = api_group
         .recommended_kind(kind)
         .map(|(resource, _)| resource)
-        .ok_or_else(|| Error::Invalid(format!("{group} does not serve {kind}")))
+        .ok_or_else(|| Error::Invalid(format!("{group} does not serve {kind}")))?;
+    if let Ok(mut kinds) = ctx.kinds.lock() {
+        kinds.insert(key, resource.clone());
+    }
+    Ok(resource)
 }
 
 fn valid_endpoint(endpoint: &Value) -> bool {
@@ -195,7 +212,7 @@ async fn reconcile(cluster: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
     if cluster.metadata.deletion_timestamp.is_some() {
         for reference in &references {
             let kind = resolve(
-                client,
+                &ctx,
                 reference["apiGroup"].as_str().unwrap_or_default(),
                 reference["kind"].as_str().unwrap_or_default(),
             )
@@ -258,7 +275,7 @@ async fn reconcile(cluster: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
 
     let topology = spec.get("topology").filter(|t| t.is_object()).cloned();
     if let Some(topology) = &topology
-        && reconcile_topology(client, &object, topology).await?
+        && reconcile_topology(&ctx, &object, topology).await?
     {
         // The Cluster's references changed; the update re-triggers.
         return Ok(Action::await_change());
@@ -275,7 +292,7 @@ async fn reconcile(cluster: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
             continue;
         };
         let kind = resolve(
-            client,
+            &ctx,
             reference["apiGroup"].as_str().unwrap_or_default(),
             reference["kind"].as_str().unwrap_or_default(),
         )
@@ -495,10 +512,11 @@ fn set_path(target: &mut Value, path: &str, value: Value) -> Result<(), Error> {
 /// templates, the version from `topology.version`, variables applied through the class's
 /// JSON patches; returns whether the Cluster's references were set now.
 async fn reconcile_topology(
-    client: &Client,
+    ctx: &Context,
     cluster: &Value,
     topology: &Value,
 ) -> Result<bool, Error> {
+    let client = &ctx.client;
     let namespace = cluster["metadata"]["namespace"]
         .as_str()
         .unwrap_or_default();
@@ -545,12 +563,12 @@ async fn reconcile_topology(
             continue;
         };
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-        let template_resource = resolve(client, group, template_kind).await?;
+        let template_resource = resolve(ctx, group, template_kind).await?;
         let templates: Api<DynamicObject> =
             Api::namespaced_with(client.clone(), namespace, &template_resource);
         let template = serde_json::to_value(templates.get(template_name).await?)?;
         let kind = template_kind.trim_end_matches("Template").to_string();
-        let object_resource = resolve(client, group, &kind).await?;
+        let object_resource = resolve(ctx, group, &kind).await?;
         let object_name = cluster["spec"][reference_key]["name"]
             .as_str()
             .map(str::to_string)
