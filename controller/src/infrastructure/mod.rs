@@ -39,7 +39,9 @@ pub async fn run(client: Client, options: Options) {
         config = config.labels(&format!("{}={filter}", crate::capi::WATCH_FILTER_LABEL));
     }
     let (reader, writer) = reflector::store();
-    let primary = reflector::reflector(writer, watcher::watcher(api, config))
+    // managedFields are never read and are the bulk of a cached object.
+    let events = watcher::watcher(api, config).modify(|o| o.managed_fields_mut().clear());
+    let primary = reflector::reflector(writer, events)
         .default_backoff()
         .touched_objects()
         .predicate_filter(crate::backend::relevant, PredicateConfig::default());
