@@ -404,6 +404,36 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
+/// Whether every cluster is converged: Available (or, for `foreign` ones, refused with an
+/// ownership conflict) and provisioned.
+fn converged(seen: &Mutex<Seen>, n: usize, foreign: &BTreeSet<usize>) -> bool {
+    seen.lock().is_ok_and(|s| {
+        (0..n).all(|i| {
+            let name = format!("c{i}");
+            let cp = if foreign.contains(&i) {
+                s.conflicted.contains(&name)
+            } else {
+                s.available.contains(&name)
+            };
+            cp && s.provisioned.contains(&name)
+        })
+    })
+}
+
+/// How far the convergence got, for a timeout message.
+fn progress(seen: &Mutex<Seen>, n: usize) -> String {
+    seen.lock()
+        .map(|s| {
+            format!(
+                "{} available, {} conflicted, {} provisioned of {n}",
+                s.available.len(),
+                s.conflicted.len(),
+                s.provisioned.len()
+            )
+        })
+        .unwrap_or_default()
+}
+
 /// Waits until every cluster is converged: Available (or, for `foreign` ones, refused with
 /// an ownership conflict) and provisioned.
 async fn converge(
@@ -414,32 +444,11 @@ async fn converge(
 ) -> Result<Duration, BenchError> {
     let started = Instant::now();
     loop {
-        let done = seen.lock().map(|s| {
-            (0..n).all(|i| {
-                let name = format!("c{i}");
-                let cp = if foreign.contains(&i) {
-                    s.conflicted.contains(&name)
-                } else {
-                    s.available.contains(&name)
-                };
-                cp && s.provisioned.contains(&name)
-            })
-        });
-        if done.unwrap_or(false) {
+        if converged(seen.as_ref(), n, foreign) {
             return Ok(started.elapsed());
         }
         if started.elapsed() > limit {
-            let summary = seen
-                .lock()
-                .map(|s| {
-                    format!(
-                        "{} available, {} conflicted, {} provisioned of {n}",
-                        s.available.len(),
-                        s.conflicted.len(),
-                        s.provisioned.len()
-                    )
-                })
-                .unwrap_or_default();
+            let summary = progress(seen.as_ref(), n);
             return Err(BenchError(format!(
                 "no convergence within {limit:?}: {summary}"
             )));
@@ -685,32 +694,11 @@ pub async fn chaos(
             manager = bench.spawn_manager(restarts)?;
             last_restart = Instant::now();
         }
-        let done = seen.lock().map(|s| {
-            (0..clusters).all(|i| {
-                let name = format!("c{i}");
-                let cp = if foreign.contains(&i) {
-                    s.conflicted.contains(&name)
-                } else {
-                    s.available.contains(&name)
-                };
-                cp && s.provisioned.contains(&name)
-            })
-        });
-        if done.unwrap_or(false) {
+        if converged(seen.as_ref(), clusters, &foreign) {
             break started.elapsed();
         }
         if started.elapsed() > limit {
-            let summary = seen
-                .lock()
-                .map(|s| {
-                    format!(
-                        "{} available, {} conflicted, {} provisioned of {clusters}",
-                        s.available.len(),
-                        s.conflicted.len(),
-                        s.provisioned.len()
-                    )
-                })
-                .unwrap_or_default();
+            let summary = progress(seen.as_ref(), clusters);
             logs.push_str(&manager.kill().await);
             return Err(BenchError(format!(
                 "no convergence within {limit:?} under chaos: {summary}"
