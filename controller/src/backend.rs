@@ -476,6 +476,42 @@ impl Backoff {
     }
 }
 
+/// One reconcile of `object`, instrumented ([`crate::metrics::Metrics::reconcile`]), resetting
+/// its error backoff when it succeeds.
+pub async fn instrumented<K: Resource>(
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    controller: &'static str,
+    sync_period: std::time::Duration,
+    backoff: &Backoff,
+    object: &K,
+    reconcile: impl std::future::Future<Output = Result<kube::runtime::controller::Action, Error>>,
+) -> Result<kube::runtime::controller::Action, Error> {
+    let (namespace, name) = key(object);
+    let result = metrics
+        .reconcile(
+            controller,
+            sync_period,
+            format!("{namespace}/{name}"),
+            reconcile,
+        )
+        .await;
+    if result.is_ok() {
+        backoff.reset(object);
+    }
+    result
+}
+
+/// [CP-54]: the error policy of both controllers.
+pub fn retry_later<K: Resource>(
+    object: &K,
+    error: &Error,
+    backoff: &Backoff,
+) -> kube::runtime::controller::Action {
+    let (namespace, name) = key(object);
+    tracing::warn!(%error, %namespace, %name, "reconcile failed");
+    kube::runtime::controller::Action::requeue(backoff.next(object))
+}
+
 fn key<K: Resource>(object: &K) -> (String, String) {
     let meta = object.meta();
     (

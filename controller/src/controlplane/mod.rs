@@ -26,8 +26,7 @@ pub use crate::manager::Options;
 
 /// [CP-54]: per-object error backoff.
 fn error_policy(cp: Arc<Kany8sControlPlane>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(%error, namespace = ?cp.metadata.namespace, name = ?cp.metadata.name, "reconcile failed");
-    Action::requeue(ctx.backoff.next(cp.as_ref()))
+    crate::backend::retry_later(cp.as_ref(), error, &ctx.backoff)
 }
 
 /// Runs the controller until the future is dropped.
@@ -142,18 +141,16 @@ pub async fn run(client: Client, options: Options) {
             move |cp, ctx: Arc<Context>| {
                 let metrics = options.metrics.clone();
                 async move {
-                    let result = metrics
-                        .reconcile(
-                            metrics::CONTROL_PLANE,
-                            options.sync_period,
-                            format!("{}/{}", cp.namespace().unwrap_or_default(), cp.name_any()),
-                            reconcile::reconcile(cp.clone(), ctx.clone()),
-                        )
-                        .await;
-                    if result.is_ok() {
-                        ctx.backoff.reset(cp.as_ref());
-                    }
-                    result
+                    let reconcile = reconcile::reconcile(cp.clone(), ctx.clone());
+                    crate::backend::instrumented(
+                        metrics,
+                        metrics::CONTROL_PLANE,
+                        options.sync_period,
+                        &ctx.backoff,
+                        cp.as_ref(),
+                        reconcile,
+                    )
+                    .await
                 }
             },
             error_policy,

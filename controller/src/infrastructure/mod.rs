@@ -24,8 +24,7 @@ use reconcile::Context;
 
 /// [CP-54] as for the control plane: per-object error backoff.
 fn error_policy(ic: Arc<Kany8sCluster>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(%error, namespace = ?ic.metadata.namespace, name = ?ic.metadata.name, "reconcile failed");
-    Action::requeue(ctx.backoff.next(ic.as_ref()))
+    crate::backend::retry_later(ic.as_ref(), error, &ctx.backoff)
 }
 
 /// Runs the controller until the future is dropped.
@@ -116,18 +115,16 @@ pub async fn run(client: Client, options: Options) {
             move |ic, ctx: Arc<Context>| {
                 let metrics = options.metrics.clone();
                 async move {
-                    let result = metrics
-                        .reconcile(
-                            metrics::INFRASTRUCTURE,
-                            options.sync_period,
-                            format!("{}/{}", ic.namespace().unwrap_or_default(), ic.name_any()),
-                            reconcile::reconcile(ic.clone(), ctx.clone()),
-                        )
-                        .await;
-                    if result.is_ok() {
-                        ctx.backoff.reset(ic.as_ref());
-                    }
-                    result
+                    let reconcile = reconcile::reconcile(ic.clone(), ctx.clone());
+                    crate::backend::instrumented(
+                        metrics,
+                        metrics::INFRASTRUCTURE,
+                        options.sync_period,
+                        &ctx.backoff,
+                        ic.as_ref(),
+                        reconcile,
+                    )
+                    .await
                 }
             },
             error_policy,
