@@ -439,6 +439,35 @@ impl Backends {
         Ok(Deletion::Waiting(resource))
     }
 
+    /// [CP-12], [IC-03]: the `BackendChanged` message when the previous backend `old` differs
+    /// in group or kind from `desired` (`None`: no backend, a stub) and still exists, owned by
+    /// `owner_uid`; `None` when the desired backend may be written.
+    pub async fn changed(
+        &self,
+        namespace: &str,
+        owner_uid: &str,
+        old: &BackendReference,
+        desired: Option<&ApiResource>,
+    ) -> Result<Option<String>, Error> {
+        if let Some(desired) = desired
+            && capi::api_group_of(&old.api_version) == desired.group
+            && old.kind == desired.kind
+        {
+            return Ok(None);
+        }
+        let target = desired.map_or_else(
+            || "none (stub mode)".to_string(),
+            |d| format!("{}/{}", d.api_version, d.kind),
+        );
+        Ok(match self.get(namespace, old).await? {
+            Some((object, _, _)) if owned_by(&object, owner_uid) => Some(format!(
+                "backend changed from {}/{} to {target}; delete {} {namespace}/{} or revert the spec",
+                old.api_version, old.kind, old.kind, old.name
+            )),
+            _ => None,
+        })
+    }
+
     /// [CT-17] step 2: suspends and detaches the backend `reference` names, if it exists.
     pub async fn suspend_referenced(
         &self,

@@ -18,7 +18,7 @@ use super::decide::{
     self, Backend, Decision, Event, Inputs, KubeconfigOutcome, Verdict, put, types,
 };
 use crate::api::{BackendReference, Kany8sControlPlane, Kany8sControlPlaneStatus};
-use crate::backend::{Backends, Backoff, Deletion, Suspension, lock, now, owned_by, publish};
+use crate::backend::{Backends, Backoff, Deletion, Suspension, lock, now, publish};
 pub use crate::backend::{
     Error, KRO_RECONCILE_ANNOTATION, OWNER_UID_ANNOTATION, Owner, SUSPENDED_ANNOTATION,
     owner_cluster, paused_message, rgd_resource,
@@ -155,7 +155,13 @@ pub async fn reconcile(cp: Arc<Kany8sControlPlane>, ctx: Arc<Context>) -> Result
             let resolved = resolve(&ctx, &cp, &desired, &mut inputs).await?;
             match resolved {
                 Some((resource, namespaced)) => {
-                    inputs.backend_changed = backend_changed(&ctx, &cp, &resource).await?;
+                    if let Some(old) = cp.status.as_ref().and_then(|s| s.backend_ref.as_ref()) {
+                        let uid = cp.uid().unwrap_or_default();
+                        inputs.backend_changed = ctx
+                            .backends
+                            .changed(&namespace, &uid, old, Some(&resource))
+                            .await?;
+                    }
                     if inputs.backend_changed.is_none() {
                         let object =
                             apply_backend(&ctx, &cp, &owner, &desired, &resource, namespaced).await;
@@ -383,30 +389,6 @@ async fn resolve(
             )));
             Ok(None)
         }
-    }
-}
-
-/// [CP-12]: a backend of another group or kind that still exists and is owned blocks writes.
-async fn backend_changed(
-    ctx: &Context,
-    cp: &Kany8sControlPlane,
-    desired: &ApiResource,
-) -> Result<Option<String>, Error> {
-    let Some(old) = cp.status.as_ref().and_then(|s| s.backend_ref.clone()) else {
-        return Ok(None);
-    };
-    let same = capi::api_group_of(&old.api_version) == desired.group && old.kind == desired.kind;
-    if same {
-        return Ok(None);
-    }
-    let namespace = cp.namespace().unwrap_or_default();
-    let uid = cp.uid().unwrap_or_default();
-    match ctx.backends.get(&namespace, &old).await? {
-        Some((object, _, _)) if owned_by(&object, &uid) => Ok(Some(format!(
-            "backend changed from {}/{} to {}/{}; delete {} {namespace}/{} or revert the spec",
-            old.api_version, old.kind, desired.api_version, desired.kind, old.kind, old.name
-        ))),
-        _ => Ok(None),
     }
 }
 

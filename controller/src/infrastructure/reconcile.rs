@@ -15,12 +15,12 @@ use serde_json::{Map, Value, json};
 use super::decide::{self, Decision, Inputs, Mode};
 use crate::api::{BackendReference, INFRASTRUCTURE_GROUP, Kany8sCluster, Kany8sClusterStatus};
 use crate::backend::{
-    Backends, Backoff, Deletion, Error, OWNER_UID_ANNOTATION, Owner, Suspension, now, owned_by,
+    Backends, Backoff, Deletion, Error, OWNER_UID_ANNOTATION, Owner, Suspension, now,
     owner_cluster, paused_message, publish,
 };
 use crate::backend_status::{self, json_type};
 use crate::capi::{
-    self, ApiEndpoint, BLOCK_MOVE_ANNOTATION, CLUSTER_NAME_LABEL, DELETE_FOR_MOVE_ANNOTATION,
+    ApiEndpoint, BLOCK_MOVE_ANNOTATION, CLUSTER_NAME_LABEL, DELETE_FOR_MOVE_ANNOTATION,
     MANAGED_BY_ANNOTATION, conditions_equivalent,
 };
 use crate::controlplane::decide::{Event, Verdict, condition_events, put, types};
@@ -105,7 +105,8 @@ pub async fn reconcile(ic: Arc<Kany8sCluster>, ctx: Arc<Context>) -> Result<Acti
         None => {
             // [IC-03]: kro → stub while the old instance still exists and is owned.
             if let Some(old) = previous_ref {
-                inputs.backend_changed = changed_message(&ctx, &ic, &old, None).await?;
+                let uid = ic.uid().unwrap_or_default();
+                inputs.backend_changed = ctx.backends.changed(&namespace, &uid, &old, None).await?;
             }
         }
         Some(reference) => {
@@ -257,7 +258,11 @@ async fn kro(
     }
     // [IC-03]
     if let Some(old) = ic.status.as_ref().and_then(|s| s.backend_ref.clone()) {
-        inputs.backend_changed = changed_message(ctx, ic, &old, Some(&resource)).await?;
+        let uid = ic.uid().unwrap_or_default();
+        inputs.backend_changed = ctx
+            .backends
+            .changed(&namespace, &uid, &old, Some(&resource))
+            .await?;
         if inputs.backend_changed.is_some() {
             return Ok(None);
         }
@@ -279,35 +284,6 @@ async fn kro(
     ctx.watches.ensure(&resource);
     inputs.observed = Some(backend_status::read(&object));
     Ok(None)
-}
-
-/// [IC-03] with [CP-12] semantics: the message when the previous backend `old` differs in
-/// group or kind from `desired` (`None`: stub mode) and still exists, owned.
-async fn changed_message(
-    ctx: &Context,
-    ic: &Kany8sCluster,
-    old: &BackendReference,
-    desired: Option<&ApiResource>,
-) -> Result<Option<String>, Error> {
-    if let Some(desired) = desired
-        && capi::api_group_of(&old.api_version) == desired.group
-        && old.kind == desired.kind
-    {
-        return Ok(None);
-    }
-    let namespace = ic.namespace().unwrap_or_default();
-    let uid = ic.uid().unwrap_or_default();
-    let target = desired.map_or_else(
-        || "none (stub mode)".to_string(),
-        |d| format!("{}/{}", d.api_version, d.kind),
-    );
-    Ok(match ctx.backends.get(&namespace, old).await? {
-        Some((object, _, _)) if owned_by(&object, &uid) => Some(format!(
-            "backend changed from {}/{} to {target}; delete {} {namespace}/{} or revert the spec",
-            old.api_version, old.kind, old.kind, old.name
-        )),
-        _ => None,
-    })
 }
 
 /// [IC-09]: SSA of the instance; returns the applied object.
