@@ -175,6 +175,91 @@ pub fn condition_events(before: &[Condition], after: &[Condition], types: &[&str
         .collect()
 }
 
+/// [CT-07]: a reconcile that is neither paused nor deleting: `Paused` and `Deleting` false,
+/// every condition at `generation`.
+pub fn put_settled(conditions: &mut Vec<Condition>, generation: i64, now: &Time) {
+    put(
+        conditions,
+        types::PAUSED,
+        &Verdict::new("False", "NotPaused", ""),
+        generation,
+        now,
+    );
+    put(
+        conditions,
+        types::DELETING,
+        &Verdict::new("False", "NotDeleting", ""),
+        generation,
+        now,
+    );
+    for c in conditions.iter_mut() {
+        c.observed_generation = Some(generation);
+    }
+}
+
+/// [CT-25] step 3: deletion waits while the object is paused.
+pub fn put_deletion_paused(
+    conditions: &mut Vec<Condition>,
+    paused: String,
+    generation: i64,
+    now: &Time,
+) {
+    put(
+        conditions,
+        types::PAUSED,
+        &Verdict::new("True", "Paused", paused),
+        generation,
+        now,
+    );
+    put(
+        conditions,
+        types::DELETING,
+        &Verdict::new(
+            "True",
+            "WaitingForUnpause",
+            "deletion is blocked while paused",
+        ),
+        generation,
+        now,
+    );
+}
+
+/// [CT-25] step 6, [CT-28]: waiting for the backend `reference` to go: `Deleting` true,
+/// `Ready` and the condition types in `also` false with reason `Deleting` and `message`,
+/// `Paused` false.
+pub fn put_deleting(
+    conditions: &mut Vec<Condition>,
+    reference: &BackendReference,
+    namespace: &str,
+    message: &str,
+    also: &[&str],
+    generation: i64,
+    now: &Time,
+) {
+    let waiting = format!(
+        "waiting for {} {namespace}/{} to be deleted",
+        reference.kind, reference.name
+    );
+    put(
+        conditions,
+        types::DELETING,
+        &Verdict::new("True", "WaitingForBackendDeletion", waiting),
+        generation,
+        now,
+    );
+    let deleting = Verdict::new("False", "Deleting", message);
+    for type_ in std::iter::once(&types::READY).chain(also) {
+        put(conditions, type_, &deleting, generation, now);
+    }
+    put(
+        conditions,
+        types::PAUSED,
+        &Verdict::new("False", "NotPaused", ""),
+        generation,
+        now,
+    );
+}
+
 fn endpoint_of(host: String, port: u16) -> ApiEndpoint {
     ApiEndpoint {
         host: Some(host),
@@ -427,23 +512,7 @@ pub fn decide(inputs: &Inputs) -> Decision {
         generation,
         now,
     );
-    put(
-        &mut conditions,
-        types::PAUSED,
-        &Verdict::new("False", "NotPaused", ""),
-        generation,
-        now,
-    );
-    put(
-        &mut conditions,
-        types::DELETING,
-        &Verdict::new("False", "NotDeleting", ""),
-        generation,
-        now,
-    );
-    for c in &mut conditions {
-        c.observed_generation = Some(generation);
-    }
+    put_settled(&mut conditions, generation, now);
 
     // Failure fields ([CP-46]).
     let terminal = ready.status != "True"

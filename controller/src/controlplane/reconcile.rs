@@ -15,7 +15,8 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use super::decide::{
-    self, Backend, Decision, Event, Inputs, KubeconfigOutcome, Verdict, put, types,
+    self, Backend, Decision, Event, Inputs, KubeconfigOutcome, Verdict, put, put_deleting,
+    put_deletion_paused, types,
 };
 use crate::api::{BackendReference, Kany8sControlPlane, Kany8sControlPlaneStatus};
 use crate::backend::{Backends, Backoff, Deletion, Suspension, lock, now, publish};
@@ -738,24 +739,7 @@ async fn delete(
     let now = now();
     let mut status = cp.status.clone().unwrap_or_default();
     if let Some(message) = paused_message("Kany8sControlPlane", cp.annotations(), &owner) {
-        put(
-            &mut status.conditions,
-            types::PAUSED,
-            &Verdict::new("True", "Paused", message),
-            generation,
-            &now,
-        );
-        put(
-            &mut status.conditions,
-            types::DELETING,
-            &Verdict::new(
-                "True",
-                "WaitingForUnpause",
-                "deletion is blocked while paused",
-            ),
-            generation,
-            &now,
-        );
+        put_deletion_paused(&mut status.conditions, message, generation, &now);
         write_status(api, cp, status).await?;
         return Ok(Action::await_change());
     }
@@ -792,36 +776,12 @@ async fn delete(
         Deletion::Waiting(resource) => resource,
     };
     ctx.watches.ensure(&resource);
-    let waiting = format!(
-        "waiting for {} {namespace}/{} to be deleted",
-        reference.kind, reference.name
-    );
-    let deleting = Verdict::new("False", "Deleting", "control plane is being deleted");
-    put(
+    put_deleting(
         &mut status.conditions,
-        types::DELETING,
-        &Verdict::new("True", "WaitingForBackendDeletion", waiting),
-        generation,
-        &now,
-    );
-    put(
-        &mut status.conditions,
-        types::READY,
-        &deleting,
-        generation,
-        &now,
-    );
-    put(
-        &mut status.conditions,
-        types::AVAILABLE,
-        &deleting,
-        generation,
-        &now,
-    );
-    put(
-        &mut status.conditions,
-        types::PAUSED,
-        &Verdict::new("False", "NotPaused", ""),
+        &reference,
+        &namespace,
+        "control plane is being deleted",
+        &[types::AVAILABLE],
         generation,
         &now,
     );

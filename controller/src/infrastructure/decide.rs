@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::api::{BackendReference, ClusterInitialization, Kany8sClusterStatus};
 use crate::backend_status::{BackendStatus, InvalidBackendStatus, sanitize_reason};
 use crate::capi::{ApiEndpoint, remove_condition};
-use crate::controlplane::decide::{Event, Verdict, condition_events, put, types};
+use crate::controlplane::decide::{Event, Verdict, condition_events, put, put_settled, types};
 use crate::endpoint::parse_endpoint;
 use crate::rgd::{InstanceKind, RgdError};
 
@@ -164,23 +164,7 @@ pub fn decide(inputs: &Inputs) -> Decision {
         }
     };
     put(&mut conditions, types::READY, &ready, generation, now);
-    put(
-        &mut conditions,
-        types::PAUSED,
-        &Verdict::new("False", "NotPaused", ""),
-        generation,
-        now,
-    );
-    put(
-        &mut conditions,
-        types::DELETING,
-        &Verdict::new("False", "NotDeleting", ""),
-        generation,
-        now,
-    );
-    for c in &mut conditions {
-        c.observed_generation = Some(generation);
-    }
+    put_settled(&mut conditions, generation, now);
 
     // [IC-04], [IC-13]: provisioned once ready (stub mode at once); sticky ([CT-31]).
     let provisioned = was_provisioned || ready.status == "True";

@@ -23,7 +23,9 @@ use crate::capi::{
     ApiEndpoint, BLOCK_MOVE_ANNOTATION, CLUSTER_NAME_LABEL, DELETE_FOR_MOVE_ANNOTATION,
     MANAGED_BY_ANNOTATION, conditions_equivalent,
 };
-use crate::controlplane::decide::{Event, Verdict, condition_events, put, types};
+use crate::controlplane::decide::{
+    Event, Verdict, condition_events, put, put_deleting, put_deletion_paused, types,
+};
 use crate::dynamic::DynamicWatches;
 use crate::rgd::{self, RgdError};
 
@@ -480,24 +482,7 @@ async fn delete(
     let now = now();
     let mut status = ic.status.clone().unwrap_or_default();
     if let Some(message) = paused_message(KIND, ic.annotations(), &owner) {
-        put(
-            &mut status.conditions,
-            types::PAUSED,
-            &Verdict::new("True", "Paused", message),
-            generation,
-            &now,
-        );
-        put(
-            &mut status.conditions,
-            types::DELETING,
-            &Verdict::new(
-                "True",
-                "WaitingForUnpause",
-                "deletion is blocked while paused",
-            ),
-            generation,
-            &now,
-        );
+        put_deletion_paused(&mut status.conditions, message, generation, &now);
         write_status(api, ic, status).await?;
         return Ok(Action::await_change());
     }
@@ -536,28 +521,12 @@ async fn delete(
         Deletion::Waiting(resource) => resource,
     };
     ctx.watches.ensure(&resource);
-    let waiting = format!(
-        "waiting for {} {namespace}/{} to be deleted",
-        reference.kind, reference.name
-    );
-    put(
+    put_deleting(
         &mut status.conditions,
-        types::DELETING,
-        &Verdict::new("True", "WaitingForBackendDeletion", waiting),
-        generation,
-        &now,
-    );
-    put(
-        &mut status.conditions,
-        types::READY,
-        &Verdict::new("False", "Deleting", "infrastructure is being deleted"),
-        generation,
-        &now,
-    );
-    put(
-        &mut status.conditions,
-        types::PAUSED,
-        &Verdict::new("False", "NotPaused", ""),
+        &reference,
+        &namespace,
+        "infrastructure is being deleted",
+        &[],
         generation,
         &now,
     );
