@@ -55,6 +55,65 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// The API of a namespaced kind, restricted to `--namespace` when set.
+    pub fn api<K>(&self, client: &Client) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match &self.namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+
+    /// The events recorder ([CP-56]: `reportingController: kany8s`, the pod as instance).
+    pub fn recorder(&self, client: &Client) -> kube::runtime::events::Recorder {
+        kube::runtime::events::Recorder::new(
+            client.clone(),
+            kube::runtime::events::Reporter {
+                controller: "kany8s".into(),
+                instance: self.instance.clone(),
+            },
+        )
+    }
+
+    /// The primary watch of a controller ([CP-50], [IC-16]): restricted by `--namespace` and
+    /// `--watch-filter`, cached without managedFields (never read, the bulk of an object),
+    /// passing only changes of generation, labels, annotations, owners, finalizers or deletion.
+    pub fn primary<K>(
+        &self,
+        client: &Client,
+    ) -> (
+        kube::runtime::reflector::Store<K>,
+        impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + use<K>,
+    )
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+    {
+        use kube::ResourceExt;
+        use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
+        let mut config = watcher::Config::default();
+        if let Some(filter) = &self.watch_filter {
+            config = config.labels(&format!("{}={filter}", crate::capi::WATCH_FILTER_LABEL));
+        }
+        let (reader, writer) = reflector::store();
+        let events = watcher::watcher(self.api::<K>(client), config)
+            .modify(|o| o.managed_fields_mut().clear());
+        let stream = reflector::reflector(writer, events)
+            .default_backoff()
+            .touched_objects()
+            .predicate_filter(crate::backend::relevant, PredicateConfig::default());
+        (reader, stream)
+    }
+}
+
 /// A controller group of `--enable-controller`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Group {

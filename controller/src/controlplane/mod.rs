@@ -11,9 +11,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
 use crate::api::Kany8sControlPlane;
@@ -31,21 +30,7 @@ fn error_policy(cp: Arc<Kany8sControlPlane>, error: &Error, ctx: Arc<Context>) -
 
 /// Runs the controller until the future is dropped.
 pub async fn run(client: Client, options: Options) {
-    let api: Api<Kany8sControlPlane> = match &options.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let mut config = watcher::Config::default();
-    if let Some(filter) = &options.watch_filter {
-        config = config.labels(&format!("{}={filter}", crate::capi::WATCH_FILTER_LABEL));
-    }
-    let (reader, writer) = reflector::store();
-    // managedFields are never read and are the bulk of a cached object.
-    let events = watcher::watcher(api, config).modify(|o| o.managed_fields_mut().clear());
-    let primary = reflector::reflector(writer, events)
-        .default_backoff()
-        .touched_objects()
-        .predicate_filter(crate::backend::relevant, PredicateConfig::default());
+    let (reader, primary) = options.primary::<Kany8sControlPlane>(&client);
     let (watches, triggers) = DynamicWatches::new(
         client.clone(),
         options.namespace.clone(),
@@ -54,13 +39,7 @@ pub async fn run(client: Client, options: Options) {
             controller: metrics::CONTROL_PLANE,
         },
     );
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "kany8s".into(),
-            instance: options.instance.clone(),
-        },
-    );
+    let recorder = options.recorder(&client);
     let context = Arc::new(Context::new(
         client.clone(),
         recorder,
@@ -71,15 +50,9 @@ pub async fn run(client: Client, options: Options) {
 
     let rgds: Api<DynamicObject> = Api::all_with(client.clone(), &rgd_resource());
     let by_rgd = reader.clone();
-    let clusters: Api<Cluster> = match &options.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
+    let clusters: Api<Cluster> = options.api(&client);
     let by_cluster = reader.clone();
-    let secret_api: Api<PartialObjectMeta<Secret>> = match &options.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
+    let secret_api: Api<PartialObjectMeta<Secret>> = options.api(&client);
     let secret_events = watcher::watcher(secret_api, watcher::Config::default())
         .default_backoff()
         .touched_objects();

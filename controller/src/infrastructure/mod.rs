@@ -9,9 +9,8 @@ use std::sync::Arc;
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
 use crate::api::Kany8sCluster;
@@ -29,21 +28,7 @@ fn error_policy(ic: Arc<Kany8sCluster>, error: &Error, ctx: Arc<Context>) -> Act
 
 /// Runs the controller until the future is dropped.
 pub async fn run(client: Client, options: Options) {
-    let api: Api<Kany8sCluster> = match &options.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let mut config = watcher::Config::default();
-    if let Some(filter) = &options.watch_filter {
-        config = config.labels(&format!("{}={filter}", crate::capi::WATCH_FILTER_LABEL));
-    }
-    let (reader, writer) = reflector::store();
-    // managedFields are never read and are the bulk of a cached object.
-    let events = watcher::watcher(api, config).modify(|o| o.managed_fields_mut().clear());
-    let primary = reflector::reflector(writer, events)
-        .default_backoff()
-        .touched_objects()
-        .predicate_filter(crate::backend::relevant, PredicateConfig::default());
+    let (reader, primary) = options.primary::<Kany8sCluster>(&client);
     let (watches, triggers) = DynamicWatches::new(
         client.clone(),
         options.namespace.clone(),
@@ -52,20 +37,11 @@ pub async fn run(client: Client, options: Options) {
             controller: metrics::INFRASTRUCTURE,
         },
     );
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "kany8s".into(),
-            instance: options.instance.clone(),
-        },
-    );
+    let recorder = options.recorder(&client);
     let context = Arc::new(Context::new(client.clone(), recorder, watches));
     let rgds: Api<DynamicObject> = Api::all_with(client.clone(), &rgd_resource());
     let by_rgd = reader.clone();
-    let clusters: Api<Cluster> = match &options.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
+    let clusters: Api<Cluster> = options.api(&client);
     let by_cluster = reader.clone();
     Controller::for_stream(primary, reader)
         .watches_with(
