@@ -109,7 +109,9 @@ impl Manager {
 
 impl Bench {
     async fn start(manager_binary: &Path, faults: Option<u64>) -> Result<Self, BenchError> {
-        let server = kany8s_apiserver::Server::builder().build();
+        let server = kany8s_apiserver::Server::builder()
+            .record_access(true)
+            .build();
         let (address, serving) = server
             .serve("127.0.0.1:0")
             .await
@@ -216,8 +218,16 @@ impl Bench {
         Ok(Manager { child, log })
     }
 
+    /// The manager's writes per kind (the bench's server records access).
+    fn write_counts(&self) -> BTreeMap<kany8s_apiserver::access::Access, u64> {
+        self.server
+            .access_log()
+            .map(|log| log.write_counts(MANAGER_USER))
+            .unwrap_or_default()
+    }
+
     fn manager_writes(&self) -> u64 {
-        self.server.access_log().writes_of(MANAGER_USER)
+        self.write_counts().values().sum()
     }
 
     /// Creates `n` clusters (Secret, Cluster, Kany8sControlPlane, Kany8sCluster each), 32 at
@@ -558,9 +568,9 @@ pub async fn scale(
             quiet_since = Instant::now();
         }
     }
-    let before = bench.server.access_log().write_counts(MANAGER_USER);
+    let before = bench.write_counts();
     tokio::time::sleep(steady).await;
-    let after = bench.server.access_log().write_counts(MANAGER_USER);
+    let after = bench.write_counts();
     let steady_writes: u64 = after.values().sum::<u64>() - before.values().sum::<u64>();
     for (access, count) in &after {
         let delta = count - before.get(access).copied().unwrap_or(0);

@@ -189,7 +189,10 @@ impl Embedded {
     /// Starts the server on `listen`, writes its kubeconfig to `kubeconfig`, installs the
     /// Cluster API and Kany8s CRDs and starts fake-kro, the simulated core and the manager.
     pub async fn start(listen: &str, kubeconfig: &Path) -> Result<Self, EnvError> {
-        let server = kany8s_apiserver::Server::builder().build();
+        // The access log lets the RBAC test see what each manager did.
+        let server = kany8s_apiserver::Server::builder()
+            .record_access(true)
+            .build();
         let (address, serving) = server
             .serve(listen)
             .await

@@ -376,6 +376,7 @@ async fn rbac_matches_what_the_controllers_do() {
         let mut used: BTreeSet<(String, String, String)> = env
             .server
             .access_log()
+            .expect("the embedded target records access")
             .of(&manager_user(group))
             .into_iter()
             .map(|a| (a.group, a.resource, a.verb))

@@ -2,7 +2,7 @@
 //! resource[/subresource]), so a test can check a role against what a controller really does.
 //! The user is the `Impersonate-User` header (the server authenticates nobody).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use http::Method;
@@ -17,52 +17,42 @@ pub struct Access {
     pub resource: String,
 }
 
-/// The distinct accesses seen so far (bounded by the distinct tuples, not by requests), and
-/// the number of writes (create, update, patch, delete) per user.
+/// How often each distinct access happened (bounded by the distinct tuples, not by requests).
 #[derive(Debug, Default)]
 pub struct AccessLog {
-    seen: Mutex<BTreeSet<Access>>,
-    writes: Mutex<std::collections::BTreeMap<Access, u64>>,
+    counts: Mutex<BTreeMap<Access, u64>>,
 }
+
+const WRITE_VERBS: &[&str] = &["create", "update", "patch", "delete", "deletecollection"];
 
 impl AccessLog {
     pub fn record(&self, access: Access) {
-        if matches!(
-            access.verb.as_str(),
-            "create" | "update" | "patch" | "delete" | "deletecollection"
-        ) && let Ok(mut writes) = self.writes.lock()
-        {
-            *writes.entry(access.clone()).or_default() += 1;
-        }
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.insert(access);
+        if let Ok(mut counts) = self.counts.lock() {
+            *counts.entry(access).or_default() += 1;
         }
     }
 
-    /// Writes made so far by `user`.
-    pub fn writes_of(&self, user: &str) -> u64 {
-        self.write_counts(user).values().sum()
-    }
-
-    /// Writes made so far by `user`, per kind of access.
-    pub fn write_counts(&self, user: &str) -> std::collections::BTreeMap<Access, u64> {
-        self.writes
+    /// The accesses of `user` matching `filter`, with their counts.
+    fn counts_of(&self, user: &str, filter: impl Fn(&Access) -> bool) -> BTreeMap<Access, u64> {
+        self.counts
             .lock()
-            .map(|w| {
-                w.iter()
-                    .filter(|(a, _)| a.user == user)
+            .map(|c| {
+                c.iter()
+                    .filter(|(a, _)| a.user == user && filter(a))
                     .map(|(a, n)| (a.clone(), *n))
                     .collect()
             })
             .unwrap_or_default()
     }
 
-    /// Every access of `user`.
+    /// Writes made so far by `user`, per kind of access.
+    pub fn write_counts(&self, user: &str) -> BTreeMap<Access, u64> {
+        self.counts_of(user, |a| WRITE_VERBS.contains(&a.verb.as_str()))
+    }
+
+    /// Every distinct access of `user`.
     pub fn of(&self, user: &str) -> BTreeSet<Access> {
-        self.seen
-            .lock()
-            .map(|s| s.iter().filter(|a| a.user == user).cloned().collect())
-            .unwrap_or_default()
+        self.counts_of(user, |_| true).into_keys().collect()
     }
 }
 
@@ -125,6 +115,24 @@ mod tests {
 
     fn t(verb: &str, group: &str, resource: &str) -> Option<(String, String, String)> {
         Some((verb.into(), group.into(), resource.into()))
+    }
+
+    #[test]
+    fn counts_writes_per_user() {
+        let log = AccessLog::default();
+        let access = |user: &str, verb: &str| Access {
+            user: user.into(),
+            verb: verb.into(),
+            group: "".into(),
+            resource: "secrets".into(),
+        };
+        log.record(access("a", "patch"));
+        log.record(access("a", "patch"));
+        log.record(access("a", "get"));
+        log.record(access("b", "create"));
+        assert_eq!(log.write_counts("a").into_values().collect::<Vec<_>>(), [2]);
+        assert_eq!(log.of("a").len(), 2);
+        assert_eq!(log.write_counts("b").len(), 1);
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub struct Frontend {
     pub engine: Arc<Engine>,
     pub settings: Settings,
     pub faults: crate::faults::Faults,
-    pub access: crate::access::AccessLog,
+    /// Present when access recording is on.
+    pub access: Option<crate::access::AccessLog>,
 }
 
 /// Behaviour switches of the HTTP layer.
@@ -248,15 +249,16 @@ impl Frontend {
     ) -> Response {
         let query = Query::parse(uri.query());
         let is_watch = query.flag("watch") || uri.path().contains("/watch/");
-        if let Some((verb, group, resource)) =
-            crate::access::classify(&method, uri.path(), query.flag("watch"))
+        if let Some(log) = &self.access
+            && let Some((verb, group, resource)) =
+                crate::access::classify(&method, uri.path(), query.flag("watch"))
         {
             let user = headers
                 .get("impersonate-user")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("anonymous")
                 .to_string();
-            self.access.record(crate::access::Access {
+            log.record(crate::access::Access {
                 user,
                 verb,
                 group,

@@ -49,9 +49,17 @@ pub struct ServerBuilder {
     delays: ControllerDelays,
     settings: Settings,
     clock: Option<Clock>,
+    record_access: bool,
 }
 
 impl ServerBuilder {
+    /// Record who did what ([`access::AccessLog`]); off by default, as it costs every request
+    /// a classification and a lock.
+    pub fn record_access(mut self, enabled: bool) -> Self {
+        self.record_access = enabled;
+        self
+    }
+
     /// How many events the watch history keeps.
     pub fn history(mut self, events: usize) -> Self {
         self.history = Some(events);
@@ -105,7 +113,7 @@ impl ServerBuilder {
             engine,
             settings: self.settings,
             faults: faults::Faults::default(),
-            access: access::AccessLog::default(),
+            access: self.record_access.then(access::AccessLog::default),
         });
         Server {
             frontend,
@@ -179,9 +187,9 @@ impl Server {
     }
 
     /// The fault-injection knobs.
-    /// Who did what so far ([`access::AccessLog`]).
-    pub fn access_log(&self) -> &access::AccessLog {
-        &self.frontend.access
+    /// Who did what so far, when built with [`ServerBuilder::record_access`].
+    pub fn access_log(&self) -> Option<&access::AccessLog> {
+        self.frontend.access.as_ref()
     }
 
     pub fn faults(&self) -> &faults::Faults {

@@ -227,15 +227,6 @@ where
             .metrics
             .set_dynamic_watches(self.probe.controller, state.watches.len());
     }
-
-    /// The kinds currently watched.
-    pub fn kinds(&self) -> Vec<String> {
-        lock(&self.state)
-            .watches
-            .keys()
-            .map(|(v, k)| format!("{v}/{k}"))
-            .collect()
-    }
 }
 
 impl<K: Resource> Drop for DynamicWatches<K> {

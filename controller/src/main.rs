@@ -200,14 +200,10 @@ fn manager_config(args: &RunArgs) -> Result<manager::Config, String> {
     } else {
         None
     };
-    let active: Vec<&str> = if groups.is_empty() {
-        vec![
-            kany8s::metrics::CONTROL_PLANE,
-            kany8s::metrics::INFRASTRUCTURE,
-        ]
-    } else {
-        groups.iter().map(|g| g.controller()).collect()
-    };
+    let active: Vec<&str> = manager::Group::enabled(&groups)
+        .iter()
+        .map(|g| g.controller())
+        .collect();
     let metrics = Arc::new(kany8s::metrics::Metrics::new(
         &active,
         args.concurrency,

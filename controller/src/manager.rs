@@ -133,6 +133,18 @@ impl Group {
         }
     }
 
+    /// The groups `--enable-controller` selects: each once, all when none is given.
+    pub fn enabled(groups: &[Group]) -> Vec<Group> {
+        let mut distinct = groups.to_vec();
+        distinct.sort();
+        distinct.dedup();
+        if distinct.is_empty() {
+            vec![Group::ControlPlane, Group::Infrastructure]
+        } else {
+            distinct
+        }
+    }
+
     /// The metric label of the group's controller.
     pub fn controller(self) -> &'static str {
         match self {
@@ -145,10 +157,7 @@ impl Group {
 /// [MGR-02]: the Lease name for the enabled groups (all groups when `groups` is empty).
 pub fn lease_name(groups: &[Group]) -> String {
     const ID: &str = "4d5f86eb.cluster.x-k8s.io";
-    let mut distinct = groups.to_vec();
-    distinct.sort();
-    distinct.dedup();
-    match distinct.as_slice() {
+    match Group::enabled(groups).as_slice() {
         [Group::ControlPlane] => format!("control-plane.{ID}"),
         [Group::Infrastructure] => format!("infrastructure.{ID}"),
         _ => ID.to_string(),
@@ -267,14 +276,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
     started: Option<tokio::sync::oneshot::Sender<Bound>>,
 ) -> Result<(), ManagerError> {
-    let groups = if config.groups.is_empty() {
-        vec![Group::ControlPlane, Group::Infrastructure]
-    } else {
-        let mut g = config.groups.clone();
-        g.sort();
-        g.dedup();
-        g
-    };
+    let groups = Group::enabled(&config.groups);
     let metrics = config.options.metrics.clone();
     let probes = Arc::new(Probes {
         ready: AtomicBool::new(false),
@@ -518,6 +520,21 @@ mod tests {
         assert_eq!(
             lease_name(&[Infrastructure]),
             "infrastructure.4d5f86eb.cluster.x-k8s.io"
+        );
+    }
+
+    /// [MGR-01]: no `--enable-controller` runs every group; repeats count once.
+    #[test]
+    fn mgr01_enabled_groups() {
+        use Group::*;
+        assert_eq!(Group::enabled(&[]), [ControlPlane, Infrastructure]);
+        assert_eq!(
+            Group::enabled(&[Infrastructure, Infrastructure]),
+            [Infrastructure]
+        );
+        assert_eq!(
+            Group::enabled(&[Infrastructure, ControlPlane]),
+            [ControlPlane, Infrastructure]
         );
     }
 

@@ -79,8 +79,7 @@ fn controller(name: &str) -> ControllerLabel {
 impl Metrics {
     /// The registry with every family of `controllers` pre-initialised to 0 ([MET-01]).
     pub fn new(controllers: &[&str], concurrency: u16, lease: Option<&str>) -> Self {
-        let mut registry = Registry::default();
-        let metrics = Self {
+        let mut metrics = Self {
             reconcile_total: Family::default(),
             reconcile_errors: Family::default(),
             reconcile_time: Family::new_with_constructor(histogram as fn() -> Histogram),
@@ -94,57 +93,57 @@ impl Metrics {
             kubeconfig_writes: Family::default(),
             registry: Registry::default(),
         };
-        registry.register(
+        metrics.registry.register(
             "controller_runtime_reconcile",
             "Total number of reconciliations per controller",
             metrics.reconcile_total.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "controller_runtime_reconcile_errors",
             "Total number of reconciliation errors per controller",
             metrics.reconcile_errors.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "controller_runtime_reconcile_time_seconds",
             "Length of time per reconciliation per controller",
             metrics.reconcile_time.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "controller_runtime_reconcile_panics",
             "Total number of reconciliation panics per controller",
             metrics.reconcile_panics.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "controller_runtime_max_concurrent_reconciles",
             "Maximum number of concurrent reconciles per controller",
             metrics.max_concurrent.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "controller_runtime_active_workers",
             "Number of currently used workers per controller",
             metrics.active_workers.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "leader_election_master_status",
             "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master",
             metrics.leader.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "kany8s_dynamic_watches",
             "Running dynamic backend watches per controller",
             metrics.dynamic_watches.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "kany8s_dynamic_watch_start_failures",
             "Dynamic backend watches that failed to start",
             metrics.dynamic_watch_start_failures.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "kany8s_dynamicwatch_channel_full",
             "Dynamic watch events coalesced with one already pending",
             metrics.channel_full.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "kany8s_kubeconfig_secret_writes",
             "Writes of <cluster>-kubeconfig Secrets",
             metrics.kubeconfig_writes.clone(),
@@ -158,7 +157,9 @@ impl Metrics {
                     .to_string(),
             })
             .set(1);
-        registry.register("kany8s_build_info", "Build identification", build);
+        metrics
+            .registry
+            .register("kany8s_build_info", "Build identification", build);
         for name in controllers {
             let label = controller(name);
             for result in ["success", "error", "requeue", "requeue_after"] {
@@ -182,10 +183,7 @@ impl Metrics {
         if let Some(lease) = lease {
             metrics.set_leader(lease, false);
         }
-        Self {
-            registry,
-            ..metrics
-        }
+        metrics
     }
 
     /// The Prometheus text exposition of every metric.

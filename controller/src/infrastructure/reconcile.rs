@@ -8,7 +8,6 @@ use std::time::Duration;
 use kube::api::{Api, ApiResource, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 use serde_json::{Map, Value, json};
 
@@ -557,11 +556,6 @@ async fn desired_reference(ctx: &Context, ic: &Kany8sCluster) -> Option<BackendR
         kind: resource.kind,
         name: ic.name_any(),
     })
-}
-
-/// Maps an object to the Kany8sCluster it concerns, for secondary watches.
-pub fn by_name(namespace: &str, name: &str) -> ObjectRef<Kany8sCluster> {
-    ObjectRef::new(name).within(namespace)
 }
 
 /// Whether a Cluster's `spec.infrastructureRef` names a Kany8sCluster.
