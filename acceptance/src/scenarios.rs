@@ -764,7 +764,7 @@ async fn kro_reflection(h: &Harness) -> Result<(), Failure> {
     h.wait_gone(CAPI, "Cluster", "demo-cluster").await
 }
 
-/// [ACC-20] kro infra reflection.
+/// [ACC-20] kro infra reflection (deletion observes [ICC-12] `Deleting=True/WaitingForBackendDeletion`).
 async fn kro_infra_reflection(h: &Harness) -> Result<(), Failure> {
     let ns = h.namespace.clone();
     h.step("A", "apply the RGD and the Kany8sCluster");

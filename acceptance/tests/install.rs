@@ -126,7 +126,7 @@ fn bundle(group: Group) -> (String, Vec<Value>) {
     (text, docs)
 }
 
-/// [PKG-03]: one Namespace, the provider label everywhere, the contract label on the CRDs of
+/// [PKG-02], [PKG-03], [PKG-04]: one Namespace, the provider label everywhere, the contract label on the CRDs of
 /// this provider only, well-formed variables, a parameterised image, the manager's args.
 #[test]
 fn pkg03_clusterctl_bundles_follow_the_rules() {
@@ -218,10 +218,58 @@ fn pkg03_clusterctl_bundles_follow_the_rules() {
                 "{provider} args {args:?} lack {expected}"
             );
         }
+        // [PKG-04]
+        let pod = &deployment["spec"]["template"]["spec"];
+        assert_eq!(deployment["spec"]["replicas"], 1);
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
+        assert_eq!(pod["terminationGracePeriodSeconds"], 10);
         assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
         assert_eq!(
-            deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"],
-            true
+            container["securityContext"]["allowPrivilegeEscalation"],
+            false
+        );
+        assert_eq!(
+            container["securityContext"]["capabilities"]["drop"],
+            serde_json::json!(["ALL"])
+        );
+        assert_eq!(
+            container["resources"],
+            serde_json::json!({"limits": {"cpu": "500m", "memory": "128Mi"}, "requests": {"cpu": "10m", "memory": "64Mi"}})
+        );
+        let probe = |p: &str| {
+            (
+                container[p]["httpGet"]["path"].clone(),
+                container[p]["initialDelaySeconds"].clone(),
+                container[p]["periodSeconds"].clone(),
+            )
+        };
+        assert_eq!(
+            probe("livenessProbe"),
+            (
+                serde_json::json!("/healthz"),
+                serde_json::json!(15),
+                serde_json::json!(20)
+            )
+        );
+        assert_eq!(
+            probe("readinessProbe"),
+            (
+                serde_json::json!("/readyz"),
+                serde_json::json!(5),
+                serde_json::json!(10)
+            )
+        );
+        assert!(
+            container["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["name"] == "POD_NAMESPACE"
+                    && e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace")
         );
     }
     let metadata: Value =
@@ -328,7 +376,7 @@ fn covers(grant: &(String, String, String), access: &(String, String, String)) -
         && (grant.2 == "*" || grant.2 == access.2)
 }
 
-/// [RB-01]–[RB-04]: every request a manager made across the acceptance scenarios is granted by
+/// [RB-01], [RB-02], [RB-03], [RB-04]: every request a manager made across the acceptance scenarios is granted by
 /// its bundle's roles, and every granted (group, resource, verb) was used.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rbac_matches_what_the_controllers_do() {

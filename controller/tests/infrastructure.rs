@@ -52,7 +52,7 @@ async fn set_owner(api: &Api<Kany8sCluster>, name: &str, cluster: &Cluster) {
     .unwrap();
 }
 
-/// [IC-04], [IC-02], [CT-21], [CT-24], [ICC-01]: stub mode is provisioned at once, with the
+/// [IC-04], [IC-02], [IC-18], [CT-21], [CT-24], [ICC-01]: stub mode is provisioned at once, with the
 /// finalizer and block-move, no RGD condition and no endpoint; deletion just releases.
 #[tokio::test]
 async fn stub_mode() {
@@ -87,9 +87,9 @@ async fn stub_mode() {
     wait_gone(&ics, "s1").await;
 }
 
-/// [IC-05]–[IC-13], [IC-16], [ICC-06], [ICC-13]: a kro-mode Kany8sCluster whose RGD declares
+/// [IC-05]–[IC-14], [IC-16], [ICC-06], [ICC-11], [ICC-13]: a kro-mode Kany8sCluster whose RGD declares
 /// clusterUID waits for its owner Cluster, then gets an instance carrying the cluster
-/// identity, becomes provisioned, stays quiet, pauses, and is deleted instance first.
+/// identity, becomes provisioned through the instance watch (no polling: [IC-10]), stays quiet, pauses, and is deleted instance first.
 #[tokio::test]
 async fn kro_mode_cluster_identity() {
     let (_server, client) = start().await;
