@@ -515,12 +515,11 @@ pub async fn instrumented<K: Resource>(
     object: &K,
     reconcile: impl std::future::Future<Output = Result<kube::runtime::controller::Action, Error>>,
 ) -> Result<kube::runtime::controller::Action, Error> {
-    let (namespace, name) = key(object);
     let result = metrics
         .reconcile(
             controller,
             sync_period,
-            format!("{namespace}/{name}"),
+            ObjectName(object.meta()),
             reconcile,
         )
         .await;
@@ -528,6 +527,17 @@ pub async fn instrumented<K: Resource>(
         backoff.reset(object);
     }
     result
+}
+
+/// `namespace/name` of an object, formatted only when a log line is written.
+struct ObjectName<'a>(&'a kube::api::ObjectMeta);
+
+impl std::fmt::Display for ObjectName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let namespace = self.0.namespace.as_deref().unwrap_or_default();
+        let name = self.0.name.as_deref().unwrap_or_default();
+        write!(f, "{namespace}/{name}")
+    }
 }
 
 /// [CP-54]: the error policy of both controllers.

@@ -231,7 +231,7 @@ impl Metrics {
         self: Arc<Self>,
         name: &'static str,
         sync_period: Duration,
-        object: String,
+        object: impl std::fmt::Display,
         reconcile: F,
     ) -> Result<Action, E>
     where
@@ -344,7 +344,7 @@ mod tests {
         let sync = Duration::from_secs(600);
         let resync = metrics
             .clone()
-            .reconcile(CONTROL_PLANE, sync, "ns/x".into(), async {
+            .reconcile(CONTROL_PLANE, sync, "ns/x", async {
                 Ok::<_, Failed>(Action::await_change())
             })
             .await
@@ -356,21 +356,21 @@ mod tests {
         );
         metrics
             .clone()
-            .reconcile(CONTROL_PLANE, sync, "ns/x".into(), async {
+            .reconcile(CONTROL_PLANE, sync, "ns/x", async {
                 Ok::<_, Failed>(Action::requeue(Duration::from_secs(30)))
             })
             .await
             .unwrap();
         let failed = metrics
             .clone()
-            .reconcile(CONTROL_PLANE, sync, "ns/x".into(), async {
+            .reconcile(CONTROL_PLANE, sync, "ns/x", async {
                 Err::<Action, _>(Failed)
             })
             .await;
         assert!(failed.is_err());
         let panicked = metrics
             .clone()
-            .reconcile(CONTROL_PLANE, sync, "ns/x".into(), async {
+            .reconcile(CONTROL_PLANE, sync, "ns/x", async {
                 if sync > Duration::ZERO {
                     panic!("boom");
                 }
