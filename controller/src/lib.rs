@@ -10,6 +10,7 @@ pub mod crds;
 pub mod dynamic;
 pub mod endpoint;
 pub mod infrastructure;
+pub mod kubeadm;
 pub mod kubeconfig;
 pub mod manager;
 pub mod metrics;
