@@ -253,7 +253,7 @@ impl Embedded {
                 let config = kany8s::manager::Config {
                     groups: vec![group],
                     options: kany8s::manager::Options {
-                        instance: Some(format!("{}-embedded", group.controller())),
+                        instance: Some(format!("{}-embedded", group.controllers()[0])),
                         ..kany8s::manager::Options::default()
                     },
                     leader_election: Some(election),

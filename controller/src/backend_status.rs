@@ -160,6 +160,64 @@ fn truncate(mut message: String) -> String {
     message
 }
 
+/// What a control plane copies from its Kany8sKubeadmControlPlane ([CT-04], [CT-30]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KubeadmReport {
+    pub initialized: bool,
+    pub versions: Vec<crate::api::ControlPlaneVersion>,
+    pub version: Option<String>,
+}
+
+/// [CT-04], [CT-30]: initialization and versions of a Kany8sKubeadmControlPlane object.
+pub fn kubeadm_report(object: &Value) -> KubeadmReport {
+    let status = &object["status"];
+    KubeadmReport {
+        initialized: status["initialization"]["controlPlaneInitialized"] == true,
+        versions: serde_json::from_value(status["versions"].clone()).unwrap_or_default(),
+        version: status["version"].as_str().map(str::to_string),
+    }
+}
+
+/// [CP-42]: the status adapter of a Kany8sKubeadmControlPlane object: its endpoint, its
+/// `Ready` condition and its failure fields in the normalised form.
+pub fn read_kubeadm(object: &Value) -> BackendStatus {
+    let endpoint = &object["spec"]["controlPlaneEndpoint"];
+    let host = endpoint["host"].as_str().unwrap_or_default();
+    let port = endpoint["port"].as_i64().unwrap_or_default();
+    let status = &object["status"];
+    let ready = status["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"));
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let failure_reason = text(&status["failureReason"]);
+    let failure_message = text(&status["failureMessage"]);
+    let terminal = !failure_reason.is_empty() || !failure_message.is_empty();
+    BackendStatus {
+        ready: !terminal && ready.is_some_and(|c| c["status"] == "True"),
+        endpoint: match (host.is_empty(), port > 0) {
+            (false, true) if host.contains(':') => format!("[{host}]:{port}"),
+            (false, true) => format!("{host}:{port}"),
+            _ => String::new(),
+        },
+        reason: if terminal {
+            failure_reason
+        } else {
+            ready
+                .map(|c| text(&c["reason"]))
+                .unwrap_or_else(|| "Creating".into())
+        },
+        message: if terminal {
+            failure_message
+        } else {
+            ready.map(|c| text(&c["message"])).unwrap_or_default()
+        },
+        terminal,
+        version: None,
+        kubeconfig_ref: None,
+        stale: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,11 +46,24 @@ pub struct Probe {
     pub controller: &'static str,
 }
 
-/// The dynamic watches of one controller (whose primary kind is `K`); backend objects map 1:1
-/// to the primary object of the same namespace and name.
+/// Maps a watched object's metadata to the (namespace, name) of the primary objects it concerns.
+pub type Route = Arc<dyn Fn(&kube::api::ObjectMeta) -> Vec<(String, String)> + Send + Sync>;
+
+/// Backend objects map 1:1 to the primary object of the same namespace and name.
+pub fn same_name() -> Route {
+    Arc::new(|meta| match (&meta.namespace, &meta.name) {
+        (Some(namespace), Some(name)) => vec![(namespace.clone(), name.clone())],
+        // Cluster-scoped objects are ignored.
+        _ => Vec::new(),
+    })
+}
+
+/// The dynamic watches of one controller (whose primary kind is `K`); watched objects reach
+/// the primary objects their `Route` names.
 pub struct DynamicWatches<K: Resource> {
     client: Client,
     probe: Probe,
+    route: Route,
     namespace: Option<String>,
     state: Arc<Mutex<State<K>>>,
     wake: Arc<Notify>,
@@ -85,6 +98,7 @@ where
         client: Client,
         namespace: Option<String>,
         probe: Probe,
+        route: Route,
     ) -> (
         Arc<Self>,
         tokio_stream::wrappers::ReceiverStream<ObjectRef<K>>,
@@ -93,6 +107,7 @@ where
         let watches = Arc::new(Self {
             client,
             probe,
+            route,
             namespace,
             state: Arc::new(Mutex::new(State {
                 watches: HashMap::new(),
@@ -162,6 +177,7 @@ where
         let wake = self.wake.clone();
         let kind = resource.kind.clone();
         let probe = self.probe.clone();
+        let route = self.route.clone();
         let handle = tokio::spawn(async move {
             let stream = watcher::watcher(api, watcher::Config::default())
                 .default_backoff()
@@ -172,14 +188,17 @@ where
                 match event {
                     Ok(object) => {
                         started = true;
-                        let (Some(namespace), Some(name)) =
-                            (object.metadata.namespace, object.metadata.name)
-                        else {
-                            // Cluster-scoped backend objects are ignored.
+                        let targets = route(&object.metadata);
+                        if targets.is_empty() {
                             continue;
-                        };
-                        if !lock(&shared).pending.insert((namespace, name)) {
-                            probe.metrics.channel_full();
+                        }
+                        {
+                            let mut state = lock(&shared);
+                            for target in targets {
+                                if !state.pending.insert(target) {
+                                    probe.metrics.channel_full();
+                                }
+                            }
                         }
                         wake.notify_one();
                     }

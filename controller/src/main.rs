@@ -202,7 +202,7 @@ fn manager_config(args: &RunArgs) -> Result<manager::Config, String> {
     };
     let active: Vec<&str> = manager::Group::enabled(&groups)
         .iter()
-        .map(|g| g.controller())
+        .flat_map(|g| g.controllers().iter().copied())
         .collect();
     let metrics = Arc::new(kany8s::metrics::Metrics::new(
         &active,

@@ -47,7 +47,11 @@ impl Default for Options {
             sync_period: Duration::from_secs(600),
             concurrency: 10,
             metrics: Arc::new(Metrics::new(
-                &[metrics::CONTROL_PLANE, metrics::INFRASTRUCTURE],
+                &[
+                    metrics::CONTROL_PLANE,
+                    metrics::KUBEADM,
+                    metrics::INFRASTRUCTURE,
+                ],
                 10,
                 None,
             )),
@@ -145,11 +149,11 @@ impl Group {
         }
     }
 
-    /// The metric label of the group's controller.
-    pub fn controller(self) -> &'static str {
+    /// The metric labels of the group's controllers.
+    pub fn controllers(self) -> &'static [&'static str] {
         match self {
-            Group::ControlPlane => metrics::CONTROL_PLANE,
-            Group::Infrastructure => metrics::INFRASTRUCTURE,
+            Group::ControlPlane => &[metrics::CONTROL_PLANE, metrics::KUBEADM],
+            Group::Infrastructure => &[metrics::INFRASTRUCTURE],
         }
     }
 }
@@ -343,7 +347,14 @@ async fn run_groups(client: Client, groups: Vec<Group>, options: Options) {
         let client = client.clone();
         let options = options.clone();
         running.push(match group {
-            Group::ControlPlane => crate::controlplane::run(client, options).boxed(),
+            Group::ControlPlane => {
+                let kubeadm = crate::kubeadm::run(client.clone(), options.clone());
+                let controlplane = crate::controlplane::run(client, options);
+                async move {
+                    futures::future::select(controlplane.boxed(), kubeadm.boxed()).await;
+                }
+                .boxed()
+            }
             Group::Infrastructure => crate::infrastructure::run(client, options).boxed(),
         });
     }

@@ -19,6 +19,7 @@ use prometheus_client::registry::Registry;
 /// Controller label values ([MET-01]).
 pub const CONTROL_PLANE: &str = "kany8scontrolplane";
 pub const INFRASTRUCTURE: &str = "infrastructure-kany8scluster";
+pub const KUBEADM: &str = "controlplane-kany8skubeadmcontrolplane";
 
 /// controller-runtime's reconcile-time buckets.
 const BUCKETS: [f64; 40] = [

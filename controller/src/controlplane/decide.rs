@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::{BackendReference, ControlPlaneVersion};
 use crate::api::{ControlPlaneInitialization, Kany8sControlPlaneStatus};
-use crate::backend_status::{BackendStatus, InvalidBackendStatus, sanitize_reason};
+use crate::backend_status::{BackendStatus, InvalidBackendStatus, KubeadmReport, sanitize_reason};
 use crate::capi::{ApiEndpoint, find_condition, remove_condition, set_condition};
 use crate::endpoint::parse_endpoint;
 use crate::rgd::{InstanceKind, RgdError};
@@ -39,6 +39,7 @@ const TERMINAL_REASONS: &[&str] = &[
 pub enum Backend {
     Kro,
     External,
+    Kubeadm,
 }
 
 /// A condition's (status, reason, message).
@@ -94,6 +95,8 @@ pub struct Inputs {
     pub observed: Option<Result<BackendStatus, InvalidBackendStatus>>,
     pub backend_ref: Option<BackendReference>,
     pub kubeconfig: Option<KubeconfigOutcome>,
+    /// Kubeadm backend: what the facade reports.
+    pub kubeadm: Option<KubeadmReport>,
     pub now: Time,
 }
 
@@ -131,6 +134,14 @@ fn is_failure(reason: &str) -> bool {
                 | "InvalidKubeconfig"
                 | "KubeconfigSecretOwnershipConflict"
                 | "KubeconfigSecretNotCompliant"
+                // The kubeadm facade's failures (§7.9).
+                | "CertificatesUnavailable"
+                | "InfrastructureGetFailed"
+                | "KubeconfigGenerationFailed"
+                | "BootstrapConfigFailed"
+                | "InfrastructureMachineFailed"
+                | "MachineFailed"
+                | "UpgradeNotSupported"
         )
 }
 
@@ -363,10 +374,16 @@ pub fn decide(inputs: &Inputs) -> Decision {
             now,
         );
     }
-    let kubeconfig_in_place = inputs
-        .kubeconfig
-        .as_ref()
-        .is_some_and(KubeconfigOutcome::in_place);
+    let kubeadm = inputs.backend == Some(Backend::Kubeadm);
+    if kubeadm {
+        // [CP-43]: the facade writes the kubeconfig; nothing to gate on here.
+        remove_condition(&mut conditions, types::KUBECONFIG);
+    }
+    let kubeconfig_in_place = kubeadm
+        || inputs
+            .kubeconfig
+            .as_ref()
+            .is_some_and(KubeconfigOutcome::in_place);
 
     // Ready ([CP-44], [CP-45], rows of §4.9 in precedence order).
     let backend_ready = status
@@ -432,8 +449,12 @@ pub fn decide(inputs: &Inputs) -> Decision {
     }
 
     // Initialization ([CT-29], [CT-31]): endpoint and kubeconfig in place; sticky.
-    let initialized =
-        was_initialized || (inputs.spec_error.is_none() && endpoint_known && kubeconfig_in_place);
+    let report = inputs.kubeadm.clone().unwrap_or_default();
+    let initialized = was_initialized
+        || (inputs.spec_error.is_none()
+            && endpoint_known
+            && kubeconfig_in_place
+            && (!kubeadm || report.initialized));
 
     // Available ([CT-08]).
     let available = if initialized && ready.status == "True" && kubeconfig_in_place {
@@ -441,6 +462,8 @@ pub fn decide(inputs: &Inputs) -> Decision {
     } else if !initialized {
         let detail = if !endpoint_known {
             "waiting for a valid endpoint".to_string()
+        } else if kubeadm {
+            "waiting for the Kany8sKubeadmControlPlane to be initialized".to_string()
         } else {
             inputs
                 .kubeconfig
@@ -473,7 +496,14 @@ pub fn decide(inputs: &Inputs) -> Decision {
 
     // Versions ([CT-03]).
     let mut version = previous.version.clone();
-    if initialized {
+    let mut versions = None;
+    if kubeadm {
+        // [CT-04]: copied verbatim from the facade.
+        if initialized && !report.versions.is_empty() {
+            version = report.version.clone();
+            versions = Some(report.versions.clone());
+        }
+    } else if initialized {
         let backend_version = status.as_ref().and_then(|s| s.version.clone());
         match reported(&inputs.spec_version, backend_version.as_deref()) {
             Reported::Version(v) => version = Some(v),
@@ -522,15 +552,20 @@ pub fn decide(inputs: &Inputs) -> Decision {
         initialization: initialized.then_some(ControlPlaneInitialization {
             control_plane_initialized: Some(true),
         }),
-        versions: version
-            .iter()
-            .map(|v| ControlPlaneVersion {
-                version: v.clone(),
-                replicas: None,
-            })
-            .collect(),
+        versions: match versions {
+            Some(v) => v,
+            None if kubeadm => previous.versions.clone(),
+            None => version
+                .iter()
+                .map(|v| ControlPlaneVersion {
+                    version: v.clone(),
+                    replicas: None,
+                })
+                .collect(),
+        },
         version,
-        external_managed_control_plane: Some(true),
+        // [CT-06]
+        external_managed_control_plane: (!kubeadm).then_some(true),
         conditions,
         observed_generation: Some(generation),
         backend_ref: inputs
@@ -594,8 +629,97 @@ mod tests {
             )),
             backend_ref: None,
             kubeconfig: kubeconfig("True", "Reconciled", true),
+            kubeadm: None,
             now: time(),
         }
+    }
+
+    /// A control plane whose facade object is `kkcp`.
+    fn kubeadm_inputs(kkcp: Value) -> Inputs {
+        Inputs {
+            backend: Some(Backend::Kubeadm),
+            resolution: None,
+            observed: Some(Ok(crate::backend_status::read_kubeadm(&kkcp))),
+            kubeconfig: None,
+            kubeadm: Some(crate::backend_status::kubeadm_report(&kkcp)),
+            ..inputs(json!({}))
+        }
+    }
+
+    /// [CP-42], [CP-43], [CT-04], [CT-06], [CT-30]: the kubeadm backend reads the facade's
+    /// endpoint, Ready condition, initialization and versions; it has no kubeconfig condition
+    /// and no externalManagedControlPlane.
+    #[test]
+    fn cp42_kubeadm_adapter() {
+        let creating = json!({"spec": {"controlPlaneEndpoint": {"host": "127.0.0.1", "port": 6443}}, "status": {}});
+        let mut i = kubeadm_inputs(creating);
+        i.previous.conditions = decide(&inputs(ready_backend())).status.conditions;
+        let d = decide(&i);
+        assert_eq!(
+            condition(&d, types::READY),
+            (
+                "False",
+                "Creating",
+                "waiting for control plane to become ready"
+            )
+        );
+        assert!(find_condition(&d.status.conditions, types::KUBECONFIG).is_none());
+        assert_eq!(d.status.external_managed_control_plane, None);
+        assert!(d.status.initialization.is_none());
+        assert_eq!(d.endpoint, Some(endpoint_of("127.0.0.1".into(), 6443)));
+        assert!(
+            condition(&d, types::AVAILABLE)
+                .2
+                .contains("waiting for the Kany8sKubeadmControlPlane to be initialized")
+        );
+
+        let ready = json!({"spec": {"controlPlaneEndpoint": {"host": "fd00::1", "port": 6443}}, "status": {
+            "initialization": {"controlPlaneInitialized": true},
+            "versions": [{"version": "v1.34.0", "replicas": 1}], "version": "v1.34.0",
+            "conditions": [{"type": "Ready", "status": "True", "reason": "Ready", "message": "control plane is ready"}]}});
+        let mut i = kubeadm_inputs(ready);
+        i.spec_version = "v1.34.0".into();
+        let d = decide(&i);
+        assert_eq!(
+            condition(&d, types::READY),
+            ("True", "Ready", "control plane is ready")
+        );
+        assert_eq!(
+            condition(&d, types::AVAILABLE),
+            ("True", "Available", "control plane is available")
+        );
+        assert!(d.status.initialization.is_some());
+        assert_eq!(d.endpoint, Some(endpoint_of("fd00::1".into(), 6443)));
+        assert_eq!(
+            d.status.versions,
+            vec![ControlPlaneVersion {
+                version: "v1.34.0".into(),
+                replicas: Some(1)
+            }]
+        );
+        assert_eq!(d.status.version.as_deref(), Some("v1.34.0"));
+        assert_eq!(d.status.external_managed_control_plane, None);
+
+        // Not initialized by the facade: the CP is not either, even with an endpoint.
+        let mut i = kubeadm_inputs(
+            json!({"spec": {"controlPlaneEndpoint": {"host": "h", "port": 1}},
+            "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "WaitingForRemoteConnectionProbe", "message": "m"}]}}),
+        );
+        i.spec_endpoint = Some(endpoint_of("h".into(), 1));
+        let d = decide(&i);
+        assert!(d.status.initialization.is_none());
+        assert_eq!(
+            condition(&d, types::READY),
+            ("False", "WaitingForRemoteConnectionProbe", "m")
+        );
+
+        // Failure fields are terminal.
+        let d = decide(&kubeadm_inputs(
+            json!({"status": {"failureReason": "Broken", "failureMessage": "it broke",
+            "conditions": [{"type": "Ready", "status": "True", "reason": "Ready", "message": ""}]}}),
+        ));
+        assert_eq!(condition(&d, types::READY), ("False", "Broken", "it broke"));
+        assert_eq!(d.status.failure_reason.as_deref(), Some("Broken"));
     }
 
     fn condition<'a>(d: &'a Decision, t: &str) -> (&'a str, &'a str, &'a str) {

@@ -15,7 +15,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
-use crate::api::Kany8sControlPlane;
+use crate::api::{Kany8sControlPlane, Kany8sKubeadmControlPlane};
 use crate::capi::Cluster;
 use crate::dynamic::{DynamicWatches, Probe};
 use crate::metrics;
@@ -38,6 +38,7 @@ pub async fn run(client: Client, options: Options) {
             metrics: options.metrics.clone(),
             controller: metrics::CONTROL_PLANE,
         },
+        crate::dynamic::same_name(),
     );
     let recorder = options.recorder(&client);
     let context = Arc::new(Context::new(
@@ -108,6 +109,11 @@ pub async fn run(client: Client, options: Options) {
                 .map(|name| reconcile::by_name(&namespace, &name))
                 .collect::<Vec<_>>()
         })
+        // [CP-41]: the facade kind is watched statically, mapped by its controller owner.
+        .owns(
+            options.api::<Kany8sKubeadmControlPlane>(&client),
+            watcher::Config::default(),
+        )
         .reconcile_on(triggers)
         .with_config(controller::Config::default().concurrency(options.concurrency))
         .run(

@@ -173,15 +173,21 @@ pub async fn reconcile(cp: Arc<Kany8sControlPlane>, ctx: Arc<Context>) -> Result
                                 return Err(e);
                             }
                         };
-                        let backend = ctx.backends.api(&namespace, &resource, namespaced);
-                        suspension(&cp).resume(&backend, &object).await?;
                         inputs.backend_ref = Some(BackendReference {
                             api_version: resource.api_version.clone(),
                             kind: resource.kind.clone(),
                             name: name.clone(),
                         });
-                        ctx.watches.ensure(&resource);
-                        inputs.observed = Some(backend_status::read(&object));
+                        if desired.backend == Backend::Kubeadm {
+                            // [CP-41]: the facade kind has its own static watch.
+                            inputs.kubeadm = Some(backend_status::kubeadm_report(&object));
+                            inputs.observed = Some(Ok(backend_status::read_kubeadm(&object)));
+                        } else {
+                            let backend = ctx.backends.api(&namespace, &resource, namespaced);
+                            suspension(&cp).resume(&backend, &object).await?;
+                            ctx.watches.ensure(&resource);
+                            inputs.observed = Some(backend_status::read(&object));
+                        }
                     }
                 }
                 None => {
@@ -194,7 +200,8 @@ pub async fn reconcile(cp: Arc<Kany8sControlPlane>, ctx: Arc<Context>) -> Result
                     }
                 }
             }
-            if inputs.backend_changed.is_none() {
+            // [CP-43]: the facade writes its kubeconfig itself.
+            if inputs.backend_changed.is_none() && inputs.backend != Some(Backend::Kubeadm) {
                 let status = inputs.observed.clone().and_then(Result::ok);
                 inputs.kubeconfig =
                     Some(reconcile_kubeconfig(&ctx, &cp, &owner, status.as_ref()).await?);
@@ -228,6 +235,7 @@ fn inputs_of(cp: &Kany8sControlPlane) -> Inputs {
         observed: None,
         backend_ref: None,
         kubeconfig: None,
+        kubeadm: None,
         now: now(),
     }
 }
@@ -249,11 +257,22 @@ fn desired_backend(cp: &Kany8sControlPlane, owner: &Owner) -> Result<Desired, (S
         1 => {}
         _ => return Err(("MultipleBackendsSelected".into(), exactly_one)),
     }
-    if backend.kubeadm.is_some() {
-        return Err((
-            "BackendNotSupported".into(),
-            "the kubeadm backend is not available in this build".into(),
-        ));
+    if let Some(kubeadm) = &backend.kubeadm {
+        // [CP-40]
+        let mut spec =
+            json!({"version": cp.spec.version, "machineTemplate": kubeadm.machine_template});
+        if let Some(replicas) = kubeadm.replicas {
+            spec["replicas"] = json!(replicas);
+        }
+        if let Some(config) = &kubeadm.kubeadm_config_spec {
+            spec["kubeadmConfigSpec"] = config.clone();
+        }
+        return Ok(Desired {
+            backend: Backend::Kubeadm,
+            api_version: format!("{}/v1alpha1", crate::api::CONTROL_PLANE_GROUP),
+            kind: "Kany8sKubeadmControlPlane".into(),
+            spec,
+        });
     }
     let object_spec = |value: Option<&Value>, reason: &str, field: &str| match value
         .cloned()
@@ -361,7 +380,7 @@ async fn resolve(
                 }
             }
         }
-        Backend::External => {
+        Backend::External | Backend::Kubeadm => {
             let (group, version) = desired
                 .api_version
                 .rsplit_once('/')
@@ -674,7 +693,13 @@ async fn pause(
         &now(),
     );
     write_status(api, cp, status).await?;
-    if let Some(reference) = cp.status.as_ref().and_then(|s| s.backend_ref.clone()) {
+    // [CT-18]: a facade is not suspended; it honours the Cluster's pause itself.
+    if let Some(reference) = cp
+        .status
+        .as_ref()
+        .and_then(|s| s.backend_ref.clone())
+        .filter(|_| cp.spec.backend.kubeadm.is_none())
+    {
         let namespace = cp.namespace().unwrap_or_default();
         let detach: Vec<String> = [cp.uid(), owner.cluster().and_then(|c| c.uid())]
             .into_iter()

@@ -36,6 +36,7 @@ pub async fn run(client: Client, options: Options) {
             metrics: options.metrics.clone(),
             controller: metrics::INFRASTRUCTURE,
         },
+        crate::dynamic::same_name(),
     );
     let recorder = options.recorder(&client);
     let context = Arc::new(Context::new(client.clone(), recorder, watches));

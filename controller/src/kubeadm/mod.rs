@@ -1,3 +1,210 @@
-//! The Kany8sKubeadmControlPlane controller (provider.md §7).
+//! The Kany8sKubeadmControlPlane controller (provider.md §7): a self-managed control plane of
+//! one kubeadm Machine built from certificate Secrets, an admin kubeconfig, a KubeadmConfig and
+//! an infrastructure machine, driven by watches ([KK-16]) instead of polling.
 
 pub mod certs;
+pub mod decide;
+pub mod reconcile;
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DynamicObject};
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+
+use crate::api::Kany8sKubeadmControlPlane;
+use crate::capi::{CLUSTER_NAME_LABEL, Cluster};
+use crate::dynamic::{DynamicWatches, Probe};
+use crate::manager::Options;
+use crate::metrics;
+use decide::CONTROL_PLANE_LABEL;
+use reconcile::{Context, machine_resource};
+
+/// The facades in `namespace` owned by the Cluster named `cluster`.
+fn owned_by_cluster(
+    store: &Store<Kany8sKubeadmControlPlane>,
+    namespace: &str,
+    cluster: &str,
+) -> Vec<ObjectRef<Kany8sKubeadmControlPlane>> {
+    store
+        .state()
+        .into_iter()
+        .filter(|k| {
+            k.namespace().as_deref() == Some(namespace)
+                && k.owner_references()
+                    .iter()
+                    .any(|o| o.kind == "Cluster" && o.name == cluster)
+        })
+        .map(|k| ObjectRef::from(k.as_ref()))
+        .collect()
+}
+
+/// The Cluster an object belongs to: its cluster-name label, else its Cluster owner.
+fn cluster_of(meta: &kube::api::ObjectMeta) -> Option<String> {
+    meta.labels
+        .as_ref()
+        .and_then(|l| l.get(CLUSTER_NAME_LABEL).cloned())
+        .or_else(|| {
+            meta.owner_references
+                .iter()
+                .flatten()
+                .find(|o| o.kind == "Cluster")
+                .map(|o| o.name.clone())
+        })
+}
+
+/// [KK-16]: the Cluster changes the facade reacts to: those of the other controllers plus the
+/// `RemoteConnectionProbe` condition.
+fn cluster_relevant(cluster: &Cluster) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    crate::backend::cluster_relevant(cluster).hash(&mut hasher);
+    cluster
+        .status
+        .as_ref()
+        .and_then(|s| crate::capi::find_condition(&s.conditions, "RemoteConnectionProbe"))
+        .map(|c| c.status.clone())
+        .hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+fn error_policy(
+    kkcp: Arc<Kany8sKubeadmControlPlane>,
+    error: &crate::backend::Error,
+    ctx: Arc<Context>,
+) -> Action {
+    crate::backend::retry_later(kkcp.as_ref(), error, &ctx.backoff)
+}
+
+/// Runs the controller until the future is dropped.
+pub async fn run(client: Client, options: Options) {
+    let (reader, primary) = options.primary::<Kany8sKubeadmControlPlane>(&client);
+    let by_infrastructure = reader.clone();
+    let (watches, triggers) = DynamicWatches::new(
+        client.clone(),
+        options.namespace.clone(),
+        Probe {
+            metrics: options.metrics.clone(),
+            controller: metrics::KUBEADM,
+        },
+        Arc::new(move |meta| {
+            let (Some(namespace), Some(cluster)) = (meta.namespace.clone(), cluster_of(meta))
+            else {
+                return Vec::new();
+            };
+            owned_by_cluster(&by_infrastructure, &namespace, &cluster)
+                .into_iter()
+                .map(|o| (namespace.clone(), o.name))
+                .collect()
+        }),
+    );
+    let context = Arc::new(Context::new(
+        client.clone(),
+        options.recorder(&client),
+        watches,
+        options.metrics.clone(),
+        options.sync_period,
+    ));
+
+    let clusters: Api<Cluster> = options.api(&client);
+    let cluster_events = watcher::watcher(clusters, watcher::Config::default())
+        .default_backoff()
+        .touched_objects()
+        .predicate_filter(cluster_relevant, PredicateConfig::default());
+    let by_cluster = reader.clone();
+    let machines: Api<PartialObjectMeta<DynamicObject>> = match &options.namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &machine_resource()),
+        None => Api::all_with(client.clone(), &machine_resource()),
+    };
+    let machine_events = watcher::watcher(
+        machines,
+        watcher::Config::default().labels(CONTROL_PLANE_LABEL),
+    )
+    .default_backoff()
+    .touched_objects();
+    let by_machine = reader.clone();
+    let secrets: Api<PartialObjectMeta<Secret>> = options.api(&client);
+    let secret_events = watcher::watcher(
+        secrets,
+        watcher::Config::default().labels(CLUSTER_NAME_LABEL),
+    )
+    .default_backoff()
+    .touched_objects();
+    let by_secret = reader.clone();
+    Controller::for_stream(primary, reader)
+        .watches_stream(cluster_events, move |cluster| {
+            let namespace = cluster.namespace().unwrap_or_default();
+            let uid = cluster.uid().unwrap_or_default();
+            let named = cluster
+                .spec
+                .control_plane_ref
+                .as_ref()
+                .filter(|r| {
+                    r.api_group == crate::api::CONTROL_PLANE_GROUP
+                        && r.kind == Kany8sKubeadmControlPlane::kind(&())
+                })
+                .map(|r| r.name.clone());
+            by_cluster
+                .state()
+                .into_iter()
+                .filter(|k| {
+                    k.namespace().as_deref() == Some(namespace.as_str())
+                        && (named.as_deref() == Some(k.name_any().as_str())
+                            || k.owner_references().iter().any(|o| o.uid == uid))
+                })
+                .map(|k| ObjectRef::from(k.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .watches_stream_with(
+            machine_events,
+            move |machine| {
+                let namespace = machine.namespace().unwrap_or_default();
+                machine
+                    .labels()
+                    .get(CLUSTER_NAME_LABEL)
+                    .map(|cluster| owned_by_cluster(&by_machine, &namespace, cluster))
+                    .unwrap_or_default()
+            },
+            machine_resource(),
+        )
+        .watches_stream(secret_events, move |secret| {
+            let namespace = secret.namespace().unwrap_or_default();
+            secret
+                .labels()
+                .get(CLUSTER_NAME_LABEL)
+                .map(|cluster| owned_by_cluster(&by_secret, &namespace, cluster))
+                .unwrap_or_default()
+        })
+        .reconcile_on(triggers)
+        .with_config(controller::Config::default().concurrency(options.concurrency))
+        .run(
+            move |kkcp, ctx: Arc<Context>| {
+                let metrics = options.metrics.clone();
+                async move {
+                    let reconcile = reconcile::reconcile(kkcp.clone(), ctx.clone());
+                    crate::backend::instrumented(
+                        metrics,
+                        metrics::KUBEADM,
+                        options.sync_period,
+                        &ctx.backoff,
+                        kkcp.as_ref(),
+                        reconcile,
+                    )
+                    .await
+                }
+            },
+            error_policy,
+            context,
+        )
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "controller event");
+            }
+        })
+        .await;
+}
