@@ -124,6 +124,7 @@ impl Bench {
         );
         let client = Client::try_from(config).map_err(|e| BenchError(e.to_string()))?;
         let mut crds = crate::crds::cluster_api();
+        crds.extend(crate::crds::capd_kubeadm());
         for crd in kany8s::crds::all().map_err(|e| BenchError(e.to_string()))? {
             crds.push(serde_json::to_value(crd).map_err(|e| BenchError(e.to_string()))?);
         }

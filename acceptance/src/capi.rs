@@ -65,6 +65,7 @@ pub fn watched_kinds() -> Vec<ApiResource> {
             "Kany8sCluster",
             "kany8sclusters",
         ),
+        crate::capd::docker_cluster(),
     ]
 }
 
@@ -133,7 +134,7 @@ async fn resolve(ctx: &Context, group: &str, kind: &str) -> Result<ApiResource, 
     Ok(resource)
 }
 
-fn valid_endpoint(endpoint: &Value) -> bool {
+pub(crate) fn valid_endpoint(endpoint: &Value) -> bool {
     endpoint["host"].as_str().is_some_and(|h| !h.is_empty())
         && endpoint["port"].as_i64().is_some_and(|p| p > 0)
 }
@@ -145,12 +146,12 @@ fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
         .find(|c| c["type"] == type_)
 }
 
-fn condition_true(object: &Value, type_: &str) -> bool {
+pub(crate) fn condition_true(object: &Value, type_: &str) -> bool {
     condition(object, type_).is_some_and(|c| c["status"] == "True")
 }
 
 /// Sets a condition, keeping `lastTransitionTime` when the status did not change.
-fn put(
+pub(crate) fn put(
     conditions: &mut Vec<Value>,
     type_: &str,
     status: bool,

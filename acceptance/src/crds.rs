@@ -22,7 +22,9 @@ fn conditions() -> Value {
                 "reason": {"type": "string"}, "message": {"type": "string"}}}})
 }
 
+#[allow(clippy::too_many_arguments)]
 fn crd(
+    provider: &str,
     group: &str,
     kind: &str,
     plural: &str,
@@ -33,7 +35,7 @@ fn crd(
 ) -> Value {
     json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
         "metadata": {"name": format!("{plural}.{group}"),
-            "labels": {"cluster.x-k8s.io/provider": "cluster-api", "cluster.x-k8s.io/v1beta2": "v1beta2"}},
+            "labels": {"cluster.x-k8s.io/provider": provider, "cluster.x-k8s.io/v1beta2": "v1beta2"}},
         "spec": {"group": group, "scope": "Namespaced",
             "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(),
                 "listKind": format!("{kind}List"), "shortNames": short, "categories": ["cluster-api"]},
@@ -92,6 +94,7 @@ pub fn cluster_api() -> Vec<Value> {
         "x-kubernetes-preserve-unknown-fields": true});
     vec![
         crd(
+            "cluster-api",
             "cluster.x-k8s.io",
             "Cluster",
             "clusters",
@@ -101,6 +104,7 @@ pub fn cluster_api() -> Vec<Value> {
             cluster_columns,
         ),
         crd(
+            "cluster-api",
             "cluster.x-k8s.io",
             "ClusterClass",
             "clusterclasses",
@@ -110,6 +114,7 @@ pub fn cluster_api() -> Vec<Value> {
             json!([{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]),
         ),
         crd(
+            "cluster-api",
             "cluster.x-k8s.io",
             "Machine",
             "machines",
@@ -118,6 +123,62 @@ pub fn cluster_api() -> Vec<Value> {
             json!({"type": "object", "properties": {"conditions": conditions()}, "x-kubernetes-preserve-unknown-fields": true}),
             json!([{"name": "Cluster", "type": "string", "jsonPath": ".spec.clusterName"},
                 {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]),
+        ),
+    ]
+}
+
+/// Just enough of CAPD (`DockerCluster`, `DockerMachine`, `DockerMachineTemplate`) and of the
+/// kubeadm bootstrap provider (`KubeadmConfig`) for [ACC-50] on the embedded target.
+pub fn capd_kubeadm() -> Vec<Value> {
+    let endpoint = json!({"type": "object", "properties": {
+        "host": {"type": "string"}, "port": {"type": "integer", "format": "int32"}}});
+    let status = json!({"type": "object", "properties": {"conditions": conditions()},
+        "x-kubernetes-preserve-unknown-fields": true});
+    let age = json!([{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]);
+    let infrastructure = "infrastructure.cluster.x-k8s.io";
+    vec![
+        crd(
+            "infrastructure-docker",
+            infrastructure,
+            "DockerCluster",
+            "dockerclusters",
+            &[],
+            json!({"type": "object", "properties": {"controlPlaneEndpoint": endpoint},
+                "x-kubernetes-preserve-unknown-fields": true}),
+            status.clone(),
+            age.clone(),
+        ),
+        crd(
+            "infrastructure-docker",
+            infrastructure,
+            "DockerMachine",
+            "dockermachines",
+            &[],
+            json!({"type": "object", "properties": {"customImage": {"type": "string"}, "providerID": {"type": "string"}},
+                "x-kubernetes-preserve-unknown-fields": true}),
+            status.clone(),
+            age.clone(),
+        ),
+        crd(
+            "infrastructure-docker",
+            infrastructure,
+            "DockerMachineTemplate",
+            "dockermachinetemplates",
+            &[],
+            json!({"type": "object", "required": ["template"], "properties": {"template": {
+                "type": "object", "required": ["spec"], "properties": {"metadata": open(), "spec": open()}}}}),
+            open(),
+            age.clone(),
+        ),
+        crd(
+            "bootstrap-kubeadm",
+            "bootstrap.cluster.x-k8s.io",
+            "KubeadmConfig",
+            "kubeadmconfigs",
+            &[],
+            open(),
+            status,
+            age,
         ),
     ]
 }

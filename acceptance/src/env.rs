@@ -206,6 +206,7 @@ impl Embedded {
         );
         let client = Client::try_from(config).map_err(|e| EnvError::Client(e.to_string()))?;
         let mut crds = crate::crds::cluster_api();
+        crds.extend(crate::crds::capd_kubeadm());
         for crd in kany8s::crds::all()
             .map_err(|e| EnvError::Install("Kany8s CRDs".into(), e.to_string()))?
         {
@@ -228,6 +229,7 @@ impl Embedded {
             }
         }));
         tasks.push(tokio::spawn(crate::capi::run(client.clone())));
+        tasks.push(tokio::spawn(crate::capd::run(client.clone())));
         // One manager per group, as the two clusterctl Deployments run them, each as its
         // ServiceAccount (so the access log tells their requests apart) with its own Lease.
         for group in [

@@ -2,6 +2,7 @@
 //! scenario runners (provider.md §11).
 
 pub mod bench;
+pub mod capd;
 pub mod capi;
 pub mod crds;
 pub mod env;

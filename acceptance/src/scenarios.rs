@@ -29,6 +29,7 @@ pub const ALL: &[(&str, bool)] = &[
     ("kro-reflection-multi-rgd", false),
     ("topology", true),
     ("pause-quiet", true),
+    ("capd-kubeadm", false),
 ];
 
 /// Runs scenario `name`.
@@ -40,6 +41,7 @@ pub async fn run(name: &str, h: &Harness) -> Result<(), Failure> {
         "kro-reflection-multi-rgd" => kro_reflection_multi_rgd(h).await,
         "topology" => topology(h).await,
         "pause-quiet" => pause_quiet(h).await,
+        "capd-kubeadm" => capd_kubeadm(h).await,
         other => Err(Failure(format!(
             "unknown scenario \"{other}\" (known: {})",
             ALL.iter().map(|s| s.0).collect::<Vec<_>>().join(", ")
@@ -1520,6 +1522,473 @@ async fn pause_quiet(h: &Harness) -> Result<(), Failure> {
         },
     )
     .await?;
+    Ok(())
+}
+
+/// Runs a command other than kubectl (kind target only); the error names it and its output.
+async fn run_tool(
+    program: &str,
+    args: &[&str],
+    kubeconfig: &std::path::Path,
+) -> Result<String, Failure> {
+    let output = tokio::process::Command::new(program)
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .await
+        .map_err(|e| Failure(format!("{program} {}: {e}", args.join(" "))))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if output.status.success() {
+        Ok(stdout)
+    } else {
+        Err(Failure(format!(
+            "{program} {} failed: {stdout}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        )))
+    }
+}
+
+fn base64_text(value: &Value) -> String {
+    value
+        .as_str()
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+fn owners(object: &Value) -> Vec<(String, String, bool)> {
+    object["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| {
+            (
+                o["kind"].as_str().unwrap_or_default().to_string(),
+                o["name"].as_str().unwrap_or_default().to_string(),
+                o["controller"] == true,
+            )
+        })
+        .collect()
+}
+
+/// [ACC-50] CAPD kubeadm: a self-managed control plane through the Kany8sKubeadmControlPlane
+/// facade.
+async fn capd_kubeadm(h: &Harness) -> Result<(), Failure> {
+    const DOCKER: &str = "infrastructure.cluster.x-k8s.io/v1beta2";
+    const BOOTSTRAP: &str = "bootstrap.cluster.x-k8s.io/v1beta2";
+    let ns = h.namespace.clone();
+    let c = "demo-self-managed-docker";
+    let version = "v1.34.0";
+    let machine = format!("{c}-control-plane-0");
+    let manifest = h.fixture("acceptance/capd-kubeadm.yaml")?;
+    let values = [("CLUSTER_NAME", c), ("KUBERNETES_VERSION", version)];
+    if h.target == Target::Kind {
+        // Stale CAPD containers of an earlier run would carry another CA.
+        let stale = run_tool(
+            "docker",
+            &[
+                "ps",
+                "-a",
+                "--filter",
+                &format!("name=^{c}-"),
+                "--format",
+                "{{.Names}}",
+            ],
+            &h.kubeconfig,
+        )
+        .await?;
+        check(stale.trim().is_empty(), || {
+            format!(
+                "Docker containers of an earlier run exist; remove them first: {}",
+                stale.trim()
+            )
+        })?;
+        // The CAPD and CABPK webhooks may still be starting.
+        h.wait("the manifests to be accepted", || async {
+            Ok(match h.apply(&manifest, &values).await {
+                Ok(()) => Ok(()),
+                Err(e)
+                    if e.0.contains("failed calling webhook")
+                        && e.0.contains("connection refused") =>
+                {
+                    Err(e.0)
+                }
+                Err(e) => return Err(e),
+            })
+        })
+        .await?;
+    } else {
+        h.apply(&manifest, &values).await?;
+    }
+    let cluster = h
+        .wait_object(CAPI, "Cluster", c, "exists", |_| true)
+        .await?;
+    let cluster_uid = cluster["metadata"]["uid"].clone();
+
+    h.step(
+        "A",
+        "the Kany8sKubeadmControlPlane copies the control plane's kubeadm backend",
+    );
+    let cp = h
+        .wait_object(CP, "Kany8sControlPlane", c, "exists", |_| true)
+        .await?;
+    let kkcp = h
+        .wait_object(
+            CP,
+            "Kany8sKubeadmControlPlane",
+            c,
+            "owned by the control plane and the Cluster",
+            |o| {
+                let owners = owners(o);
+                owners.contains(&("Kany8sControlPlane".into(), c.into(), true))
+                    && owners.iter().any(|(k, n, _)| k == "Cluster" && n == c)
+            },
+        )
+        .await?;
+    check_eq(
+        "cluster-name label",
+        &kkcp["metadata"]["labels"]["cluster.x-k8s.io/cluster-name"],
+        &json!(c),
+    )?;
+    check_eq("spec.version", &kkcp["spec"]["version"], &json!(version))?;
+    check_eq("spec.replicas", &kkcp["spec"]["replicas"], &json!(1))?;
+    check_eq(
+        "spec.machineTemplate",
+        &kkcp["spec"]["machineTemplate"],
+        &cp["spec"]["kubeadm"]["machineTemplate"],
+    )?;
+    check_eq(
+        "spec.kubeadmConfigSpec",
+        &kkcp["spec"]["kubeadmConfigSpec"],
+        &cp["spec"]["kubeadm"]["kubeadmConfigSpec"],
+    )?;
+
+    h.step("B", "the cluster certificate Secrets");
+    let mut ca_cert = String::new();
+    for suffix in ["ca", "etcd", "proxy", "sa"] {
+        let name = format!("{c}-{suffix}");
+        let secret = h
+            .wait_object("v1", "Secret", &name, "exists", |_| true)
+            .await?;
+        check_eq(
+            &format!("{name} type"),
+            &secret["type"],
+            &json!("cluster.x-k8s.io/secret"),
+        )?;
+        check_eq(
+            &format!("{name} label"),
+            &secret["metadata"]["labels"]["cluster.x-k8s.io/cluster-name"],
+            &json!(c),
+        )?;
+        check(
+            !base64_text(&secret["data"]["tls.crt"]).is_empty()
+                && !base64_text(&secret["data"]["tls.key"]).is_empty(),
+            || format!("{name}: tls.crt or tls.key empty"),
+        )?;
+        let refs = secret["metadata"]["ownerReferences"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        check(
+            refs.len() == 1
+                && refs[0]["kind"] == "Cluster"
+                && refs[0]["uid"] == cluster_uid
+                && refs[0]["controller"] != true,
+            || format!("{name}: ownerReferences {refs:?}"),
+        )?;
+        if suffix == "ca" {
+            ca_cert = base64_text(&secret["data"]["tls.crt"]);
+        }
+    }
+    check(ca_cert.starts_with("-----BEGIN CERTIFICATE-----"), || {
+        "the CA Secret holds no PEM certificate".into()
+    })?;
+
+    h.step(
+        "C",
+        "the admin kubeconfig names the DockerCluster endpoint and the cluster CA",
+    );
+    let docker_cluster = h
+        .wait_object(DOCKER, "DockerCluster", c, "endpoint published", |o| {
+            o["spec"]["controlPlaneEndpoint"]["port"]
+                .as_i64()
+                .is_some_and(|p| p > 0)
+        })
+        .await?;
+    let endpoint = docker_cluster["spec"]["controlPlaneEndpoint"].clone();
+    let host = endpoint["host"].as_str().unwrap_or_default().to_string();
+    let port = endpoint["port"].as_i64().unwrap_or_default();
+    let server = if host.contains(':') {
+        format!("https://[{host}]:{port}")
+    } else {
+        format!("https://{host}:{port}")
+    };
+    let secret = h
+        .wait_object("v1", "Secret", &format!("{c}-kubeconfig"), "exists", |_| {
+            true
+        })
+        .await?;
+    let config: Value = yaml_serde::from_str(&base64_text(&secret["data"]["value"]))
+        .map_err(|e| Failure(format!("{c}-kubeconfig: {e}")))?;
+    check_eq(
+        "kubeconfig server",
+        &config["clusters"][0]["cluster"]["server"],
+        &json!(server),
+    )?;
+    check_eq(
+        "kubeconfig CA",
+        &json!(base64_text(
+            &config["clusters"][0]["cluster"]["certificate-authority-data"]
+        )),
+        &json!(ca_cert),
+    )?;
+    check(
+        owners(&secret)
+            .iter()
+            .any(|(k, n, _)| k == "Cluster" && n == c),
+        || "the kubeconfig Secret is not owned by the Cluster".into(),
+    )?;
+
+    h.step("D", "the KubeadmConfig");
+    let config = h
+        .wait_object(BOOTSTRAP, "KubeadmConfig", &machine, "exists", |_| true)
+        .await?;
+    let spec = &config["spec"];
+    check_eq(
+        "controlPlaneEndpoint",
+        &spec["clusterConfiguration"]["controlPlaneEndpoint"],
+        &json!(format!(
+            "{}:{port}",
+            if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.clone()
+            }
+        )),
+    )?;
+    check_eq(
+        "certificatesDir",
+        &spec["clusterConfiguration"]["certificatesDir"],
+        &json!("/run/kubeadm/pki"),
+    )?;
+    check_eq(
+        "bindPort",
+        &spec["initConfiguration"]["localAPIEndpoint"]["bindPort"],
+        &json!(port),
+    )?;
+    check(
+        spec["files"].as_array().into_iter().flatten().any(|f| {
+            f["path"] == "/run/kubeadm/pki/ca.crt"
+                && f["content"].as_str().is_some_and(|t| !t.is_empty())
+        }),
+        || "no non-empty /run/kubeadm/pki/ca.crt file".into(),
+    )?;
+
+    h.step("E", "the DockerMachine and the Machine");
+    let docker_machine = h
+        .wait_object(DOCKER, "DockerMachine", &machine, "exists", |_| true)
+        .await?;
+    check_eq(
+        "cloned-from-name",
+        &docker_machine["metadata"]["annotations"]["cluster.x-k8s.io/cloned-from-name"],
+        &json!(format!("{c}-control-plane")),
+    )?;
+    check_eq(
+        "cloned-from-groupkind",
+        &docker_machine["metadata"]["annotations"]["cluster.x-k8s.io/cloned-from-groupkind"],
+        &json!("DockerMachineTemplate.infrastructure.cluster.x-k8s.io"),
+    )?;
+    check_eq(
+        "customImage",
+        &docker_machine["spec"]["customImage"],
+        &json!(format!("kindest/node:{version}")),
+    )?;
+    let m = h
+        .wait_object(CAPI, "Machine", &machine, "exists", |_| true)
+        .await?;
+    check_eq(
+        "control-plane label",
+        &m["metadata"]["labels"]["cluster.x-k8s.io/control-plane"],
+        &json!("true"),
+    )?;
+    check_eq(
+        "cluster-name label",
+        &m["metadata"]["labels"]["cluster.x-k8s.io/cluster-name"],
+        &json!(c),
+    )?;
+    check_eq(
+        "bootstrap.configRef",
+        &m["spec"]["bootstrap"]["configRef"],
+        &json!({"apiGroup": "bootstrap.cluster.x-k8s.io", "kind": "KubeadmConfig", "name": machine}),
+    )?;
+    check_eq(
+        "infrastructureRef",
+        &m["spec"]["infrastructureRef"],
+        &json!({"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerMachine", "name": machine}),
+    )?;
+    check_eq("Machine version", &m["spec"]["version"], &json!(version))?;
+
+    h.step(
+        "F",
+        "the Cluster probes the workload API server, then is Available",
+    );
+    h.wait_object(CAPI, "Cluster", c, "RemoteConnectionProbe=True", |o| {
+        has_condition(o, "RemoteConnectionProbe", "True", None)
+    })
+    .await?;
+    h.wait_object(CAPI, "Cluster", c, "Available=True", |o| {
+        has_condition(o, "Available", "True", None)
+    })
+    .await?;
+
+    h.step(
+        "G",
+        "the facade and the control plane report a ready, initialized control plane",
+    );
+    let kkcp = h
+        .wait_object(
+            CP,
+            "Kany8sKubeadmControlPlane",
+            c,
+            "Ready and Available",
+            |o| {
+                has_condition(o, "Ready", "True", Some("Ready"))
+                    && has_condition(o, "Available", "True", None)
+            },
+        )
+        .await?;
+    let status = &kkcp["status"];
+    check_eq(
+        "initialized",
+        &status["initialization"]["controlPlaneInitialized"],
+        &json!(true),
+    )?;
+    check_eq(
+        "versions",
+        &status["versions"],
+        &json!([{"version": version, "replicas": 1}]),
+    )?;
+    check_eq("replicas", &status["replicas"], &json!(1))?;
+    check_eq("readyReplicas", &status["readyReplicas"], &json!(1))?;
+    check(
+        has_condition(&kkcp, "MachinesUpToDate", "True", None),
+        || "MachinesUpToDate is not True".into(),
+    )?;
+    check(status["externalManagedControlPlane"].is_null(), || {
+        "the facade sets externalManagedControlPlane".into()
+    })?;
+    let cp = h
+        .wait_object(
+            CP,
+            "Kany8sControlPlane",
+            c,
+            "initialized, Ready and Available",
+            |o| {
+                o["status"]["initialization"]["controlPlaneInitialized"] == true
+                    && has_condition(o, "Ready", "True", None)
+                    && has_condition(o, "Available", "True", None)
+            },
+        )
+        .await?;
+    check_eq(
+        "CP endpoint",
+        &cp["spec"]["controlPlaneEndpoint"],
+        &kkcp["spec"]["controlPlaneEndpoint"],
+    )?;
+    check_eq("CP version", &cp["status"]["version"], &json!(version))?;
+    check(
+        cp["status"]["externalManagedControlPlane"].is_null(),
+        || "externalManagedControlPlane set for the kubeadm backend".into(),
+    )?;
+    check(
+        condition(&cp, "KubeconfigSecretReconciled").is_none(),
+        || "KubeconfigSecretReconciled set for the kubeadm backend".into(),
+    )?;
+
+    if h.target == Target::Kind {
+        h.step(
+            "H",
+            "the workload cluster answers with the generated kubeconfig",
+        );
+        let text = run_tool(
+            "clusterctl",
+            &["get", "kubeconfig", c, "-n", &ns],
+            &h.kubeconfig,
+        )
+        .await?;
+        let file = std::env::temp_dir().join(format!("{c}-{ns}.kubeconfig"));
+        std::fs::write(&file, text)
+            .map_err(|e| Failure(format!("write {}: {e}", file.display())))?;
+        h.wait("kubectl get nodes on the workload cluster", || async {
+            Ok(run_tool(
+                "kubectl",
+                &["--kubeconfig", &file.to_string_lossy(), "get", "nodes"],
+                &file,
+            )
+            .await
+            .map_err(|e| e.0))
+        })
+        .await?;
+    }
+
+    h.step(
+        "I",
+        "delete the Cluster: the Machine goes before the facade, then everything",
+    );
+    let observer = h.observe(CP, "Kany8sKubeadmControlPlane", c).await?;
+    h.kubectl(&["delete", "-n", &ns, "cluster", c, "--wait=false"], None)
+        .await?;
+    h.wait(
+        &format!("Machine {machine} to be deleted while the facade exists"),
+        || async {
+            let machine_left = h.get(CAPI, "Machine", &machine).await?;
+            let kkcp = h.get(CP, "Kany8sKubeadmControlPlane", c).await?;
+            match (machine_left, kkcp) {
+                (Some(_), _) => Ok(Err("Machine still there".to_string())),
+                (None, Some(_)) => Ok(Ok(())),
+                (None, None) => Ok(Ok(())),
+            }
+        },
+    )
+    .await?;
+    for (api_version, kind, name) in [
+        (CAPI, "Cluster", c.to_string()),
+        (CP, "Kany8sControlPlane", c.to_string()),
+        (CP, "Kany8sKubeadmControlPlane", c.to_string()),
+        (DOCKER, "DockerCluster", c.to_string()),
+        (DOCKER, "DockerMachine", machine.clone()),
+        (BOOTSTRAP, "KubeadmConfig", machine.clone()),
+        ("v1", "Secret", format!("{c}-ca")),
+        ("v1", "Secret", format!("{c}-kubeconfig")),
+    ] {
+        h.wait_gone(api_version, kind, &name).await?;
+    }
+    check(
+        observer.saw(|o| has_condition(o, "Deleting", "True", Some("WaitingForMachineDeletion"))),
+        || {
+            "Kany8sKubeadmControlPlane: Deleting=True/WaitingForMachineDeletion was never observed"
+                .into()
+        },
+    )?;
+    if h.target == Target::Kind {
+        let left = run_tool(
+            "docker",
+            &[
+                "ps",
+                "-a",
+                "--filter",
+                &format!("name=^{c}-"),
+                "--format",
+                "{{.Names}}",
+            ],
+            &h.kubeconfig,
+        )
+        .await?;
+        check(left.trim().is_empty(), || {
+            format!("workload containers left: {}", left.trim())
+        })?;
+    }
     Ok(())
 }
 

@@ -53,3 +53,8 @@ async fn topology_create_and_version_bump() {
 async fn pause_resume_without_writes() {
     scenario("pause-quiet").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acc50_capd_kubeadm() {
+    scenario("capd-kubeadm").await;
+}
