@@ -1828,6 +1828,27 @@ async fn capd_kubeadm(h: &Harness) -> Result<(), Failure> {
         &json!({"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerMachine", "name": machine}),
     )?;
     check_eq("Machine version", &m["spec"]["version"], &json!(version))?;
+    // [KK-12]: a removed control-plane label is put back (the Machine's spec is never patched).
+    h.kubectl(
+        &[
+            "label",
+            "-n",
+            &ns,
+            "machine",
+            &machine,
+            "cluster.x-k8s.io/control-plane-",
+        ],
+        None,
+    )
+    .await?;
+    h.wait_object(
+        CAPI,
+        "Machine",
+        &machine,
+        "control-plane label restored",
+        |o| o["metadata"]["labels"]["cluster.x-k8s.io/control-plane"] == "true",
+    )
+    .await?;
 
     h.step(
         "F",
