@@ -2,10 +2,10 @@
 SHELL := /usr/bin/env bash
 CARGO ?= cargo
 
-SCENARIOS := kro-reflection kro-infra-reflection kro-infra-cluster-identity kro-reflection-multi-rgd topology pause-quiet
+SCENARIOS := kro-reflection kro-infra-reflection kro-infra-cluster-identity kro-reflection-multi-rgd topology pause-quiet capd-kubeadm
 TARGET ?= embedded
 
-.PHONY: dev test lint crds fmt bench-apiserver bench-scale bench-chaos release-manifests test-acceptance $(addprefix test-acceptance-,$(SCENARIOS)) kind-up kind-down
+.PHONY: dev test lint crds fmt bench-apiserver bench-scale bench-chaos release-manifests test-acceptance $(addprefix test-acceptance-,$(SCENARIOS)) kind-up kind-down kind-capd-kubeadm
 
 ## dev: the local sandbox (embedded API server + fake-kro + simulated Cluster API + kany8s).
 dev:
@@ -45,6 +45,10 @@ kind-up:
 	scripts/kind-up.sh
 kind-down:
 	scripts/kind-down.sh
+
+## kind-capd-kubeadm: [ACC-50] with real CAPD and kubeadm on kind (Docker needed).
+kind-capd-kubeadm:
+	scripts/kind-capd-kubeadm.sh
 
 ## release-manifests: the clusterctl bundles, the single-bundle install.yaml and metadata.yaml in out/.
 release-manifests:
