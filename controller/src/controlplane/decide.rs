@@ -445,7 +445,17 @@ pub fn decide(inputs: &Inputs) -> Decision {
     if ready.status == "True" {
         remove_condition(&mut conditions, types::CREATING);
     } else {
-        put(&mut conditions, types::CREATING, &ready, generation, now);
+        // [CPC-15]: Creating is True, with Ready's reason and message.
+        put(
+            &mut conditions,
+            types::CREATING,
+            &Verdict {
+                status: "True",
+                ..ready.clone()
+            },
+            generation,
+            now,
+        );
     }
 
     // Initialization ([CT-29], [CT-31]): endpoint and kubeconfig in place; sticky.
@@ -757,8 +767,8 @@ mod tests {
             Some(c) => {
                 assert_eq!(expected.0, "False");
                 assert_eq!(
-                    (c.reason.as_str(), c.message.as_str()),
-                    (expected.1, expected.2)
+                    (c.status.as_str(), c.reason.as_str(), c.message.as_str()),
+                    ("True", expected.1, expected.2)
                 );
             }
             None => assert_eq!(expected.0, "True"),

@@ -135,7 +135,12 @@ pub fn decide(inputs: &Inputs) -> Decision {
         remove_condition(conditions, types::CREATING);
         Verdict::new("True", "Available", "control plane is available")
     } else {
-        put(conditions, types::CREATING, &ready, generation, now);
+        // [KKC-07]
+        let creating = Verdict {
+            status: "True",
+            ..ready.clone()
+        };
+        put(conditions, types::CREATING, &creating, generation, now);
         Verdict::new("False", &ready.reason, ready.message.clone())
     };
     put(conditions, types::AVAILABLE, &available, generation, now);
@@ -317,7 +322,10 @@ mod tests {
                 Some(("True", "Available", "control plane is available"))
             );
         } else {
-            assert_eq!(condition(&d, types::CREATING), Some(ready));
+            assert_eq!(
+                condition(&d, types::CREATING),
+                Some(("True", ready.1, ready.2))
+            );
             assert_eq!(
                 condition(&d, types::AVAILABLE),
                 Some(("False", ready.1, ready.2))
