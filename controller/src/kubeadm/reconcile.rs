@@ -552,10 +552,7 @@ pub async fn reconcile(
     match stop {
         Some(stop) if stop.retry => Err(Error::Transient(stop.verdict.message)),
         Some(_) => Ok(Action::await_change()),
-        None => Ok(match requeue {
-            Some(after) => Action::requeue(after.min(ctx.sync_period)),
-            None => Action::await_change(),
-        }),
+        None => Ok(requeue.map_or_else(Action::await_change, Action::requeue)),
     }
 }
 
@@ -664,13 +661,11 @@ async fn steps(
             format!("generate kubeconfig: {e}"),
         )
     })?;
-    // [KK-17]: come back when the client certificate is due for rotation.
-    let rotate_in = (expires - certs::ROTATE_BEFORE) - time::OffsetDateTime::now_utc();
-    *requeue = Some(
-        Duration::try_from(rotate_in)
-            .unwrap_or(Duration::ZERO)
-            .max(Duration::from_secs(1)),
-    );
+    *requeue = Some(rotation_delay(
+        expires,
+        time::OffsetDateTime::now_utc(),
+        ctx.sync_period,
+    ));
 
     // [KK-10]
     let name = machine_name(&cluster_name);
@@ -755,6 +750,20 @@ async fn steps(
         remote_connection_probe,
         machines,
     })
+}
+
+/// [KK-17]: when to come back for the client certificate's rotation (at NotAfter − 180 days),
+/// bounded by the sync period; at least a second, so an overdue rotation does not spin.
+pub fn rotation_delay(
+    expires: time::OffsetDateTime,
+    now: time::OffsetDateTime,
+    sync_period: Duration,
+) -> Duration {
+    let due = (expires - certs::ROTATE_BEFORE) - now;
+    Duration::try_from(due).unwrap_or(Duration::ZERO).clamp(
+        Duration::from_secs(1),
+        sync_period.max(Duration::from_secs(1)),
+    )
 }
 
 /// [KK-09]: keeps a usable admin kubeconfig or writes a new one; returns its client
@@ -1237,6 +1246,23 @@ mod tests {
         assert_eq!(
             error,
             "spec.kubeadmConfigSpec must be a JSON object, got array"
+        );
+    }
+
+    /// [KK-17]: the rotation timer, bounded by the sync period.
+    #[test]
+    fn kk17_rotation_delay() {
+        let now = time::OffsetDateTime::now_utc();
+        let sync = Duration::from_secs(600);
+        let in_days = |d: i64| now + time::Duration::days(d);
+        assert_eq!(rotation_delay(in_days(365), now, sync), sync);
+        assert_eq!(
+            rotation_delay(in_days(180) + time::Duration::seconds(90), now, sync),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            rotation_delay(in_days(10), now, sync),
+            Duration::from_secs(1)
         );
     }
 
