@@ -24,8 +24,16 @@ use crate::metrics::Metrics;
 /// Capacity of the trigger channel ([CP-55]).
 pub const TRIGGER_CAPACITY: usize = 1024;
 
-/// How long a kind nobody referenced keeps its watch.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a kind nobody referenced keeps its watch, at least. Every object reconciles at least
+/// once per sync period and marks its kinds as used then, so the idle time is derived from it
+/// ([`idle_timeout`]): a kind some object still references is never stopped between resyncs.
+pub const MIN_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The idle time after which a watch stops: two sync periods (resyncs are jittered by ±10 %),
+/// never less than [`MIN_IDLE_TIMEOUT`].
+pub fn idle_timeout(sync_period: Duration) -> Duration {
+    (sync_period * 2).max(MIN_IDLE_TIMEOUT)
+}
 
 struct Watch {
     handle: JoinHandle<()>,
@@ -64,6 +72,7 @@ pub struct DynamicWatches<K: Resource> {
     client: Client,
     probe: Probe,
     route: Route,
+    idle: Duration,
     namespace: Option<String>,
     state: Arc<Mutex<State<K>>>,
     wake: Arc<Notify>,
@@ -99,6 +108,7 @@ where
         namespace: Option<String>,
         probe: Probe,
         route: Route,
+        sync_period: Duration,
     ) -> (
         Arc<Self>,
         tokio_stream::wrappers::ReceiverStream<ObjectRef<K>>,
@@ -108,6 +118,7 @@ where
             client,
             probe,
             route,
+            idle: idle_timeout(sync_period),
             namespace,
             state: Arc::new(Mutex::new(State {
                 watches: HashMap::new(),
@@ -125,7 +136,7 @@ where
                 let Some(watches) = sweeper.upgrade() else {
                     return;
                 };
-                watches.stop_idle(IDLE_TIMEOUT);
+                watches.stop_idle(watches.idle);
             }
         });
         (
@@ -254,5 +265,19 @@ impl<K: Resource> Drop for DynamicWatches<K> {
         for watch in lock(&self.state).watches.values() {
             watch.handle.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [CP-55]: a kind still referenced is ensured at every resync, so it outlives the idle
+    /// time; short sync periods keep the floor.
+    #[test]
+    fn cp55_idle_timeout_outlasts_the_resync() {
+        let ten_minutes = Duration::from_secs(600);
+        assert!(idle_timeout(ten_minutes) > ten_minutes + ten_minutes / 10);
+        assert_eq!(idle_timeout(Duration::from_secs(30)), MIN_IDLE_TIMEOUT);
     }
 }

@@ -39,6 +39,7 @@ pub async fn run(client: Client, options: Options) {
             controller: metrics::CONTROL_PLANE,
         },
         crate::dynamic::same_name(),
+        options.sync_period,
     );
     let recorder = options.recorder(&client);
     let context = Arc::new(Context::new(

@@ -37,6 +37,7 @@ pub async fn run(client: Client, options: Options) {
             controller: metrics::INFRASTRUCTURE,
         },
         crate::dynamic::same_name(),
+        options.sync_period,
     );
     let recorder = options.recorder(&client);
     let context = Arc::new(Context::new(client.clone(), recorder, watches));

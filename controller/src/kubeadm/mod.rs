@@ -102,6 +102,7 @@ pub async fn run(client: Client, options: Options) {
                 .map(|o| (namespace.clone(), o.name))
                 .collect()
         }),
+        options.sync_period,
     );
     let context = Arc::new(Context::new(
         client.clone(),
