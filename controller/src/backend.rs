@@ -559,6 +559,34 @@ fn key<K: Resource>(object: &K) -> (String, String) {
     )
 }
 
+/// [CP-14], [CP-47]: server-side apply of an object's complete status under `field_manager`,
+/// skipped when it says the same as the stored one. Returns whether it wrote.
+pub async fn apply_status<K, S>(
+    api: &Api<K>,
+    object: &K,
+    stored: Option<&S>,
+    status: S,
+    field_manager: &str,
+) -> Result<bool, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    S: capi::ConditionedStatus + Default,
+{
+    if stored.cloned().unwrap_or_default().same_as(&status) {
+        return Ok(false);
+    }
+    let meta = object.meta();
+    let body = json!({"apiVersion": K::api_version(&()), "kind": K::kind(&()),
+        "metadata": {"name": meta.name, "namespace": meta.namespace}, "status": status});
+    api.patch_status(
+        meta.name.as_deref().unwrap_or_default(),
+        &PatchParams::apply(field_manager).force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
+    Ok(true)
+}
+
 /// Records which body a controller last applied to a backend object, so an unchanged one is
 /// not applied again (§4.10: no write when nothing changed).
 pub const APPLIED_HASH_ANNOTATION: &str = "kany8s.io/applied-hash";

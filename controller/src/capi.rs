@@ -170,6 +170,22 @@ pub fn conditions_equivalent(a: &[Condition], b: &[Condition]) -> bool {
     left == right
 }
 
+/// A status with a `conditions` list, written whole by one controller.
+pub trait ConditionedStatus: Clone + PartialEq + serde::Serialize {
+    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+
+    /// Whether `self` says the same as `other`, conditions compared without
+    /// `lastTransitionTime` ([CP-47]).
+    fn same_as(&self, other: &Self) -> bool {
+        let (mut a, mut b) = (self.clone(), other.clone());
+        conditions_equivalent(a.conditions_mut(), b.conditions_mut()) && {
+            a.conditions_mut().clear();
+            b.conditions_mut().clear();
+            a == b
+        }
+    }
+}
+
 /// The OpenAPI schema of a `status.conditions` list ([CRD-07]): standard `metav1.Condition`
 /// items, a list-map keyed by `type`, at most 32 entries.
 pub fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {

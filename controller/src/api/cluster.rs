@@ -102,3 +102,9 @@ pub struct Kany8sClusterTemplateResource {
     pub metadata: Option<ObjectMeta>,
     pub spec: ClusterBackend,
 }
+
+impl crate::capi::ConditionedStatus for Kany8sClusterStatus {
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+}

@@ -170,3 +170,9 @@ pub struct Kany8sControlPlaneTemplateResource {
     pub metadata: Option<ObjectMeta>,
     pub spec: ControlPlaneBackend,
 }
+
+impl crate::capi::ConditionedStatus for Kany8sControlPlaneStatus {
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+}

@@ -83,3 +83,9 @@ pub struct Kany8sKubeadmControlPlaneStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_message: Option<String>,
 }
+
+impl crate::capi::ConditionedStatus for Kany8sKubeadmControlPlaneStatus {
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+}

@@ -27,7 +27,6 @@ pub use crate::backend::{
 use crate::backend_status::{self, BackendStatus};
 use crate::capi::{
     self, ApiEndpoint, BLOCK_MOVE_ANNOTATION, CLUSTER_NAME_LABEL, DELETE_FOR_MOVE_ANNOTATION,
-    conditions_equivalent,
 };
 use crate::dynamic::DynamicWatches;
 use crate::kubeconfig;
@@ -620,32 +619,13 @@ async fn own_apply(
     Ok(())
 }
 
-/// [CP-14], [CP-47]: SSA of the complete status, skipped when nothing changed.
+/// The one status write of a pass ([CP-14], [CP-47]).
 async fn write_status(
     api: &Api<Kany8sControlPlane>,
     cp: &Kany8sControlPlane,
     status: Kany8sControlPlaneStatus,
 ) -> Result<bool, Error> {
-    let previous = cp.status.clone().unwrap_or_default();
-    let same = conditions_equivalent(&previous.conditions, &status.conditions) && {
-        let strip = |s: &Kany8sControlPlaneStatus| Kany8sControlPlaneStatus {
-            conditions: Vec::new(),
-            ..s.clone()
-        };
-        strip(&previous) == strip(&status)
-    };
-    if same {
-        return Ok(false);
-    }
-    let body = json!({"apiVersion": "controlplane.cluster.x-k8s.io/v1alpha1", "kind": "Kany8sControlPlane",
-        "metadata": {"name": cp.name_any(), "namespace": cp.namespace()}, "status": status});
-    api.patch_status(
-        &cp.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await?;
-    Ok(true)
+    crate::backend::apply_status(api, cp, cp.status.as_ref(), status, FIELD_MANAGER).await
 }
 
 /// Applies a decision: the endpoint first (it must land before initialized, [CT-29]), then

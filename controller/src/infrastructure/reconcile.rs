@@ -20,7 +20,7 @@ use crate::backend::{
 use crate::backend_status::{self, json_type};
 use crate::capi::{
     ApiEndpoint, BLOCK_MOVE_ANNOTATION, CLUSTER_NAME_LABEL, DELETE_FOR_MOVE_ANNOTATION,
-    MANAGED_BY_ANNOTATION, conditions_equivalent,
+    MANAGED_BY_ANNOTATION,
 };
 use crate::controlplane::decide::{
     Event, Verdict, condition_events, put, put_deleting, put_deletion_paused, types,
@@ -364,31 +364,13 @@ async fn own_apply(
     Ok(())
 }
 
-/// SSA of the complete status, skipped when nothing changed; returns whether it wrote.
+/// The one status write of a pass ([CP-14], [CP-47]).
 async fn write_status(
     api: &Api<Kany8sCluster>,
     ic: &Kany8sCluster,
     status: Kany8sClusterStatus,
 ) -> Result<bool, Error> {
-    let previous = ic.status.clone().unwrap_or_default();
-    let strip = |s: &Kany8sClusterStatus| Kany8sClusterStatus {
-        conditions: Vec::new(),
-        ..s.clone()
-    };
-    if conditions_equivalent(&previous.conditions, &status.conditions)
-        && strip(&previous) == strip(&status)
-    {
-        return Ok(false);
-    }
-    let body = json!({"apiVersion": API_VERSION, "kind": KIND,
-        "metadata": {"name": ic.name_any(), "namespace": ic.namespace()}, "status": status});
-    api.patch_status(
-        &ic.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await?;
-    Ok(true)
+    crate::backend::apply_status(api, ic, ic.status.as_ref(), status, FIELD_MANAGER).await
 }
 
 /// The endpoint first (so the Cluster sees it with the Ready status), then status, then events.

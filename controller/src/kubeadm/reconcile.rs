@@ -24,9 +24,7 @@ use crate::api::{Kany8sKubeadmControlPlane, Kany8sKubeadmControlPlaneStatus};
 use crate::backend::{
     Backends, Backoff, Error, Owner, lock, now, owner_cluster, paused_message, publish,
 };
-use crate::capi::{
-    self, ApiEndpoint, CLUSTER_NAME_LABEL, DELETE_FOR_MOVE_ANNOTATION, conditions_equivalent,
-};
+use crate::capi::{self, ApiEndpoint, CLUSTER_NAME_LABEL, DELETE_FOR_MOVE_ANNOTATION};
 use crate::controlplane::decide::{Verdict, put, put_deletion_paused};
 use crate::dynamic::DynamicWatches;
 use crate::kubeconfig::CLUSTER_SECRET_TYPE;
@@ -887,21 +885,22 @@ async fn infrastructure_machine(
             "ownerReferences": [cluster_owner_reference(cluster)]},
         "spec": template.get("spec").cloned().unwrap_or_else(|| json!({})),
     }))?;
-    match machines
-        .create(
-            &PostParams {
-                field_manager: Some(FIELD_MANAGER.into()),
-                ..PostParams::default()
-            },
-            &body,
-        )
-        .await
-    {
-        Ok(_) => {}
-        Err(kube::Error::Api(e)) if e.code == 409 => {}
-        Err(e) => return Err(e.into()),
-    }
+    create_once(&machines, &body).await?;
     Ok(reference)
+}
+
+/// Creates `body` unless an object of that name exists (AlreadyExists tolerated); objects
+/// created this way are never updated.
+async fn create_once(api: &Api<DynamicObject>, body: &DynamicObject) -> Result<(), Error> {
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PostParams::default()
+    };
+    match api.create(&params, body).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// [KK-12]: the Machine, created once; afterwards only its labels and owner are kept.
@@ -924,20 +923,7 @@ async fn control_plane_machine(
                     "bootstrap": {"configRef": {"apiGroup": "bootstrap.cluster.x-k8s.io", "kind": "KubeadmConfig", "name": name}},
                     "infrastructureRef": infrastructure},
             }))?;
-            match machines
-                .create(
-                    &PostParams {
-                        field_manager: Some(FIELD_MANAGER.into()),
-                        ..PostParams::default()
-                    },
-                    &body,
-                )
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
-                Err(e) => Err(e.into()),
-            }
+            create_once(machines, &body).await
         }
         Some(machine) => {
             let labelled = machine.labels().get(CLUSTER_NAME_LABEL) == Some(&cluster_name)
@@ -1005,31 +991,13 @@ async fn own_apply(
     Ok(())
 }
 
-/// SSA of the complete status, skipped when nothing changed.
+/// The one status write of a pass ([CP-14], [CP-47]).
 async fn write_status(
     api: &Api<Kany8sKubeadmControlPlane>,
     kkcp: &Kany8sKubeadmControlPlane,
     status: Kany8sKubeadmControlPlaneStatus,
 ) -> Result<bool, Error> {
-    let previous = kkcp.status.clone().unwrap_or_default();
-    let strip = |s: &Kany8sKubeadmControlPlaneStatus| Kany8sKubeadmControlPlaneStatus {
-        conditions: Vec::new(),
-        ..s.clone()
-    };
-    if conditions_equivalent(&previous.conditions, &status.conditions)
-        && strip(&previous) == strip(&status)
-    {
-        return Ok(false);
-    }
-    let body = json!({"apiVersion": "controlplane.cluster.x-k8s.io/v1alpha1", "kind": "Kany8sKubeadmControlPlane",
-        "metadata": {"name": kkcp.name_any(), "namespace": kkcp.namespace()}, "status": status});
-    api.patch_status(
-        &kkcp.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await?;
-    Ok(true)
+    crate::backend::apply_status(api, kkcp, kkcp.status.as_ref(), status, FIELD_MANAGER).await
 }
 
 /// [KK-18]: deletion deletes the control-plane Machine and waits for it.
