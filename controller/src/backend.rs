@@ -587,6 +587,41 @@ where
     Ok(true)
 }
 
+/// [CP-05], [CT-21], [CT-24], [CP-49]: the own-object apply of a controller: its finalizer,
+/// `block-move` and `spec.controlPlaneEndpoint`. The apply carries every field the controller
+/// owns there, so a field left out is removed.
+pub async fn apply_own<K>(
+    api: &Api<K>,
+    object: &K,
+    finalizer: Option<&str>,
+    block_move: bool,
+    endpoint: Option<capi::ApiEndpoint>,
+    field_manager: &str,
+) -> Result<(), Error>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let meta = object.meta();
+    let mut body = json!({"apiVersion": K::api_version(&()), "kind": K::kind(&()),
+        "metadata": {"name": meta.name, "namespace": meta.namespace}});
+    if let Some(finalizer) = finalizer {
+        body["metadata"]["finalizers"] = json!([finalizer]);
+    }
+    if block_move {
+        body["metadata"]["annotations"] = json!({capi::BLOCK_MOVE_ANNOTATION: "true"});
+    }
+    if let Some(endpoint) = endpoint {
+        body["spec"] = json!({ "controlPlaneEndpoint": endpoint });
+    }
+    api.patch(
+        meta.name.as_deref().unwrap_or_default(),
+        &PatchParams::apply(field_manager).force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Records which body a controller last applied to a backend object, so an unchanged one is
 /// not applied again (§4.10: no write when nothing changed).
 pub const APPLIED_HASH_ANNOTATION: &str = "kany8s.io/applied-hash";

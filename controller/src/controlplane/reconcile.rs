@@ -599,24 +599,8 @@ async fn own_apply(
     block_move: bool,
     endpoint: Option<ApiEndpoint>,
 ) -> Result<(), Error> {
-    let mut metadata = json!({"name": cp.name_any(), "namespace": cp.namespace()});
-    if finalizer {
-        metadata["finalizers"] = json!([FINALIZER]);
-    }
-    if block_move {
-        metadata["annotations"] = json!({BLOCK_MOVE_ANNOTATION: "true"});
-    }
-    let mut body = json!({"apiVersion": "controlplane.cluster.x-k8s.io/v1alpha1", "kind": "Kany8sControlPlane", "metadata": metadata});
-    if let Some(endpoint) = endpoint {
-        body["spec"] = json!({"controlPlaneEndpoint": endpoint});
-    }
-    api.patch(
-        &cp.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await?;
-    Ok(())
+    let finalizer = finalizer.then_some(FINALIZER);
+    crate::backend::apply_own(api, cp, finalizer, block_move, endpoint, FIELD_MANAGER).await
 }
 
 /// The one status write of a pass ([CP-14], [CP-47]).

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::{Api, ApiResource, Patch, PatchParams};
+use kube::api::{Api, ApiResource};
 use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::{Client, ResourceExt};
@@ -344,24 +344,8 @@ async fn own_apply(
     block_move: bool,
     endpoint: Option<ApiEndpoint>,
 ) -> Result<(), Error> {
-    let mut metadata = json!({"name": ic.name_any(), "namespace": ic.namespace()});
-    if finalizer {
-        metadata["finalizers"] = json!([FINALIZER]);
-    }
-    if block_move {
-        metadata["annotations"] = json!({BLOCK_MOVE_ANNOTATION: "true"});
-    }
-    let mut body = json!({"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata});
-    if let Some(endpoint) = endpoint {
-        body["spec"] = json!({"controlPlaneEndpoint": endpoint});
-    }
-    api.patch(
-        &ic.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await?;
-    Ok(())
+    let finalizer = finalizer.then_some(FINALIZER);
+    crate::backend::apply_own(api, ic, finalizer, block_move, endpoint, FIELD_MANAGER).await
 }
 
 /// The one status write of a pass ([CP-14], [CP-47]).

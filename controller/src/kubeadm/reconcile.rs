@@ -974,21 +974,8 @@ async fn own_apply(
     finalizer: bool,
     endpoint: Option<ApiEndpoint>,
 ) -> Result<(), Error> {
-    let mut body = json!({"apiVersion": "controlplane.cluster.x-k8s.io/v1alpha1", "kind": "Kany8sKubeadmControlPlane",
-        "metadata": {"name": kkcp.name_any(), "namespace": kkcp.namespace()}});
-    if finalizer {
-        body["metadata"]["finalizers"] = json!([FINALIZER]);
-    }
-    if let Some(endpoint) = endpoint {
-        body["spec"] = json!({"controlPlaneEndpoint": endpoint});
-    }
-    api.patch(
-        &kkcp.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await?;
-    Ok(())
+    let finalizer = finalizer.then_some(FINALIZER);
+    crate::backend::apply_own(api, kkcp, finalizer, false, endpoint, FIELD_MANAGER).await
 }
 
 /// The one status write of a pass ([CP-14], [CP-47]).
