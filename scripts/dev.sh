@@ -46,6 +46,12 @@ Try, in another terminal:
   kubectl wait --for=jsonpath='{.status.initialization.controlPlaneInitialized}'=true --timeout=60s kany8scontrolplane/demo
   kubectl get secret demo-kubeconfig -o jsonpath='{.data.value}' | base64 -d
 
+A self-managed kubeadm control plane on the simulated CAPD:
+
+  kubectl apply -f fixtures/demo/kubeadm-cluster.yaml
+  kubectl wait --for=condition=Available --timeout=60s kany8scontrolplane/demo-kubeadm
+  kubectl get kany8skubeadmcontrolplanes,machines,kubeadmconfigs,secrets
+
 Logs: $STATE/sandbox.log. Ctrl-C stops the sandbox.
 EOT
 
