@@ -376,7 +376,7 @@ fn covers(grant: &(String, String, String), access: &(String, String, String)) -
         && (grant.2 == "*" || grant.2 == access.2)
 }
 
-/// [RB-01], [RB-02], [RB-03], [RB-04]: every request a manager made across the acceptance scenarios is granted by
+/// [RB-01], [RB-02], [RB-03], [RB-04], [MGR-03]: every request a manager made across the acceptance scenarios is granted by
 /// its bundle's roles, and every granted (group, resource, verb) was used.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rbac_matches_what_the_controllers_do() {
@@ -421,11 +421,23 @@ async fn rbac_matches_what_the_controllers_do() {
                 ));
             }
         }
-        let mut used: BTreeSet<(String, String, String)> = env
+        let accesses = env
             .server
             .access_log()
             .expect("the embedded target records access")
-            .of(&manager_user(group))
+            .of(&manager_user(group));
+        // [MGR-03], [KC-13]: Secrets are listed and watched metadata-only; their contents are
+        // only ever read live, one get at a time.
+        for a in &accesses {
+            if a.group.is_empty()
+                && a.resource == "secrets"
+                && matches!(a.verb.as_str(), "list" | "watch")
+                && !a.metadata_only
+            {
+                failures.push(format!("{group:?} reads whole Secrets with {}", a.verb));
+            }
+        }
+        let mut used: BTreeSet<(String, String, String)> = accesses
             .into_iter()
             .map(|a| (a.group, a.resource, a.verb))
             .collect();

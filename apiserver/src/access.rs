@@ -15,6 +15,18 @@ pub struct Access {
     pub group: String,
     /// `plural` or `plural/subresource`.
     pub resource: String,
+    /// The client asked for metadata only (`Accept: …;as=PartialObjectMetadata[List]`), so the
+    /// objects' contents never reached it.
+    pub metadata_only: bool,
+}
+
+/// Whether an `Accept` header asks for metadata only.
+pub fn metadata_only(accept: &str) -> bool {
+    accept.split(',').any(|media| {
+        media
+            .split(';')
+            .any(|p| p.trim().starts_with("as=PartialObjectMetadata"))
+    })
 }
 
 /// How often each distinct access happened (bounded by the distinct tuples, not by requests).
@@ -125,6 +137,7 @@ mod tests {
             verb: verb.into(),
             group: "".into(),
             resource: "secrets".into(),
+            metadata_only: false,
         };
         log.record(access("a", "patch"));
         log.record(access("a", "patch"));
@@ -133,6 +146,17 @@ mod tests {
         assert_eq!(log.write_counts("a").into_values().collect::<Vec<_>>(), [2]);
         assert_eq!(log.of("a").len(), 2);
         assert_eq!(log.write_counts("b").len(), 1);
+    }
+
+    #[test]
+    fn metadata_only_from_accept() {
+        assert!(metadata_only(
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+        ));
+        assert!(!metadata_only("application/json"));
+        assert!(!metadata_only(
+            "application/json;as=Table;g=meta.k8s.io;v=v1"
+        ));
     }
 
     #[test]

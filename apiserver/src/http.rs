@@ -258,11 +258,16 @@ impl Frontend {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("anonymous")
                 .to_string();
+            let metadata_only = headers
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(crate::access::metadata_only);
             log.record(crate::access::Access {
                 user,
                 verb,
                 group,
                 resource,
+                metadata_only,
             });
         }
         let deadline = query
