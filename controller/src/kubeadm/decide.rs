@@ -507,4 +507,72 @@ mod tests {
         assert!(again.events.is_empty());
         assert_eq!(again.status, d.status);
     }
+
+    fn arbitrary_progress() -> impl proptest::strategy::Strategy<Value = Progress> {
+        use proptest::prelude::*;
+        let machine = (
+            proptest::option::of(prop_oneof![
+                Just("v1.34.0"),
+                Just("v1.33.1"),
+                Just("v1.35.0")
+            ]),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(version, ready, available)| Machine {
+                version: version.map(str::to_string),
+                ready,
+                available,
+            });
+        prop_oneof![
+            prop_oneof![
+                Just("CertificatesUnavailable"),
+                Just("WaitingForInfrastructureEndpoint"),
+                Just("MachineFailed"),
+            ]
+            .prop_map(|r| Progress::Blocked(Verdict::new(
+                "False",
+                r,
+                format!("{r} happened")
+            ))),
+            (any::<bool>(), proptest::collection::vec(machine, 0..3)).prop_map(
+                |(remote_connection_probe, machines)| Progress::Built {
+                    remote_connection_probe,
+                    machines,
+                }
+            ),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Random passes, each decided on the previous status: initialization never flips
+        /// back and never comes without the endpoint; Ready=True only when initialized;
+        /// Creating exactly while not ready; versions, once written, are never removed; a
+        /// repeated pass writes the same status and emits nothing.
+        #[test]
+        fn kk14_decide_invariants(steps in proptest::collection::vec((arbitrary_progress(), proptest::prelude::any::<bool>()), 1..10)) {
+            let mut previous = Kany8sKubeadmControlPlaneStatus::default();
+            let mut endpoint_set = false;
+            for (progress, endpoint) in steps {
+                endpoint_set |= endpoint;
+                let mut i = inputs(progress);
+                i.endpoint_set = endpoint_set;
+                i.previous = previous.clone();
+                let d = decide(&i);
+                let was = previous.initialization.is_some();
+                let now = d.status.initialization.is_some();
+                proptest::prop_assert!(!was || now, "initialization flipped back");
+                proptest::prop_assert!(!now || endpoint_set, "initialized without an endpoint");
+                let ready = condition(&d, types::READY).map(|c| c.0 == "True");
+                proptest::prop_assert!(ready != Some(true) || now);
+                proptest::prop_assert_eq!(condition(&d, types::CREATING).is_some(), ready == Some(false));
+                proptest::prop_assert!(previous.versions.is_empty() || !d.status.versions.is_empty());
+                i.previous = d.status.clone();
+                let again = decide(&i);
+                proptest::prop_assert_eq!(&again.status, &d.status);
+                proptest::prop_assert!(again.events.is_empty());
+                previous = d.status;
+            }
+        }
+    }
 }
