@@ -235,29 +235,27 @@ pub fn put_deletion_paused(
     );
 }
 
-/// [CT-25] step 6, [CT-28]: waiting for the backend `reference` to go: `Deleting` true,
+/// `Deleting=True` with `reason`: waiting for `<kind> <namespace>/<name>` to be deleted.
+pub fn waiting_for_deletion(reason: &str, kind: &str, namespace: &str, name: &str) -> Verdict {
+    Verdict::new(
+        "True",
+        reason,
+        format!("waiting for {kind} {namespace}/{name} to be deleted"),
+    )
+}
+
+/// [CT-25] step 6, [CT-28], [KK-18]: waiting for an object to go: `Deleting` is `waiting`,
 /// `Ready` and the condition types in `also` false with reason `Deleting` and `message`,
 /// `Paused` false.
 pub fn put_deleting(
     conditions: &mut Vec<Condition>,
-    reference: &BackendReference,
-    namespace: &str,
+    waiting: &Verdict,
     message: &str,
     also: &[&str],
     generation: i64,
     now: &Time,
 ) {
-    let waiting = format!(
-        "waiting for {} {namespace}/{} to be deleted",
-        reference.kind, reference.name
-    );
-    put(
-        conditions,
-        types::DELETING,
-        &Verdict::new("True", "WaitingForBackendDeletion", waiting),
-        generation,
-        now,
-    );
+    put(conditions, types::DELETING, waiting, generation, now);
     let deleting = Verdict::new("False", "Deleting", message);
     for type_ in std::iter::once(&types::READY).chain(also) {
         put(conditions, type_, &deleting, generation, now);

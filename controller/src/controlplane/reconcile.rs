@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::decide::{
     self, Backend, Decision, Event, Inputs, KubeconfigOutcome, Verdict, put, put_deleting,
-    put_deletion_paused, types,
+    put_deletion_paused, types, waiting_for_deletion,
 };
 use crate::api::{BackendReference, Kany8sControlPlane, Kany8sControlPlaneStatus};
 use crate::backend::{Backends, Backoff, Deletion, Suspension, lock, now, publish};
@@ -765,10 +765,15 @@ async fn delete(
         Deletion::Waiting(resource) => resource,
     };
     ctx.watches.ensure(&resource);
+    let waiting = waiting_for_deletion(
+        "WaitingForBackendDeletion",
+        &reference.kind,
+        &namespace,
+        &reference.name,
+    );
     put_deleting(
         &mut status.conditions,
-        &reference,
-        &namespace,
+        &waiting,
         "control plane is being deleted",
         &[types::AVAILABLE],
         generation,

@@ -24,6 +24,7 @@ use crate::capi::{
 };
 use crate::controlplane::decide::{
     Event, Verdict, condition_events, put, put_deleting, put_deletion_paused, types,
+    waiting_for_deletion,
 };
 use crate::dynamic::DynamicWatches;
 use crate::rgd::{self, RgdError};
@@ -486,10 +487,15 @@ async fn delete(
         Deletion::Waiting(resource) => resource,
     };
     ctx.watches.ensure(&resource);
+    let waiting = waiting_for_deletion(
+        "WaitingForBackendDeletion",
+        &reference.kind,
+        &namespace,
+        &reference.name,
+    );
     put_deleting(
         &mut status.conditions,
-        &reference,
-        &namespace,
+        &waiting,
         "infrastructure is being deleted",
         &[],
         generation,

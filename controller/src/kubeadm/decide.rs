@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::api::{
     ControlPlaneInitialization, ControlPlaneVersion, Kany8sKubeadmControlPlaneStatus,
 };
+use crate::backend::Owner;
 use crate::capi::remove_condition;
 use crate::controlplane::decide::{Event, Verdict, condition_events, put, put_settled};
 
@@ -68,6 +69,24 @@ pub struct Inputs {
 pub struct Decision {
     pub status: Kany8sKubeadmControlPlaneStatus,
     pub events: Vec<Event>,
+}
+
+/// [KK-01], [KKC-01], [KKC-02]: `OwnerClusterResolved` from the owner lookup.
+pub fn owner_verdict(owner: &Owner) -> Verdict {
+    match owner {
+        Owner::Found(_) => Verdict::new("True", "OwnerClusterResolved", "owner Cluster resolved"),
+        Owner::NotSet => Verdict::new(
+            "False",
+            "OwnerClusterNotSet",
+            "waiting for owner Cluster reference to be set",
+        ),
+        Owner::NotFound(e) => Verdict::new("False", "OwnerClusterNotFound", e.clone()),
+        Owner::GetFailed(e) => Verdict::new(
+            "False",
+            "OwnerClusterGetFailed",
+            format!("get owner Cluster: {e}"),
+        ),
+    }
 }
 
 /// Orders Kubernetes versions oldest first; unparseable ones sort last, by text.
@@ -506,6 +525,82 @@ mod tests {
         let again = decide(&i);
         assert!(again.events.is_empty());
         assert_eq!(again.status, d.status);
+    }
+
+    /// [KKC-01], [KKC-02]: every owner lookup outcome.
+    #[rstest]
+    #[case::found(Owner::Found(Box::new(crate::capi::Cluster::new("c", crate::capi::ClusterSpec::default()))), ("True", "OwnerClusterResolved", "owner Cluster resolved"))]
+    #[case::not_set(Owner::NotSet, ("False", "OwnerClusterNotSet", "waiting for owner Cluster reference to be set"))]
+    #[case::not_found(Owner::NotFound("Cluster ns/c not found".into()), ("False", "OwnerClusterNotFound", "Cluster ns/c not found"))]
+    #[case::get_failed(Owner::GetFailed("boom".into()), ("False", "OwnerClusterGetFailed", "get owner Cluster: boom"))]
+    fn kkc02_owner_rows(#[case] owner: Owner, #[case] expected: (&str, &str, &str)) {
+        let verdict = owner_verdict(&owner);
+        assert_eq!(
+            (
+                verdict.status,
+                verdict.reason.as_str(),
+                verdict.message.as_str()
+            ),
+            expected
+        );
+        // Without an owner, Ready carries the same reason and message ([KK-01]).
+        let mut i = inputs(Progress::Blocked(verdict.clone()));
+        i.owner = verdict;
+        let d = decide(&i);
+        assert_eq!(condition(&d, types::OWNER), Some(expected));
+        if expected.0 == "False" {
+            assert_eq!(condition(&d, types::READY), Some(expected));
+        }
+    }
+
+    /// [KKC-05], [KKC-10], [KK-18]: while the Machine goes, Ready and Available say Deleting.
+    #[test]
+    fn kkc05_kkc10_deleting() {
+        use crate::controlplane::decide::{put_deleting, waiting_for_deletion};
+        let mut conditions = decide(&inputs(built(true, vec![machine("v1.34.0", true)])))
+            .status
+            .conditions;
+        let waiting = waiting_for_deletion(
+            "WaitingForMachineDeletion",
+            "Machine",
+            "ns",
+            "c-control-plane-0",
+        );
+        put_deleting(
+            &mut conditions,
+            &waiting,
+            "control plane is being deleted",
+            &[types::AVAILABLE],
+            4,
+            &time(),
+        );
+        let d = Decision {
+            status: Kany8sKubeadmControlPlaneStatus {
+                conditions,
+                ..Default::default()
+            },
+            events: Vec::new(),
+        };
+        assert_eq!(
+            condition(&d, types::DELETING),
+            Some((
+                "True",
+                "WaitingForMachineDeletion",
+                "waiting for Machine ns/c-control-plane-0 to be deleted"
+            ))
+        );
+        assert_eq!(
+            condition(&d, types::READY),
+            Some(("False", "Deleting", "control plane is being deleted"))
+        );
+        assert_eq!(
+            condition(&d, types::AVAILABLE),
+            Some(("False", "Deleting", "control plane is being deleted"))
+        );
+        assert_eq!(
+            condition(&d, types::PAUSED),
+            Some(("False", "NotPaused", ""))
+        );
     }
 
     fn arbitrary_progress() -> impl proptest::strategy::Strategy<Value = Progress> {

@@ -25,7 +25,9 @@ use crate::backend::{
     Backends, Backoff, Error, Owner, lock, now, owner_cluster, paused_message, publish,
 };
 use crate::capi::{self, ApiEndpoint, CLUSTER_NAME_LABEL, DELETE_FOR_MOVE_ANNOTATION};
-use crate::controlplane::decide::{Verdict, put, put_deletion_paused};
+use crate::controlplane::decide::{
+    Verdict, put, put_deleting, put_deletion_paused, waiting_for_deletion,
+};
 use crate::dynamic::DynamicWatches;
 use crate::kubeconfig::CLUSTER_SECRET_TYPE;
 use crate::metrics::Metrics;
@@ -490,20 +492,7 @@ pub async fn reconcile(
         write_status(&api, &kkcp, status).await?;
         return Ok(Action::await_change());
     }
-    let owner_verdict = match &owner {
-        Owner::Found(_) => Verdict::new("True", "OwnerClusterResolved", "owner Cluster resolved"),
-        Owner::NotSet => Verdict::new(
-            "False",
-            "OwnerClusterNotSet",
-            "waiting for owner Cluster reference to be set",
-        ),
-        Owner::NotFound(e) => Verdict::new("False", "OwnerClusterNotFound", e.clone()),
-        Owner::GetFailed(e) => Verdict::new(
-            "False",
-            "OwnerClusterGetFailed",
-            format!("get owner Cluster: {e}"),
-        ),
-    };
+    let owner_verdict = decide::owner_verdict(&owner);
     let mut inputs = Inputs {
         generation,
         now: now(),
@@ -1057,33 +1046,12 @@ async fn delete(
         release().await?;
         return Ok(Action::await_change());
     };
-    let waiting = format!("waiting for Machine {namespace}/{first} to be deleted");
-    put(
+    let waiting = waiting_for_deletion("WaitingForMachineDeletion", "Machine", &namespace, first);
+    put_deleting(
         &mut status.conditions,
-        types::DELETING,
-        &Verdict::new("True", "WaitingForMachineDeletion", waiting),
-        generation,
-        &now,
-    );
-    let deleting = Verdict::new("False", "Deleting", "control plane is being deleted");
-    put(
-        &mut status.conditions,
-        types::READY,
-        &deleting,
-        generation,
-        &now,
-    );
-    put(
-        &mut status.conditions,
-        types::AVAILABLE,
-        &deleting,
-        generation,
-        &now,
-    );
-    put(
-        &mut status.conditions,
-        types::PAUSED,
-        &Verdict::new("False", "NotPaused", ""),
+        &waiting,
+        "control plane is being deleted",
+        &[types::AVAILABLE],
         generation,
         &now,
     );
