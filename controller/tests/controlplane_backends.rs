@@ -73,9 +73,9 @@ async fn set_status(api: &Api<DynamicObject>, name: &str, status: Value) {
     .unwrap();
 }
 
-/// [CP-30]–[CP-34], [RGA-12], [KC-01]–[KC-07]: an external backend object gets the version
-/// and the cluster identity; its status drives Ready; kubeconfig Option A is verified, an
-/// invalid one reported; then Available with versions.
+/// [CP-30]–[CP-34], [RGA-12], [KC-01]–[KC-07], [CPC-35], [CPC-43], [CPC-45]: an external
+/// backend object gets the version and the cluster identity; its status drives Ready; kubeconfig
+/// Option A is verified, an invalid one reported; then Available with versions.
 #[tokio::test]
 async fn external_backend_with_option_a() {
     let (_server, client) = start().await;
@@ -181,6 +181,91 @@ async fn external_backend_with_option_a() {
     // Option A: the provider never writes the backend's Secret.
     let secret = secrets.get("e1-kubeconfig").await.unwrap();
     assert!(secret.owner_references().is_empty());
+}
+
+/// [KC-08]–[KC-11], [CPC-39], [CPC-42], [CPC-46]: the kubeconfig step's refusals: a
+/// cross-namespace source, a source without `value`, and an Option A Secret without the Cluster
+/// API type and label. Nothing is written in any of them.
+#[tokio::test]
+async fn kubeconfig_refusals() {
+    let (_server, client) = start().await;
+    let backends = external_crd(&client, "RefusedControlPlane").await;
+    let cluster = create_cluster(&client, "r1").await;
+    let cps: Api<Kany8sControlPlane> = Api::namespaced(client.clone(), "default");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
+    let kubeconfig_condition =
+        |cp: &Kany8sControlPlane| condition(cp, "KubeconfigSecretReconciled");
+    cps.create(
+        &PostParams::default(),
+        &external_cp("r1", &cluster, "RefusedControlPlane"),
+    )
+    .await
+    .unwrap();
+    wait_for(&cps, "r1", "the backend written", |cp| {
+        cp.status.as_ref().is_some_and(|s| s.backend_ref.is_some())
+    })
+    .await;
+    let ready = json!({"ready": true, "endpoint": "https://cp.example:6443"});
+    let mut status = ready.clone();
+    status["kubeconfigSecretRef"] = json!({"name": "src", "namespace": "other"});
+    set_status(&backends, "r1", status).await;
+    let cp = wait_for(&cps, "r1", "cross-namespace refusal", |cp| {
+        kubeconfig_condition(cp).is_some_and(|c| c.1 == "KubeconfigSourceSecretCrossNamespace")
+    })
+    .await;
+    assert_eq!(
+        kubeconfig_condition(&cp).unwrap().2,
+        "cross-namespace source secret other/src is not allowed (control plane namespace: default)"
+    );
+
+    let mut empty = cluster_secret("src", "r1", "unused");
+    empty.data = Some(std::collections::BTreeMap::from([(
+        "other".to_string(),
+        k8s_openapi::ByteString(b"x".to_vec()),
+    )]));
+    secrets
+        .create(&PostParams::default(), &empty)
+        .await
+        .unwrap();
+    set_status(
+        &backends,
+        "r1",
+        json!({"kubeconfigSecretRef": {"name": "src", "namespace": null}}),
+    )
+    .await;
+    let cp = wait_for(&cps, "r1", "data missing", |cp| {
+        kubeconfig_condition(cp).is_some_and(|c| c.1 == "KubeconfigSourceSecretDataMissing")
+    })
+    .await;
+    assert_eq!(
+        kubeconfig_condition(&cp).unwrap().2,
+        "source secret default/src missing data[\"value\"]"
+    );
+    assert_eq!(
+        condition(&cp, "Ready").unwrap().1,
+        "KubeconfigSourceSecretDataMissing"
+    );
+    assert!(secrets.get_opt("r1-kubeconfig").await.unwrap().is_none());
+
+    // Option A with a Secret lacking the Cluster API type and label.
+    let plain: Secret = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "r1-kubeconfig", "namespace": "default"},
+        "data": {"value": base64::engine::general_purpose::STANDARD.encode(KUBECONFIG)}}))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &plain)
+        .await
+        .unwrap();
+    set_status(&backends, "r1", json!({"kubeconfigSecretRef": null})).await;
+    let cp = wait_for(&cps, "r1", "not compliant", |cp| {
+        kubeconfig_condition(cp).is_some_and(|c| c.1 == "KubeconfigSecretNotCompliant")
+    })
+    .await;
+    assert_eq!(
+        kubeconfig_condition(&cp).unwrap().2,
+        "secret default/r1-kubeconfig must have type cluster.x-k8s.io/secret and label cluster.x-k8s.io/cluster-name=r1"
+    );
+    assert!(cp.status.unwrap().initialization.is_none());
 }
 
 /// [CP-12], [CEL-04]: another external kind while the old object exists and is owned blocks

@@ -857,7 +857,8 @@ mod tests {
     }
 
     /// [CT-31] sticky: once initialized, losing the kubeconfig does not reset it; Available
-    /// follows the kubeconfig ([CPC-20]); versions are kept ([CT-03] c).
+    /// takes Ready's reason while not ready ([CPC-19]) and follows the kubeconfig ([CPC-20]);
+    /// versions are kept ([CT-03] c).
     #[test]
     fn ct31_initialized_is_sticky() {
         let first = decide(&inputs(ready_backend()));
@@ -886,7 +887,8 @@ mod tests {
         );
     }
 
-    /// [CT-05] RollingOut while the reported version differs; [CT-02] rule 5.
+    /// [CT-05], [CPC-26], [CPC-27]: RollingOut while the reported version differs; [CT-02]
+    /// rule 5.
     #[test]
     fn ct05_rolling_out() {
         let mut i = inputs(ready_backend());
@@ -901,6 +903,104 @@ mod tests {
                 "rolling out version v1.31.0 (current: v1.30.0)"
             )
         );
+        let settled = decide(&inputs(ready_backend()));
+        assert_eq!(
+            condition(&settled, types::ROLLING_OUT),
+            ("False", "NotRollingOut", "")
+        );
+    }
+
+    /// [CPC-28]–[CPC-33]: `ResourceGraphDefinitionResolved` for each resolution outcome; it is
+    /// removed for the other backends.
+    #[rstest]
+    #[case::cpc28_resolved(Ok(kind()), ("True", "Resolved", "ResourceGraphDefinition \"demo\" resolved to kro.run/v1alpha1, Kind=Demo"))]
+    #[case::cpc29_not_found(Err(RgdError::NotFound("demo".into())), ("False", "ResourceGraphDefinitionNotFound", "ResourceGraphDefinition \"demo\" not found"))]
+    #[case::cpc30_invalid(Err(RgdError::Invalid("spec.schema.kind is empty".into())), ("False", "ResourceGraphDefinitionInvalid", "spec.schema.kind is empty"))]
+    #[case::cpc31_not_accepted(Err(RgdError::NotAccepted("not accepted yet".into())), ("False", "ResourceGraphDefinitionNotAccepted", "not accepted yet"))]
+    #[case::cpc32_get_failed(Err(RgdError::GetFailed("demo".into(), "timeout".into())), ("False", "ResourceGraphDefinitionGetFailed", "get ResourceGraphDefinition \"demo\": timeout"))]
+    #[case::cpc33_not_served(Err(RgdError::NotServed("kro.run".into(), "v1alpha1".into(), "Demo".into())), ("False", "BackendKindNotServed", "kro.run/v1alpha1, Kind=Demo is not served by the API server"))]
+    fn cpc28_33_resolution_condition(
+        #[case] resolution: Result<InstanceKind, RgdError>,
+        #[case] expected: (&str, &str, &str),
+    ) {
+        let mut i = inputs(ready_backend());
+        i.resolution = Some(resolution);
+        let d = decide(&i);
+        assert_eq!(condition(&d, types::RGD_RESOLVED), expected);
+        i.previous = d.status;
+        i.backend = Some(Backend::External);
+        let external = decide(&i);
+        assert!(find_condition(&external.status.conditions, types::RGD_RESOLVED).is_none());
+    }
+
+    /// [CPC-02], [CPC-17], [CPC-21]–[CPC-25]: the paused, settled and deleting condition sets.
+    #[test]
+    fn cpc21_25_paused_settled_and_deleting() {
+        let now = time();
+        let mut conditions = decide(&inputs(ready_backend())).status.conditions;
+        let check = |c: &[Condition], t: &str, expected: (&str, &str, &str)| {
+            let found = find_condition(c, t).unwrap_or_else(|| panic!("no {t}"));
+            assert_eq!(
+                (
+                    found.status.as_str(),
+                    found.reason.as_str(),
+                    found.message.as_str()
+                ),
+                expected,
+                "{t}"
+            );
+        };
+        check(&conditions, types::PAUSED, ("False", "NotPaused", ""));
+        check(&conditions, types::DELETING, ("False", "NotDeleting", ""));
+        put_deletion_paused(
+            &mut conditions,
+            "Cluster spec.paused is set to true".into(),
+            3,
+            &now,
+        );
+        check(
+            &conditions,
+            types::PAUSED,
+            ("True", "Paused", "Cluster spec.paused is set to true"),
+        );
+        check(
+            &conditions,
+            types::DELETING,
+            (
+                "True",
+                "WaitingForUnpause",
+                "deletion is blocked while paused",
+            ),
+        );
+        let waiting = waiting_for_deletion("WaitingForBackendDeletion", "Demo", "ns", "c");
+        put_deleting(
+            &mut conditions,
+            &waiting,
+            "control plane is being deleted",
+            &[types::AVAILABLE],
+            3,
+            &now,
+        );
+        check(
+            &conditions,
+            types::DELETING,
+            (
+                "True",
+                "WaitingForBackendDeletion",
+                "waiting for Demo ns/c to be deleted",
+            ),
+        );
+        check(
+            &conditions,
+            types::READY,
+            ("False", "Deleting", "control plane is being deleted"),
+        );
+        check(
+            &conditions,
+            types::AVAILABLE,
+            ("False", "Deleting", "control plane is being deleted"),
+        );
+        check(&conditions, types::PAUSED, ("False", "NotPaused", ""));
     }
 
     /// [CP-19] an endpoint change after initialization warns; [CP-47]/[CP-56] a repeated

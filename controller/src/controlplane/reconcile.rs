@@ -819,3 +819,67 @@ pub fn by_name(namespace: &str, name: &str) -> ObjectRef<Kany8sControlPlane> {
 pub fn lock_index(index: &Mutex<SecretIndex>) -> std::sync::MutexGuard<'_, SecretIndex> {
     lock(index)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn cp(spec: Value) -> Kany8sControlPlane {
+        let mut spec = spec;
+        spec["version"] = json!("v1.34.0");
+        serde_json::from_value(json!({"apiVersion": "controlplane.cluster.x-k8s.io/v1alpha1",
+            "kind": "Kany8sControlPlane", "metadata": {"name": "c", "namespace": "ns"}, "spec": spec}))
+        .unwrap()
+    }
+
+    const TEMPLATE: &str = r#"{"infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DockerMachineTemplate", "name": "t"}}"#;
+
+    /// [CP-06], [CP-20], [CP-30], [CP-31] and the Ready rows they feed: [CPC-03], [CPC-04],
+    /// [CPC-05], [CPC-06], [CPC-07].
+    #[rstest]
+    #[case::cpc03_none(json!({}), "BackendNotSelected", "exactly one backend must be selected")]
+    #[case::cpc04_two(json!({"resourceGraphDefinitionRef": {"name": "r"}, "externalBackend": {"apiVersion": "x.io/v1", "kind": "X"}}), "MultipleBackendsSelected", "exactly one backend must be selected")]
+    #[case::cpc05_kro_spec(json!({"resourceGraphDefinitionRef": {"name": "r"}, "kroSpec": [1]}), "InvalidKroSpec", "spec.kroSpec must be a JSON object, got array")]
+    #[case::cpc06_api_version(json!({"externalBackend": {"apiVersion": "a/b/c", "kind": "X"}}), "InvalidExternalBackend", "parse spec.externalBackend.apiVersion: unexpected GroupVersion string: a/b/c")]
+    #[case::cpc06_kind(json!({"externalBackend": {"apiVersion": "x.io/v1", "kind": " "}}), "InvalidExternalBackend", "spec.externalBackend.kind is required")]
+    #[case::cpc06_self(json!({"externalBackend": {"apiVersion": "controlplane.cluster.x-k8s.io/v1alpha1", "kind": "Kany8sControlPlane"}}), "InvalidExternalBackend", "spec.externalBackend must not reference a Kany8sControlPlane")]
+    #[case::cpc07_spec(json!({"externalBackend": {"apiVersion": "x.io/v1", "kind": "X", "spec": "text"}}), "InvalidExternalBackendSpec", "spec.externalBackend.spec must be a JSON object, got string")]
+    fn cp06_backend_selection_errors(
+        #[case] spec: Value,
+        #[case] reason: &str,
+        #[case] message: &str,
+    ) {
+        let error = desired_backend(&cp(spec), &Owner::NotSet).err().unwrap();
+        assert_eq!((error.0.as_str(), error.1.as_str()), (reason, message));
+    }
+
+    /// [CP-40]: the facade's spec copies version, replicas, machine template and kubeadm config;
+    /// absent optional fields stay absent.
+    #[test]
+    fn cp40_kubeadm_desired_spec() {
+        let template: Value = serde_json::from_str(TEMPLATE).unwrap();
+        let full = cp(
+            json!({"kubeadm": {"replicas": 1, "machineTemplate": template,
+            "kubeadmConfigSpec": {"clusterConfiguration": {"certificatesDir": "/pki"}}}}),
+        );
+        let desired = desired_backend(&full, &Owner::NotSet).unwrap();
+        assert_eq!(desired.backend, Backend::Kubeadm);
+        assert_eq!(desired.kind, "Kany8sKubeadmControlPlane");
+        assert_eq!(
+            desired.api_version,
+            "controlplane.cluster.x-k8s.io/v1alpha1"
+        );
+        assert_eq!(
+            desired.spec,
+            json!({"version": "v1.34.0", "replicas": 1, "machineTemplate": template,
+                "kubeadmConfigSpec": {"clusterConfiguration": {"certificatesDir": "/pki"}}})
+        );
+        let minimal = cp(json!({"kubeadm": {"machineTemplate": template}}));
+        let desired = desired_backend(&minimal, &Owner::NotSet).unwrap();
+        assert_eq!(
+            desired.spec,
+            json!({"version": "v1.34.0", "machineTemplate": template})
+        );
+    }
+}
