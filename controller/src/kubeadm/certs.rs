@@ -90,52 +90,50 @@ fn signer(pkcs8_pem: &str, algorithm: &'static SignatureAlgorithm) -> Result<Key
         .map_err(|e| CertError::ParseKey(e.to_string()))
 }
 
-fn from_rsa(key: &rsa::RsaPrivateKey) -> Result<PrivateKey, CertError> {
-    let fail = |e: &dyn std::fmt::Display| CertError::Generate("RSA", e.to_string());
-    let pkcs8 = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| fail(&e))?;
+/// A key from its three encodings; `algorithm` names it in errors.
+fn assemble(
+    algorithm: &'static str,
+    sign: &'static SignatureAlgorithm,
+    pkcs8: Result<String, impl std::fmt::Display>,
+    pem: Result<String, impl std::fmt::Display>,
+    public_pem: Result<String, impl std::fmt::Display>,
+) -> Result<PrivateKey, CertError> {
+    let fail = |e: &dyn std::fmt::Display| CertError::Generate(algorithm, e.to_string());
     Ok(PrivateKey {
-        signer: signer(&pkcs8, &rcgen::PKCS_RSA_SHA256)?,
-        pem: key
-            .to_pkcs1_pem(LineEnding::LF)
-            .map_err(|e| fail(&e))?
-            .to_string(),
-        public_pem: key
-            .to_public_key()
-            .to_public_key_pem(LineEnding::LF)
-            .map_err(|e| fail(&e))?,
+        signer: signer(&pkcs8.map_err(|e| fail(&e))?, sign)?,
+        pem: pem.map_err(|e| fail(&e))?,
+        public_pem: public_pem.map_err(|e| fail(&e))?,
     })
+}
+
+fn from_rsa(key: &rsa::RsaPrivateKey) -> Result<PrivateKey, CertError> {
+    assemble(
+        "RSA",
+        &rcgen::PKCS_RSA_SHA256,
+        key.to_pkcs8_pem(LineEnding::LF).map(|p| p.to_string()),
+        key.to_pkcs1_pem(LineEnding::LF).map(|p| p.to_string()),
+        key.to_public_key().to_public_key_pem(LineEnding::LF),
+    )
 }
 
 fn from_p256(key: &p256::SecretKey) -> Result<PrivateKey, CertError> {
-    let fail = |e: &dyn std::fmt::Display| CertError::Generate("ECDSA-P256", e.to_string());
-    let pkcs8 = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| fail(&e))?;
-    Ok(PrivateKey {
-        signer: signer(&pkcs8, &rcgen::PKCS_ECDSA_P256_SHA256)?,
-        pem: key
-            .to_sec1_pem(LineEnding::LF)
-            .map_err(|e| fail(&e))?
-            .to_string(),
-        public_pem: key
-            .public_key()
-            .to_public_key_pem(LineEnding::LF)
-            .map_err(|e| fail(&e))?,
-    })
+    assemble(
+        "ECDSA-P256",
+        &rcgen::PKCS_ECDSA_P256_SHA256,
+        key.to_pkcs8_pem(LineEnding::LF).map(|p| p.to_string()),
+        key.to_sec1_pem(LineEnding::LF).map(|p| p.to_string()),
+        key.public_key().to_public_key_pem(LineEnding::LF),
+    )
 }
 
 fn from_p384(key: &p384::SecretKey) -> Result<PrivateKey, CertError> {
-    let fail = |e: &dyn std::fmt::Display| CertError::Generate("ECDSA-P384", e.to_string());
-    let pkcs8 = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| fail(&e))?;
-    Ok(PrivateKey {
-        signer: signer(&pkcs8, &rcgen::PKCS_ECDSA_P384_SHA384)?,
-        pem: key
-            .to_sec1_pem(LineEnding::LF)
-            .map_err(|e| fail(&e))?
-            .to_string(),
-        public_pem: key
-            .public_key()
-            .to_public_key_pem(LineEnding::LF)
-            .map_err(|e| fail(&e))?,
-    })
+    assemble(
+        "ECDSA-P384",
+        &rcgen::PKCS_ECDSA_P384_SHA384,
+        key.to_pkcs8_pem(LineEnding::LF).map(|p| p.to_string()),
+        key.to_sec1_pem(LineEnding::LF).map(|p| p.to_string()),
+        key.public_key().to_public_key_pem(LineEnding::LF),
+    )
 }
 
 fn generate_key(algorithm: KeyAlgorithm) -> Result<PrivateKey, CertError> {
