@@ -403,6 +403,8 @@ pub async fn run(client: Client) {
         client: client.clone(),
     });
     let all = |kind: &ApiResource| Api::<DynamicObject>::all_with(client.clone(), kind);
+    let controller =
+        |kind: ApiResource| Controller::new_with(all(&kind), watcher::Config::default(), kind);
     let by_owner = |kind: &'static str| {
         move |object: DynamicObject| {
             let namespace = object.namespace()?;
@@ -410,55 +412,39 @@ pub async fn run(client: Client) {
             Some(ObjectRef::new_with(&owner, machine_kind()).within(&namespace))
         }
     };
-    let docker_clusters = Controller::new_with(
-        all(&docker_cluster()),
-        watcher::Config::default(),
-        docker_cluster(),
-    )
-    .run(reconcile_docker_cluster, error_policy, ctx.clone())
-    .for_each(|_| async {});
-    let configs = Controller::new_with(
-        all(&kubeadm_config()),
-        watcher::Config::default(),
-        kubeadm_config(),
-    )
-    .run(reconcile_kubeadm_config, error_policy, ctx.clone())
-    .for_each(|_| async {});
-    let dockers = Controller::new_with(
-        all(&docker_machine()),
-        watcher::Config::default(),
-        docker_machine(),
-    )
-    .watches_with(
-        all(&machine_kind()),
-        machine_kind(),
-        watcher::Config::default(),
-        |machine: DynamicObject| {
-            let namespace = machine.namespace()?;
-            let name = machine.data["spec"]["infrastructureRef"]["name"].as_str()?;
-            Some(ObjectRef::new_with(name, docker_machine()).within(&namespace))
-        },
-    )
-    .run(reconcile_docker_machine, error_policy, ctx.clone())
-    .for_each(|_| async {});
-    let machines = Controller::new_with(
-        all(&machine_kind()),
-        watcher::Config::default(),
-        machine_kind(),
-    )
-    .watches_with(
-        all(&kubeadm_config()),
-        kubeadm_config(),
-        watcher::Config::default(),
-        by_owner("Machine"),
-    )
-    .watches_with(
-        all(&docker_machine()),
-        docker_machine(),
-        watcher::Config::default(),
-        by_owner("Machine"),
-    )
-    .run(reconcile_machine, error_policy, ctx)
-    .for_each(|_| async {});
+    let docker_clusters = controller(docker_cluster())
+        .run(reconcile_docker_cluster, error_policy, ctx.clone())
+        .for_each(|_| async {});
+    let configs = controller(kubeadm_config())
+        .run(reconcile_kubeadm_config, error_policy, ctx.clone())
+        .for_each(|_| async {});
+    let dockers = controller(docker_machine())
+        .watches_with(
+            all(&machine_kind()),
+            machine_kind(),
+            watcher::Config::default(),
+            |machine: DynamicObject| {
+                let namespace = machine.namespace()?;
+                let name = machine.data["spec"]["infrastructureRef"]["name"].as_str()?;
+                Some(ObjectRef::new_with(name, docker_machine()).within(&namespace))
+            },
+        )
+        .run(reconcile_docker_machine, error_policy, ctx.clone())
+        .for_each(|_| async {});
+    let machines = controller(machine_kind())
+        .watches_with(
+            all(&kubeadm_config()),
+            kubeadm_config(),
+            watcher::Config::default(),
+            by_owner("Machine"),
+        )
+        .watches_with(
+            all(&docker_machine()),
+            docker_machine(),
+            watcher::Config::default(),
+            by_owner("Machine"),
+        )
+        .run(reconcile_machine, error_policy, ctx)
+        .for_each(|_| async {});
     futures::join!(docker_clusters, configs, dockers, machines);
 }
