@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
+use kany8s::backend::json_contains;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
     PropagationPolicy,
@@ -633,7 +634,7 @@ async fn reconcile_topology(
             .transpose()?;
         let up_to_date = existing
             .as_ref()
-            .is_some_and(|e| contains(&e["spec"], &object["spec"]));
+            .is_some_and(|e| json_contains(&e["spec"], &object["spec"]));
         if !up_to_date {
             let body = json!({"apiVersion": object_resource.api_version, "kind": object_resource.kind,
                 "metadata": {"name": object_name, "namespace": namespace, "labels": labels, "annotations": annotations,
@@ -667,16 +668,6 @@ async fn reconcile_topology(
     Ok(missing)
 }
 
-/// Whether every field of `part` is in `whole` with the same value.
-fn contains(whole: &Value, part: &Value) -> bool {
-    match (whole, part) {
-        (Value::Object(w), Value::Object(p)) => p
-            .iter()
-            .all(|(k, v)| w.get(k).is_some_and(|wv| contains(wv, v))),
-        _ => whole == part,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -691,11 +682,11 @@ mod tests {
             object,
             json!({"spec": {"kroSpec": {"a": 1, "region": "eu"}, "x": {"y": 2}}})
         );
-        assert!(contains(
+        assert!(json_contains(
             &object,
             &json!({"spec": {"kroSpec": {"region": "eu"}}})
         ));
-        assert!(!contains(
+        assert!(!json_contains(
             &object,
             &json!({"spec": {"kroSpec": {"region": "us"}}})
         ));

@@ -635,11 +635,11 @@ pub fn applied_hash(body: &Value) -> String {
 }
 
 /// Whether every field of `part` is in `whole` with the same value (lists: equal).
-fn contains(whole: &Value, part: &Value) -> bool {
+pub fn json_contains(whole: &Value, part: &Value) -> bool {
     match (whole, part) {
         (Value::Object(w), Value::Object(p)) => p
             .iter()
-            .all(|(k, v)| w.get(k).is_some_and(|wv| contains(wv, v))),
+            .all(|(k, v)| w.get(k).is_some_and(|wv| json_contains(wv, v))),
         _ => whole == part,
     }
 }
@@ -669,9 +669,9 @@ pub fn applied_in_place(existing: &Value, body: &Value, hash: &str) -> bool {
                 .any(|r| r["uid"] == wanted["uid"] && r["controller"] == wanted["controller"])
         });
     owners_present
-        && contains(&existing["spec"], &body["spec"])
-        && contains(&existing["metadata"]["labels"], &body["metadata"]["labels"])
-        && contains(
+        && json_contains(&existing["spec"], &body["spec"])
+        && json_contains(&existing["metadata"]["labels"], &body["metadata"]["labels"])
+        && json_contains(
             &existing["metadata"]["annotations"],
             &body["metadata"]["annotations"],
         )

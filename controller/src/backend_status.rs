@@ -181,9 +181,8 @@ pub fn kubeadm_report(object: &Value) -> KubeadmReport {
 /// [CP-42]: the status adapter of a Kany8sKubeadmControlPlane object: its endpoint, its
 /// `Ready` condition and its failure fields in the normalised form.
 pub fn read_kubeadm(object: &Value) -> BackendStatus {
-    let endpoint = &object["spec"]["controlPlaneEndpoint"];
-    let host = endpoint["host"].as_str().unwrap_or_default();
-    let port = endpoint["port"].as_i64().unwrap_or_default();
+    let endpoint: Option<crate::capi::ApiEndpoint> =
+        serde_json::from_value(object["spec"]["controlPlaneEndpoint"].clone()).ok();
     let status = &object["status"];
     let ready = status["conditions"]
         .as_array()
@@ -194,11 +193,10 @@ pub fn read_kubeadm(object: &Value) -> BackendStatus {
     let terminal = !failure_reason.is_empty() || !failure_message.is_empty();
     BackendStatus {
         ready: !terminal && ready.is_some_and(|c| c["status"] == "True"),
-        endpoint: match (host.is_empty(), port > 0) {
-            (false, true) if host.contains(':') => format!("[{host}]:{port}"),
-            (false, true) => format!("{host}:{port}"),
-            _ => String::new(),
-        },
+        endpoint: endpoint
+            .filter(crate::capi::ApiEndpoint::is_valid)
+            .map(|e| e.host_port())
+            .unwrap_or_default(),
         reason: if terminal {
             failure_reason
         } else {

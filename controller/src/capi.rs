@@ -46,6 +46,17 @@ impl ApiEndpoint {
     pub fn is_valid(&self) -> bool {
         self.host.as_deref().is_some_and(|h| !h.is_empty()) && self.port.is_some_and(|p| p > 0)
     }
+
+    /// `host:port`, an IPv6 host in brackets.
+    pub fn host_port(&self) -> String {
+        let host = self.host.as_deref().unwrap_or_default();
+        let port = self.port.unwrap_or_default();
+        if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        }
+    }
 }
 
 /// A reference to an object of a contract-versioned kind: the version comes from the

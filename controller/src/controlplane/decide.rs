@@ -186,6 +186,18 @@ pub fn condition_events(before: &[Condition], after: &[Condition], types: &[&str
         .collect()
 }
 
+/// [CT-05]: `RollingOut` while the reported version `current` differs from `spec`.
+pub fn rolling_out(current: Option<&str>, spec: &str) -> Verdict {
+    match current {
+        Some(current) if current != spec => Verdict::new(
+            "True",
+            "RollingOut",
+            format!("rolling out version {spec} (current: {current})"),
+        ),
+        _ => Verdict::new("False", "NotRollingOut", ""),
+    }
+}
+
 /// [CT-07]: a reconcile that is neither paused nor deleting: `Paused` and `Deleting` false,
 /// every condition at `generation`.
 pub fn put_settled(conditions: &mut Vec<Condition>, generation: i64, now: &Time) {
@@ -276,16 +288,6 @@ fn endpoint_of(host: String, port: u16) -> ApiEndpoint {
     }
 }
 
-fn render(endpoint: &ApiEndpoint) -> String {
-    let host = endpoint.host.clone().unwrap_or_default();
-    let port = endpoint.port.unwrap_or_default();
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
 /// The decide step of a non-paused, non-deleting reconcile ([CP-13]).
 pub fn decide(inputs: &Inputs) -> Decision {
     let generation = inputs.generation;
@@ -323,8 +325,8 @@ pub fn decide(inputs: &Inputs) -> Decision {
                             reason: "ControlPlaneEndpointChanged".into(),
                             note: format!(
                                 "control plane endpoint changed from {} to {}; Cluster API does not update Cluster.spec.controlPlaneEndpoint after initialization",
-                                render(old),
-                                render(&parsed)
+                                old.host_port(),
+                                parsed.host_port()
                             ),
                         });
                     }
@@ -532,21 +534,10 @@ pub fn decide(inputs: &Inputs) -> Decision {
             }
         }
     }
-    let rolling = match version.as_deref() {
-        Some(current) if current != inputs.spec_version => Verdict::new(
-            "True",
-            "RollingOut",
-            format!(
-                "rolling out version {} (current: {current})",
-                inputs.spec_version
-            ),
-        ),
-        _ => Verdict::new("False", "NotRollingOut", ""),
-    };
     put(
         &mut conditions,
         types::ROLLING_OUT,
-        &rolling,
+        &rolling_out(version.as_deref(), &inputs.spec_version),
         generation,
         now,
     );

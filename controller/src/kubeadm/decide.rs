@@ -11,7 +11,9 @@ use crate::api::{
 };
 use crate::backend::Owner;
 use crate::capi::remove_condition;
-use crate::controlplane::decide::{Event, Verdict, condition_events, put, put_settled};
+use crate::controlplane::decide::{
+    Event, Verdict, condition_events, put, put_settled, rolling_out,
+};
 
 /// Condition types of a Kany8sKubeadmControlPlane.
 pub mod types {
@@ -238,17 +240,7 @@ pub fn decide(inputs: &Inputs) -> Decision {
     }
 
     // [CT-05]
-    let rolling = match status.version.as_deref() {
-        Some(current) if current != inputs.spec_version => Verdict::new(
-            "True",
-            "RollingOut",
-            format!(
-                "rolling out version {} (current: {current})",
-                inputs.spec_version
-            ),
-        ),
-        _ => Verdict::new("False", "NotRollingOut", ""),
-    };
+    let rolling = rolling_out(status.version.as_deref(), &inputs.spec_version);
     put(
         &mut status.conditions,
         types::ROLLING_OUT,

@@ -363,16 +363,6 @@ async fn certificates(
     Ok(Certificates { ca, files })
 }
 
-fn host_port(endpoint: &ApiEndpoint) -> String {
-    let host = endpoint.host.clone().unwrap_or_default();
-    let port = endpoint.port.unwrap_or_default();
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
 /// [KK-10]: the KubeadmConfig spec: the user's, with the endpoint, the certificates directory,
 /// the bind port and the certificate files injected.
 pub fn kubeadm_config_spec(
@@ -402,7 +392,7 @@ pub fn kubeadm_config_spec(
         }
     };
     let mut cluster = object(&mut spec, "clusterConfiguration")?;
-    cluster.insert("controlPlaneEndpoint".into(), json!(host_port(endpoint)));
+    cluster.insert("controlPlaneEndpoint".into(), json!(endpoint.host_port()));
     let directory = match cluster
         .get("certificatesDir")
         .and_then(Value::as_str)
@@ -765,7 +755,7 @@ async fn kubeconfig(
 ) -> Result<time::OffsetDateTime, String> {
     let cluster_name = cluster.name_any();
     let name = format!("{cluster_name}-kubeconfig");
-    let server = format!("https://{}", host_port(endpoint));
+    let server = format!("https://{}", endpoint.host_port());
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let existing = secrets
         .get_opt(&name)
