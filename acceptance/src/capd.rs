@@ -101,6 +101,20 @@ fn conditions(object: &DynamicObject) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// Reports `object` ready: `Ready=True` plus the provider's own `status` fields.
+async fn report_ready(
+    api: &Api<DynamicObject>,
+    object: &DynamicObject,
+    mut status: Value,
+) -> Result<Action, Error> {
+    let mut conditions = conditions(object);
+    let generation = object.metadata.generation.unwrap_or(0);
+    put(&mut conditions, "Ready", true, "Ready", "", generation);
+    status["conditions"] = Value::Array(conditions);
+    write_status(api, object, status).await?;
+    Ok(Action::await_change())
+}
+
 /// The controller owner of kind `kind`.
 fn controller_owner(object: &DynamicObject, kind: &str) -> Option<String> {
     object
@@ -129,16 +143,12 @@ async fn reconcile_docker_cluster(
         .await?;
         return Ok(Action::await_change());
     }
-    let mut conditions = conditions(&cluster);
-    let generation = cluster.metadata.generation.unwrap_or(0);
-    put(&mut conditions, "Ready", true, "Ready", "", generation);
-    write_status(
+    report_ready(
         &api,
         &cluster,
-        json!({"initialization": {"provisioned": true}, "conditions": conditions}),
+        json!({"initialization": {"provisioned": true}}),
     )
-    .await?;
-    Ok(Action::await_change())
+    .await
 }
 
 async fn reconcile_kubeadm_config(
@@ -184,22 +194,12 @@ async fn reconcile_kubeadm_config(
         Err(kube::Error::Api(e)) if e.code == 409 => {}
         Err(e) => return Err(e.into()),
     }
-    let mut conditions = conditions(&config);
-    put(
-        &mut conditions,
-        "Ready",
-        true,
-        "Ready",
-        "",
-        config.metadata.generation.unwrap_or(0),
-    );
-    write_status(
+    report_ready(
         &api(&ctx, &config, &kubeadm_config()),
         &config,
-        json!({"dataSecretName": name, "initialization": {"dataSecretCreated": true}, "conditions": conditions}),
+        json!({"dataSecretName": name, "initialization": {"dataSecretCreated": true}}),
     )
-    .await?;
-    Ok(Action::await_change())
+    .await
 }
 
 async fn reconcile_docker_machine(
@@ -230,22 +230,12 @@ async fn reconcile_docker_machine(
         .await?;
         return Ok(Action::await_change());
     }
-    let mut conditions = conditions(&docker);
-    put(
-        &mut conditions,
-        "Ready",
-        true,
-        "Ready",
-        "",
-        docker.metadata.generation.unwrap_or(0),
-    );
-    write_status(
+    report_ready(
         &api,
         &docker,
-        json!({"initialization": {"provisioned": true}, "conditions": conditions}),
+        json!({"initialization": {"provisioned": true}}),
     )
-    .await?;
-    Ok(Action::await_change())
+    .await
 }
 
 /// Adds the Machine as controller owner of one of its referenced objects.

@@ -54,6 +54,14 @@ impl From<serde_json::Error> for Failure {
     }
 }
 
+/// Whether the real kubectl is on the PATH (the tests that drive it skip without one).
+pub fn kubectl_available() -> bool {
+    std::process::Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// Fails with `message` unless `condition` holds.
 pub fn check(condition: bool, message: impl FnOnce() -> String) -> Result<(), Failure> {
     if condition {

@@ -1549,6 +1549,13 @@ async fn run_tool(
     }
 }
 
+/// The names of the Docker containers of workload cluster `cluster` (kind target).
+async fn workload_containers(h: &Harness, cluster: &str) -> Result<String, Failure> {
+    let filter = format!("name=^{cluster}-");
+    let names = ["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"];
+    run_tool("docker", &names, &h.kubeconfig).await
+}
+
 fn base64_text(value: &Value) -> String {
     value
         .as_str()
@@ -1573,7 +1580,8 @@ fn owners(object: &Value) -> Vec<(String, String, bool)> {
 }
 
 /// [ACC-50] CAPD kubeadm: a self-managed control plane through the Kany8sKubeadmControlPlane
-/// facade.
+/// facade ([CP-40]–[CP-43], [CT-04], [CT-06], [CT-30], [KK-01], [KK-04], [KK-06]–[KK-12],
+/// [KK-14], [KK-15], [KK-18]).
 async fn capd_kubeadm(h: &Harness) -> Result<(), Failure> {
     const DOCKER: &str = "infrastructure.cluster.x-k8s.io/v1beta2";
     const BOOTSTRAP: &str = "bootstrap.cluster.x-k8s.io/v1beta2";
@@ -1585,19 +1593,7 @@ async fn capd_kubeadm(h: &Harness) -> Result<(), Failure> {
     let values = [("CLUSTER_NAME", c), ("KUBERNETES_VERSION", version)];
     if h.target == Target::Kind {
         // Stale CAPD containers of an earlier run would carry another CA.
-        let stale = run_tool(
-            "docker",
-            &[
-                "ps",
-                "-a",
-                "--filter",
-                &format!("name=^{c}-"),
-                "--format",
-                "{{.Names}}",
-            ],
-            &h.kubeconfig,
-        )
-        .await?;
+        let stale = workload_containers(h, c).await?;
         check(stale.trim().is_empty(), || {
             format!(
                 "Docker containers of an earlier run exist; remove them first: {}",
@@ -1993,19 +1989,7 @@ async fn capd_kubeadm(h: &Harness) -> Result<(), Failure> {
         },
     )?;
     if h.target == Target::Kind {
-        let left = run_tool(
-            "docker",
-            &[
-                "ps",
-                "-a",
-                "--filter",
-                &format!("name=^{c}-"),
-                "--format",
-                "{{.Names}}",
-            ],
-            &h.kubeconfig,
-        )
-        .await?;
+        let left = workload_containers(h, c).await?;
         check(left.trim().is_empty(), || {
             format!("workload containers left: {}", left.trim())
         })?;

@@ -4,14 +4,7 @@
 
 use std::path::PathBuf;
 
-use acceptance::harness::Target;
-
-fn kubectl_available() -> bool {
-    std::process::Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+use acceptance::harness::{Target, kubectl_available};
 
 async fn scenario(name: &str) {
     if !kubectl_available() {

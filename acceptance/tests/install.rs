@@ -9,18 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use acceptance::env::{manager_user, provider_namespace};
+use acceptance::harness::kubectl_available;
 use kany8s::manager::Group;
 use serde_json::Value;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn kubectl_available() -> bool {
-    std::process::Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 fn kubectl(args: &[&str], kubeconfig: Option<&Path>, stdin: Option<&str>) -> String {

@@ -160,9 +160,10 @@ fn text(value: &Value) -> String {
         .unwrap_or_default()
 }
 
-/// [KK-05], [KK-06], [KK-07], [KK-08], [KK-16], [KKC-06]: the facade waits for an
-/// infrastructure reference, then for its endpoint, creating nothing but certificates; the
-/// endpoint appearing on the infrastructure cluster (its dynamic watch) lets it build the rest.
+/// [KK-03], [KK-05], [KK-06], [KK-07], [KK-08], [KK-16], [KKC-06]: the facade adds its
+/// finalizer, waits for an infrastructure reference, then for its endpoint, creating nothing but
+/// certificates; the endpoint appearing on the infrastructure cluster (its dynamic watch) lets
+/// it build the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kk05_kk07_waits_for_the_infrastructure_endpoint() {
     let env = start().await;

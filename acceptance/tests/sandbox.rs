@@ -4,15 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use acceptance::harness::kubectl_available;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn kubectl_available() -> bool {
-    std::process::Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 async fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
