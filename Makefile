@@ -5,7 +5,12 @@ CARGO ?= cargo
 SCENARIOS := kro-reflection kro-infra-reflection kro-infra-cluster-identity kro-reflection-multi-rgd topology pause-quiet capd-kubeadm
 TARGET ?= embedded
 
-.PHONY: dev test lint crds fmt bench-apiserver bench-scale bench-chaos release-manifests test-acceptance $(addprefix test-acceptance-,$(SCENARIOS)) kind-up kind-down kind-capd-kubeadm
+.PHONY: upstream dev test lint crds fmt bench-apiserver bench-scale bench-chaos release-manifests test-acceptance $(addprefix test-acceptance-,$(SCENARIOS)) kind-up kind-down kind-capd-kubeadm
+
+## upstream: build the upstream target's programs (kube-apiserver, etcd, kro, Cluster API, helm)
+## from Go modules into .upstream/bin; a no-op when they are up to date (upstream/build.sh).
+upstream:
+	@upstream/build.sh
 
 ## dev: the local sandbox (embedded API server + fake-kro + simulated Cluster API + kany8s).
 dev:
