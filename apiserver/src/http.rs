@@ -249,10 +249,9 @@ impl Frontend {
     ) -> Response {
         let query = Query::parse(uri.query());
         let is_watch = query.flag("watch") || uri.path().contains("/watch/");
-        if let Some(log) = &self.access
-            && let Some((verb, group, resource)) =
-                crate::access::classify(&method, uri.path(), query.flag("watch"))
-        {
+        let access = self.access.as_ref().and_then(|log| {
+            let (verb, group, resource) =
+                crate::access::classify(&method, uri.path(), query.flag("watch"))?;
             let user = headers
                 .get("impersonate-user")
                 .and_then(|v| v.to_str().ok())
@@ -262,25 +261,42 @@ impl Frontend {
                 .get(http::header::ACCEPT)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(crate::access::metadata_only);
-            log.record(crate::access::Access {
+            let access = crate::access::Access {
                 user,
                 verb,
                 group,
                 resource,
                 metadata_only,
-            });
-        }
+            };
+            log.record(access.clone());
+            Some(access)
+        });
         let deadline = query
             .get("timeout")
             .and_then(parse_go_duration)
             .filter(|_| !is_watch);
+        let is_patch = method == Method::PATCH;
+        let frontend = self.clone();
         let work = self.respond(method, uri, headers, body, query);
-        match deadline {
+        let response = match deadline {
             Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
                 error_response(&ApiError::new(504, "Timeout", "Timeout: request did not complete within requested timeout - context deadline exceeded"))
             }),
             None => work.await,
+        };
+        // kube-apiserver authorizes a patch that creates its object (server-side apply of a
+        // new object) for `create` as well as `patch`.
+        if is_patch
+            && response.status() == http::StatusCode::CREATED
+            && let Some(access) = access
+            && let Some(log) = &frontend.access
+        {
+            log.record(crate::access::Access {
+                verb: "create".into(),
+                ..access
+            });
         }
+        response
     }
 
     async fn respond(
