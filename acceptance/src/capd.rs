@@ -58,6 +58,12 @@ pub fn machine_kind() -> ApiResource {
 
 struct Context {
     client: Client,
+    /// The endpoint every DockerCluster publishes.
+    endpoint: (String, i64),
+    /// Register a Ready Node for each provisioned DockerMachine in the cluster the client talks
+    /// to: on the upstream target that cluster also plays the workload cluster, where the real
+    /// Machine controller looks for the node of the machine's providerID.
+    register_nodes: bool,
 }
 
 fn api(ctx: &Context, object: &DynamicObject, kind: &ApiResource) -> Api<DynamicObject> {
@@ -137,7 +143,7 @@ async fn reconcile_docker_cluster(
             &cluster.name_any(),
             &PatchParams::default(),
             &Patch::Merge(
-                json!({"spec": {"controlPlaneEndpoint": {"host": ENDPOINT.0, "port": ENDPOINT.1}}}),
+                json!({"spec": {"controlPlaneEndpoint": {"host": ctx.endpoint.0, "port": ctx.endpoint.1}}}),
             ),
         )
         .await?;
@@ -230,12 +236,52 @@ async fn reconcile_docker_machine(
         .await?;
         return Ok(Action::await_change());
     }
+    if ctx.register_nodes {
+        register_node(&ctx.client, &docker.name_any(), &provider_id).await?;
+    }
     report_ready(
         &api,
         &docker,
-        json!({"initialization": {"provisioned": true}}),
+        json!({"initialization": {"provisioned": true},
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}]}),
     )
     .await
+}
+
+/// The Node the machine's kubelet would register: named after the machine, with its
+/// providerID, Ready.
+async fn register_node(client: &Client, name: &str, provider_id: &str) -> Result<(), Error> {
+    use k8s_openapi::api::core::v1::Node;
+    let nodes: Api<Node> = Api::all(client.clone());
+    if nodes.get_opt(name).await?.is_none() {
+        let node: Node = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name,
+                "node-role.kubernetes.io/control-plane": ""}},
+            "spec": {"providerID": provider_id},
+        }))?;
+        match nodes.create(&PostParams::default(), &node).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let now = crate::upstream::kubelet::now();
+    let status = json!({"status": {
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+            "message": "simulated CAPD machine", "lastHeartbeatTime": now, "lastTransitionTime": now}],
+        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": name}],
+    }});
+    let current = nodes.get_status(name).await?;
+    let ready = current
+        .status
+        .and_then(|s| s.conditions)
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    if !ready {
+        nodes
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+            .await?;
+    }
+    Ok(())
 }
 
 /// Adds the Machine as controller owner of one of its referenced objects.
@@ -387,26 +433,39 @@ async fn reconcile_machine(
     Ok(Action::await_change())
 }
 
-/// Runs the simulated providers until dropped.
+/// Runs the simulated providers until dropped (embedded target: CAPD, the kubeadm bootstrap
+/// provider and the Machine controller).
 pub async fn run(client: Client) {
     let ctx = Arc::new(Context {
         client: client.clone(),
+        endpoint: (ENDPOINT.0.to_string(), ENDPOINT.1),
+        register_nodes: false,
     });
+    let (infrastructure, bootstrap_and_machines) = (
+        infrastructure(client.clone(), ctx.clone()),
+        bootstrap_and_machines(client, ctx),
+    );
+    futures::join!(infrastructure, bootstrap_and_machines);
+}
+
+/// Runs only the simulated CAPD (upstream target: the kubeadm bootstrap provider and the
+/// Machine controller are the real ones): DockerClusters publish `endpoint`, provisioned
+/// DockerMachines register their Node.
+pub async fn run_infrastructure(client: Client, endpoint: (String, i64)) {
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        endpoint,
+        register_nodes: true,
+    });
+    infrastructure(client, ctx).await;
+}
+
+async fn infrastructure(client: Client, ctx: Arc<Context>) {
     let all = |kind: &ApiResource| Api::<DynamicObject>::all_with(client.clone(), kind);
     let controller =
         |kind: ApiResource| Controller::new_with(all(&kind), watcher::Config::default(), kind);
-    let by_owner = |kind: &'static str| {
-        move |object: DynamicObject| {
-            let namespace = object.namespace()?;
-            let owner = controller_owner(&object, kind)?;
-            Some(ObjectRef::new_with(&owner, machine_kind()).within(&namespace))
-        }
-    };
     let docker_clusters = controller(docker_cluster())
         .run(reconcile_docker_cluster, error_policy, ctx.clone())
-        .for_each(|_| async {});
-    let configs = controller(kubeadm_config())
-        .run(reconcile_kubeadm_config, error_policy, ctx.clone())
         .for_each(|_| async {});
     let dockers = controller(docker_machine())
         .watches_with(
@@ -419,7 +478,24 @@ pub async fn run(client: Client) {
                 Some(ObjectRef::new_with(name, docker_machine()).within(&namespace))
             },
         )
-        .run(reconcile_docker_machine, error_policy, ctx.clone())
+        .run(reconcile_docker_machine, error_policy, ctx)
+        .for_each(|_| async {});
+    futures::join!(docker_clusters, dockers);
+}
+
+async fn bootstrap_and_machines(client: Client, ctx: Arc<Context>) {
+    let all = |kind: &ApiResource| Api::<DynamicObject>::all_with(client.clone(), kind);
+    let controller =
+        |kind: ApiResource| Controller::new_with(all(&kind), watcher::Config::default(), kind);
+    let by_owner = |kind: &'static str| {
+        move |object: DynamicObject| {
+            let namespace = object.namespace()?;
+            let owner = controller_owner(&object, kind)?;
+            Some(ObjectRef::new_with(&owner, machine_kind()).within(&namespace))
+        }
+    };
+    let configs = controller(kubeadm_config())
+        .run(reconcile_kubeadm_config, error_policy, ctx.clone())
         .for_each(|_| async {});
     let machines = controller(machine_kind())
         .watches_with(
@@ -436,5 +512,5 @@ pub async fn run(client: Client) {
         )
         .run(reconcile_machine, error_policy, ctx)
         .for_each(|_| async {});
-    futures::join!(docker_clusters, configs, dockers, machines);
+    futures::join!(configs, machines);
 }

@@ -17,7 +17,11 @@ use crate::env::LogSink;
 /// Where a scenario runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
+    /// The embedded API server, fake-kro and the simulated Cluster API core, in process.
     Embedded,
+    /// The real etcd, kube-apiserver, kro and Cluster API as loopback processes (upstream/).
+    Upstream,
+    /// The cluster of `$KUBECONFIG` (kind with CAPD).
     Kind,
 }
 
@@ -26,9 +30,29 @@ impl Target {
     pub fn timeout(self) -> Duration {
         match self {
             Target::Embedded => Duration::from_secs(30),
+            // Real controllers with their own requeue and backoff timings, on 2 shared cores.
+            Target::Upstream => Duration::from_secs(120),
             Target::Kind => Duration::from_secs(240),
         }
     }
+}
+
+/// What a scenario needs to know of the upstream target beyond its client.
+#[derive(Clone, Debug)]
+pub struct UpstreamTarget {
+    /// The target's kubectl (of kube-apiserver's minor).
+    pub kubectl: PathBuf,
+    /// `https://127.0.0.1:PORT`.
+    pub server: String,
+    /// Every port the target listens on: the only places a kubeconfig fixture may point.
+    pub ports: Vec<u16>,
+    /// The target's CA (PEM), which a workload cluster's kubeconfig must trust.
+    pub ca: String,
+    /// The target's CA key (PEM): a kubeadm cluster whose CA it is gets client certificates the
+    /// target accepts, so the target can play that workload cluster.
+    pub ca_key: String,
+    /// The components' log files, copied into the artifacts.
+    pub logs: PathBuf,
 }
 
 /// A failed step: what was expected and what was seen.
@@ -91,6 +115,8 @@ pub struct Harness {
     pub target: Target,
     pub timeout: Duration,
     pub fixtures: PathBuf,
+    /// The upstream target's details (None on the other targets).
+    pub upstream: Option<UpstreamTarget>,
     logs: Option<LogSink>,
 }
 
@@ -141,8 +167,44 @@ impl Harness {
             target,
             timeout: target.timeout(),
             fixtures: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures"),
+            upstream: None,
             logs,
         }
+    }
+
+    /// The same harness on the upstream target.
+    pub fn on_upstream(mut self, upstream: UpstreamTarget) -> Self {
+        self.upstream = Some(upstream);
+        self
+    }
+
+    /// A kubeconfig of a workload cluster, different for each `label` ([ACC-10] rotations):
+    /// on the upstream target the target's own API server with a fresh token of a
+    /// cluster-admin ServiceAccount (Cluster API's ClusterCache really connects to it, so the
+    /// RemoteConnectionProbe turns True); elsewhere a `.test` server with `label` as token.
+    pub async fn workload_kubeconfig(&self, label: &str) -> Result<String, Failure> {
+        let Some(upstream) = &self.upstream else {
+            return Ok(crate::scenarios::kubeconfig(label));
+        };
+        let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+            Api::namespaced(self.client.clone(), crate::upstream::WORKLOAD_NAMESPACE);
+        let request = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 86400}});
+        let response: Value = accounts
+            .create_subresource(
+                "token",
+                crate::upstream::WORKLOAD_ADMIN,
+                &PostParams::default(),
+                &request,
+            )
+            .await?;
+        let token = response["status"]["token"].as_str().unwrap_or_default();
+        Ok(crate::upstream::pki::kubeconfig(
+            &upstream.server,
+            &upstream.ca,
+            &format!("admin-{label}"),
+            crate::upstream::pki::Credential::Token(token),
+        ))
     }
 
     /// Prints one step of the scenario.
@@ -152,7 +214,11 @@ impl Harness {
 
     /// Runs the real kubectl against the target; the error names the command and its output.
     pub async fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Result<String, Failure> {
-        let mut command = tokio::process::Command::new("kubectl");
+        let program = self
+            .upstream
+            .as_ref()
+            .map_or_else(|| PathBuf::from("kubectl"), |u| u.kubectl.clone());
+        let mut command = tokio::process::Command::new(program);
         command
             .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
@@ -227,8 +293,14 @@ impl Harness {
     }
 
     /// `kubectl apply --server-side` of a manifest (placeholders substituted) in the namespace.
+    /// On the upstream target a manifest that would make a real component dial anything but
+    /// the target itself is refused before it is applied.
     pub async fn apply(&self, manifest: &str, values: &[(&str, &str)]) -> Result<(), Failure> {
         let text = self.render(manifest, values);
+        if let Some(upstream) = &self.upstream {
+            crate::upstream::manifests::guard_loopback(&text, &upstream.ports)
+                .map_err(|e| Failure(format!("refused before applying: {e}")))?;
+        }
         self.kubectl(
             &[
                 "apply",
@@ -465,6 +537,13 @@ impl Harness {
         }
         if let Some(logs) = &self.logs {
             std::fs::write(folder.join("controller.log"), logs.contents())?;
+        }
+        if let Some(upstream) = &self.upstream {
+            // The real components' logs, as far as they went.
+            std::fs::create_dir_all(folder.join("upstream"))?;
+            for entry in std::fs::read_dir(&upstream.logs)?.flatten() {
+                let _ = std::fs::copy(entry.path(), folder.join("upstream").join(entry.file_name()));
+            }
         }
         Ok(folder)
     }

@@ -8,6 +8,7 @@ pub mod crds;
 pub mod env;
 pub mod harness;
 pub mod scenarios;
+pub mod upstream;
 
 use std::path::Path;
 
@@ -45,41 +46,60 @@ pub async fn run_scenario(
     }
     if !scenarios::runs_on(scenario, target) {
         return Err(RunError::Setup(format!(
-            "scenario {scenario} runs on the embedded target only"
+            "scenario {scenario} does not run on the {target:?} target"
         )));
     }
     let logs = env::capture_logs(false);
     let workdir =
         tempfile::tempdir().map_err(|e| RunError::Setup(format!("temporary folder: {e}")))?;
-    let (embedded, client, kubeconfig) = match target {
+    let kubeconfig = workdir.path().join("kubeconfig");
+    match target {
         Target::Embedded => {
-            let kubeconfig = workdir.path().join("kubeconfig");
             let env = env::Embedded::start("127.0.0.1:0", &kubeconfig)
                 .await
                 .map_err(|e| RunError::Setup(e.to_string()))?;
             let client = env.client.clone();
-            (Some(env), client, kubeconfig)
+            let outcome = run_one(
+                scenario,
+                target,
+                client,
+                &kubeconfig,
+                Some(logs),
+                artifacts,
+                keep,
+                None,
+            )
+            .await;
+            drop(env);
+            outcome
+        }
+        Target::Upstream => {
+            let stack =
+                upstream::Upstream::start(upstream::Options::new(workdir.path(), &kubeconfig))
+                    .await
+                    .map_err(|e| RunError::Setup(format!("starting the upstream target: {e}")))?;
+            let outcome = run_on_upstream(&stack, scenario, artifacts, keep, Some(logs)).await;
+            drop(stack);
+            outcome
         }
         Target::Kind => {
             let path = std::env::var("KUBECONFIG").map_err(|_| RunError::Setup("--target kind needs KUBECONFIG pointing at the kind cluster (scripts/kind-up.sh writes it)".into()))?;
             let client = kube::Client::try_default()
                 .await
                 .map_err(|e| RunError::Setup(format!("kubernetes client: {e}")))?;
-            (None, client, std::path::PathBuf::from(path))
+            run_one(
+                scenario,
+                target,
+                client,
+                &std::path::PathBuf::from(path),
+                None,
+                artifacts,
+                keep,
+                None,
+            )
+            .await
         }
-    };
-    let outcome = run_one(
-        scenario,
-        target,
-        client,
-        &kubeconfig,
-        embedded.as_ref().map(|_| logs),
-        artifacts,
-        keep,
-    )
-    .await;
-    drop(embedded);
-    outcome
+    }
 }
 
 /// Runs `scenarios` one after the other on one embedded environment and returns it, so its
@@ -103,12 +123,39 @@ pub async fn run_embedded(
             Some(logs.clone()),
             artifacts,
             false,
+            None,
         )
         .await?;
     }
     Ok(env)
 }
 
+/// Runs `scenario` on a running upstream target, in a namespace of its own.
+pub async fn run_on_upstream(
+    stack: &upstream::Upstream,
+    scenario: &str,
+    artifacts: &Path,
+    keep: bool,
+    logs: Option<env::LogSink>,
+) -> Result<(), RunError> {
+    let client = stack
+        .admin()
+        .await
+        .map_err(|e| RunError::Setup(e.to_string()))?;
+    run_one(
+        scenario,
+        Target::Upstream,
+        client,
+        &stack.kubeconfig,
+        logs,
+        artifacts,
+        keep,
+        Some(stack.target()),
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run_one(
     scenario: &str,
     target: Target,
@@ -117,8 +164,12 @@ async fn run_one(
     logs: Option<env::LogSink>,
     artifacts: &Path,
     keep: bool,
+    upstream: Option<harness::UpstreamTarget>,
 ) -> Result<(), RunError> {
-    let h = Harness::new(scenario, client, kubeconfig, target, logs);
+    let mut h = Harness::new(scenario, client, kubeconfig, target, logs);
+    if let Some(upstream) = upstream {
+        h = h.on_upstream(upstream);
+    }
     println!("[{scenario}] target {target:?}, namespace {}", h.namespace);
     let started = std::time::Instant::now();
     let outcome = match h.create_namespace().await {

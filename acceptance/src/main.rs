@@ -20,20 +20,35 @@ struct Cli {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum TargetArg {
     Embedded,
+    Upstream,
     Kind,
+}
+
+impl From<TargetArg> for Target {
+    fn from(target: TargetArg) -> Self {
+        match target {
+            TargetArg::Embedded => Target::Embedded,
+            TargetArg::Upstream => Target::Upstream,
+            TargetArg::Kind => Target::Kind,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Start the embedded API server, fake-kro, the simulated Cluster API core and the kany8s
-    /// manager; print the KUBECONFIG to use; run until interrupted.
+    /// Start a target with the kany8s managers (embedded: the embedded API server, fake-kro and
+    /// the simulated Cluster API core; upstream: the real etcd, kube-apiserver, kro and Cluster
+    /// API processes); print the KUBECONFIG to use and a line with `ready`; run until
+    /// interrupted.
     Sandbox {
         /// Where to write the kubeconfig.
         #[arg(long, default_value = ".sandbox/kubeconfig")]
         kubeconfig: PathBuf,
-        /// The API server's listen address.
+        /// The API server's listen address (upstream: 127.0.0.1 only; port 0 picks one).
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
+        #[arg(long, value_enum, default_value = "embedded")]
+        target: TargetArg,
     },
     /// Run one acceptance scenario.
     Run {
@@ -160,13 +175,13 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::List => {
-            for (name, embedded_only) in acceptance::scenarios::ALL {
+            for (name, on_kind) in acceptance::scenarios::ALL {
                 println!(
                     "{name}{}",
-                    if *embedded_only {
-                        " (embedded only)"
-                    } else {
+                    if *on_kind {
                         ""
+                    } else {
+                        " (embedded and upstream only)"
                     }
                 );
             }
@@ -178,12 +193,11 @@ fn main() -> ExitCode {
             artifacts,
             keep,
         } => {
-            let target = match target {
-                TargetArg::Embedded => Target::Embedded,
-                TargetArg::Kind => Target::Kind,
-            };
             match runtime.block_on(acceptance::run_scenario(
-                &scenario, target, &artifacts, keep,
+                &scenario,
+                target.into(),
+                &artifacts,
+                keep,
             )) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -199,8 +213,17 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Sandbox { kubeconfig, listen } => {
-            match runtime.block_on(sandbox(kubeconfig, listen)) {
+        Command::Sandbox {
+            kubeconfig,
+            listen,
+            target,
+        } => {
+            let started = match target {
+                TargetArg::Embedded => runtime.block_on(sandbox(kubeconfig, listen)),
+                TargetArg::Upstream => runtime.block_on(sandbox_upstream(kubeconfig, listen)),
+                TargetArg::Kind => Err("the kind target is a cluster of its own: scripts/kind-up.sh".into()),
+            };
+            match started {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("kany8s-acceptance: {e}");
@@ -211,7 +234,8 @@ fn main() -> ExitCode {
     }
 }
 
-async fn sandbox(kubeconfig: PathBuf, listen: String) -> Result<(), String> {
+/// Writes the sandbox's JSON logs to `sandbox.log` beside the kubeconfig; returns its path.
+fn sandbox_logs(kubeconfig: &std::path::Path) -> Result<PathBuf, String> {
     if let Some(dir) = kubeconfig.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     }
@@ -226,6 +250,11 @@ async fn sandbox(kubeconfig: PathBuf, listen: String) -> Result<(), String> {
         .with_env_filter(filter)
         .with_writer(std::sync::Mutex::new(log))
         .init();
+    Ok(log_path)
+}
+
+async fn sandbox(kubeconfig: PathBuf, listen: String) -> Result<(), String> {
+    let log_path = sandbox_logs(&kubeconfig)?;
     let env = acceptance::env::Embedded::start(&listen, &kubeconfig)
         .await
         .map_err(|e| e.to_string())?;
@@ -237,6 +266,54 @@ async fn sandbox(kubeconfig: PathBuf, listen: String) -> Result<(), String> {
     );
     println!("export KUBECONFIG={}", absolute.display());
     let _ = tokio::signal::ctrl_c().await;
+    println!("kany8s sandbox stopped");
+    Ok(())
+}
+
+async fn sandbox_upstream(kubeconfig: PathBuf, listen: String) -> Result<(), String> {
+    let (host, port) = listen
+        .rsplit_once(':')
+        .ok_or_else(|| format!("--listen {listen}: expected 127.0.0.1:PORT"))?;
+    if host != "127.0.0.1" {
+        return Err(format!(
+            "--listen {listen}: the upstream target listens on 127.0.0.1 only"
+        ));
+    }
+    let port: u16 = port
+        .parse()
+        .map_err(|e| format!("--listen {listen}: port: {e}"))?;
+    let log_path = sandbox_logs(&kubeconfig)?;
+    let absolute = std::path::absolute(&kubeconfig).unwrap_or(kubeconfig);
+    let dir = absolute
+        .parent()
+        .map(|d| d.join("upstream"))
+        .unwrap_or_else(|| PathBuf::from("upstream"));
+    // A leftover etcd of an earlier sandbox would bring its objects back.
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut options = acceptance::upstream::Options::new(&dir, &absolute);
+    options.port = port;
+    let started = std::time::Instant::now();
+    let stack = acceptance::upstream::Upstream::start(options)
+        .await
+        .map_err(|e| e.to_string())?;
+    for (component, took) in &stack.timings {
+        println!("  {component}: {:.1} s", took.as_secs_f64());
+    }
+    println!(
+        "kany8s upstream sandbox ready at {} in {:.1} s (logs: {}, {})",
+        stack.server,
+        started.elapsed().as_secs_f64(),
+        log_path.display(),
+        stack.logs.display()
+    );
+    println!("export KUBECONFIG={}", absolute.display());
+    println!(
+        "export PATH={}:$PATH  # kubectl {} of the target",
+        stack.bin.display(),
+        "v1.36"
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    drop(stack);
     println!("kany8s sandbox stopped");
     Ok(())
 }

@@ -14,22 +14,24 @@ const CAPI: &str = "cluster.x-k8s.io/v1beta2";
 const KRO: &str = "kro.run/v1alpha1";
 const RGD: &str = "ResourceGraphDefinition";
 
-/// A kubeconfig whose user token tells versions apart.
+/// A kubeconfig whose user token tells versions apart; its server is an unresolvable `.test`
+/// name (nothing on the embedded target dials it).
 pub fn kubeconfig(token: &str) -> String {
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: demo\n  cluster:\n    server: https://demo.example:6443\ncontexts:\n- name: demo\n  context:\n    cluster: demo\n    user: admin\ncurrent-context: demo\nusers:\n- name: admin\n  user:\n    token: {token}\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: demo\n  cluster:\n    server: https://demo.kany8s.test:6443\ncontexts:\n- name: demo\n  context:\n    cluster: demo\n    user: admin\ncurrent-context: demo\nusers:\n- name: admin\n  user:\n    token: {token}\n"
     )
 }
 
-/// The scenarios by name: (name, embedded only).
+/// The scenarios by name: (name, also on kind). Every scenario runs on the embedded and the
+/// upstream targets.
 pub const ALL: &[(&str, bool)] = &[
-    ("kro-reflection", false),
-    ("kro-infra-reflection", false),
-    ("kro-infra-cluster-identity", false),
-    ("kro-reflection-multi-rgd", false),
-    ("topology", true),
-    ("pause-quiet", true),
-    ("capd-kubeadm", false),
+    ("kro-reflection", true),
+    ("kro-infra-reflection", true),
+    ("kro-infra-cluster-identity", true),
+    ("kro-reflection-multi-rgd", true),
+    ("topology", false),
+    ("pause-quiet", false),
+    ("capd-kubeadm", true),
 ];
 
 /// Runs scenario `name`.
@@ -136,6 +138,12 @@ async fn deleted_after_backend(
 /// [ACC-10] kro reflection.
 async fn kro_reflection(h: &Harness) -> Result<(), Failure> {
     let ns = h.namespace.clone();
+    // Three workload kubeconfigs told apart by their credentials: A's, then B's v1 and v2.
+    let (kubeconfig_a, kubeconfig_v1, kubeconfig_v2) = (
+        h.workload_kubeconfig("a").await?,
+        h.workload_kubeconfig("v1").await?,
+        h.workload_kubeconfig("v2").await?,
+    );
     h.step("A", "apply both RGDs; both accepted and served");
     apply_rgds(
         h,
@@ -347,7 +355,7 @@ async fn kro_reflection(h: &Harness) -> Result<(), Failure> {
             "demo-cluster-kubeconfig",
             &ns,
             Some("demo-cluster"),
-            &kubeconfig("a"),
+            &kubeconfig_a,
         ),
         &[],
     )
@@ -465,7 +473,7 @@ async fn kro_reflection(h: &Harness) -> Result<(), Failure> {
             "demo-cluster-b-admin-kubeconfig",
             &ns,
             None,
-            &kubeconfig("v1"),
+            &kubeconfig_v1,
         ),
         &[],
     )
@@ -499,7 +507,7 @@ async fn kro_reflection(h: &Harness) -> Result<(), Failure> {
         &target["metadata"]["labels"]["cluster.x-k8s.io/cluster-name"],
         &json!("demo-cluster-b"),
     )?;
-    check_eq("target value", secret_value(&target), kubeconfig("v1"))?;
+    check_eq("target value", secret_value(&target), kubeconfig_v1.clone())?;
     check(
         target["metadata"]["ownerReferences"]
             .as_array()
@@ -520,7 +528,7 @@ async fn kro_reflection(h: &Harness) -> Result<(), Failure> {
             "demo-cluster-b-admin-kubeconfig",
             &ns,
             None,
-            &kubeconfig("v2"),
+            &kubeconfig_v2,
         ),
         &[],
     )
@@ -530,7 +538,7 @@ async fn kro_reflection(h: &Harness) -> Result<(), Failure> {
         "Secret",
         "demo-cluster-b-kubeconfig",
         "value v2",
-        |o| secret_value(o) == kubeconfig("v2"),
+        |o| secret_value(o) == kubeconfig_v2,
     )
     .await?;
     let b = h
@@ -578,14 +586,14 @@ async fn kro_reflection(h: &Harness) -> Result<(), Failure> {
     check_eq(
         "target value after an invalid source",
         secret_value(&target),
-        kubeconfig("v2"),
+        kubeconfig_v2.clone(),
     )?;
     h.apply(
         &secret_manifest(
             "demo-cluster-b-admin-kubeconfig",
             &ns,
             None,
-            &kubeconfig("v2"),
+            &kubeconfig_v2,
         ),
         &[],
     )
@@ -1020,6 +1028,9 @@ async fn kro_infra_cluster_identity(h: &Harness) -> Result<(), Failure> {
 async fn kro_reflection_multi_rgd(h: &Harness) -> Result<(), Failure> {
     let ns = h.namespace.clone();
     h.step("A", "three valid RGDs accepted, the broken one not");
+    // The grouped RGD's instances live outside kro.run: the operator grants them to the
+    // control-plane manager with an aggregated ClusterRole ([RB-03]).
+    h.apply_fixture("rbac/demo-grouped-role.yaml", &[]).await?;
     apply_rgds(
         h,
         &[
@@ -1279,7 +1290,12 @@ async fn topology(h: &Harness) -> Result<(), Failure> {
     })
     .await?;
     h.apply(
-        &secret_manifest("topo-kubeconfig", &ns, Some("topo"), &kubeconfig("topo")),
+        &secret_manifest(
+            "topo-kubeconfig",
+            &ns,
+            Some("topo"),
+            &h.workload_kubeconfig("topo").await?,
+        ),
         &[],
     )
     .await?;
@@ -1366,7 +1382,12 @@ async fn pause_quiet(h: &Harness) -> Result<(), Failure> {
     h.apply_fixture("acceptance/cluster.yaml", &[("CLUSTER_NAME", "quiet")])
         .await?;
     h.apply(
-        &secret_manifest("quiet-kubeconfig", &ns, Some("quiet"), &kubeconfig("q")),
+        &secret_manifest(
+            "quiet-kubeconfig",
+            &ns,
+            Some("quiet"),
+            &h.workload_kubeconfig("q").await?,
+        ),
         &[],
     )
     .await?;
@@ -2000,5 +2021,5 @@ async fn capd_kubeadm(h: &Harness) -> Result<(), Failure> {
 /// Whether a scenario runs on `target`.
 pub fn runs_on(name: &str, target: Target) -> bool {
     ALL.iter()
-        .any(|(n, embedded_only)| *n == name && (target == Target::Embedded || !embedded_only))
+        .any(|(n, on_kind)| *n == name && (target != Target::Kind || *on_kind))
 }
