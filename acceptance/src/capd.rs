@@ -267,8 +267,7 @@ async fn register_node(client: &Client, name: &str, provider_id: &str) -> Result
     }
     let now = crate::upstream::kubelet::now();
     let status = json!({"status": {
-        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-            "message": "simulated CAPD machine", "lastHeartbeatTime": now, "lastTransitionTime": now}],
+        "conditions": crate::upstream::kubelet::node_conditions(&now),
         "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": name}],
     }});
     let current = nodes.get_status(name).await?;

@@ -542,7 +542,10 @@ impl Harness {
             // The real components' logs, as far as they went.
             std::fs::create_dir_all(folder.join("upstream"))?;
             for entry in std::fs::read_dir(&upstream.logs)?.flatten() {
-                let _ = std::fs::copy(entry.path(), folder.join("upstream").join(entry.file_name()));
+                let _ = std::fs::copy(
+                    entry.path(),
+                    folder.join("upstream").join(entry.file_name()),
+                );
             }
         }
         Ok(folder)
@@ -569,6 +572,41 @@ pub fn summary(object: &Value) -> String {
         object["kind"].as_str().unwrap_or("?"),
         object["metadata"]["name"].as_str().unwrap_or("?"),
         conditions.join(", ")
+    )
+}
+
+/// Who wrote `after` since `before`: the managedFields entries that are new or newer, as
+/// `manager/operation[/subresource]@time`, plus both resourceVersions.
+pub fn writers(before: &Value, after: &Value) -> String {
+    let entries = |o: &Value| -> Vec<String> {
+        o["metadata"]["managedFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                format!(
+                    "{}/{}{}@{}",
+                    f["manager"].as_str().unwrap_or("?"),
+                    f["operation"].as_str().unwrap_or("?"),
+                    f["subresource"]
+                        .as_str()
+                        .map(|s| format!("/{s}"))
+                        .unwrap_or_default(),
+                    f["time"].as_str().unwrap_or("?")
+                )
+            })
+            .collect()
+    };
+    let old = entries(before);
+    let changed: Vec<String> = entries(after)
+        .into_iter()
+        .filter(|e| !old.contains(e))
+        .collect();
+    format!(
+        "resourceVersion {} -> {}, new or newer managedFields: [{}]",
+        before["metadata"]["resourceVersion"],
+        after["metadata"]["resourceVersion"],
+        changed.join(", ")
     )
 }
 

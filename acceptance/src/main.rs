@@ -221,7 +221,9 @@ fn main() -> ExitCode {
             let started = match target {
                 TargetArg::Embedded => runtime.block_on(sandbox(kubeconfig, listen)),
                 TargetArg::Upstream => runtime.block_on(sandbox_upstream(kubeconfig, listen)),
-                TargetArg::Kind => Err("the kind target is a cluster of its own: scripts/kind-up.sh".into()),
+                TargetArg::Kind => {
+                    Err("the kind target is a cluster of its own: scripts/kind-up.sh".into())
+                }
             };
             match started {
                 Ok(()) => ExitCode::SUCCESS,

@@ -44,6 +44,40 @@ pub async fn run(client: Client) {
         .await;
 }
 
+/// The conditions a healthy kubelet reports (Cluster API's NodeHealthy reads all four).
+pub fn node_conditions(time: &str) -> serde_json::Value {
+    let condition = |type_: &str, status: &str, reason: &str, message: &str| {
+        json!({"type": type_, "status": status, "reason": reason, "message": message,
+            "lastHeartbeatTime": time, "lastTransitionTime": time})
+    };
+    json!([
+        condition(
+            "MemoryPressure",
+            "False",
+            "KubeletHasSufficientMemory",
+            "kubelet has sufficient memory available"
+        ),
+        condition(
+            "DiskPressure",
+            "False",
+            "KubeletHasNoDiskPressure",
+            "kubelet has no disk pressure"
+        ),
+        condition(
+            "PIDPressure",
+            "False",
+            "KubeletHasSufficientPID",
+            "kubelet has sufficient PID available"
+        ),
+        condition(
+            "Ready",
+            "True",
+            "KubeletReady",
+            "kubelet is posting ready status (simulated)"
+        ),
+    ])
+}
+
 async fn register_node(client: &Client) -> Result<(), Error> {
     let nodes: Api<Node> = Api::all(client.clone());
     let node: Node = serde_json::from_value(json!({
@@ -58,9 +92,7 @@ async fn register_node(client: &Client) -> Result<(), Error> {
     }
     let time = now();
     let status = json!({"status": {
-        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-            "message": "simulated kubelet is posting ready status",
-            "lastHeartbeatTime": time, "lastTransitionTime": time}],
+        "conditions": crate::upstream::kubelet::node_conditions(&time),
         "capacity": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
         "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
         "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": NODE}],
@@ -135,7 +167,8 @@ async fn reconcile(pod: Arc<Pod>, client: Arc<Client>) -> Result<Action, Error> 
                 "state": {"running": {"startedAt": time}}})
         })
         .collect();
-    let condition = |type_: &str| json!({"type": type_, "status": "True", "lastTransitionTime": time});
+    let condition =
+        |type_: &str| json!({"type": type_, "status": "True", "lastTransitionTime": time});
     let status = json!({"status": {
         "phase": "Running",
         "hostIP": "127.0.0.1",

@@ -58,8 +58,8 @@ pub fn documents(path: &Path) -> Result<Vec<Value>, ManifestError> {
 pub fn documents_of(text: &str) -> Result<Vec<Value>, String> {
     let mut out = Vec::new();
     for document in yaml_serde::Deserializer::from_str(text) {
-        let value: Value =
-            serde::Deserialize::deserialize(document).map_err(|e: yaml_serde::Error| e.to_string())?;
+        let value: Value = serde::Deserialize::deserialize(document)
+            .map_err(|e: yaml_serde::Error| e.to_string())?;
         if !value.is_null() {
             out.push(value);
         }
@@ -86,19 +86,14 @@ fn ca_bundle(ca: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(ca)
 }
 
-/// Routes a multi-version CRD's conversion to `https://127.0.0.1:port/convert`.
-pub fn with_conversion(mut crd: Value, port: u16, ca: &str) -> Value {
-    let versions = crd["spec"]["versions"].as_array().map_or(0, Vec::len);
-    if versions > 1 {
-        crd["spec"]["conversion"] = json!({
-            "strategy": "Webhook",
-            "webhook": {
-                "conversionReviewVersions": ["v1", "v1beta1"],
-                "clientConfig": {
-                    "url": format!("https://127.0.0.1:{port}/convert"),
-                    "caBundle": ca_bundle(ca),
-                },
-            },
+/// Points a CRD's conversion webhook (a Service reference, as the provider's kustomization
+/// writes it) at `https://127.0.0.1:port<path>` with the target's CA.
+pub fn loopback_conversion(mut crd: Value, port: u16, ca: &str) -> Value {
+    let client_config = &mut crd["spec"]["conversion"]["webhook"]["clientConfig"];
+    if let Some(path) = client_config["service"]["path"].as_str() {
+        *client_config = json!({
+            "url": format!("https://127.0.0.1:{port}{path}"),
+            "caBundle": ca_bundle(ca),
         });
     }
     crd
@@ -251,14 +246,19 @@ mod tests {
         assert!(!dialable("https://demo.example:6443", &ports));
         assert!(!dialable("https://10.0.0.1:40001", &ports));
         assert!(!dialable("https://[::1]:40001", &ports));
-        assert!(!dialable("https://demo-svc.ns.svc.cluster.local:6443", &ports));
+        assert!(!dialable(
+            "https://demo-svc.ns.svc.cluster.local:6443",
+            &ports
+        ));
         assert!(!dialable("https://user@evil.test.example.com:1", &ports));
     }
 
     #[test]
     fn the_guard_reads_kubeconfigs_in_data_and_string_data() {
         let kubeconfig = |server: &str| {
-            format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n")
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n"
+            )
         };
         let data = |server: &str| {
             format!(
@@ -268,7 +268,10 @@ mod tests {
         };
         assert!(guard_loopback(&data("https://127.0.0.1:7000"), &[7000]).is_ok());
         let refused = guard_loopback(&data("https://demo.example:6443"), &[7000]).unwrap_err();
-        assert!(refused.to_string().contains("demo.example:6443"), "{refused}");
+        assert!(
+            refused.to_string().contains("demo.example:6443"),
+            "{refused}"
+        );
         let string_data = format!(
             "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  value: |\n{}",
             kubeconfig("https://10.1.2.3:443")
@@ -291,7 +294,10 @@ mod tests {
             "webhooks": [{"name": "v.cluster", "clientConfig": {"service": {"name": "webhook-service", "namespace": "system", "path": "/validate-cluster"}}}]
         });
         let rewritten = loopback_webhooks(vec![configuration], "core", 9443, "CA").unwrap();
-        assert_eq!(rewritten[0]["metadata"]["name"], "core-validating-webhook-configuration");
+        assert_eq!(
+            rewritten[0]["metadata"]["name"],
+            "core-validating-webhook-configuration"
+        );
         assert_eq!(
             rewritten[0]["webhooks"][0]["clientConfig"]["url"],
             "https://127.0.0.1:9443/validate-cluster"
@@ -299,13 +305,18 @@ mod tests {
         assert!(rewritten[0]["webhooks"][0]["clientConfig"]["service"].is_null());
         guard_loopback(&serde_json::to_string(&rewritten[0]).unwrap(), &[9443]).unwrap();
 
-        let crd = json!({"spec": {"versions": [{"name": "v1beta1"}, {"name": "v1beta2"}]}});
-        let crd = with_conversion(crd, 9443, "CA");
+        let crd = json!({"spec": {"conversion": {"strategy": "Webhook", "webhook": {
+            "conversionReviewVersions": ["v1"],
+            "clientConfig": {"service": {"name": "webhook-service", "namespace": "system", "path": "/convert"}}}}}});
+        let crd = loopback_conversion(crd, 9443, "CA");
+        let webhook = &crd["spec"]["conversion"]["webhook"];
         assert_eq!(
-            crd["spec"]["conversion"]["webhook"]["clientConfig"]["url"],
+            webhook["clientConfig"]["url"],
             "https://127.0.0.1:9443/convert"
         );
-        let single = with_conversion(json!({"spec": {"versions": [{"name": "v1"}]}}), 1, "CA");
-        assert!(single["spec"]["conversion"].is_null());
+        assert!(webhook["clientConfig"]["service"].is_null());
+        assert_eq!(webhook["conversionReviewVersions"], json!(["v1"]));
+        let single = loopback_conversion(json!({"spec": {"versions": [{"name": "v1"}]}}), 1, "CA");
+        assert!(single["spec"]["conversion"]["webhook"].is_null());
     }
 }

@@ -207,7 +207,8 @@ impl Upstream {
         let pki_dir = dir.join("pki");
         let webhook_dir = dir.join("webhook-certs");
         for d in [&dir, &logs, &pki_dir, &webhook_dir] {
-            std::fs::create_dir_all(d).map_err(|e| UpstreamError::Io(d.display().to_string(), e))?;
+            std::fs::create_dir_all(d)
+                .map_err(|e| UpstreamError::Io(d.display().to_string(), e))?;
         }
         let mut timings = Vec::new();
         let mut processes = Vec::new();
@@ -223,7 +224,9 @@ impl Upstream {
         let authority = Authority::new()?;
         let ca_path = pki_dir.join("ca.crt");
         write(&ca_path, &authority.ca.cert)?;
-        let (serving_cert, serving_key) = authority.serving("kube-apiserver")?.write(&pki_dir, "serving")?;
+        let (serving_cert, serving_key) = authority
+            .serving("kube-apiserver")?
+            .write(&pki_dir, "serving")?;
         let webhook = authority.serving("cluster-api-webhooks")?;
         write(&webhook_dir.join("tls.crt"), &webhook.cert)?;
         write(&webhook_dir.join("tls.key"), &webhook.key)?;
@@ -286,7 +289,10 @@ impl Upstream {
                 "--authorization-mode=Node,RBAC".into(),
                 format!("--service-account-issuer={server}"),
                 format!("--service-account-key-file={}", sa_public_path.display()),
-                format!("--service-account-signing-key-file={}", sa_key_path.display()),
+                format!(
+                    "--service-account-signing-key-file={}",
+                    sa_key_path.display()
+                ),
                 "--service-cluster-ip-range=10.96.0.0/16".into(),
                 format!("--cert-dir={}", pki_dir.display()),
                 "--allow-privileged=true".into(),
@@ -394,9 +400,17 @@ impl Upstream {
             },
         ];
         let mut crds = documents_in(&kro_dir.join("helm/crds"))?;
+        let kubectl = bin.join("kubectl");
         for provider in &providers {
-            for crd in documents_in(&capi_dir.join(provider.folder).join("config/crd/bases"))? {
-                crds.push(manifests::with_conversion(
+            // The provider's own kustomization adds the contract labels and the conversion
+            // webhook; only the webhook's address is rewritten.
+            let rendered =
+                kustomize(&kubectl, &capi_dir.join(provider.folder).join("config/crd")).await?;
+            for crd in documents_of(&rendered).map_err(|e| UpstreamError::Install {
+                what: format!("the {} CRDs", provider.name),
+                message: e,
+            })? {
+                crds.push(manifests::loopback_conversion(
                     crd,
                     provider.webhook_port,
                     &authority.ca.cert,
@@ -538,8 +552,12 @@ impl Upstream {
         // The Kany8s install: both clusterctl bundles (CRDs, RBAC, namespaces) without the
         // manager Deployments, whose managers run here as their ServiceAccounts.
         let started = Instant::now();
-        upstream.install_bundles(&admin_client, &options.revoke).await?;
-        upstream.timings.push(("kany8s bundles".into(), started.elapsed()));
+        upstream
+            .install_bundles(&admin_client, &options.revoke)
+            .await?;
+        upstream
+            .timings
+            .push(("kany8s bundles".into(), started.elapsed()));
         if options.managers {
             let started = Instant::now();
             for group in [
@@ -557,7 +575,9 @@ impl Upstream {
                 write(&path, &config)?;
                 actors.spawn(run_manager(group, path));
             }
-            upstream.timings.push(("kany8s managers".into(), started.elapsed()));
+            upstream
+                .timings
+                .push(("kany8s managers".into(), started.elapsed()));
         }
         upstream.actors = Some(actors);
         Ok(upstream)
@@ -573,19 +593,7 @@ impl Upstream {
         let mut objects = Vec::new();
         for bundle in ["controlplane", "infrastructure"] {
             let folder = repository_root().join("config/clusterctl").join(bundle);
-            let output = tokio::process::Command::new(self.bin.join("kubectl"))
-                .arg("kustomize")
-                .arg(&folder)
-                .output()
-                .await
-                .map_err(|e| UpstreamError::Io("kubectl kustomize".into(), e))?;
-            if !output.status.success() {
-                return Err(UpstreamError::Install {
-                    what: format!("kubectl kustomize {}", folder.display()),
-                    message: String::from_utf8_lossy(&output.stderr).into_owned(),
-                });
-            }
-            let text = String::from_utf8_lossy(&output.stdout);
+            let text = kustomize(&self.bin.join("kubectl"), &folder).await?;
             let documents = documents_of(&text).map_err(|e| UpstreamError::Install {
                 what: format!("the {bundle} bundle"),
                 message: e,
@@ -692,8 +700,28 @@ impl Upstream {
     }
 }
 
+/// `kubectl kustomize folder` with the target's kubectl.
+async fn kustomize(kubectl: &Path, folder: &Path) -> Result<String, UpstreamError> {
+    let output = tokio::process::Command::new(kubectl)
+        .arg("kustomize")
+        .arg(folder)
+        .output()
+        .await
+        .map_err(|e| UpstreamError::Io("kubectl kustomize".into(), e))?;
+    if !output.status.success() {
+        return Err(UpstreamError::Install {
+            what: format!("kubectl kustomize {}", folder.display()),
+            message: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 fn revoke_rules(role: &mut Value, revoke: &[(String, String, String)]) {
-    let name = role["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let name = role["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     for (suffix, group, resource) in revoke {
         if !name.ends_with(suffix.as_str()) {
             continue;
@@ -734,18 +762,16 @@ pub async fn apply_all(client: &Client, objects: Vec<Value>) -> Result<(), Upstr
                     what: format!("{kind} {name}"),
                     message: format!("{api_version} {kind} is not served"),
                 })?;
-        let api: Api<DynamicObject> = match (
-            capabilities.scope,
-            object["metadata"]["namespace"].as_str(),
-        ) {
-            (kube::discovery::Scope::Namespaced, Some(ns)) => {
-                Api::namespaced_with(client.clone(), ns, &resource)
-            }
-            (kube::discovery::Scope::Namespaced, None) => {
-                Api::default_namespaced_with(client.clone(), &resource)
-            }
-            (kube::discovery::Scope::Cluster, _) => Api::all_with(client.clone(), &resource),
-        };
+        let api: Api<DynamicObject> =
+            match (capabilities.scope, object["metadata"]["namespace"].as_str()) {
+                (kube::discovery::Scope::Namespaced, Some(ns)) => {
+                    Api::namespaced_with(client.clone(), ns, &resource)
+                }
+                (kube::discovery::Scope::Namespaced, None) => {
+                    Api::default_namespaced_with(client.clone(), &resource)
+                }
+                (kube::discovery::Scope::Cluster, _) => Api::all_with(client.clone(), &resource),
+            };
         api.patch(
             &name,
             &PatchParams::apply(FIELD_MANAGER).force(),

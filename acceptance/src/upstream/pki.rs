@@ -96,7 +96,11 @@ impl Authority {
         params.distinguished_name = subject;
         params.subject_alt_names = vec![
             SanType::IpAddress(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
-            SanType::DnsName("localhost".try_into().map_err(|e| PkiError::Generate("a SAN", e))?),
+            SanType::DnsName(
+                "localhost"
+                    .try_into()
+                    .map_err(|e| PkiError::Generate("a SAN", e))?,
+            ),
         ];
         params.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
@@ -198,17 +202,25 @@ mod tests {
     #[test]
     fn client_certificates_carry_user_and_groups_and_chain_to_the_ca() {
         let authority = Authority::new().unwrap();
-        let admin = authority.client("kany8s-admin", &["system:masters"]).unwrap();
-        let pem = ::x509_parser::pem::parse_x509_pem(admin.cert.as_bytes()).unwrap().1;
+        let admin = authority
+            .client("kany8s-admin", &["system:masters"])
+            .unwrap();
+        let pem = ::x509_parser::pem::parse_x509_pem(admin.cert.as_bytes())
+            .unwrap()
+            .1;
         let cert = pem.parse_x509().unwrap();
         let subject = cert.subject().to_string();
         assert!(subject.contains("CN=kany8s-admin"), "{subject}");
         assert!(subject.contains("O=system:masters"), "{subject}");
-        let ca_pem = ::x509_parser::pem::parse_x509_pem(authority.ca.cert.as_bytes()).unwrap().1;
+        let ca_pem = ::x509_parser::pem::parse_x509_pem(authority.ca.cert.as_bytes())
+            .unwrap()
+            .1;
         let ca = ca_pem.parse_x509().unwrap();
         cert.verify_signature(Some(ca.public_key())).unwrap();
         let other = Authority::new().unwrap();
-        let other_pem = ::x509_parser::pem::parse_x509_pem(other.ca.cert.as_bytes()).unwrap().1;
+        let other_pem = ::x509_parser::pem::parse_x509_pem(other.ca.cert.as_bytes())
+            .unwrap()
+            .1;
         assert!(
             cert.verify_signature(Some(other_pem.parse_x509().unwrap().public_key()))
                 .is_err()
@@ -219,7 +231,9 @@ mod tests {
     fn serving_certificates_name_loopback() {
         let authority = Authority::new().unwrap();
         let serving = authority.serving("kube-apiserver").unwrap();
-        let pem = ::x509_parser::pem::parse_x509_pem(serving.cert.as_bytes()).unwrap().1;
+        let pem = ::x509_parser::pem::parse_x509_pem(serving.cert.as_bytes())
+            .unwrap()
+            .1;
         let cert = pem.parse_x509().unwrap();
         let san = cert.subject_alternative_name().unwrap().unwrap().value;
         let names: Vec<String> = san.general_names.iter().map(|n| n.to_string()).collect();
@@ -232,9 +246,17 @@ mod tests {
         let authority = Authority::new().unwrap();
         let admin = authority.client("a", &[]).unwrap();
         assert!(!format!("{admin:?}").contains("PRIVATE"));
-        let text = kubeconfig("https://127.0.0.1:1", &authority.ca.cert, "a", Credential::Token("t"));
+        let text = kubeconfig(
+            "https://127.0.0.1:1",
+            &authority.ca.cert,
+            "a",
+            Credential::Token("t"),
+        );
         let value: serde_json::Value = yaml_serde::from_str(&text).unwrap();
         assert_eq!(value["users"][0]["user"]["token"], "t");
-        assert_eq!(value["clusters"][0]["cluster"]["server"], "https://127.0.0.1:1");
+        assert_eq!(
+            value["clusters"][0]["cluster"]["server"],
+            "https://127.0.0.1:1"
+        );
     }
 }

@@ -112,7 +112,11 @@ impl Process {
                 program: program.display().to_string(),
                 source,
             })?;
-        tracing::info!(component = name, pid = child.id(), "upstream process started");
+        tracing::info!(
+            component = name,
+            pid = child.id(),
+            "upstream process started"
+        );
         Ok(Self {
             name: name.into(),
             log,
