@@ -139,6 +139,8 @@ pub struct Upstream {
     /// The wall time each component took to become ready, in start order.
     pub timings: Vec<(String, Duration)>,
     pub bin: PathBuf,
+    /// The working folder.
+    pub dir: PathBuf,
     processes: Vec<Process>,
     actors: Option<tokio::runtime::Runtime>,
 }
@@ -507,6 +509,7 @@ impl Upstream {
             logs,
             timings,
             bin,
+            dir: dir.clone(),
             processes,
             actors: None,
         };
@@ -692,6 +695,12 @@ impl Upstream {
             ca_key: self.authority_ca.key.clone(),
             logs: self.logs.clone(),
         }
+    }
+
+    /// The kubeconfig a kany8s manager of `group` uses (its ServiceAccount's token).
+    pub fn manager_kubeconfig(&self, group: kany8s::manager::Group) -> PathBuf {
+        self.dir
+            .join(format!("{}.kubeconfig", group.controllers()[0]))
     }
 
     /// Process ids, for the no-orphan check.
