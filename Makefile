@@ -12,12 +12,14 @@ TARGET ?= embedded
 upstream:
 	@upstream/build.sh
 
-## dev: the local sandbox (embedded API server + fake-kro + simulated Cluster API + kany8s).
+## dev: the local sandbox; TARGET=embedded (default: embedded API server + fake-kro + simulated
+## Cluster API + kany8s) or TARGET=upstream (real etcd, kube-apiserver, kro, Cluster API).
 dev:
-	@CARGO=$(CARGO) scripts/dev.sh
+	@CARGO=$(CARGO) TARGET=$(TARGET) scripts/dev.sh
 
-## test: every test of the workspace.
-test:
+## test: every test of the workspace: the embedded tests and every scenario on the upstream
+## target (whose programs `make upstream` builds first; without Go it stops and says so).
+test: upstream
 	$(CARGO) test --workspace --locked
 
 ## lint: formatting and clippy with warnings as errors.
@@ -41,8 +43,9 @@ bench-apiserver:
 ## test-acceptance: every acceptance scenario on the embedded target.
 test-acceptance: $(addprefix test-acceptance-,$(SCENARIOS))
 
-## test-acceptance-<scenario>: one scenario; TARGET=kind runs it on the cluster of $$KUBECONFIG.
-test-acceptance-%:
+## test-acceptance-<scenario>: one scenario; TARGET=upstream runs it on the real components,
+## TARGET=kind on the cluster of $$KUBECONFIG.
+test-acceptance-%: $(if $(filter upstream,$(TARGET)),upstream)
 	$(CARGO) run --quiet --locked -p acceptance --bin kany8s-acceptance -- run $* --target $(TARGET) --artifacts artifacts
 
 ## kind-up / kind-down: the kind target (needs Docker, kind, clusterctl; see docs/acceptance.md).

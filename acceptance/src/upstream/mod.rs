@@ -226,6 +226,8 @@ impl Upstream {
         let authority = Authority::new()?;
         let ca_path = pki_dir.join("ca.crt");
         write(&ca_path, &authority.ca.cert)?;
+        // The CA key too: a kubeadm demo cluster may take the target's CA as its own.
+        write(&pki_dir.join("ca.key"), &authority.ca.key)?;
         let (serving_cert, serving_key) = authority
             .serving("kube-apiserver")?
             .write(&pki_dir, "serving")?;
