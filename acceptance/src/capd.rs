@@ -1,7 +1,8 @@
 //! Just enough of CAPD, the kubeadm bootstrap provider and the Cluster API Machine controller
 //! for [ACC-50] on the embedded target: a DockerCluster publishes an endpoint and is
 //! provisioned, a KubeadmConfig gets its bootstrap data Secret, a Machine takes that Secret, its
-//! DockerMachine then becomes provisioned, and a Machine with both becomes Ready. Deleting a
+//! DockerMachine then becomes provisioned, and a Machine with both becomes Ready once its
+//! Cluster's control plane is initialized. Deleting a
 //! Machine deletes its DockerMachine and KubeadmConfig first, as the real controller does.
 
 use std::sync::Arc;
@@ -395,6 +396,13 @@ async fn reconcile_machine(
     let provisioned = infrastructure
         .as_ref()
         .is_some_and(|i| i.data["status"]["initialization"]["provisioned"] == true);
+    // The real Machine controller reads its node's health only once the Cluster's control
+    // plane is initialized, so a Machine turns Ready after that, never before.
+    let cluster_name = spec["clusterName"].as_str().unwrap_or_default();
+    let cluster_initialized = api(&ctx, &machine, &crate::capi::cluster_resource())
+        .get_opt(cluster_name)
+        .await?
+        .is_some_and(|c| c.data["status"]["initialization"]["controlPlaneInitialized"] == true);
     let generation = machine.metadata.generation.unwrap_or(0);
     let mut conditions = conditions(&machine);
     let reason = |ok: bool, yes: &str, no: &str| if ok { yes.to_string() } else { no.to_string() };
@@ -414,7 +422,7 @@ async fn reconcile_machine(
         "",
         generation,
     );
-    let ready = bootstrapped && provisioned;
+    let ready = bootstrapped && provisioned && cluster_initialized;
     for type_ in ["Ready", "Available"] {
         put(
             &mut conditions,
@@ -429,6 +437,10 @@ async fn reconcile_machine(
     write_status(&machines, &machine, json!({
         "initialization": {"bootstrapDataSecretCreated": bootstrapped, "infrastructureProvisioned": provisioned},
         "conditions": conditions, "phase": phase})).await?;
+    if bootstrapped && provisioned && !cluster_initialized {
+        // Clusters are not watched here: look again shortly.
+        return Ok(Action::requeue(Duration::from_millis(300)));
+    }
     Ok(Action::await_change())
 }
 

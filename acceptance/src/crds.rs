@@ -62,6 +62,11 @@ pub fn cluster_api() -> Vec<Value> {
             "variables": {"type": "array", "items": {"type": "object", "required": ["name", "value"],
                 "properties": {"name": {"type": "string"}, "value": {"x-kubernetes-preserve-unknown-fields": true}}}},
             "controlPlane": open(), "workers": open()}}},
+        // Cluster API's validating webhook, as a CEL rule with the same error.
+        "x-kubernetes-validations": [{
+            "rule": "has(self.controlPlaneRef) || has(self.infrastructureRef) || has(self.topology)",
+            "message": "one of spec.controlPlaneRef, spec.infrastructureRef or spec.topology must be set",
+            "reason": "FieldValueForbidden"}],
         "x-kubernetes-preserve-unknown-fields": true});
     let cluster_status = json!({"type": "object", "properties": {
         "initialization": {"type": "object", "properties": {
