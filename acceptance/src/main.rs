@@ -310,9 +310,8 @@ async fn sandbox_upstream(kubeconfig: PathBuf, listen: String) -> Result<(), Str
     );
     println!("export KUBECONFIG={}", absolute.display());
     println!(
-        "export PATH={}:$PATH  # kubectl {} of the target",
-        stack.bin.display(),
-        "v1.36"
+        "export PATH={}:$PATH  # the target's kubectl",
+        stack.bin.display()
     );
     let _ = tokio::signal::ctrl_c().await;
     drop(stack);

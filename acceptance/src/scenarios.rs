@@ -1567,7 +1567,8 @@ fn unchanged_by_kany8s(before: &Value, after: &Value) -> bool {
         && kany8s_entries(before) == kany8s_entries(after)
 }
 
-/// Runs a command other than kubectl (kind target only); the error names it and its output.
+/// Runs a program against a kubeconfig (clusterctl, docker or a workload kubectl); the error
+/// names it and its output.
 async fn run_tool(
     program: &str,
     args: &[&str],
@@ -2017,6 +2018,33 @@ async fn capd_kubeadm(h: &Harness) -> Result<(), Failure> {
             .map_err(|e| e.0))
         })
         .await?;
+    } else if let Some(upstream) = &h.upstream {
+        h.step(
+            "H",
+            "the workload cluster (the target itself) answers with the generated kubeconfig",
+        );
+        let file = std::env::temp_dir().join(format!("{c}-{ns}.kubeconfig"));
+        std::fs::write(&file, base64_text(&secret["data"]["value"]))
+            .map_err(|e| Failure(format!("write {}: {e}", file.display())))?;
+        let kubectl = upstream.kubectl.to_string_lossy().to_string();
+        let nodes = run_tool(
+            &kubectl,
+            &[
+                "--kubeconfig",
+                &file.to_string_lossy(),
+                "get",
+                "nodes",
+                "-o",
+                "name",
+            ],
+            &file,
+        )
+        .await;
+        let _ = std::fs::remove_file(&file);
+        let nodes = nodes?;
+        check(nodes.contains(&format!("node/{machine}")), || {
+            format!("the machine's node is not in the workload cluster: {nodes}")
+        })?;
     }
 
     h.step(
