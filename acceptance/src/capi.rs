@@ -406,9 +406,11 @@ async fn reconcile(cluster: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
         generation,
     );
 
-    // (5) the remote connection probe, from the kubeconfig Secret alone.
+    // (5) the remote connection probe, from the kubeconfig Secret alone; like Cluster API's
+    // ClusterCache it is tried once the infrastructure is provisioned (not only after the
+    // control plane is initialized: a kubeadm control plane is initialized by the probe).
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-    let probe = cp_initialized
+    let probe = infra_provisioned
         && secrets
             .get_opt(&format!("{name}-kubeconfig"))
             .await?

@@ -236,9 +236,19 @@ mod tests {
             .1;
         let cert = pem.parse_x509().unwrap();
         let san = cert.subject_alternative_name().unwrap().unwrap().value;
-        let names: Vec<String> = san.general_names.iter().map(|n| n.to_string()).collect();
-        assert!(names.iter().any(|n| n.contains("127.0.0.1")), "{names:?}");
-        assert!(names.iter().any(|n| n.contains("localhost")), "{names:?}");
+        use ::x509_parser::extensions::GeneralName;
+        assert!(
+            san.general_names
+                .iter()
+                .any(|n| matches!(n, GeneralName::IPAddress(ip) if *ip == [127, 0, 0, 1])),
+            "{san:?}"
+        );
+        assert!(
+            san.general_names
+                .iter()
+                .any(|n| matches!(n, GeneralName::DNSName("localhost"))),
+            "{san:?}"
+        );
     }
 
     #[test]
