@@ -157,8 +157,7 @@ impl Bench {
         if let Some(seed) = faults {
             server.faults().seed(seed);
         }
-        let api: Api<DynamicObject> =
-            Api::all_with(client.clone(), &kany8s::backend::rgd_resource());
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &kany8s::rgd::rgd_resource());
         let rgd: DynamicObject =
             serde_json::from_value(rgd()).map_err(|e| BenchError(e.to_string()))?;
         // fake-kro installs the RGD CRD first.

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::metrics::Metrics;
+use crate::reconciler::lock;
 
 /// Capacity of the trigger channel ([CP-55]).
 pub const TRIGGER_CAPACITY: usize = 1024;
@@ -89,12 +90,6 @@ impl<K: Resource> Debug for DynamicWatches<K> {
             .field("kinds", &kinds)
             .finish()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl<K> DynamicWatches<K>

@@ -2,8 +2,8 @@
 //! ResourceGraphDefinitions. This crate holds the API types, the CRD generator and the manager.
 
 pub mod api;
-pub mod backend;
 pub mod backend_status;
+pub mod backends;
 pub mod capi;
 pub mod controlplane;
 pub mod crds;
@@ -14,5 +14,8 @@ pub mod kubeadm;
 pub mod kubeconfig;
 pub mod manager;
 pub mod metrics;
+pub mod owner;
+pub mod reconciler;
 pub mod rgd;
+pub mod suspension;
 pub mod version;

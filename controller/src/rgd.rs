@@ -1,9 +1,19 @@
 //! ResourceGraphDefinition → instance GVK and acceptance (provider.md §4.1 [RG-01]–[RG-05],
 //! [RG-10]). Pure: the caller reads the RGD and checks that the kind is served.
 
+use kube::api::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 
 use crate::backend_status::json_type;
+use crate::reconciler::conditions::reasons;
+
+/// kro's ResourceGraphDefinition kind.
+pub fn rgd_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kro.run", "v1alpha1", "ResourceGraphDefinition"),
+        "resourcegraphdefinitions",
+    )
+}
 
 /// Why an RGD cannot be used; `reason()` is the condition reason.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -23,11 +33,11 @@ pub enum RgdError {
 impl RgdError {
     pub fn reason(&self) -> &'static str {
         match self {
-            RgdError::Invalid(_) => "ResourceGraphDefinitionInvalid",
-            RgdError::NotFound(_) => "ResourceGraphDefinitionNotFound",
-            RgdError::GetFailed(..) => "ResourceGraphDefinitionGetFailed",
-            RgdError::NotAccepted(_) => "ResourceGraphDefinitionNotAccepted",
-            RgdError::NotServed(..) => "BackendKindNotServed",
+            RgdError::Invalid(_) => reasons::RGD_INVALID,
+            RgdError::NotFound(_) => reasons::RGD_NOT_FOUND,
+            RgdError::GetFailed(..) => reasons::RGD_GET_FAILED,
+            RgdError::NotAccepted(_) => reasons::RGD_NOT_ACCEPTED,
+            RgdError::NotServed(..) => reasons::BACKEND_KIND_NOT_SERVED,
         }
     }
 }

@@ -2,36 +2,27 @@
 //! previous status, RGD resolution, backend status, kubeconfig outcome) to the complete status,
 //! the endpoint to apply and the events to emit (provider.md §3.1–§3.8, §4.7–§4.9, §4.12).
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::{BackendReference, ControlPlaneVersion};
 use crate::api::{ControlPlaneInitialization, Kany8sControlPlaneStatus};
 use crate::backend_status::{BackendStatus, InvalidBackendStatus, KubeadmReport, sanitize_reason};
-use crate::capi::{ApiEndpoint, find_condition, remove_condition, set_condition};
+use crate::capi::{ApiEndpoint, remove_condition};
 use crate::endpoint::parse_endpoint;
+use crate::reconciler::conditions::{
+    Event, Status, Verdict, condition_events, put, put_settled, reasons, rolling_out, types,
+};
 use crate::rgd::{InstanceKind, RgdError};
 use crate::version::{Reported, reported};
 
-/// Condition types of a Kany8sControlPlane.
-pub mod types {
-    pub const READY: &str = "Ready";
-    pub const CREATING: &str = "Creating";
-    pub const AVAILABLE: &str = "Available";
-    pub const PAUSED: &str = "Paused";
-    pub const DELETING: &str = "Deleting";
-    pub const ROLLING_OUT: &str = "RollingOut";
-    pub const RGD_RESOLVED: &str = "ResourceGraphDefinitionResolved";
-    pub const KUBECONFIG: &str = "KubeconfigSecretReconciled";
-}
-
 /// Reasons that set the failure fields ([CP-46]).
 const TERMINAL_REASONS: &[&str] = &[
-    "BackendNotSelected",
-    "MultipleBackendsSelected",
-    "InvalidKroSpec",
-    "InvalidExternalBackend",
-    "InvalidExternalBackendSpec",
-    "InvalidEndpoint",
+    reasons::BACKEND_NOT_SELECTED,
+    reasons::MULTIPLE_BACKENDS_SELECTED,
+    reasons::INVALID_KRO_SPEC,
+    reasons::INVALID_EXTERNAL_BACKEND,
+    reasons::INVALID_EXTERNAL_BACKEND_SPEC,
+    reasons::INVALID_ENDPOINT,
 ];
 
 /// Which backend the spec selects.
@@ -40,24 +31,6 @@ pub enum Backend {
     Kro,
     External,
     Kubeadm,
-}
-
-/// A condition's (status, reason, message).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Verdict {
-    pub status: &'static str,
-    pub reason: String,
-    pub message: String,
-}
-
-impl Verdict {
-    pub fn new(status: &'static str, reason: &str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            reason: reason.to_string(),
-            message: message.into(),
-        }
-    }
 }
 
 /// The outcome of the kubeconfig step (§4.5).
@@ -71,7 +44,7 @@ pub struct KubeconfigOutcome {
 
 impl KubeconfigOutcome {
     pub fn in_place(&self) -> bool {
-        self.condition.status == "True"
+        self.condition.is_true()
     }
 }
 
@@ -100,14 +73,6 @@ pub struct Inputs {
     pub now: Time,
 }
 
-/// An event to emit (reason and note are the condition's).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
-    pub warning: bool,
-    pub reason: String,
-    pub note: String,
-}
-
 /// What the reconcile writes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
@@ -115,170 +80,6 @@ pub struct Decision {
     /// A new `spec.controlPlaneEndpoint` for the own-object apply ([CP-19]).
     pub endpoint: Option<ApiEndpoint>,
     pub events: Vec<Event>,
-}
-
-/// Failure reasons get Warning events; waits and successes (backend reasons included) are
-/// Normal ([CP-56], [KC-14]).
-fn is_failure(reason: &str) -> bool {
-    TERMINAL_REASONS.contains(&reason)
-        || reason.starts_with("ResourceGraphDefinition")
-        || matches!(
-            reason,
-            "BackendKindNotServed"
-                | "BackendChanged"
-                | "InvalidBackendStatus"
-                | "OwnerClusterGetFailed"
-                | "KubeconfigSourceSecretCrossNamespace"
-                | "KubeconfigSourceSecretGetFailed"
-                | "KubeconfigSourceSecretDataMissing"
-                | "InvalidKubeconfig"
-                | "KubeconfigSecretOwnershipConflict"
-                | "KubeconfigSecretNotCompliant"
-                // The kubeadm facade's failures (§7.9).
-                | "CertificatesUnavailable"
-                | "InfrastructureGetFailed"
-                | "KubeconfigGenerationFailed"
-                | "BootstrapConfigFailed"
-                | "InfrastructureMachineFailed"
-                | "MachineFailed"
-                | "UpgradeNotSupported"
-        )
-}
-
-/// Sets `type_` to `verdict` with the current generation.
-pub fn put(
-    conditions: &mut Vec<Condition>,
-    type_: &str,
-    verdict: &Verdict,
-    generation: i64,
-    now: &Time,
-) {
-    set_condition(
-        conditions,
-        Condition {
-            type_: type_.to_string(),
-            status: verdict.status.to_string(),
-            reason: verdict.reason.clone(),
-            message: verdict.message.clone(),
-            observed_generation: Some(generation),
-            last_transition_time: now.clone(),
-        },
-        now,
-    );
-}
-
-/// Events for the conditions whose (status, reason, message) changed ([CP-56], [KC-14]).
-pub fn condition_events(before: &[Condition], after: &[Condition], types: &[&str]) -> Vec<Event> {
-    types
-        .iter()
-        .filter_map(|t| {
-            let new = find_condition(after, t)?;
-            let old = find_condition(before, t);
-            let same = old.is_some_and(|o| {
-                o.status == new.status && o.reason == new.reason && o.message == new.message
-            });
-            (!same).then(|| Event {
-                warning: new.status != "True" && is_failure(&new.reason),
-                reason: new.reason.clone(),
-                note: new.message.clone(),
-            })
-        })
-        .collect()
-}
-
-/// [CT-05]: `RollingOut` while the reported version `current` differs from `spec`.
-pub fn rolling_out(current: Option<&str>, spec: &str) -> Verdict {
-    match current {
-        Some(current) if current != spec => Verdict::new(
-            "True",
-            "RollingOut",
-            format!("rolling out version {spec} (current: {current})"),
-        ),
-        _ => Verdict::new("False", "NotRollingOut", ""),
-    }
-}
-
-/// [CT-07]: a reconcile that is neither paused nor deleting: `Paused` and `Deleting` false,
-/// every condition at `generation`.
-pub fn put_settled(conditions: &mut Vec<Condition>, generation: i64, now: &Time) {
-    put(
-        conditions,
-        types::PAUSED,
-        &Verdict::new("False", "NotPaused", ""),
-        generation,
-        now,
-    );
-    put(
-        conditions,
-        types::DELETING,
-        &Verdict::new("False", "NotDeleting", ""),
-        generation,
-        now,
-    );
-    for c in conditions.iter_mut() {
-        c.observed_generation = Some(generation);
-    }
-}
-
-/// [CT-25] step 3: deletion waits while the object is paused.
-pub fn put_deletion_paused(
-    conditions: &mut Vec<Condition>,
-    paused: String,
-    generation: i64,
-    now: &Time,
-) {
-    put(
-        conditions,
-        types::PAUSED,
-        &Verdict::new("True", "Paused", paused),
-        generation,
-        now,
-    );
-    put(
-        conditions,
-        types::DELETING,
-        &Verdict::new(
-            "True",
-            "WaitingForUnpause",
-            "deletion is blocked while paused",
-        ),
-        generation,
-        now,
-    );
-}
-
-/// `Deleting=True` with `reason`: waiting for `<kind> <namespace>/<name>` to be deleted.
-pub fn waiting_for_deletion(reason: &str, kind: &str, namespace: &str, name: &str) -> Verdict {
-    Verdict::new(
-        "True",
-        reason,
-        format!("waiting for {kind} {namespace}/{name} to be deleted"),
-    )
-}
-
-/// [CT-25] step 6, [CT-28], [KK-18]: waiting for an object to go: `Deleting` is `waiting`,
-/// `Ready` and the condition types in `also` false with reason `Deleting` and `message`,
-/// `Paused` false.
-pub fn put_deleting(
-    conditions: &mut Vec<Condition>,
-    waiting: &Verdict,
-    message: &str,
-    also: &[&str],
-    generation: i64,
-    now: &Time,
-) {
-    put(conditions, types::DELETING, waiting, generation, now);
-    let deleting = Verdict::new("False", "Deleting", message);
-    for type_ in std::iter::once(&types::READY).chain(also) {
-        put(conditions, type_, &deleting, generation, now);
-    }
-    put(
-        conditions,
-        types::PAUSED,
-        &Verdict::new("False", "NotPaused", ""),
-        generation,
-        now,
-    );
 }
 
 fn endpoint_of(host: String, port: u16) -> ApiEndpoint {
@@ -322,7 +123,7 @@ pub fn decide(inputs: &Inputs) -> Decision {
                     if let Some(old) = spec_endpoint.as_ref().filter(|_| was_initialized) {
                         events.push(Event {
                             warning: true,
-                            reason: "ControlPlaneEndpointChanged".into(),
+                            reason: reasons::CONTROL_PLANE_ENDPOINT_CHANGED.into(),
                             note: format!(
                                 "control plane endpoint changed from {} to {}; Cluster API does not update Cluster.spec.controlPlaneEndpoint after initialization",
                                 old.host_port(),
@@ -347,14 +148,18 @@ pub fn decide(inputs: &Inputs) -> Decision {
         (Some(Backend::Kro), Some(Ok(kind))) => put(
             &mut conditions,
             types::RGD_RESOLVED,
-            &Verdict::new("True", "Resolved", kind.resolved_message(&inputs.rgd_name)),
+            &Verdict::new(
+                Status::True,
+                reasons::RESOLVED,
+                kind.resolved_message(&inputs.rgd_name),
+            ),
             generation,
             now,
         ),
         (Some(Backend::Kro), Some(Err(e))) => put(
             &mut conditions,
             types::RGD_RESOLVED,
-            &Verdict::new("False", e.reason(), e.to_string()),
+            &Verdict::new(Status::False, e.reason(), e.to_string()),
             generation,
             now,
         ),
@@ -390,28 +195,28 @@ pub fn decide(inputs: &Inputs) -> Decision {
         .as_ref()
         .is_some_and(|s| s.ready && backend_endpoint_valid && s.stale.is_none());
     let ready = if let Some((reason, message)) = &inputs.spec_error {
-        Verdict::new("False", reason, message.clone())
+        Verdict::new(Status::False, reason, message.clone())
     } else if let Some(message) = &inputs.backend_changed {
-        Verdict::new("False", "BackendChanged", message.clone())
+        Verdict::new(Status::False, reasons::BACKEND_CHANGED, message.clone())
     } else if let (Some(e), None) = (&resolution_error, &inputs.observed) {
-        Verdict::new("False", e.reason(), e.to_string())
+        Verdict::new(Status::False, e.reason(), e.to_string())
     } else if let Some(message) = invalid_status {
-        Verdict::new("False", "InvalidBackendStatus", message)
+        Verdict::new(Status::False, reasons::INVALID_BACKEND_STATUS, message)
     } else if let Some(message) = endpoint_error {
-        Verdict::new("False", "InvalidEndpoint", message)
+        Verdict::new(Status::False, reasons::INVALID_ENDPOINT, message)
     } else if let Some(message) = status.as_ref().and_then(|s| s.stale.clone()) {
-        Verdict::new("False", "BackendStatusStale", message)
+        Verdict::new(Status::False, reasons::BACKEND_STATUS_STALE, message)
     } else if !backend_ready {
         let (reason, message) = status
             .as_ref()
             .map(|s| (s.reason.clone(), s.message.clone()))
             .unwrap_or_default();
         Verdict::new(
-            "False",
+            Status::False,
             &if reason.is_empty() {
-                "Creating".to_string()
+                reasons::CREATING.to_string()
             } else {
-                sanitize_reason(&reason, "Creating")
+                sanitize_reason(&reason, reasons::CREATING)
             },
             if message.is_empty() {
                 "waiting for control plane to become ready".to_string()
@@ -428,11 +233,11 @@ pub fn decide(inputs: &Inputs) -> Decision {
     } else {
         let s = status.clone().unwrap_or_default();
         Verdict::new(
-            "True",
+            Status::True,
             &if s.reason.is_empty() {
-                "Ready".to_string()
+                reasons::READY.to_string()
             } else {
-                sanitize_reason(&s.reason, "Ready")
+                sanitize_reason(&s.reason, reasons::READY)
             },
             if s.message.is_empty() {
                 "control plane is ready".to_string()
@@ -442,7 +247,7 @@ pub fn decide(inputs: &Inputs) -> Decision {
         )
     };
     put(&mut conditions, types::READY, &ready, generation, now);
-    if ready.status == "True" {
+    if ready.is_true() {
         remove_condition(&mut conditions, types::CREATING);
     } else {
         // [CPC-15]: Creating is True, with Ready's reason and message.
@@ -450,7 +255,7 @@ pub fn decide(inputs: &Inputs) -> Decision {
             &mut conditions,
             types::CREATING,
             &Verdict {
-                status: "True",
+                status: Status::True,
                 ..ready.clone()
             },
             generation,
@@ -467,8 +272,12 @@ pub fn decide(inputs: &Inputs) -> Decision {
             && (!kubeadm || report.initialized));
 
     // Available ([CT-08]).
-    let available = if initialized && ready.status == "True" && kubeconfig_in_place {
-        Verdict::new("True", "Available", "control plane is available")
+    let available = if initialized && ready.is_true() && kubeconfig_in_place {
+        Verdict::new(
+            Status::True,
+            reasons::AVAILABLE,
+            "control plane is available",
+        )
     } else if !initialized {
         let detail = if !endpoint_known {
             "waiting for a valid endpoint".to_string()
@@ -482,19 +291,21 @@ pub fn decide(inputs: &Inputs) -> Decision {
                 .unwrap_or_else(|| "waiting for kubeconfig secret to be reconciled".into())
         };
         Verdict::new(
-            "False",
-            "NotInitialized",
+            Status::False,
+            reasons::NOT_INITIALIZED,
             format!("control plane is not initialized: {detail}"),
         )
-    } else if ready.status != "True" {
-        Verdict::new("False", &ready.reason, ready.message.clone())
+    } else if !ready.is_true() {
+        Verdict::new(Status::False, &ready.reason, ready.message.clone())
     } else {
         let k = inputs
             .kubeconfig
             .as_ref()
             .map(|k| k.condition.clone())
-            .unwrap_or_else(|| Verdict::new("False", "KubeconfigSecretNotFound", ""));
-        Verdict::new("False", &k.reason, k.message)
+            .unwrap_or_else(|| {
+                Verdict::new(Status::False, reasons::KUBECONFIG_SECRET_NOT_FOUND, "")
+            });
+        Verdict::new(Status::False, &k.reason, k.message)
     };
     put(
         &mut conditions,
@@ -521,14 +332,14 @@ pub fn decide(inputs: &Inputs) -> Decision {
                 if other == Reported::Unparseable {
                     events.push(Event {
                         warning: true,
-                        reason: "InvalidBackendVersion".into(),
+                        reason: reasons::INVALID_BACKEND_VERSION.into(),
                         note: format!(
                             "backend reported unparseable version \"{}\"",
                             backend_version.unwrap_or_default()
                         ),
                     });
                 }
-                if ready.status == "True" {
+                if ready.is_true() {
                     version = Some(inputs.spec_version.clone());
                 }
             }
@@ -544,7 +355,7 @@ pub fn decide(inputs: &Inputs) -> Decision {
     put_settled(&mut conditions, generation, now);
 
     // Failure fields ([CP-46]).
-    let terminal = ready.status != "True"
+    let terminal = !ready.is_true()
         && (TERMINAL_REASONS.contains(&ready.reason.as_str())
             || status.as_ref().is_some_and(|s| s.terminal));
     let new_status = Kany8sControlPlaneStatus {
@@ -590,6 +401,9 @@ pub fn decide(inputs: &Inputs) -> Decision {
 mod tests {
     use super::*;
     use crate::backend_status::read;
+    use crate::capi::find_condition;
+    use crate::reconciler::conditions::{put_deleting, put_deletion_paused, waiting_for_deletion};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
     use rstest::rstest;
     use serde_json::{Value, json};
 
@@ -607,7 +421,7 @@ mod tests {
 
     fn kubeconfig(status: &'static str, reason: &str, copied: bool) -> Option<KubeconfigOutcome> {
         Some(KubeconfigOutcome {
-            condition: Verdict::new(status, reason, format!("kc {reason}")),
+            condition: Verdict::new(Status::of(status == "True"), reason, format!("kc {reason}")),
             copied,
         })
     }
@@ -1045,7 +859,7 @@ mod tests {
         put(
             &mut after,
             types::READY,
-            &Verdict::new("False", reason, "m"),
+            &Verdict::new(Status::False, reason, "m"),
             1,
             &time(),
         );

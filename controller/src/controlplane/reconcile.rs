@@ -14,24 +14,21 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
-use super::decide::{
-    self, Backend, Decision, Event, Inputs, KubeconfigOutcome, Verdict, put, put_deleting,
-    put_deletion_paused, types, waiting_for_deletion,
-};
+use super::decide::{self, Backend, Decision, Inputs, KubeconfigOutcome};
+use super::kubeconfig;
 use crate::api::{BackendReference, Kany8sControlPlane, Kany8sControlPlaneStatus};
-use crate::backend::{Backends, Backoff, Deletion, Suspension, lock, now, publish};
-pub use crate::backend::{
-    Error, KRO_RECONCILE_ANNOTATION, OWNER_UID_ANNOTATION, Owner, SUSPENDED_ANNOTATION,
-    owner_cluster, paused_message, rgd_resource,
-};
 use crate::backend_status::{self, BackendStatus};
-use crate::capi::{
-    self, ApiEndpoint, BLOCK_MOVE_ANNOTATION, CLUSTER_NAME_LABEL, DELETE_FOR_MOVE_ANNOTATION,
-};
+use crate::backends::{Backends, Deletion, OWNER_UID_ANNOTATION};
+use crate::capi::{ApiEndpoint, CLUSTER_NAME_LABEL};
 use crate::dynamic::DynamicWatches;
-use crate::kubeconfig;
 use crate::metrics::Metrics;
+use crate::owner::{Owner, owner_cluster, paused_message};
+use crate::reconciler::conditions::{Event, reasons, types, waiting_for_deletion};
+use crate::reconciler::lifecycle::{self, Dependents, Kany8sObject};
+use crate::reconciler::runtime::Backoff;
+use crate::reconciler::{Error, lock, now};
 use crate::rgd::{self, InstanceKind, RgdError};
+use crate::suspension::Suspension;
 
 /// Field manager of every write of this controller ([CP-48]).
 pub const FIELD_MANAGER: &str = "kany8s-controlplane";
@@ -81,6 +78,34 @@ impl SecretIndex {
     }
 }
 
+impl Kany8sObject for Kany8sControlPlane {
+    type Status = Kany8sControlPlaneStatus;
+    const KIND: &'static str = "Kany8sControlPlane";
+    const FINALIZER: &'static str = FINALIZER;
+    const FIELD_MANAGER: &'static str = FIELD_MANAGER;
+    const BLOCK_MOVE: bool = true;
+    const DELETING_ALSO: &'static [&'static str] = &[types::AVAILABLE];
+    const DELETING_MESSAGE: &'static str = "control plane is being deleted";
+
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+
+    fn conditions(
+        status: &mut Self::Status,
+    ) -> &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+        &mut status.conditions
+    }
+
+    fn set_observed_generation(status: &mut Self::Status, generation: i64) {
+        status.observed_generation = Some(generation);
+    }
+
+    fn endpoint(&self) -> Option<ApiEndpoint> {
+        self.spec.control_plane_endpoint.clone()
+    }
+}
+
 /// Shared state of the controller.
 pub struct Context {
     pub client: Client,
@@ -99,6 +124,12 @@ impl std::fmt::Debug for Context {
         f.debug_struct("Context")
             .field("watches", &self.watches)
             .finish_non_exhaustive()
+    }
+}
+
+impl crate::reconciler::runtime::Context for Context {
+    fn backoff(&self) -> &Backoff {
+        &self.backoff
     }
 }
 
@@ -139,12 +170,22 @@ pub async fn reconcile(cp: Arc<Kany8sControlPlane>, ctx: Arc<Context>) -> Result
     if cp.metadata.deletion_timestamp.is_some() {
         lock(&ctx.secrets).forget(&(namespace.clone(), name.clone()));
         lock(&ctx.last_warning).remove(&(namespace.clone(), name.clone()));
-        return delete(&cp, &ctx, &api, owner).await;
+        return lifecycle::delete(&api, &ctx.recorder, cp.as_ref(), &owner, &now(), || {
+            delete_backend(&ctx, &cp, &owner)
+        })
+        .await;
     }
-    if let Some(message) = paused_message("Kany8sControlPlane", cp.annotations(), &owner) {
-        return pause(&cp, &ctx, &api, &owner, message).await;
+    if let Some(message) = paused_message(Kany8sControlPlane::KIND, cp.annotations(), &owner) {
+        return lifecycle::pause(
+            &api,
+            cp.as_ref(),
+            message,
+            &now(),
+            suspend_backend(&ctx, &cp, &owner),
+        )
+        .await;
     }
-    ensure_own(&cp, &api, true, cp.spec.control_plane_endpoint.clone()).await?;
+    lifecycle::ensure_own(&api, cp.as_ref()).await?;
 
     let mut inputs = inputs_of(&cp);
     let mut requeue = None;
@@ -168,7 +209,8 @@ pub async fn reconcile(cp: Arc<Kany8sControlPlane>, ctx: Arc<Context>) -> Result
                         let object = match object {
                             Ok(o) => o,
                             Err(e) => {
-                                write_status(&api, &cp, decide::decide(&inputs).status).await?;
+                                let status = decide::decide(&inputs).status;
+                                lifecycle::write_status(&api, cp.as_ref(), status).await?;
                                 return Err(e);
                             }
                         };
@@ -252,9 +294,9 @@ fn desired_backend(cp: &Kany8sControlPlane, owner: &Owner) -> Result<Desired, (S
     .count();
     let exactly_one = "exactly one backend must be selected".to_string();
     match selected {
-        0 => return Err(("BackendNotSelected".into(), exactly_one)),
+        0 => return Err((reasons::BACKEND_NOT_SELECTED.into(), exactly_one)),
         1 => {}
-        _ => return Err(("MultipleBackendsSelected".into(), exactly_one)),
+        _ => return Err((reasons::MULTIPLE_BACKENDS_SELECTED.into(), exactly_one)),
     }
     if let Some(kubeadm) = &backend.kubeadm {
         // [CP-40]
@@ -287,7 +329,11 @@ fn desired_backend(cp: &Kany8sControlPlane, owner: &Owner) -> Result<Desired, (S
         )),
     };
     if backend.resource_graph_definition_ref.is_some() {
-        let mut spec = object_spec(backend.kro_spec.as_ref(), "InvalidKroSpec", "spec.kroSpec")?;
+        let mut spec = object_spec(
+            backend.kro_spec.as_ref(),
+            reasons::INVALID_KRO_SPEC,
+            "spec.kroSpec",
+        )?;
         spec.insert("version".into(), json!(cp.spec.version));
         return Ok(Desired {
             backend: Backend::Kro,
@@ -297,12 +343,12 @@ fn desired_backend(cp: &Kany8sControlPlane, owner: &Owner) -> Result<Desired, (S
         });
     }
     let Some(external) = backend.external_backend.as_ref() else {
-        return Err(("BackendNotSelected".into(), exactly_one));
+        return Err((reasons::BACKEND_NOT_SELECTED.into(), exactly_one));
     };
     let parts: Vec<&str> = external.api_version.split('/').collect();
     if parts.len() > 2 || parts.iter().any(|p| p.is_empty()) {
         return Err((
-            "InvalidExternalBackend".into(),
+            reasons::INVALID_EXTERNAL_BACKEND.into(),
             format!(
                 "parse spec.externalBackend.apiVersion: unexpected GroupVersion string: {}",
                 external.api_version
@@ -311,7 +357,7 @@ fn desired_backend(cp: &Kany8sControlPlane, owner: &Owner) -> Result<Desired, (S
     }
     if external.kind.trim().is_empty() {
         return Err((
-            "InvalidExternalBackend".into(),
+            reasons::INVALID_EXTERNAL_BACKEND.into(),
             "spec.externalBackend.kind is required".into(),
         ));
     }
@@ -320,13 +366,13 @@ fn desired_backend(cp: &Kany8sControlPlane, owner: &Owner) -> Result<Desired, (S
         && parts[0] == crate::api::CONTROL_PLANE_GROUP
     {
         return Err((
-            "InvalidExternalBackend".into(),
+            reasons::INVALID_EXTERNAL_BACKEND.into(),
             "spec.externalBackend must not reference a Kany8sControlPlane".into(),
         ));
     }
     let mut spec = object_spec(
         external.spec.as_ref(),
-        "InvalidExternalBackendSpec",
+        reasons::INVALID_EXTERNAL_BACKEND_SPEC,
         "spec.externalBackend.spec",
     )?;
     spec.insert("version".into(), json!(cp.spec.version));
@@ -365,9 +411,9 @@ async fn resolve(
             if let Ok((_, rgd)) = &resolution
                 && !rgd::declares_version(rgd)
             {
-                publish(&ctx.recorder, cp, &Event {
+                lifecycle::publish(&ctx.recorder, cp, &Event {
                     warning: true,
-                    reason: "ResourceGraphDefinitionMissingVersionField".into(),
+                    reason: reasons::RGD_MISSING_VERSION_FIELD.into(),
                     note: format!("ResourceGraphDefinition \"{}\" does not declare spec.version; the injected version will be pruned by the API server", inputs.rgd_name),
                 }).await;
             }
@@ -467,197 +513,105 @@ async fn reflect(ctx: &Context, cp: &Kany8sControlPlane) -> Result<Option<Value>
     Ok(Some(object))
 }
 
-/// §4.5: Option B copies `status.kubeconfigSecretRef` into `<cluster>-kubeconfig`; Option A
-/// verifies the Secret the backend provides.
+/// §4.5: the kubeconfig step: read what [`kubeconfig::plan`] asks for, write what the pure
+/// decide functions return (Option B's copy into `<cluster>-kubeconfig`).
 async fn reconcile_kubeconfig(
     ctx: &Context,
     cp: &Kany8sControlPlane,
     owner: &Owner,
     status: Option<&BackendStatus>,
 ) -> Result<KubeconfigOutcome, Error> {
-    let cp_namespace = cp.namespace().unwrap_or_default();
-    let reference = status.and_then(|s| s.kubeconfig_ref.clone());
-    let copied = reference.is_some();
-    let outcome = |condition: Verdict| KubeconfigOutcome { condition, copied };
-    let cluster = match owner {
-        Owner::NotSet => {
-            return Ok(outcome(Verdict::new(
-                "False",
-                "OwnerClusterNotSet",
-                "waiting for owner Cluster reference to be set",
-            )));
-        }
-        Owner::NotFound(e) => {
-            return Ok(outcome(Verdict::new(
-                "False",
-                "OwnerClusterNotFound",
-                format!("owner Cluster not found: {e}"),
-            )));
-        }
-        Owner::GetFailed(e) => {
-            return Ok(outcome(Verdict::new(
-                "False",
-                "OwnerClusterGetFailed",
-                format!("get owner Cluster: {e}"),
-            )));
-        }
-        Owner::Found(cluster) => cluster,
+    let who = kubeconfig::ControlPlane {
+        namespace: cp.namespace().unwrap_or_default(),
+        name: cp.name_any(),
+        uid: cp.uid().unwrap_or_default(),
     };
-    let cluster_name = cluster.name_any();
-    let target_name = format!("{cluster_name}-kubeconfig");
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &cp_namespace);
-    let mut dependencies = vec![(cp_namespace.clone(), target_name.clone())];
-    let result = async {
-        let option_a = |secret: Option<Secret>| match secret {
-            None => Verdict::new("False", "KubeconfigSecretNotFound", format!("waiting for secret {cp_namespace}/{target_name} to be provided by the backend")),
-            Some(s) if !kubeconfig::compliant(&s, &cluster_name) => Verdict::new("False", "KubeconfigSecretNotCompliant", format!("secret {cp_namespace}/{target_name} must have type {} and label {CLUSTER_NAME_LABEL}={cluster_name}", kubeconfig::CLUSTER_SECRET_TYPE)),
-            Some(s) => match kubeconfig::value_of(&s).map(kubeconfig::validate) {
-                None => Verdict::new("False", "InvalidKubeconfig", format!("secret {cp_namespace}/{target_name} contains invalid kubeconfig: kubeconfig is empty")),
-                Some(Err(detail)) => Verdict::new("False", "InvalidKubeconfig", format!("secret {cp_namespace}/{target_name} contains invalid kubeconfig: {detail}")),
-                Some(Ok(())) => Verdict::new("True", "ProvidedByBackend", format!("kubeconfig secret {cp_namespace}/{target_name} is provided by the backend")),
-            },
-        };
-        let Some((source_name, source_namespace)) = reference.clone() else {
-            return Ok::<Verdict, Error>(option_a(secrets.get_opt(&target_name).await?));
-        };
-        let source_namespace = source_namespace.unwrap_or_else(|| cp_namespace.clone());
-        let source_key = format!("{source_namespace}/{source_name}");
-        if source_namespace != cp_namespace {
-            return Ok(Verdict::new("False", "KubeconfigSourceSecretCrossNamespace", format!("cross-namespace source secret {source_key} is not allowed (control plane namespace: {cp_namespace})")));
-        }
-        dependencies.push((source_namespace.clone(), source_name.clone()));
-        if source_name == target_name {
-            return Ok(option_a(secrets.get_opt(&target_name).await?));
-        }
-        let source = match secrets.get_opt(&source_name).await {
-            Ok(Some(s)) => s,
-            Ok(None) => return Ok(Verdict::new("False", "KubeconfigSourceSecretNotFound", format!("waiting for source secret {source_key} to be created"))),
-            Err(e) => return Ok(Verdict::new("False", "KubeconfigSourceSecretGetFailed", format!("get source secret {source_key}: {e}"))),
-        };
-        let Some(value) = kubeconfig::value_of(&source) else {
-            return Ok(Verdict::new("False", "KubeconfigSourceSecretDataMissing", format!("source secret {source_key} missing data[\"value\"]")));
-        };
-        if let Err(detail) = kubeconfig::validate(value) {
-            return Ok(Verdict::new("False", "InvalidKubeconfig", format!("source secret {source_key} contains invalid kubeconfig: {detail}")));
-        }
-        let uid = cp.uid().unwrap_or_default();
-        let target = secrets.get_opt(&target_name).await?;
-        if let Some(target) = &target
-            && let Some(detail) = kubeconfig::ownership_conflict(target, &uid)
-        {
-            return Ok(Verdict::new("False", "KubeconfigSecretOwnershipConflict", format!("secret {cp_namespace}/{target_name} {detail}; refusing to overwrite")));
-        }
-        let in_place = target.as_ref().is_some_and(|t| {
-            kubeconfig::value_of(t) == Some(value)
-                && kubeconfig::compliant(t, &cluster_name)
-                && t.metadata.owner_references.iter().flatten().any(|o| o.uid == uid && o.controller == Some(true))
-        });
-        if !in_place {
-            let body = json!({"apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": target_name, "namespace": cp_namespace,
-                    "labels": {CLUSTER_NAME_LABEL: cluster_name},
-                    "ownerReferences": [{"apiVersion": "controlplane.cluster.x-k8s.io/v1alpha1", "kind": "Kany8sControlPlane",
-                        "name": cp.name_any(), "uid": uid, "controller": true, "blockOwnerDeletion": true}]},
-                "type": kubeconfig::CLUSTER_SECRET_TYPE,
-                "data": {"value": k8s_openapi::ByteString(value.to_vec())}});
-            secrets
-                .patch(&target_name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
-                .await?;
-            ctx.metrics.kubeconfig_secret_written(crate::metrics::CONTROL_PLANE);
-            tracing::info!(secret = %format!("{cp_namespace}/{target_name}"), "kubeconfig secret written");
-        }
-        Ok(Verdict::new("True", "Reconciled", "kubeconfig secret reconciled"))
+    let reference = status.and_then(|s| s.kubeconfig_ref.clone());
+    let plan = kubeconfig::plan(&who, owner, reference.as_ref());
+    if let Some(dependencies) = kubeconfig::dependencies(&plan, &who, owner) {
+        lock(&ctx.secrets).record((who.namespace.clone(), who.name.clone()), dependencies);
     }
-    .await;
-    lock(&ctx.secrets).record((cp_namespace.clone(), cp.name_any()), dependencies);
-    Ok(outcome(result?))
+    let cluster = owner
+        .cluster()
+        .map(ResourceExt::name_any)
+        .unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &who.namespace);
+    let verdict = match plan {
+        kubeconfig::Plan::Done(verdict) => verdict,
+        kubeconfig::Plan::Provided { target } => {
+            let secret = secrets.get_opt(&target).await?;
+            kubeconfig::provided(&who, &cluster, &target, secret.as_ref())
+        }
+        kubeconfig::Plan::Copy { source, target } => {
+            let read = secrets.get_opt(&source).await.map_err(|e| e.to_string());
+            match kubeconfig::usable_source(&who, &source, &read) {
+                Err(verdict) => verdict,
+                Ok(value) => {
+                    let existing = secrets.get_opt(&target).await?;
+                    let (verdict, write) =
+                        kubeconfig::copy(&who, &cluster, &target, &value, existing.as_ref());
+                    if let Some(body) = write {
+                        secrets
+                            .patch(
+                                &target,
+                                &PatchParams::apply(FIELD_MANAGER).force(),
+                                &Patch::Apply(&body),
+                            )
+                            .await?;
+                        ctx.metrics
+                            .kubeconfig_secret_written(crate::metrics::CONTROL_PLANE);
+                        tracing::info!(secret = %format!("{}/{target}", who.namespace), "kubeconfig secret written");
+                    }
+                    verdict
+                }
+            }
+        }
+    };
+    Ok(kubeconfig::outcome(verdict, reference.is_some()))
 }
 
-/// [CP-05], [CP-49]: the own-object apply (finalizer, block-move, endpoint), skipped when in place.
-async fn ensure_own(
-    cp: &Kany8sControlPlane,
-    api: &Api<Kany8sControlPlane>,
-    block_move: bool,
-    endpoint: Option<ApiEndpoint>,
-) -> Result<(), Error> {
-    let has_finalizer = cp.finalizers().iter().any(|f| f == FINALIZER);
-    let has_block = cp
-        .annotations()
-        .get(BLOCK_MOVE_ANNOTATION)
-        .map(String::as_str)
-        == Some("true");
-    if has_finalizer && has_block == block_move && cp.spec.control_plane_endpoint == endpoint {
-        return Ok(());
-    }
-    own_apply(cp, api, true, block_move, endpoint).await
-}
-
-async fn own_apply(
-    cp: &Kany8sControlPlane,
-    api: &Api<Kany8sControlPlane>,
-    finalizer: bool,
-    block_move: bool,
-    endpoint: Option<ApiEndpoint>,
-) -> Result<(), Error> {
-    let finalizer = finalizer.then_some(FINALIZER);
-    crate::backend::apply_own(api, cp, finalizer, block_move, endpoint, FIELD_MANAGER).await
-}
-
-/// The one status write of a pass ([CP-14], [CP-47]).
-async fn write_status(
-    api: &Api<Kany8sControlPlane>,
-    cp: &Kany8sControlPlane,
-    status: Kany8sControlPlaneStatus,
-) -> Result<bool, Error> {
-    crate::backend::apply_status(api, cp, cp.status.as_ref(), status, FIELD_MANAGER).await
-}
-
-/// Applies a decision: the endpoint first (it must land before initialized, [CT-29]), then
-/// the status, then the events.
+/// Applies a decision through the shared lifecycle; an unparseable backend version is reported
+/// on change only ([CT-02] rule 2).
 async fn apply_decision(
     ctx: &Context,
     cp: &Kany8sControlPlane,
     api: &Api<Kany8sControlPlane>,
     decision: Decision,
 ) -> Result<(), Error> {
-    if let Some(endpoint) = decision.endpoint.clone() {
-        own_apply(cp, api, true, true, Some(endpoint)).await?;
-    }
-    write_status(api, cp, decision.status).await?;
     let key = (cp.namespace().unwrap_or_default(), cp.name_any());
-    for event in &decision.events {
-        // [CT-02] rule 2: an unparseable backend version is reported on change only.
-        if event.reason == "InvalidBackendVersion" {
+    let events: Vec<Event> = decision
+        .events
+        .into_iter()
+        .filter(|event| {
+            if event.reason != reasons::INVALID_BACKEND_VERSION {
+                return true;
+            }
             let mut last = lock(&ctx.last_warning);
             if last.get(&key) == Some(&event.note) {
-                continue;
+                return false;
             }
             last.insert(key.clone(), event.note.clone());
-        }
-        publish(&ctx.recorder, cp, event).await;
-    }
-    Ok(())
+            true
+        })
+        .collect();
+    lifecycle::apply_decision(
+        api,
+        &ctx.recorder,
+        cp,
+        decision.endpoint,
+        decision.status,
+        &events,
+    )
+    .await
 }
 
-/// [CT-17], [CT-18]: the paused path.
-async fn pause(
-    cp: &Kany8sControlPlane,
+/// [CT-17], [CT-18]: suspends and detaches the backend `status.backendRef` names; a facade is
+/// not suspended (it honours the Cluster's pause itself).
+async fn suspend_backend(
     ctx: &Context,
-    api: &Api<Kany8sControlPlane>,
+    cp: &Kany8sControlPlane,
     owner: &Owner,
-    message: String,
-) -> Result<Action, Error> {
-    let generation = cp.metadata.generation.unwrap_or(0);
-    let mut status = cp.status.clone().unwrap_or_default();
-    put(
-        &mut status.conditions,
-        types::PAUSED,
-        &Verdict::new("True", "Paused", message),
-        generation,
-        &now(),
-    );
-    write_status(api, cp, status).await?;
-    // [CT-18]: a facade is not suspended; it honours the Cluster's pause itself.
+) -> Result<(), Error> {
     if let Some(reference) = cp
         .status
         .as_ref()
@@ -673,19 +627,7 @@ async fn pause(
             .suspend_referenced(suspension(cp), &namespace, &reference, &detach)
             .await?;
     }
-    // Suspended and detached (or no backend): safely paused, so clusterctl may move it.
-    if cp.annotations().contains_key(BLOCK_MOVE_ANNOTATION) {
-        let finalizer = cp.finalizers().iter().any(|f| f == FINALIZER);
-        own_apply(
-            cp,
-            api,
-            finalizer,
-            false,
-            cp.spec.control_plane_endpoint.clone(),
-        )
-        .await?;
-    }
-    Ok(Action::await_change())
+    Ok(())
 }
 
 /// kro instances are suspended with kro's annotation, external backends with Cluster API's.
@@ -696,61 +638,28 @@ fn suspension(cp: &Kany8sControlPlane) -> Suspension {
     }
 }
 
-/// [CT-25]: deletion with the finalizer.
-async fn delete(
-    cp: &Kany8sControlPlane,
+/// [CT-25]: deletes the owned backend and says where that stands.
+async fn delete_backend(
     ctx: &Context,
-    api: &Api<Kany8sControlPlane>,
-    owner: Owner,
-) -> Result<Action, Error> {
-    if !cp.finalizers().iter().any(|f| f == FINALIZER) {
-        return Ok(Action::await_change());
-    }
-    let release = || {
-        own_apply(
-            cp,
-            api,
-            false,
-            false,
-            cp.spec.control_plane_endpoint.clone(),
-        )
-    };
-    if cp.annotations().contains_key(DELETE_FOR_MOVE_ANNOTATION) {
-        release().await?;
-        return Ok(Action::await_change());
-    }
+    cp: &Kany8sControlPlane,
+    owner: &Owner,
+) -> Result<Dependents, Error> {
     // [CT-27]: owner errors during deletion leave only the annotation to decide.
     let owner = match owner {
-        Owner::Found(c) => Owner::Found(c),
+        Owner::Found(c) => Owner::Found(c.clone()),
         _ => Owner::NotSet,
     };
-    let generation = cp.metadata.generation.unwrap_or(0);
-    let now = now();
-    let mut status = cp.status.clone().unwrap_or_default();
-    if let Some(message) = paused_message("Kany8sControlPlane", cp.annotations(), &owner) {
-        put_deletion_paused(&mut status.conditions, message, generation, &now);
-        write_status(api, cp, status).await?;
-        return Ok(Action::await_change());
-    }
     let namespace = cp.namespace().unwrap_or_default();
     let reference = match cp.status.as_ref().and_then(|s| s.backend_ref.clone()) {
         Some(r) => Some(r),
         None => desired_reference(ctx, cp, &owner).await,
     };
     let Some(reference) = reference else {
-        publish(
-            &ctx.recorder,
-            cp,
-            &Event {
-                warning: true,
-                reason: "BackendUnresolvable".into(),
-                note: "cannot determine the backend to delete; relying on garbage collection"
-                    .into(),
-            },
-        )
-        .await;
-        release().await?;
-        return Ok(Action::await_change());
+        return Ok(Dependents::Unresolvable(Event {
+            warning: true,
+            reason: reasons::BACKEND_UNRESOLVABLE.into(),
+            note: "cannot determine the backend to delete; relying on garbage collection".into(),
+        }));
     };
     let uid = cp.uid().unwrap_or_default();
     let resource = match ctx
@@ -758,40 +667,18 @@ async fn delete(
         .delete_owned(suspension(cp), &namespace, &reference, &uid)
         .await?
     {
-        Deletion::Released => {
-            release().await?;
-            return Ok(Action::await_change());
-        }
+        Deletion::Released => return Ok(Dependents::Released),
         Deletion::Waiting(resource) => resource,
     };
     ctx.watches.ensure(&resource);
     let waiting = waiting_for_deletion(
-        "WaitingForBackendDeletion",
+        reasons::WAITING_FOR_BACKEND_DELETION,
         &reference.kind,
         &namespace,
         &reference.name,
     );
-    put_deleting(
-        &mut status.conditions,
-        &waiting,
-        "control plane is being deleted",
-        &[types::AVAILABLE],
-        generation,
-        &now,
-    );
-    capi::remove_condition(&mut status.conditions, types::CREATING);
-    status.observed_generation = Some(generation);
-    let before = cp.status.clone().unwrap_or_default().conditions;
-    if write_status(api, cp, status.clone()).await? {
-        for event in decide::condition_events(&before, &status.conditions, &[types::DELETING]) {
-            publish(&ctx.recorder, cp, &event).await;
-        }
-    }
-    Ok(if ctx.watches.is_running(&resource) {
-        Action::await_change()
-    } else {
-        Action::requeue(SERVED_RETRY)
-    })
+    let requeue = (!ctx.watches.is_running(&resource)).then_some(SERVED_RETRY);
+    Ok(Dependents::Waiting(waiting, requeue))
 }
 
 /// The backend the spec would create, when `status.backendRef` is not set.

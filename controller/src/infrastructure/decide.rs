@@ -7,12 +7,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::api::{BackendReference, ClusterInitialization, Kany8sClusterStatus};
 use crate::backend_status::{BackendStatus, InvalidBackendStatus, sanitize_reason};
 use crate::capi::{ApiEndpoint, remove_condition};
-use crate::controlplane::decide::{Event, Verdict, condition_events, put, put_settled, types};
 use crate::endpoint::parse_endpoint;
+use crate::reconciler::conditions::{
+    Event, Status, Verdict, condition_events, put, put_settled, reasons, types,
+};
 use crate::rgd::{InstanceKind, RgdError};
 
 /// `Ready` reasons that set the failure fields besides an instance's `terminal` ([IC-15]).
-const TERMINAL_REASONS: &[&str] = &["InvalidKroSpec", "InvalidEndpoint"];
+const TERMINAL_REASONS: &[&str] = &[reasons::INVALID_KRO_SPEC, reasons::INVALID_ENDPOINT];
 
 /// What the infrastructure is made of ([IC-04], §5.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,14 +98,18 @@ pub fn decide(inputs: &Inputs) -> Decision {
         (Mode::Kro, Some(Ok(kind))) => put(
             &mut conditions,
             types::RGD_RESOLVED,
-            &Verdict::new("True", "Resolved", kind.resolved_message(&inputs.rgd_name)),
+            &Verdict::new(
+                Status::True,
+                reasons::RESOLVED,
+                kind.resolved_message(&inputs.rgd_name),
+            ),
             generation,
             now,
         ),
         (Mode::Kro, Some(Err(e))) => put(
             &mut conditions,
             types::RGD_RESOLVED,
-            &Verdict::new("False", e.reason(), e.to_string()),
+            &Verdict::new(Status::False, e.reason(), e.to_string()),
             generation,
             now,
         ),
@@ -119,21 +125,25 @@ pub fn decide(inputs: &Inputs) -> Decision {
         _ => None,
     };
     let ready = if let Some((reason, message)) = &inputs.spec_error {
-        Verdict::new("False", reason, message.clone())
+        Verdict::new(Status::False, reason, message.clone())
     } else if let Some(message) = &inputs.backend_changed {
-        Verdict::new("False", "BackendChanged", message.clone())
+        Verdict::new(Status::False, reasons::BACKEND_CHANGED, message.clone())
     } else if inputs.mode == Mode::Stub {
-        Verdict::new("True", "Ready", "infrastructure is ready")
+        Verdict::new(Status::True, reasons::READY, "infrastructure is ready")
     } else if let (Some(e), None) = (resolution_error, &inputs.observed) {
-        Verdict::new("False", e.reason(), e.to_string())
+        Verdict::new(Status::False, e.reason(), e.to_string())
     } else if let Some(message) = &inputs.waiting_for_owner {
-        Verdict::new("False", "WaitingForOwnerCluster", message.clone())
+        Verdict::new(
+            Status::False,
+            reasons::WAITING_FOR_OWNER_CLUSTER,
+            message.clone(),
+        )
     } else if let Some(message) = invalid_status {
-        Verdict::new("False", "InvalidBackendStatus", message)
+        Verdict::new(Status::False, reasons::INVALID_BACKEND_STATUS, message)
     } else if let Some(message) = endpoint_error {
-        Verdict::new("False", "InvalidEndpoint", message)
+        Verdict::new(Status::False, reasons::INVALID_ENDPOINT, message)
     } else if let Some(message) = status.as_ref().and_then(|s| s.stale.clone()) {
-        Verdict::new("False", "BackendStatusStale", message)
+        Verdict::new(Status::False, reasons::BACKEND_STATUS_STALE, message)
     } else {
         let s = status.clone().unwrap_or_default();
         let pick = |value: &str, fallback: &str, sanitize: bool| {
@@ -147,14 +157,14 @@ pub fn decide(inputs: &Inputs) -> Decision {
         };
         if s.ready {
             Verdict::new(
-                "True",
-                &pick(&s.reason, "Ready", true),
+                Status::True,
+                &pick(&s.reason, reasons::READY, true),
                 pick(&s.message, "infrastructure is ready", false),
             )
         } else {
             Verdict::new(
-                "False",
-                &pick(&s.reason, "Provisioning", true),
+                Status::False,
+                &pick(&s.reason, reasons::PROVISIONING, true),
                 pick(
                     &s.message,
                     "waiting for infrastructure to become ready",
@@ -167,9 +177,9 @@ pub fn decide(inputs: &Inputs) -> Decision {
     put_settled(&mut conditions, generation, now);
 
     // [IC-04], [IC-13]: provisioned once ready (stub mode at once); sticky ([CT-31]).
-    let provisioned = was_provisioned || ready.status == "True";
+    let provisioned = was_provisioned || ready.is_true();
     // [IC-15]
-    let terminal = ready.status != "True"
+    let terminal = !ready.is_true()
         && (TERMINAL_REASONS.contains(&ready.reason.as_str())
             || status.as_ref().is_some_and(|s| s.terminal));
     let backend_ref = match inputs.mode {

@@ -13,21 +13,17 @@ use serde_json::{Map, Value, json};
 
 use super::decide::{self, Decision, Inputs, Mode};
 use crate::api::{BackendReference, INFRASTRUCTURE_GROUP, Kany8sCluster, Kany8sClusterStatus};
-use crate::backend::{
-    Backends, Backoff, Deletion, Error, OWNER_UID_ANNOTATION, Owner, Suspension, now,
-    owner_cluster, paused_message, publish,
-};
 use crate::backend_status::{self, json_type};
-use crate::capi::{
-    ApiEndpoint, BLOCK_MOVE_ANNOTATION, CLUSTER_NAME_LABEL, DELETE_FOR_MOVE_ANNOTATION,
-    MANAGED_BY_ANNOTATION,
-};
-use crate::controlplane::decide::{
-    Event, Verdict, condition_events, put, put_deleting, put_deletion_paused, types,
-    waiting_for_deletion,
-};
+use crate::backends::{Backends, Deletion, OWNER_UID_ANNOTATION};
+use crate::capi::{ApiEndpoint, CLUSTER_NAME_LABEL, MANAGED_BY_ANNOTATION};
 use crate::dynamic::DynamicWatches;
+use crate::owner::{Owner, owner_cluster, paused_message};
+use crate::reconciler::conditions::{Event, reasons, waiting_for_deletion};
+use crate::reconciler::lifecycle::{self, Dependents, Kany8sObject};
+use crate::reconciler::runtime::Backoff;
+use crate::reconciler::{Error, now};
 use crate::rgd::{self, RgdError};
+use crate::suspension::Suspension;
 
 /// Field manager of every write of this controller (§5).
 pub const FIELD_MANAGER: &str = "kany8s-infrastructure";
@@ -46,6 +42,34 @@ const SUSPENSION: Suspension = Suspension {
     field_manager: FIELD_MANAGER,
 };
 
+impl Kany8sObject for Kany8sCluster {
+    type Status = Kany8sClusterStatus;
+    const KIND: &'static str = KIND;
+    const FINALIZER: &'static str = FINALIZER;
+    const FIELD_MANAGER: &'static str = FIELD_MANAGER;
+    const BLOCK_MOVE: bool = true;
+    const DELETING_ALSO: &'static [&'static str] = &[];
+    const DELETING_MESSAGE: &'static str = "infrastructure is being deleted";
+
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+
+    fn conditions(
+        status: &mut Self::Status,
+    ) -> &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+        &mut status.conditions
+    }
+
+    fn set_observed_generation(status: &mut Self::Status, generation: i64) {
+        status.observed_generation = Some(generation);
+    }
+
+    fn endpoint(&self) -> Option<ApiEndpoint> {
+        self.spec.control_plane_endpoint.clone()
+    }
+}
+
 /// Shared state of the controller.
 pub struct Context {
     pub client: Client,
@@ -60,6 +84,12 @@ impl std::fmt::Debug for Context {
         f.debug_struct("Context")
             .field("watches", &self.watches)
             .finish_non_exhaustive()
+    }
+}
+
+impl crate::reconciler::runtime::Context for Context {
+    fn backoff(&self) -> &Backoff {
+        &self.backoff
     }
 }
 
@@ -87,18 +117,28 @@ pub async fn reconcile(ic: Arc<Kany8sCluster>, ctx: Arc<Context>) -> Result<Acti
     // [IC-01]: externally managed; only a finalizer left from before is released.
     if ic.annotations().contains_key(MANAGED_BY_ANNOTATION) {
         if ic.metadata.deletion_timestamp.is_some() && has_finalizer {
-            own_apply(&ic, &api, false, false, None).await?;
+            lifecycle::own_apply(&api, ic.as_ref(), false, false, None).await?;
         }
         return Ok(Action::await_change());
     }
     let owner = owner_cluster(&ctx.client, ic.as_ref()).await;
     if ic.metadata.deletion_timestamp.is_some() {
-        return delete(&ic, &ctx, &api, owner).await;
+        return lifecycle::delete(&api, &ctx.recorder, ic.as_ref(), &owner, &now(), || {
+            delete_instance(&ctx, &ic)
+        })
+        .await;
     }
     if let Some(message) = paused_message(KIND, ic.annotations(), &owner) {
-        return pause(&ic, &ctx, &api, &owner, message).await;
+        return lifecycle::pause(
+            &api,
+            ic.as_ref(),
+            message,
+            &now(),
+            suspend_instance(&ctx, &ic, &owner),
+        )
+        .await;
     }
-    ensure_own(&ic, &api).await?;
+    lifecycle::ensure_own(&api, ic.as_ref()).await?;
 
     let mut inputs = inputs_of(&ic);
     let mut requeue = None;
@@ -124,8 +164,12 @@ pub async fn reconcile(ic: Arc<Kany8sCluster>, ctx: Arc<Context>) -> Result<Acti
             }
         }
     }
-    let decision = decide::decide(&inputs);
-    apply_decision(&ctx, &ic, &api, decision).await?;
+    let Decision {
+        status,
+        endpoint,
+        events,
+    } = decide::decide(&inputs);
+    lifecycle::apply_decision(&api, &ctx.recorder, ic.as_ref(), endpoint, status, &events).await?;
     // [CP-52]: failed reads are written as a condition, then back off.
     if let Some(Err(e @ RgdError::GetFailed(..))) = &inputs.resolution {
         return Err(Error::Transient(e.to_string()));
@@ -323,76 +367,8 @@ async fn apply_instance(
         .await
 }
 
-/// [IC-02], [CT-21], [CT-24]: the own-object apply, skipped when in place.
-async fn ensure_own(ic: &Kany8sCluster, api: &Api<Kany8sCluster>) -> Result<(), Error> {
-    let has_finalizer = ic.finalizers().iter().any(|f| f == FINALIZER);
-    let has_block = ic
-        .annotations()
-        .get(BLOCK_MOVE_ANNOTATION)
-        .map(String::as_str)
-        == Some("true");
-    if has_finalizer && has_block {
-        return Ok(());
-    }
-    own_apply(ic, api, true, true, ic.spec.control_plane_endpoint.clone()).await
-}
-
-/// The own-object apply: finalizer, `block-move` and `spec.controlPlaneEndpoint` (once known).
-async fn own_apply(
-    ic: &Kany8sCluster,
-    api: &Api<Kany8sCluster>,
-    finalizer: bool,
-    block_move: bool,
-    endpoint: Option<ApiEndpoint>,
-) -> Result<(), Error> {
-    let finalizer = finalizer.then_some(FINALIZER);
-    crate::backend::apply_own(api, ic, finalizer, block_move, endpoint, FIELD_MANAGER).await
-}
-
-/// The one status write of a pass ([CP-14], [CP-47]).
-async fn write_status(
-    api: &Api<Kany8sCluster>,
-    ic: &Kany8sCluster,
-    status: Kany8sClusterStatus,
-) -> Result<bool, Error> {
-    crate::backend::apply_status(api, ic, ic.status.as_ref(), status, FIELD_MANAGER).await
-}
-
-/// The endpoint first (so the Cluster sees it with the Ready status), then status, then events.
-async fn apply_decision(
-    ctx: &Context,
-    ic: &Kany8sCluster,
-    api: &Api<Kany8sCluster>,
-    decision: Decision,
-) -> Result<(), Error> {
-    if let Some(endpoint) = decision.endpoint {
-        own_apply(ic, api, true, true, Some(endpoint)).await?;
-    }
-    write_status(api, ic, decision.status).await?;
-    for event in &decision.events {
-        publish(&ctx.recorder, ic, event).await;
-    }
-    Ok(())
-}
-
-/// [IC-02] with [CT-17]: only the `Paused` condition, the instance suspension and, once safely
-/// paused, the removal of `block-move`.
-async fn pause(
-    ic: &Kany8sCluster,
-    ctx: &Context,
-    api: &Api<Kany8sCluster>,
-    owner: &Owner,
-    message: String,
-) -> Result<Action, Error> {
-    let mut status = ic.status.clone().unwrap_or_default();
-    put(
-        &mut status.conditions,
-        types::PAUSED,
-        &Verdict::new("True", "Paused", message),
-        ic.metadata.generation.unwrap_or(0),
-        &now(),
-    );
-    write_status(api, ic, status).await?;
+/// [IC-02] with [CT-17]: suspends and detaches the instance `status.backendRef` names.
+async fn suspend_instance(ctx: &Context, ic: &Kany8sCluster, owner: &Owner) -> Result<(), Error> {
     if let Some(reference) = ic.status.as_ref().and_then(|s| s.backend_ref.clone()) {
         let detach: Vec<String> = [ic.uid(), owner.cluster().and_then(|c| c.uid())]
             .into_iter()
@@ -403,55 +379,11 @@ async fn pause(
             .suspend_referenced(SUSPENSION, &namespace, &reference, &detach)
             .await?;
     }
-    if ic.annotations().contains_key(BLOCK_MOVE_ANNOTATION) {
-        let finalizer = ic.finalizers().iter().any(|f| f == FINALIZER);
-        own_apply(
-            ic,
-            api,
-            finalizer,
-            false,
-            ic.spec.control_plane_endpoint.clone(),
-        )
-        .await?;
-    }
-    Ok(Action::await_change())
+    Ok(())
 }
 
-/// [IC-02] with [CT-25]–[CT-28]: deletion with the finalizer, the instance as backend.
-async fn delete(
-    ic: &Kany8sCluster,
-    ctx: &Context,
-    api: &Api<Kany8sCluster>,
-    owner: Owner,
-) -> Result<Action, Error> {
-    if !ic.finalizers().iter().any(|f| f == FINALIZER) {
-        return Ok(Action::await_change());
-    }
-    let release = || {
-        own_apply(
-            ic,
-            api,
-            false,
-            false,
-            ic.spec.control_plane_endpoint.clone(),
-        )
-    };
-    if ic.annotations().contains_key(DELETE_FOR_MOVE_ANNOTATION) {
-        release().await?;
-        return Ok(Action::await_change());
-    }
-    let owner = match owner {
-        Owner::Found(c) => Owner::Found(c),
-        _ => Owner::NotSet,
-    };
-    let generation = ic.metadata.generation.unwrap_or(0);
-    let now = now();
-    let mut status = ic.status.clone().unwrap_or_default();
-    if let Some(message) = paused_message(KIND, ic.annotations(), &owner) {
-        put_deletion_paused(&mut status.conditions, message, generation, &now);
-        write_status(api, ic, status).await?;
-        return Ok(Action::await_change());
-    }
+/// [IC-02] with [CT-25]–[CT-28]: deletes the owned instance and says where that stands.
+async fn delete_instance(ctx: &Context, ic: &Kany8sCluster) -> Result<Dependents, Error> {
     let namespace = ic.namespace().unwrap_or_default();
     let reference = match ic.status.as_ref().and_then(|s| s.backend_ref.clone()) {
         Some(r) => Some(r),
@@ -459,20 +391,14 @@ async fn delete(
     };
     let Some(reference) = reference else {
         if ic.spec.backend.resource_graph_definition_ref.is_some() {
-            publish(
-                &ctx.recorder,
-                ic,
-                &Event {
-                    warning: true,
-                    reason: "BackendUnresolvable".into(),
-                    note: "cannot determine the backend to delete; relying on garbage collection"
-                        .into(),
-                },
-            )
-            .await;
+            return Ok(Dependents::Unresolvable(Event {
+                warning: true,
+                reason: reasons::BACKEND_UNRESOLVABLE.into(),
+                note: "cannot determine the backend to delete; relying on garbage collection"
+                    .into(),
+            }));
         }
-        release().await?;
-        return Ok(Action::await_change());
+        return Ok(Dependents::Released);
     };
     let uid = ic.uid().unwrap_or_default();
     let resource = match ctx
@@ -480,39 +406,18 @@ async fn delete(
         .delete_owned(SUSPENSION, &namespace, &reference, &uid)
         .await?
     {
-        Deletion::Released => {
-            release().await?;
-            return Ok(Action::await_change());
-        }
+        Deletion::Released => return Ok(Dependents::Released),
         Deletion::Waiting(resource) => resource,
     };
     ctx.watches.ensure(&resource);
     let waiting = waiting_for_deletion(
-        "WaitingForBackendDeletion",
+        reasons::WAITING_FOR_BACKEND_DELETION,
         &reference.kind,
         &namespace,
         &reference.name,
     );
-    put_deleting(
-        &mut status.conditions,
-        &waiting,
-        "infrastructure is being deleted",
-        &[],
-        generation,
-        &now,
-    );
-    status.observed_generation = Some(generation);
-    let before = ic.status.clone().unwrap_or_default().conditions;
-    if write_status(api, ic, status.clone()).await? {
-        for event in condition_events(&before, &status.conditions, &[types::DELETING]) {
-            publish(&ctx.recorder, ic, &event).await;
-        }
-    }
-    Ok(if ctx.watches.is_running(&resource) {
-        Action::await_change()
-    } else {
-        Action::requeue(SERVED_RETRY)
-    })
+    let requeue = (!ctx.watches.is_running(&resource)).then_some(SERVED_RETRY);
+    Ok(Dependents::Waiting(waiting, requeue))
 }
 
 /// The instance the spec would create, when `status.backendRef` is not set.

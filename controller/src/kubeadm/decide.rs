@@ -9,21 +9,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::api::{
     ControlPlaneInitialization, ControlPlaneVersion, Kany8sKubeadmControlPlaneStatus,
 };
-use crate::backend::Owner;
 use crate::capi::remove_condition;
-use crate::controlplane::decide::{
-    Event, Verdict, condition_events, put, put_settled, rolling_out,
+use crate::owner::Owner;
+use crate::reconciler::conditions::{
+    Event, Status, Verdict, condition_events, put, put_settled, reasons, rolling_out, types,
 };
-
-/// Condition types of a Kany8sKubeadmControlPlane.
-pub mod types {
-    pub use crate::controlplane::decide::types::{
-        AVAILABLE, CREATING, DELETING, PAUSED, READY, ROLLING_OUT,
-    };
-    pub const OWNER: &str = "OwnerClusterResolved";
-    pub const CERTIFICATES: &str = "CertificatesAvailable";
-    pub const MACHINES_UP_TO_DATE: &str = "MachinesUpToDate";
-}
 
 /// The control-plane label ([KK-14]).
 pub const CONTROL_PLANE_LABEL: &str = "cluster.x-k8s.io/control-plane";
@@ -76,16 +66,22 @@ pub struct Decision {
 /// [KK-01], [KKC-01], [KKC-02]: `OwnerClusterResolved` from the owner lookup.
 pub fn owner_verdict(owner: &Owner) -> Verdict {
     match owner {
-        Owner::Found(_) => Verdict::new("True", "OwnerClusterResolved", "owner Cluster resolved"),
+        Owner::Found(_) => Verdict::new(
+            Status::True,
+            reasons::OWNER_CLUSTER_RESOLVED,
+            "owner Cluster resolved",
+        ),
         Owner::NotSet => Verdict::new(
-            "False",
-            "OwnerClusterNotSet",
+            Status::False,
+            reasons::OWNER_CLUSTER_NOT_SET,
             "waiting for owner Cluster reference to be set",
         ),
-        Owner::NotFound(e) => Verdict::new("False", "OwnerClusterNotFound", e.clone()),
+        Owner::NotFound(e) => {
+            Verdict::new(Status::False, reasons::OWNER_CLUSTER_NOT_FOUND, e.clone())
+        }
         Owner::GetFailed(e) => Verdict::new(
-            "False",
-            "OwnerClusterGetFailed",
+            Status::False,
+            reasons::OWNER_CLUSTER_GET_FAILED,
             format!("get owner Cluster: {e}"),
         ),
     }
@@ -140,11 +136,11 @@ pub fn decide(inputs: &Inputs) -> Decision {
                 || (inputs.endpoint_set
                     && (*remote_connection_probe || machines.iter().any(|m| m.ready)));
             let ready = if initialized {
-                Verdict::new("True", "Ready", "control plane is ready")
+                Verdict::new(Status::True, reasons::READY, "control plane is ready")
             } else {
                 Verdict::new(
-                    "False",
-                    "WaitingForRemoteConnectionProbe",
+                    Status::False,
+                    reasons::WAITING_FOR_REMOTE_CONNECTION_PROBE,
                     "waiting for Cluster RemoteConnectionProbe=True",
                 )
             };
@@ -152,23 +148,27 @@ pub fn decide(inputs: &Inputs) -> Decision {
         }
     };
     put(conditions, types::READY, &ready, generation, now);
-    let available = if ready.status == "True" {
+    let available = if ready.is_true() {
         remove_condition(conditions, types::CREATING);
-        Verdict::new("True", "Available", "control plane is available")
+        Verdict::new(
+            Status::True,
+            reasons::AVAILABLE,
+            "control plane is available",
+        )
     } else {
         // [KKC-07]
         let creating = Verdict {
-            status: "True",
+            status: Status::True,
             ..ready.clone()
         };
         put(conditions, types::CREATING, &creating, generation, now);
-        Verdict::new("False", &ready.reason, ready.message.clone())
+        Verdict::new(Status::False, &ready.reason, ready.message.clone())
     };
     put(conditions, types::AVAILABLE, &available, generation, now);
     status.initialization = initialized.then_some(ControlPlaneInitialization {
         control_plane_initialized: Some(true),
     });
-    if ready.status == "True" {
+    if ready.is_true() {
         status.failure_reason = None;
         status.failure_message = None;
     }
@@ -199,7 +199,7 @@ pub fn decide(inputs: &Inputs) -> Decision {
             (false, None) => put(
                 conditions,
                 types::MACHINES_UP_TO_DATE,
-                &Verdict::new("True", "UpToDate", ""),
+                &Verdict::new(Status::True, reasons::UP_TO_DATE, ""),
                 generation,
                 now,
             ),
@@ -207,8 +207,8 @@ pub fn decide(inputs: &Inputs) -> Decision {
                 conditions,
                 types::MACHINES_UP_TO_DATE,
                 &Verdict::new(
-                    "False",
-                    "UpgradeNotSupported",
+                    Status::False,
+                    reasons::UPGRADE_NOT_SUPPORTED,
                     format!(
                         "in-place upgrade from {} to {} is not supported; re-create the control plane",
                         machine.version.as_deref().unwrap_or("(none)"),
@@ -270,7 +270,7 @@ mod tests {
     use rstest::rstest;
 
     fn time() -> Time {
-        crate::backend::now()
+        crate::reconciler::now()
     }
 
     fn machine(version: &str, ready: bool) -> Machine {
@@ -288,9 +288,13 @@ mod tests {
             spec_version: "v1.34.0".into(),
             cluster_name: "demo".into(),
             previous: Kany8sKubeadmControlPlaneStatus::default(),
-            owner: Verdict::new("True", "OwnerClusterResolved", "owner Cluster resolved"),
+            owner: Verdict::new(
+                Status::True,
+                "OwnerClusterResolved",
+                "owner Cluster resolved",
+            ),
             certificates: Some(Verdict::new(
-                "True",
+                Status::True,
                 "Available",
                 "cluster certificates are available",
             )),
@@ -314,7 +318,7 @@ mod tests {
     /// [KK-14], [KKC-04], [KKC-06], [KKC-07], [KKC-08]: Ready, Creating and Available for each
     /// way a pass ends.
     #[rstest]
-    #[case::blocked(Progress::Blocked(Verdict::new("False", "WaitingForInfrastructureEndpoint", "waiting for infrastructure controlPlaneEndpoint to be set")), false, ("False", "WaitingForInfrastructureEndpoint", "waiting for infrastructure controlPlaneEndpoint to be set"))]
+    #[case::blocked(Progress::Blocked(Verdict::new(Status::False, "WaitingForInfrastructureEndpoint", "waiting for infrastructure controlPlaneEndpoint to be set")), false, ("False", "WaitingForInfrastructureEndpoint", "waiting for infrastructure controlPlaneEndpoint to be set"))]
     #[case::no_machine_ready(built(false, vec![machine("v1.34.0", false)]), false, ("False", "WaitingForRemoteConnectionProbe", "waiting for Cluster RemoteConnectionProbe=True"))]
     #[case::machine_ready(built(false, vec![machine("v1.34.0", true)]), true, ("True", "Ready", "control plane is ready"))]
     #[case::probe(built(true, vec![]), true, ("True", "Ready", "control plane is ready"))]
@@ -369,7 +373,7 @@ mod tests {
         assert_eq!(condition(&later, types::READY).map(|c| c.0), Some("True"));
         // A failing step still says so after initialization ([KK-13]).
         i.progress = Progress::Blocked(Verdict::new(
-            "False",
+            Status::False,
             "KubeconfigGenerationFailed",
             "generate kubeconfig: boom",
         ));
@@ -486,12 +490,12 @@ mod tests {
     #[test]
     fn kkc01_03_owner_and_certificates_and_quiet_repeat() {
         let mut i = inputs(Progress::Blocked(Verdict::new(
-            "False",
+            Status::False,
             "CertificatesUnavailable",
             "missing data for key tls.crt",
         )));
         i.certificates = Some(Verdict::new(
-            "False",
+            Status::False,
             "CertificatesUnavailable",
             "missing data for key tls.crt",
         ));
@@ -529,7 +533,7 @@ mod tests {
         let verdict = owner_verdict(&owner);
         assert_eq!(
             (
-                verdict.status,
+                verdict.status.as_str(),
                 verdict.reason.as_str(),
                 verdict.message.as_str()
             ),
@@ -548,7 +552,7 @@ mod tests {
     /// [KKC-05], [KKC-10], [KK-18]: while the Machine goes, Ready and Available say Deleting.
     #[test]
     fn kkc05_kkc10_deleting() {
-        use crate::controlplane::decide::{put_deleting, waiting_for_deletion};
+        use crate::reconciler::conditions::{put_deleting, waiting_for_deletion};
         let mut conditions = decide(&inputs(built(true, vec![machine("v1.34.0", true)])))
             .status
             .conditions;
@@ -618,7 +622,7 @@ mod tests {
                 Just("MachineFailed"),
             ]
             .prop_map(|r| Progress::Blocked(Verdict::new(
-                "False",
+                Status::False,
                 r,
                 format!("{r} happened")
             ))),

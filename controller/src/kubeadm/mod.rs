@@ -2,17 +2,17 @@
 //! one kubeadm Machine built from certificate Secrets, an admin kubeconfig, a KubeadmConfig and
 //! an infrastructure machine, driven by watches ([KK-16]) instead of polling.
 
+pub mod build;
 pub mod certs;
 pub mod decide;
 pub mod reconcile;
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::Controller;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -22,6 +22,7 @@ use crate::capi::{CLUSTER_NAME_LABEL, Cluster};
 use crate::dynamic::{DynamicWatches, Probe};
 use crate::manager::Options;
 use crate::metrics;
+use crate::reconciler::runtime::{by_cluster, run_controller};
 use decide::CONTROL_PLANE_LABEL;
 use reconcile::{Context, machine_resource};
 
@@ -63,7 +64,7 @@ fn cluster_of(meta: &kube::api::ObjectMeta) -> Option<String> {
 fn cluster_relevant(cluster: &Cluster) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    crate::backend::cluster_relevant(cluster).hash(&mut hasher);
+    crate::owner::cluster_relevant(cluster).hash(&mut hasher);
     cluster
         .status
         .as_ref()
@@ -73,12 +74,17 @@ fn cluster_relevant(cluster: &Cluster) -> Option<u64> {
     Some(hasher.finish())
 }
 
-fn error_policy(
-    kkcp: Arc<Kany8sKubeadmControlPlane>,
-    error: &crate::backend::Error,
-    ctx: Arc<Context>,
-) -> Action {
-    crate::backend::retry_later(kkcp.as_ref(), error, &ctx.backoff)
+/// [KK-16]: the facade a Cluster's `spec.controlPlaneRef` names.
+fn named_by(cluster: &Cluster) -> Option<String> {
+    cluster
+        .spec
+        .control_plane_ref
+        .as_ref()
+        .filter(|r| {
+            r.api_group == crate::api::CONTROL_PLANE_GROUP
+                && r.kind == Kany8sKubeadmControlPlane::kind(&())
+        })
+        .map(|r| r.name.clone())
 }
 
 /// Runs the controller until the future is dropped.
@@ -117,11 +123,7 @@ pub async fn run(client: Client, options: Options) {
         .default_backoff()
         .touched_objects()
         .predicate_filter(cluster_relevant, PredicateConfig::default());
-    let by_cluster = reader.clone();
-    let machines: Api<PartialObjectMeta<DynamicObject>> = match &options.namespace {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &machine_resource()),
-        None => Api::all_with(client.clone(), &machine_resource()),
-    };
+    let machines = options.dynamic_api(&client, &machine_resource());
     let machine_events = watcher::watcher(
         machines,
         watcher::Config::default().labels(CONTROL_PLANE_LABEL),
@@ -137,30 +139,8 @@ pub async fn run(client: Client, options: Options) {
     .default_backoff()
     .touched_objects();
     let by_secret = reader.clone();
-    Controller::for_stream(primary, reader)
-        .watches_stream(cluster_events, move |cluster| {
-            let namespace = cluster.namespace().unwrap_or_default();
-            let uid = cluster.uid().unwrap_or_default();
-            let named = cluster
-                .spec
-                .control_plane_ref
-                .as_ref()
-                .filter(|r| {
-                    r.api_group == crate::api::CONTROL_PLANE_GROUP
-                        && r.kind == Kany8sKubeadmControlPlane::kind(&())
-                })
-                .map(|r| r.name.clone());
-            by_cluster
-                .state()
-                .into_iter()
-                .filter(|k| {
-                    k.namespace().as_deref() == Some(namespace.as_str())
-                        && (named.as_deref() == Some(k.name_any().as_str())
-                            || k.owner_references().iter().any(|o| o.uid == uid))
-                })
-                .map(|k| ObjectRef::from(k.as_ref()))
-                .collect::<Vec<_>>()
-        })
+    let controller = Controller::for_stream(primary, reader.clone())
+        .watches_stream(cluster_events, by_cluster(reader, named_by))
         .watches_stream_with(
             machine_events,
             move |machine| {
@@ -181,31 +161,13 @@ pub async fn run(client: Client, options: Options) {
                 .map(|cluster| owned_by_cluster(&by_secret, &namespace, cluster))
                 .unwrap_or_default()
         })
-        .reconcile_on(triggers)
-        .with_config(controller::Config::default().concurrency(options.concurrency))
-        .run(
-            move |kkcp, ctx: Arc<Context>| {
-                let metrics = options.metrics.clone();
-                async move {
-                    let reconcile = reconcile::reconcile(kkcp.clone(), ctx.clone());
-                    crate::backend::instrumented(
-                        metrics,
-                        metrics::KUBEADM,
-                        options.sync_period,
-                        &ctx.backoff,
-                        kkcp.as_ref(),
-                        reconcile,
-                    )
-                    .await
-                }
-            },
-            error_policy,
-            context,
-        )
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "controller event");
-            }
-        })
-        .await;
+        .reconcile_on(triggers);
+    run_controller(
+        controller,
+        &options,
+        metrics::KUBEADM,
+        context,
+        reconcile::reconcile,
+    )
+    .await;
 }

@@ -1,0 +1,38 @@
+//! What the three Kany8s reconcilers share: the condition vocabulary ([`conditions`]), the
+//! object lifecycle — finalizer, pause, deletion, delete-for-move, own apply and the one status
+//! write — written once over the three kinds ([`lifecycle`]), and the runtime wiring: options,
+//! error policy, backoff, instrumentation and watch mappers ([`runtime`]).
+
+pub mod conditions;
+pub mod lifecycle;
+pub mod runtime;
+
+use std::sync::Mutex;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+/// Errors of one reconcile; the error policy backs off and retries.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("encoding: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{0}")]
+    Transient(String),
+    #[error(transparent)]
+    Panicked(#[from] crate::metrics::Panicked),
+}
+
+/// Locks a mutex, taking the data of a poisoned one (every critical section leaves it whole).
+pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The current time, at the second precision conditions carry on the wire.
+pub fn now() -> Time {
+    let seconds = k8s_openapi::jiff::Timestamp::now().as_second();
+    Time(k8s_openapi::jiff::Timestamp::from_second(seconds).unwrap_or_default())
+}
