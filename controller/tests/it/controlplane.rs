@@ -1,8 +1,5 @@
 //! Component tests of the Kany8sControlPlane controller: the real controller, fake-kro's
 //! simulator (Applied mode) and the embedded API server, in process.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
@@ -16,7 +13,7 @@ use kube::api::{
 };
 use serde_json::{Value, json};
 
-use common::*;
+use crate::common::*;
 
 fn control_plane(name: &str, cluster: &Cluster, rgd: &str, kro_spec: Value) -> Kany8sControlPlane {
     serde_json::from_value(json!({"apiVersion": "controlplane.cluster.x-k8s.io/v1alpha1", "kind": "Kany8sControlPlane",
@@ -36,7 +33,7 @@ fn kubeconfig_secret(name: &str, content: &str) -> Secret {
 /// from nothing to Available, kubeconfig rotation, a quiet steady state, and deletion.
 #[tokio::test]
 async fn kro_control_plane_lifecycle() {
-    let (_server, client) = start().await;
+    let (_server, client, metrics) = start_observed().await;
     apply_rgd(
         &client,
         fixture("control-plane/demo-control-plane-kubeconfig.yaml"),
@@ -180,10 +177,8 @@ async fn kro_control_plane_lifecycle() {
     );
     assert_eq!(target.owner_references()[0].uid, ready.uid().unwrap());
 
-    // [CP-47] a settled control plane causes no writes.
-    let settled = cps.get("c1-cp").await.unwrap().resource_version();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(cps.get("c1-cp").await.unwrap().resource_version(), settled);
+    // [CP-47] a settled control plane causes no writes, even when reconciled.
+    assert_quiet(&cps, "c1-cp", &metrics, kany8s::metrics::CONTROL_PLANE).await;
 
     // [KC-13] a rotated source propagates through the Secret watch.
     let rotated = KUBECONFIG.replace("token: t", "token: rotated");

@@ -1,9 +1,6 @@
 //! Component tests of the Kany8sControlPlane controller beyond the kro happy path: an external
 //! backend with kubeconfig Option A, an invalid kubeconfig, a backend change, clusterctl's
 //! delete-for-move and `--watch-filter`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
@@ -18,7 +15,7 @@ use kube::api::{
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
-use common::*;
+use crate::common::*;
 
 /// A CRD for an external backend kind of group `example.com`.
 async fn external_crd(client: &Client, kind: &str) -> Api<DynamicObject> {

@@ -4,9 +4,6 @@
 //! spec'd status and the invariants hold throughout (issue "Done when": never a second
 //! instance, never initialized without endpoint and kubeconfig, never un-initialized, never
 //! a foreign Secret overwritten).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -22,7 +19,7 @@ use kube::{Client, ResourceExt};
 use proptest::prelude::*;
 use serde_json::json;
 
-use common::*;
+use crate::common::*;
 
 #[derive(Clone, Debug)]
 enum Step {

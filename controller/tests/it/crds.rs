@@ -1,7 +1,5 @@
 //! Golden, snapshot and CEL tests of the generated Kany8s CRDs ([CRD-01]–[CRD-18], [CEL-01]–[CEL-05]).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::PathBuf;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

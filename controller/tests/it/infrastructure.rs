@@ -1,8 +1,5 @@
 //! Component tests of the Kany8sCluster controller: the real manager, fake-kro's simulator
 //! (Applied mode) and the embedded API server, in process.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
@@ -13,7 +10,7 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use common::*;
+use crate::common::*;
 
 const FINALIZER: &str = "kany8scluster.infrastructure.cluster.x-k8s.io";
 
@@ -56,7 +53,7 @@ async fn set_owner(api: &Api<Kany8sCluster>, name: &str, cluster: &Cluster) {
 /// finalizer and block-move, no RGD condition and no endpoint; deletion just releases.
 #[tokio::test]
 async fn stub_mode() {
-    let (_server, client) = start().await;
+    let (_server, client, metrics) = start_observed().await;
     let cluster = create_cluster(&client, "s1").await;
     let ics: Api<Kany8sCluster> = Api::namespaced(client.clone(), "default");
     ics.create(
@@ -82,7 +79,7 @@ async fn stub_mode() {
     );
     assert!(ready.spec.control_plane_endpoint.is_none());
     insta::assert_yaml_snapshot!("stub_mode", redacted(&ready));
-    assert_quiet(&ics, "s1", Duration::from_millis(1500)).await;
+    assert_quiet(&ics, "s1", &metrics, kany8s::metrics::INFRASTRUCTURE).await;
     ics.delete("s1", &DeleteParams::default()).await.unwrap();
     wait_gone(&ics, "s1").await;
 }
@@ -92,7 +89,7 @@ async fn stub_mode() {
 /// identity, becomes provisioned through the instance watch (no polling: [IC-10]), stays quiet, pauses, and is deleted instance first.
 #[tokio::test]
 async fn kro_mode_cluster_identity() {
-    let (_server, client) = start().await;
+    let (_server, client, metrics) = start_observed().await;
     apply_rgd(&client, fixture("infrastructure/demo-infra-ownerref.yaml")).await;
     let ics: Api<Kany8sCluster> = Api::namespaced(client.clone(), "default");
     ics.create(
@@ -181,7 +178,7 @@ async fn kro_mode_cluster_identity() {
 
     // [CP-47] as for the CP: settled means no writes, to the object or the instance.
     let settled_instance = instances.get("c1-infra").await.unwrap().resource_version();
-    assert_quiet(&ics, "c1-infra", Duration::from_millis(1500)).await;
+    assert_quiet(&ics, "c1-infra", &metrics, kany8s::metrics::INFRASTRUCTURE).await;
     assert_eq!(
         instances.get("c1-infra").await.unwrap().resource_version(),
         settled_instance

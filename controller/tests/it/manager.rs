@@ -1,8 +1,5 @@
 //! Component tests of the manager: probes and metrics over HTTP, and Lease leader election
 //! between two managers against the embedded API server.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,7 +13,7 @@ use kube::api::Api;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
-use common::*;
+use crate::common::*;
 
 /// A plain HTTP/1.1 GET: (status code, body).
 async fn get(address: SocketAddr, path: &str) -> (u16, String) {

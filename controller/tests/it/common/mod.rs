@@ -2,11 +2,13 @@
 //! fake-kro's simulator and the manager, plus polling helpers with explicit timeouts.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use fake_kro::sim::{ChildMode, SimOptions};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kany8s::capi::Cluster;
+use kany8s::metrics::Metrics;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
@@ -170,16 +172,50 @@ pub fn instances(client: &Client, kind: &str, plural: &str) -> Api<DynamicObject
     )
 }
 
-/// Asserts that `name` is not written for `quiet` (its resourceVersion stays).
-pub async fn assert_quiet<K>(api: &Api<K>, name: &str, quiet: Duration)
+/// How many reconciles of `controller` the manager has finished (every result).
+pub fn reconciles(metrics: &Metrics, controller: &str) -> u64 {
+    let label = format!("controller=\"{controller}\"");
+    metrics
+        .encode()
+        .lines()
+        .filter(|l| l.starts_with("controller_runtime_reconcile_total{") && l.contains(&label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// [CP-47]: a settled object is not written even when it is reconciled. A label change (which
+/// passes the primary watch's predicate, [CP-50]) triggers a reconcile; once the manager has
+/// finished a reconcile of `controller` after it, the object's resourceVersion is still the
+/// one the label change wrote — proof of a reconcile, not a fixed wait.
+pub async fn assert_quiet<K>(api: &Api<K>, name: &str, metrics: &Metrics, controller: &str)
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
-    let settled = api.get(name).await.unwrap().resource_version();
-    tokio::time::sleep(quiet).await;
+    let before = reconciles(metrics, controller);
+    let touched = api
+        .patch(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                json!({"metadata": {"labels": {"quiet-check": before.to_string()}}}),
+            ),
+        )
+        .await
+        .unwrap()
+        .resource_version();
+    for _ in 0..500 {
+        if reconciles(metrics, controller) > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        reconciles(metrics, controller) > before,
+        "{controller} never reconciled {name} after the label change"
+    );
     assert_eq!(
         api.get(name).await.unwrap().resource_version(),
-        settled,
+        touched,
         "{name} was written while settled"
     );
 }
@@ -222,12 +258,21 @@ pub fn redacted(object: &impl Serialize) -> Value {
 
 /// [`start_without_manager`] plus the manager running both controller groups.
 pub async fn start() -> (kany8s_apiserver::Server, Client) {
+    let (server, client, _) = start_observed().await;
+    (server, client)
+}
+
+/// [`start`], returning the manager's metrics too (its reconcile counters are the proof a
+/// negative assertion waits for).
+pub async fn start_observed() -> (kany8s_apiserver::Server, Client, Arc<Metrics>) {
     let (server, client) = start_without_manager().await;
+    let options = kany8s::manager::Options::default();
+    let metrics = options.metrics.clone();
     tokio::spawn(kany8s::manager::run(
         client.clone(),
         kany8s::manager::Config {
             groups: Vec::new(),
-            options: kany8s::manager::Options::default(),
+            options,
             leader_election: None,
             health_address: None,
             metrics_address: None,
@@ -235,5 +280,5 @@ pub async fn start() -> (kany8s_apiserver::Server, Client) {
         std::future::pending(),
         None,
     ));
-    (server, client)
+    (server, client, metrics)
 }
