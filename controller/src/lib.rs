@@ -14,6 +14,7 @@ pub mod kubeadm;
 pub mod kubeconfig;
 pub mod manager;
 pub mod metrics;
+pub mod observation;
 pub mod owner;
 pub mod reconciler;
 pub mod rgd;

@@ -8,7 +8,7 @@ use crate::api::{BackendReference, ControlPlaneVersion};
 use crate::api::{ControlPlaneInitialization, Kany8sControlPlaneStatus};
 use crate::backend_status::{BackendStatus, InvalidBackendStatus, KubeadmReport, sanitize_reason};
 use crate::capi::{ApiEndpoint, remove_condition};
-use crate::endpoint::parse_endpoint;
+use crate::observation::{Observed, put_rgd_resolved, unreflected_resolution_error};
 use crate::reconciler::conditions::{
     Event, Status, Verdict, condition_events, put, put_settled, reasons, rolling_out, types,
 };
@@ -82,13 +82,6 @@ pub struct Decision {
     pub events: Vec<Event>,
 }
 
-fn endpoint_of(host: String, port: u16) -> ApiEndpoint {
-    ApiEndpoint {
-        host: Some(host),
-        port: Some(i32::from(port)),
-    }
-}
-
 /// The decide step of a non-paused, non-deleting reconcile ([CP-13]).
 pub fn decide(inputs: &Inputs) -> Decision {
     let generation = inputs.generation;
@@ -102,72 +95,39 @@ pub fn decide(inputs: &Inputs) -> Decision {
         .and_then(|i| i.control_plane_initialized)
         == Some(true);
 
-    // The backend's status, when one could be read.
-    let (status, invalid_status) = match &inputs.observed {
-        Some(Ok(s)) => (Some(s.clone()), None),
-        Some(Err(e)) => (None, Some(e.to_string())),
-        None => (None, None),
-    };
-
-    // Endpoint ([CP-17]–[CP-19]).
+    // The backend's status and endpoint, when one could be read ([CP-17]–[CP-19]).
+    let observed = Observed::of(inputs.observed.as_ref());
+    let status = observed.status.clone();
     let spec_endpoint = inputs.spec_endpoint.clone().filter(ApiEndpoint::is_valid);
-    let mut endpoint_error = None;
+    let backend_endpoint_valid = observed.endpoint.is_some();
     let mut new_endpoint = None;
-    let mut backend_endpoint_valid = false;
-    if let Some(s) = status.as_ref().filter(|s| !s.endpoint.trim().is_empty()) {
-        match parse_endpoint(&s.endpoint) {
-            Ok(parsed) => {
-                backend_endpoint_valid = true;
-                let parsed = endpoint_of(parsed.host, parsed.port);
-                if spec_endpoint.as_ref() != Some(&parsed) {
-                    if let Some(old) = spec_endpoint.as_ref().filter(|_| was_initialized) {
-                        events.push(Event {
-                            warning: true,
-                            reason: reasons::CONTROL_PLANE_ENDPOINT_CHANGED.into(),
-                            note: format!(
-                                "control plane endpoint changed from {} to {}; Cluster API does not update Cluster.spec.controlPlaneEndpoint after initialization",
-                                old.host_port(),
-                                parsed.host_port()
-                            ),
-                        });
-                    }
-                    new_endpoint = Some(parsed);
-                }
-            }
-            Err(e) => endpoint_error = Some(format!("invalid status.endpoint: {e}")),
+    if let Some(parsed) = observed.endpoint.clone()
+        && spec_endpoint.as_ref() != Some(&parsed)
+    {
+        if let Some(old) = spec_endpoint.as_ref().filter(|_| was_initialized) {
+            events.push(Event {
+                warning: true,
+                reason: reasons::CONTROL_PLANE_ENDPOINT_CHANGED.into(),
+                note: format!(
+                    "control plane endpoint changed from {} to {}; Cluster API does not update Cluster.spec.controlPlaneEndpoint after initialization",
+                    old.host_port(),
+                    parsed.host_port()
+                ),
+            });
         }
+        new_endpoint = Some(parsed);
     }
     let endpoint_known = spec_endpoint.is_some() || new_endpoint.is_some();
 
     // RGD resolution condition (kro only) and reflection ([RG-07], [RG-08], [CP-16]).
-    let resolution_error = match &inputs.resolution {
-        Some(Err(e)) => Some(e.clone()),
-        _ => None,
-    };
-    match (&inputs.backend, &inputs.resolution) {
-        (Some(Backend::Kro), Some(Ok(kind))) => put(
-            &mut conditions,
-            types::RGD_RESOLVED,
-            &Verdict::new(
-                Status::True,
-                reasons::RESOLVED,
-                kind.resolved_message(&inputs.rgd_name),
-            ),
-            generation,
-            now,
-        ),
-        (Some(Backend::Kro), Some(Err(e))) => put(
-            &mut conditions,
-            types::RGD_RESOLVED,
-            &Verdict::new(Status::False, e.reason(), e.to_string()),
-            generation,
-            now,
-        ),
-        (Some(Backend::Kro), None) => {}
-        _ => {
-            remove_condition(&mut conditions, types::RGD_RESOLVED);
-        }
-    }
+    put_rgd_resolved(
+        &mut conditions,
+        inputs.backend == Some(Backend::Kro),
+        inputs.resolution.as_ref(),
+        &inputs.rgd_name,
+        generation,
+        now,
+    );
 
     // Kubeconfig ([KC-01]–[KC-12]).
     if let Some(k) = &inputs.kubeconfig {
@@ -198,14 +158,12 @@ pub fn decide(inputs: &Inputs) -> Decision {
         Verdict::new(Status::False, reason, message.clone())
     } else if let Some(message) = &inputs.backend_changed {
         Verdict::new(Status::False, reasons::BACKEND_CHANGED, message.clone())
-    } else if let (Some(e), None) = (&resolution_error, &inputs.observed) {
-        Verdict::new(Status::False, e.reason(), e.to_string())
-    } else if let Some(message) = invalid_status {
-        Verdict::new(Status::False, reasons::INVALID_BACKEND_STATUS, message)
-    } else if let Some(message) = endpoint_error {
-        Verdict::new(Status::False, reasons::INVALID_ENDPOINT, message)
-    } else if let Some(message) = status.as_ref().and_then(|s| s.stale.clone()) {
-        Verdict::new(Status::False, reasons::BACKEND_STATUS_STALE, message)
+    } else if let Some(verdict) =
+        unreflected_resolution_error(inputs.resolution.as_ref(), inputs.observed.is_some())
+    {
+        verdict
+    } else if let Some(verdict) = observed.problem() {
+        verdict
     } else if !backend_ready {
         let (reason, message) = status
             .as_ref()
@@ -404,6 +362,13 @@ mod tests {
     use crate::capi::find_condition;
     use crate::reconciler::conditions::{put_deleting, put_deletion_paused, waiting_for_deletion};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+
+    fn endpoint_of(host: String, port: u16) -> ApiEndpoint {
+        ApiEndpoint {
+            host: Some(host),
+            port: Some(i32::from(port)),
+        }
+    }
     use rstest::rstest;
     use serde_json::{Value, json};
 

@@ -19,7 +19,7 @@ use super::kubeconfig;
 use crate::api::{BackendReference, Kany8sControlPlane, Kany8sControlPlaneStatus};
 use crate::backend_status::{self, BackendStatus};
 use crate::backends::{Backends, Deletion, OWNER_UID_ANNOTATION};
-use crate::capi::{ApiEndpoint, CLUSTER_NAME_LABEL};
+use crate::capi::CLUSTER_NAME_LABEL;
 use crate::dynamic::DynamicWatches;
 use crate::metrics::Metrics;
 use crate::owner::{Owner, owner_cluster, paused_message};
@@ -78,33 +78,16 @@ impl SecretIndex {
     }
 }
 
-impl Kany8sObject for Kany8sControlPlane {
-    type Status = Kany8sControlPlaneStatus;
-    const KIND: &'static str = "Kany8sControlPlane";
-    const FINALIZER: &'static str = FINALIZER;
-    const FIELD_MANAGER: &'static str = FIELD_MANAGER;
-    const BLOCK_MOVE: bool = true;
-    const DELETING_ALSO: &'static [&'static str] = &[types::AVAILABLE];
-    const DELETING_MESSAGE: &'static str = "control plane is being deleted";
-
-    fn status(&self) -> Option<&Self::Status> {
-        self.status.as_ref()
-    }
-
-    fn conditions(
-        status: &mut Self::Status,
-    ) -> &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-        &mut status.conditions
-    }
-
-    fn set_observed_generation(status: &mut Self::Status, generation: i64) {
-        status.observed_generation = Some(generation);
-    }
-
-    fn endpoint(&self) -> Option<ApiEndpoint> {
-        self.spec.control_plane_endpoint.clone()
-    }
-}
+crate::kany8s_object!(
+    Kany8sControlPlane,
+    Kany8sControlPlaneStatus,
+    kind: "Kany8sControlPlane",
+    finalizer: FINALIZER,
+    field_manager: FIELD_MANAGER,
+    block_move: true,
+    deleting_also: &[types::AVAILABLE],
+    deleting_message: "control plane is being deleted",
+);
 
 /// Shared state of the controller.
 pub struct Context {

@@ -6,8 +6,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::{BackendReference, ClusterInitialization, Kany8sClusterStatus};
 use crate::backend_status::{BackendStatus, InvalidBackendStatus, sanitize_reason};
-use crate::capi::{ApiEndpoint, remove_condition};
-use crate::endpoint::parse_endpoint;
+use crate::capi::ApiEndpoint;
+use crate::observation::{Observed, put_rgd_resolved, unreflected_resolution_error};
 use crate::reconciler::conditions::{
     Event, Status, Verdict, condition_events, put, put_settled, reasons, types,
 };
@@ -56,13 +56,6 @@ pub struct Decision {
     pub events: Vec<Event>,
 }
 
-fn endpoint_of(host: String, port: u16) -> ApiEndpoint {
-    ApiEndpoint {
-        host: Some(host),
-        port: Some(i32::from(port)),
-    }
-}
-
 /// The decide step of a non-paused, non-deleting reconcile.
 pub fn decide(inputs: &Inputs) -> Decision {
     let generation = inputs.generation;
@@ -72,78 +65,43 @@ pub fn decide(inputs: &Inputs) -> Decision {
     let was_provisioned =
         previous.initialization.as_ref().and_then(|i| i.provisioned) == Some(true);
 
-    let (status, invalid_status) = match &inputs.observed {
-        Some(Ok(s)) => (Some(s.clone()), None),
-        Some(Err(e)) => (None, Some(e.to_string())),
-        None => (None, None),
-    };
-
     // [IC-12]: an optional endpoint, never cleared once written.
-    let mut endpoint_error = None;
-    let mut new_endpoint = None;
-    if let Some(s) = status.as_ref().filter(|s| !s.endpoint.trim().is_empty()) {
-        match parse_endpoint(&s.endpoint) {
-            Ok(parsed) => {
-                let parsed = endpoint_of(parsed.host, parsed.port);
-                if inputs.spec_endpoint.as_ref() != Some(&parsed) {
-                    new_endpoint = Some(parsed);
-                }
-            }
-            Err(e) => endpoint_error = Some(format!("invalid status.endpoint: {e}")),
-        }
-    }
+    let observed = Observed::of(inputs.observed.as_ref());
+    let status = observed.status.clone();
+    let new_endpoint = observed
+        .endpoint
+        .clone()
+        .filter(|e| inputs.spec_endpoint.as_ref() != Some(e));
 
     // [ICC-13]: the RGD condition, kro mode only.
-    match (inputs.mode, &inputs.resolution) {
-        (Mode::Kro, Some(Ok(kind))) => put(
-            &mut conditions,
-            types::RGD_RESOLVED,
-            &Verdict::new(
-                Status::True,
-                reasons::RESOLVED,
-                kind.resolved_message(&inputs.rgd_name),
-            ),
-            generation,
-            now,
-        ),
-        (Mode::Kro, Some(Err(e))) => put(
-            &mut conditions,
-            types::RGD_RESOLVED,
-            &Verdict::new(Status::False, e.reason(), e.to_string()),
-            generation,
-            now,
-        ),
-        (Mode::Kro, None) => {}
-        (Mode::Stub, _) => {
-            remove_condition(&mut conditions, types::RGD_RESOLVED);
-        }
-    }
+    put_rgd_resolved(
+        &mut conditions,
+        inputs.mode == Mode::Kro,
+        inputs.resolution.as_ref(),
+        &inputs.rgd_name,
+        generation,
+        now,
+    );
 
     // Ready, rows of §5.4 in precedence order ([ICC-01]–[ICC-10]).
-    let resolution_error = match &inputs.resolution {
-        Some(Err(e)) => Some(e),
-        _ => None,
-    };
     let ready = if let Some((reason, message)) = &inputs.spec_error {
         Verdict::new(Status::False, reason, message.clone())
     } else if let Some(message) = &inputs.backend_changed {
         Verdict::new(Status::False, reasons::BACKEND_CHANGED, message.clone())
     } else if inputs.mode == Mode::Stub {
         Verdict::new(Status::True, reasons::READY, "infrastructure is ready")
-    } else if let (Some(e), None) = (resolution_error, &inputs.observed) {
-        Verdict::new(Status::False, e.reason(), e.to_string())
+    } else if let Some(verdict) =
+        unreflected_resolution_error(inputs.resolution.as_ref(), inputs.observed.is_some())
+    {
+        verdict
     } else if let Some(message) = &inputs.waiting_for_owner {
         Verdict::new(
             Status::False,
             reasons::WAITING_FOR_OWNER_CLUSTER,
             message.clone(),
         )
-    } else if let Some(message) = invalid_status {
-        Verdict::new(Status::False, reasons::INVALID_BACKEND_STATUS, message)
-    } else if let Some(message) = endpoint_error {
-        Verdict::new(Status::False, reasons::INVALID_ENDPOINT, message)
-    } else if let Some(message) = status.as_ref().and_then(|s| s.stale.clone()) {
-        Verdict::new(Status::False, reasons::BACKEND_STATUS_STALE, message)
+    } else if let Some(verdict) = observed.problem() {
+        verdict
     } else {
         let s = status.clone().unwrap_or_default();
         let pick = |value: &str, fallback: &str, sanitize: bool| {

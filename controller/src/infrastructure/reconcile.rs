@@ -15,11 +15,11 @@ use super::decide::{self, Decision, Inputs, Mode};
 use crate::api::{BackendReference, INFRASTRUCTURE_GROUP, Kany8sCluster, Kany8sClusterStatus};
 use crate::backend_status::{self, json_type};
 use crate::backends::{Backends, Deletion, OWNER_UID_ANNOTATION};
-use crate::capi::{ApiEndpoint, CLUSTER_NAME_LABEL, MANAGED_BY_ANNOTATION};
+use crate::capi::{CLUSTER_NAME_LABEL, MANAGED_BY_ANNOTATION};
 use crate::dynamic::DynamicWatches;
 use crate::owner::{Owner, owner_cluster, paused_message};
 use crate::reconciler::conditions::{Event, reasons, waiting_for_deletion};
-use crate::reconciler::lifecycle::{self, Dependents, Kany8sObject};
+use crate::reconciler::lifecycle::{self, Dependents};
 use crate::reconciler::runtime::Backoff;
 use crate::reconciler::{Error, now};
 use crate::rgd::{self, RgdError};
@@ -42,33 +42,16 @@ const SUSPENSION: Suspension = Suspension {
     field_manager: FIELD_MANAGER,
 };
 
-impl Kany8sObject for Kany8sCluster {
-    type Status = Kany8sClusterStatus;
-    const KIND: &'static str = KIND;
-    const FINALIZER: &'static str = FINALIZER;
-    const FIELD_MANAGER: &'static str = FIELD_MANAGER;
-    const BLOCK_MOVE: bool = true;
-    const DELETING_ALSO: &'static [&'static str] = &[];
-    const DELETING_MESSAGE: &'static str = "infrastructure is being deleted";
-
-    fn status(&self) -> Option<&Self::Status> {
-        self.status.as_ref()
-    }
-
-    fn conditions(
-        status: &mut Self::Status,
-    ) -> &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-        &mut status.conditions
-    }
-
-    fn set_observed_generation(status: &mut Self::Status, generation: i64) {
-        status.observed_generation = Some(generation);
-    }
-
-    fn endpoint(&self) -> Option<ApiEndpoint> {
-        self.spec.control_plane_endpoint.clone()
-    }
-}
+crate::kany8s_object!(
+    Kany8sCluster,
+    Kany8sClusterStatus,
+    kind: KIND,
+    finalizer: FINALIZER,
+    field_manager: FIELD_MANAGER,
+    block_move: true,
+    deleting_also: &[],
+    deleting_message: "infrastructure is being deleted",
+);
 
 /// Shared state of the controller.
 pub struct Context {

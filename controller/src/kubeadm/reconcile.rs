@@ -57,34 +57,17 @@ pub fn machine_name(cluster: &str) -> String {
     format!("{cluster}-control-plane-0")
 }
 
-impl Kany8sObject for Kany8sKubeadmControlPlane {
-    type Status = Kany8sKubeadmControlPlaneStatus;
-    const KIND: &'static str = "Kany8sKubeadmControlPlane";
-    const FINALIZER: &'static str = FINALIZER;
-    const FIELD_MANAGER: &'static str = FIELD_MANAGER;
-    // [KK-03]: the facade's control plane carries block-move, not the facade.
-    const BLOCK_MOVE: bool = false;
-    const DELETING_ALSO: &'static [&'static str] = &[types::AVAILABLE];
-    const DELETING_MESSAGE: &'static str = "control plane is being deleted";
-
-    fn status(&self) -> Option<&Self::Status> {
-        self.status.as_ref()
-    }
-
-    fn conditions(
-        status: &mut Self::Status,
-    ) -> &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-        &mut status.conditions
-    }
-
-    fn set_observed_generation(status: &mut Self::Status, generation: i64) {
-        status.observed_generation = Some(generation);
-    }
-
-    fn endpoint(&self) -> Option<ApiEndpoint> {
-        self.spec.control_plane_endpoint.clone()
-    }
-}
+// [KK-03]: the facade's control plane carries block-move, not the facade.
+crate::kany8s_object!(
+    Kany8sKubeadmControlPlane,
+    Kany8sKubeadmControlPlaneStatus,
+    kind: "Kany8sKubeadmControlPlane",
+    finalizer: FINALIZER,
+    field_manager: FIELD_MANAGER,
+    block_move: false,
+    deleting_also: &[types::AVAILABLE],
+    deleting_message: "control plane is being deleted",
+);
 
 /// Shared state of the controller.
 pub struct Context {

@@ -56,6 +56,43 @@ pub trait Kany8sObject:
     fn endpoint(&self) -> Option<ApiEndpoint>;
 }
 
+/// Implements [`Kany8sObject`] for a kind whose status carries `conditions` and
+/// `observed_generation` and whose spec carries `control_plane_endpoint` (all three kinds).
+#[macro_export]
+macro_rules! kany8s_object {
+    ($kind:ty, $status:ty, kind: $name:expr, finalizer: $finalizer:expr,
+     field_manager: $manager:expr, block_move: $block_move:expr,
+     deleting_also: $also:expr, deleting_message: $message:expr $(,)?) => {
+        impl $crate::reconciler::lifecycle::Kany8sObject for $kind {
+            type Status = $status;
+            const KIND: &'static str = $name;
+            const FINALIZER: &'static str = $finalizer;
+            const FIELD_MANAGER: &'static str = $manager;
+            const BLOCK_MOVE: bool = $block_move;
+            const DELETING_ALSO: &'static [&'static str] = $also;
+            const DELETING_MESSAGE: &'static str = $message;
+
+            fn status(&self) -> Option<&Self::Status> {
+                self.status.as_ref()
+            }
+
+            fn conditions(
+                status: &mut Self::Status,
+            ) -> &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+                &mut status.conditions
+            }
+
+            fn set_observed_generation(status: &mut Self::Status, generation: i64) {
+                status.observed_generation = Some(generation);
+            }
+
+            fn endpoint(&self) -> Option<$crate::capi::ApiEndpoint> {
+                self.spec.control_plane_endpoint.clone()
+            }
+        }
+    };
+}
+
 fn has_finalizer<K: Kany8sObject>(object: &K) -> bool {
     object.finalizers().iter().any(|f| f == K::FINALIZER)
 }
