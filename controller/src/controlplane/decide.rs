@@ -64,6 +64,8 @@ pub struct Inputs {
     /// kro backend: the RGD resolution; external backend: the served check as `NotServed`.
     pub resolution: Option<Result<InstanceKind, RgdError>>,
     pub backend_changed: Option<String>,
+    /// The API server refused the backend's apply: the error ([`reasons::BACKEND_APPLY_FAILED`]).
+    pub apply_error: Option<String>,
     /// The backend object's status, if a backend object was read.
     pub observed: Option<Result<BackendStatus, InvalidBackendStatus>>,
     pub backend_ref: Option<BackendReference>,
@@ -158,6 +160,12 @@ pub fn decide(inputs: &Inputs) -> Decision {
         Verdict::new(Status::False, reason, message.clone())
     } else if let Some(message) = &inputs.backend_changed {
         Verdict::new(Status::False, reasons::BACKEND_CHANGED, message.clone())
+    } else if let Some(message) = &inputs.apply_error {
+        Verdict::new(
+            Status::False,
+            reasons::BACKEND_APPLY_FAILED,
+            message.clone(),
+        )
     } else if let Some(verdict) =
         unreflected_resolution_error(inputs.resolution.as_ref(), inputs.observed.is_some())
     {
@@ -402,6 +410,7 @@ mod tests {
             rgd_name: "demo".into(),
             resolution: Some(Ok(kind())),
             backend_changed: None,
+            apply_error: None,
             observed: Some(read(
                 &json!({"metadata": {"generation": 1}, "status": backend_status}),
             )),
@@ -515,6 +524,7 @@ mod tests {
     #[case::cpc03_not_selected(|i: &mut Inputs| i.spec_error = Some(("BackendNotSelected".into(), "exactly one backend must be selected".into())), ("False", "BackendNotSelected", "exactly one backend must be selected"))]
     #[case::cpc05_kro_spec(|i: &mut Inputs| i.spec_error = Some(("InvalidKroSpec".into(), "spec.kroSpec must be a JSON object, got array".into())), ("False", "InvalidKroSpec", "spec.kroSpec must be a JSON object, got array"))]
     #[case::cpc08_backend_changed(|i: &mut Inputs| i.backend_changed = Some("backend changed".into()), ("False", "BackendChanged", "backend changed"))]
+    #[case::apply_refused(|i: &mut Inputs| { i.apply_error = Some("apply Demo ns/c: forbidden".into()); i.observed = None; }, ("False", "BackendApplyFailed", "apply Demo ns/c: forbidden"))]
     #[case::cpc09_rgd_not_found(|i: &mut Inputs| { i.resolution = Some(Err(RgdError::NotFound("demo".into()))); i.observed = None; }, ("False", "ResourceGraphDefinitionNotFound", "ResourceGraphDefinition \"demo\" not found"))]
     #[case::cpc09_reflected(|i: &mut Inputs| i.resolution = Some(Err(RgdError::NotFound("demo".into()))), ("True", "Ready", "control plane is ready"))]
     #[case::cpc10_invalid_status(|i: &mut Inputs| i.observed = Some(read(&json!({"status": {"ready": "yes"}}))), ("False", "InvalidBackendStatus", "read status.ready: expected boolean, got string"))]

@@ -192,8 +192,11 @@ pub async fn reconcile(cp: Arc<Kany8sControlPlane>, ctx: Arc<Context>) -> Result
                         let object = match object {
                             Ok(o) => o,
                             Err(e) => {
-                                let status = decide::decide(&inputs).status;
-                                lifecycle::write_status(&api, cp.as_ref(), status).await?;
+                                inputs.apply_error = Some(format!(
+                                    "apply {} {namespace}/{name}: {e}",
+                                    resource.kind
+                                ));
+                                apply_decision(&ctx, &cp, &api, decide::decide(&inputs)).await?;
                                 return Err(e);
                             }
                         };
@@ -256,6 +259,7 @@ fn inputs_of(cp: &Kany8sControlPlane) -> Inputs {
         rgd_name: String::new(),
         resolution: None,
         backend_changed: None,
+        apply_error: None,
         observed: None,
         backend_ref: None,
         kubeconfig: None,

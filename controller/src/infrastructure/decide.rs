@@ -39,6 +39,8 @@ pub struct Inputs {
     pub resolution: Option<Result<InstanceKind, RgdError>>,
     /// [IC-03]: the [CP-12] message when the previous backend still exists and is owned.
     pub backend_changed: Option<String>,
+    /// The API server refused the backend's apply: the error ([`reasons::BACKEND_APPLY_FAILED`]).
+    pub apply_error: Option<String>,
     /// [IC-06]: the wait message while the owner Cluster is needed but not there.
     pub waiting_for_owner: Option<String>,
     /// The instance's status, if an instance was read.
@@ -88,6 +90,12 @@ pub fn decide(inputs: &Inputs) -> Decision {
         Verdict::new(Status::False, reason, message.clone())
     } else if let Some(message) = &inputs.backend_changed {
         Verdict::new(Status::False, reasons::BACKEND_CHANGED, message.clone())
+    } else if let Some(message) = &inputs.apply_error {
+        Verdict::new(
+            Status::False,
+            reasons::BACKEND_APPLY_FAILED,
+            message.clone(),
+        )
     } else if inputs.mode == Mode::Stub {
         Verdict::new(Status::True, reasons::READY, "infrastructure is ready")
     } else if let Some(verdict) =
@@ -201,6 +209,7 @@ mod tests {
             rgd_name: "network".into(),
             resolution: Some(Ok(kind())),
             backend_changed: None,
+            apply_error: None,
             waiting_for_owner: None,
             observed: Some(read(
                 &json!({"metadata": {"generation": 1}, "status": instance_status}),
@@ -233,6 +242,7 @@ mod tests {
     #[case::icc03_kro_spec(|i: &mut Inputs| { i.spec_error = Some(("InvalidKroSpec".into(), "spec.kroSpec must be a JSON object, got string".into())); i.observed = None; }, ("False", "InvalidKroSpec", "spec.kroSpec must be a JSON object, got string"), false, true)]
     #[case::icc04_backend_changed(|i: &mut Inputs| i.backend_changed = Some("backend changed from a/v1/X to none (stub mode); delete X ns/c1 or revert the spec".into()), ("False", "BackendChanged", "backend changed from a/v1/X to none (stub mode); delete X ns/c1 or revert the spec"), false, false)]
     #[case::icc04_kro_to_stub(|i: &mut Inputs| { i.mode = Mode::Stub; i.backend_changed = Some("changed".into()); }, ("False", "BackendChanged", "changed"), false, false)]
+    #[case::apply_refused(|i: &mut Inputs| { i.apply_error = Some("apply DemoInfrastructure ns/c1: forbidden".into()); i.observed = None; }, ("False", "BackendApplyFailed", "apply DemoInfrastructure ns/c1: forbidden"), false, false)]
     #[case::icc05_rgd_not_found(|i: &mut Inputs| { i.resolution = Some(Err(RgdError::NotFound("network".into()))); i.observed = None; }, ("False", "ResourceGraphDefinitionNotFound", "ResourceGraphDefinition \"network\" not found"), false, false)]
     #[case::icc05_reflected(|i: &mut Inputs| i.resolution = Some(Err(RgdError::NotFound("network".into()))), ("True", "Ready", "infrastructure is ready"), true, false)]
     #[case::icc05_not_served(|i: &mut Inputs| { i.resolution = Some(Err(RgdError::NotServed("kro.run".into(), "v1alpha1".into(), "Network".into()))); i.observed = None; }, ("False", "BackendKindNotServed", "kro.run/v1alpha1, Kind=Network is not served by the API server"), false, false)]

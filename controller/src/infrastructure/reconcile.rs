@@ -140,9 +140,28 @@ pub async fn reconcile(ic: Arc<Kany8sCluster>, ctx: Arc<Context>) -> Result<Acti
             match instance_spec(&ic) {
                 Err(message) => inputs.spec_error = Some(("InvalidKroSpec".into(), message)),
                 Ok(spec) => {
-                    let outcome =
-                        kro(&ctx, &ic, &owner, &reference.name, spec, &mut inputs).await?;
-                    requeue = outcome;
+                    match kro(&ctx, &ic, &owner, &reference.name, spec, &mut inputs).await {
+                        Ok(outcome) => requeue = outcome,
+                        // Refused by the API server: said in the status, then backed off.
+                        Err(e) if inputs.apply_error.is_some() => {
+                            let Decision {
+                                status,
+                                endpoint,
+                                events,
+                            } = decide::decide(&inputs);
+                            lifecycle::apply_decision(
+                                &api,
+                                &ctx.recorder,
+                                ic.as_ref(),
+                                endpoint,
+                                status,
+                                &events,
+                            )
+                            .await?;
+                            return Err(e);
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
             }
         }
@@ -176,6 +195,7 @@ fn inputs_of(ic: &Kany8sCluster) -> Inputs {
         rgd_name: String::new(),
         resolution: None,
         backend_changed: None,
+        apply_error: None,
         waiting_for_owner: None,
         observed: None,
         backend_ref: None,
@@ -302,7 +322,17 @@ async fn kro(
     if declares_uid && let Some(cluster) = owner.cluster() {
         spec.insert("clusterUID".into(), json!(cluster.uid()));
     }
-    let object = apply_instance(ctx, ic, owner, &resource, namespaced, spec).await?;
+    let object = match apply_instance(ctx, ic, owner, &resource, namespaced, spec).await {
+        Ok(object) => object,
+        Err(e) => {
+            inputs.apply_error = Some(format!(
+                "apply {} {namespace}/{}: {e}",
+                resource.kind,
+                ic.name_any()
+            ));
+            return Err(e);
+        }
+    };
     let backend = ctx.backends.api(&namespace, &resource, namespaced);
     SUSPENSION.resume(&backend, &object).await?;
     inputs.backend_ref = Some(BackendReference {

@@ -55,6 +55,9 @@ pub mod reasons {
     pub const INVALID_EXTERNAL_BACKEND: &str = "InvalidExternalBackend";
     pub const INVALID_EXTERNAL_BACKEND_SPEC: &str = "InvalidExternalBackendSpec";
     pub const BACKEND_CHANGED: &str = "BackendChanged";
+    /// Beyond the spec's tables: the API server refused the backend's apply (RBAC, admission,
+    /// validation); the message is its error.
+    pub const BACKEND_APPLY_FAILED: &str = "BackendApplyFailed";
     // RGD resolution ([CPC-28]–[CPC-33], [ICC-05]).
     pub const RESOLVED: &str = "Resolved";
     pub const RGD_NOT_FOUND: &str = "ResourceGraphDefinitionNotFound";
@@ -116,6 +119,7 @@ pub const FAILURES: &[&str] = &[
     reasons::INVALID_ENDPOINT,
     reasons::BACKEND_KIND_NOT_SERVED,
     reasons::BACKEND_CHANGED,
+    reasons::BACKEND_APPLY_FAILED,
     reasons::INVALID_BACKEND_STATUS,
     reasons::OWNER_CLUSTER_GET_FAILED,
     reasons::KUBECONFIG_SOURCE_CROSS_NAMESPACE,
