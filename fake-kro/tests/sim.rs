@@ -166,6 +166,34 @@ async fn scripts_and_suspension() {
     );
 }
 
+/// [KRO-20] an includeWhen that is not a boolean puts its node, and so the instance, in error
+/// as in kro (the simulator used to skip the node and prune its child).
+#[tokio::test]
+async fn include_when_that_is_not_a_boolean_is_an_error() {
+    let (_server, client) = start().await;
+    let mut rgd = demo_rgd();
+    rgd["spec"]["resources"][1]["includeWhen"] = json!(["${schema.spec.name}"]);
+    let rgds = apply_rgd(&client, rgd).await;
+    wait_for(&rgds, "demo-control-plane.kro.run", "Active", |o| {
+        o.pointer("/status/state") == Some(&json!("Active"))
+    })
+    .await;
+    let demos: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "default", &demo_resource());
+    demos
+        .create(&PostParams::default(), &instance("gated", json!({})))
+        .await
+        .unwrap();
+    let failed = wait_for(&demos, "gated", "ERROR", |o| {
+        o.pointer("/status/state") == Some(&json!("ERROR"))
+    })
+    .await;
+    assert_eq!(
+        condition(&failed, "ResourcesReady").unwrap()["message"],
+        "resource reconciliation failed: includeWhen \"schema.spec.name\": expression \"schema.spec.name\" did not return bool"
+    );
+}
+
 /// [KRO-SIM-03] an invalid RGD is Inactive with kro's message; no CRD is created.
 #[tokio::test]
 async fn invalid_rgd_is_inactive() {
