@@ -3,12 +3,10 @@
 //! (KRO-18, KRO-21, KRO-23).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use fake_kro::sim::{ChildMode, SimOptions};
 use futures::StreamExt;
 use kube::api::{

@@ -2,11 +2,9 @@
 //! to ACTIVE, scripts, suspension, invalid graphs and deletion ([KRO-SIM-*]).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use serde_json::{Value, json};
