@@ -8,9 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::crd::{self, CrdOptions};
-use crate::graph::{Graph, NodeState, Pass, PassOptions, Readiness, Visit};
-
-pub use crate::graph::{Node, evaluate_status, merge, nodes, render_value, topological_order};
+use crate::graph::{Graph, NodeState, Pass, PassOptions, Readiness, Visit, evaluate_status, merge};
 
 /// The result of a render.
 #[derive(Clone, Debug, Default, PartialEq)]

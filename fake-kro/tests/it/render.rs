@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use fake_kro::render::{nodes, render, topological_order};
+use fake_kro::graph::{nodes, topological_order};
+use fake_kro::render::render;
 use serde_json::{Value, json};
 
 fn demo() -> Value {
