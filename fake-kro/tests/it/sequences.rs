@@ -414,13 +414,7 @@ async fn demo_writes(
     Vec<Value>,
 ) {
     let (server, client) = start_with(options).await;
-    let rgds = apply_rgd(&client, demo_rgd()).await;
-    wait_for(&rgds, "demo-control-plane.kro.run", "Active", |o| {
-        o.pointer("/status/state") == Some(&json!("Active"))
-    })
-    .await;
-    let demos: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), "default", &demo_resource());
+    let demos = demo_instances(&client, demo_rgd()).await;
     let recorder = Recorder::start(demos.clone(), "demo");
     let object = serde_json::from_value(json!({"apiVersion": "kro.run/v1alpha1", "kind": "DemoControlPlane",
         "metadata": {"name": "demo", "namespace": "default"}, "spec": {"name": "demo", "version": "v1.30.0"}}))

@@ -89,13 +89,7 @@ async fn instance_reaches_active() {
 #[tokio::test]
 async fn scripts_and_suspension() {
     let (_server, client) = start().await;
-    let rgds = apply_rgd(&client, demo_rgd()).await;
-    wait_for(&rgds, "demo-control-plane.kro.run", "Active", |o| {
-        o.pointer("/status/state") == Some(&json!("Active"))
-    })
-    .await;
-    let demos: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), "default", &demo_resource());
+    let demos = demo_instances(&client, demo_rgd()).await;
 
     let overrides =
         json!({"fake-kro/script": r#"{"statusOverrides": {"endpoint": "https://10.0.0.1:6443"}}"#});
@@ -171,13 +165,7 @@ async fn include_when_that_is_not_a_boolean_is_an_error() {
     let (_server, client) = start().await;
     let mut rgd = demo_rgd();
     rgd["spec"]["resources"][1]["includeWhen"] = json!(["${schema.spec.name}"]);
-    let rgds = apply_rgd(&client, rgd).await;
-    wait_for(&rgds, "demo-control-plane.kro.run", "Active", |o| {
-        o.pointer("/status/state") == Some(&json!("Active"))
-    })
-    .await;
-    let demos: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), "default", &demo_resource());
+    let demos = demo_instances(&client, rgd).await;
     demos
         .create(&PostParams::default(), &instance("gated", json!({})))
         .await
