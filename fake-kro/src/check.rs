@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 use crate::celtype::{self, CelType};
 use crate::crd;
 use crate::expr::{self, Scanned};
+use crate::graph::strings_of;
 use crate::locate::child;
-use crate::render::strings_of;
 use crate::simpleschema::{self, KroVersion, find_cycle};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -1,5 +1,6 @@
-//! OpenAPI schemas of the built-in kinds kro RGDs commonly create (kro.md §6.7), generated from
-//! k8s-openapi, with references inlined so CEL projections can walk them.
+//! The built-in kinds fake-kro knows without a cluster: OpenAPI schemas of the kinds kro RGDs
+//! commonly create (kro.md §6.7), generated from k8s-openapi with references inlined so CEL
+//! projections can walk them, and which kinds are cluster-scoped.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -95,6 +96,67 @@ pub fn schema(api_version: &str, kind: &str) -> Option<Value> {
         .cloned()
 }
 
+/// Built-in cluster-scoped kinds by API group (`""` is the core group). Kinds not listed,
+/// custom resources included, are taken as namespaced (kro reads the scope from the REST
+/// mapping; offline there is none).
+const CLUSTER_SCOPED: &[(&str, &[&str])] = &[
+    (
+        "",
+        &["Namespace", "Node", "PersistentVolume", "ComponentStatus"],
+    ),
+    (
+        "admissionregistration.k8s.io",
+        &[
+            "MutatingWebhookConfiguration",
+            "ValidatingWebhookConfiguration",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+            "MutatingAdmissionPolicy",
+            "MutatingAdmissionPolicyBinding",
+        ],
+    ),
+    ("apiextensions.k8s.io", &["CustomResourceDefinition"]),
+    ("apiregistration.k8s.io", &["APIService"]),
+    (
+        "certificates.k8s.io",
+        &["CertificateSigningRequest", "ClusterTrustBundle"],
+    ),
+    (
+        "flowcontrol.apiserver.k8s.io",
+        &["FlowSchema", "PriorityLevelConfiguration"],
+    ),
+    ("kro.run", &["ResourceGraphDefinition"]),
+    (
+        "networking.k8s.io",
+        &["IngressClass", "IPAddress", "ServiceCIDR"],
+    ),
+    ("node.k8s.io", &["RuntimeClass"]),
+    (
+        "rbac.authorization.k8s.io",
+        &["ClusterRole", "ClusterRoleBinding"],
+    ),
+    ("resource.k8s.io", &["DeviceClass"]),
+    ("scheduling.k8s.io", &["PriorityClass"]),
+    (
+        "storage.k8s.io",
+        &[
+            "StorageClass",
+            "CSIDriver",
+            "CSINode",
+            "VolumeAttachment",
+            "VolumeAttributesClass",
+        ],
+    ),
+];
+
+/// Whether `kind` of `api_version` is a built-in cluster-scoped kind.
+pub fn cluster_scoped(api_version: &str, kind: &str) -> bool {
+    let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
+    CLUSTER_SCOPED
+        .iter()
+        .any(|(g, kinds)| *g == group && kinds.contains(&kind))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +171,17 @@ mod tests {
             "string"
         );
         assert!(schema("v1", "Pod").is_none());
+    }
+
+    #[test]
+    fn cluster_scoped_kinds_by_group() {
+        assert!(cluster_scoped("v1", "Namespace"));
+        assert!(cluster_scoped(
+            "rbac.authorization.k8s.io/v1",
+            "ClusterRole"
+        ));
+        assert!(!cluster_scoped("v1", "ConfigMap"));
+        assert!(!cluster_scoped("rbac.authorization.k8s.io/v1", "Role"));
+        assert!(!cluster_scoped("example.com/v1", "Namespace"));
     }
 }

@@ -1,5 +1,6 @@
 //! fake-kro: a simulation of kro v0.9.x — SimpleSchema conversion, pluralisation, RGD → CRD
-//! generation (and, in later steps, the offline checker and the instance lifecycle simulator).
+//! generation, the offline checker, offline rendering and the instance lifecycle simulator, the
+//! last two driving one graph engine (`graph`).
 
 pub mod canonical;
 pub mod celtype;
@@ -8,6 +9,7 @@ pub mod conditions;
 pub mod crd;
 pub mod eval;
 pub mod expr;
+pub mod graph;
 pub mod kinds;
 pub mod locate;
 pub mod pluralize;

@@ -1,5 +1,5 @@
-//! The `fake-kro` command: RGD → CRD generation (more subcommands arrive with the checker and
-//! the simulator).
+//! The `fake-kro` command: `crd` (RGD → CRD), `render` (offline rendering), `check` (the offline
+//! checker) and `run` (the lifecycle simulator against a Kubernetes API).
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -15,8 +15,9 @@ use serde_json::{Value, json};
 use sha2::Digest;
 use tokio::time::Instant;
 
-use super::{Script, Shared, elapsed, lock, now};
-use crate::render::merge;
+use super::script::Script;
+use super::{Shared, lock, now};
+use crate::graph::merge;
 
 /// Where children live (kro.md §5.11).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -308,11 +309,7 @@ impl Children<'_> {
     }
 
     fn overlay(&self, id: &str) -> Option<&Value> {
-        self.script
-            .overlays
-            .get(id)
-            .filter(|o| elapsed(Some(self.first_pass), &o.after))
-            .map(|o| &o.object)
+        self.script.overlay(id, self.first_pass)
     }
 
     /// Applied mode: the simulated controller's status and the script's overlay are written
@@ -399,15 +396,6 @@ pub type KindCache = HashMap<(String, String), (ApiResource, bool)>;
 
 fn to_value(object: DynamicObject) -> Result<Value, String> {
     serde_json::to_value(object).map_err(|e| e.to_string())
-}
-
-/// The `"<ns>/<name>"` (or `"<name>"`) kro names a child by in its messages.
-pub fn display_name(object: &Value) -> String {
-    let name = text(object, "/metadata/name");
-    match text(object, "/metadata/namespace") {
-        "" => name.to_string(),
-        namespace => format!("{namespace}/{name}"),
-    }
 }
 
 /// Whether a child is terminating.

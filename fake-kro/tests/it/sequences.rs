@@ -3,12 +3,10 @@
 //! (KRO-18, KRO-21, KRO-23).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use fake_kro::sim::{ChildMode, SimOptions};
 use futures::StreamExt;
 use kube::api::{
@@ -416,13 +414,7 @@ async fn demo_writes(
     Vec<Value>,
 ) {
     let (server, client) = start_with(options).await;
-    let rgds = apply_rgd(&client, demo_rgd()).await;
-    wait_for(&rgds, "demo-control-plane.kro.run", "Active", |o| {
-        o.pointer("/status/state") == Some(&json!("Active"))
-    })
-    .await;
-    let demos: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), "default", &demo_resource());
+    let demos = demo_instances(&client, demo_rgd()).await;
     let recorder = Recorder::start(demos.clone(), "demo");
     let object = serde_json::from_value(json!({"apiVersion": "kro.run/v1alpha1", "kind": "DemoControlPlane",
         "metadata": {"name": "demo", "namespace": "default"}, "spec": {"name": "demo", "version": "v1.30.0"}}))

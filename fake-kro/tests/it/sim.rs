@@ -2,11 +2,9 @@
 //! to ACTIVE, scripts, suspension, invalid graphs and deletion ([KRO-SIM-*]).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use serde_json::{Value, json};
@@ -91,13 +89,7 @@ async fn instance_reaches_active() {
 #[tokio::test]
 async fn scripts_and_suspension() {
     let (_server, client) = start().await;
-    let rgds = apply_rgd(&client, demo_rgd()).await;
-    wait_for(&rgds, "demo-control-plane.kro.run", "Active", |o| {
-        o.pointer("/status/state") == Some(&json!("Active"))
-    })
-    .await;
-    let demos: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), "default", &demo_resource());
+    let demos = demo_instances(&client, demo_rgd()).await;
 
     let overrides =
         json!({"fake-kro/script": r#"{"statusOverrides": {"endpoint": "https://10.0.0.1:6443"}}"#});
@@ -163,6 +155,28 @@ async fn scripts_and_suspension() {
     assert!(
         paused["status"].get("endpoint").is_none(),
         "quirk Q4: resource fields disappear"
+    );
+}
+
+/// [KRO-20] an includeWhen that is not a boolean puts its node, and so the instance, in error
+/// as in kro (the simulator used to skip the node and prune its child).
+#[tokio::test]
+async fn include_when_that_is_not_a_boolean_is_an_error() {
+    let (_server, client) = start().await;
+    let mut rgd = demo_rgd();
+    rgd["spec"]["resources"][1]["includeWhen"] = json!(["${schema.spec.name}"]);
+    let demos = demo_instances(&client, rgd).await;
+    demos
+        .create(&PostParams::default(), &instance("gated", json!({})))
+        .await
+        .unwrap();
+    let failed = wait_for(&demos, "gated", "ERROR", |o| {
+        o.pointer("/status/state") == Some(&json!("ERROR"))
+    })
+    .await;
+    assert_eq!(
+        condition(&failed, "ResourcesReady").unwrap()["message"],
+        "resource reconciliation failed: includeWhen \"schema.spec.name\": expression \"schema.spec.name\" did not return bool"
     );
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use fake_kro::sim::{SimOptions, run};
 use kany8s_apiserver::Server;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub fn rgd_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
@@ -75,6 +75,17 @@ pub async fn apply_rgd(client: &kube::Client, rgd: Value) -> Api<DynamicObject> 
         }
     }
     panic!("the RGD CRD was never served");
+}
+
+/// Applies `rgd` (the demo RGD, maybe edited), waits until it is Active, and returns the API of
+/// its `DemoControlPlane` instances in `default`.
+pub async fn demo_instances(client: &kube::Client, rgd: Value) -> Api<DynamicObject> {
+    let rgds = apply_rgd(client, rgd).await;
+    wait_for(&rgds, "demo-control-plane.kro.run", "Active", |o| {
+        o.pointer("/status/state") == Some(&json!("Active"))
+    })
+    .await;
+    Api::namespaced_with(client.clone(), "default", &demo_resource())
 }
 
 pub fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {

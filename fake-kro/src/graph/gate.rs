@@ -1,0 +1,96 @@
+//! The two per-node conditions of kro.md §5.7: includeWhen (is the node part of this pass?) and
+//! readyWhen (is its observed object ready?).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::Node;
+use crate::celtype;
+use crate::eval::{self, EvalError};
+use crate::expr::{self, Scanned};
+
+/// What a node's includeWhen conditions decide (kro's `IsIgnored`, kro.md §5.7 [KRO-20]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Inclusion {
+    Included,
+    /// A condition is false or null: the node, and every node depending on it, is skipped.
+    Excluded,
+    /// A condition reads a resource whose data is not there yet: the node waits.
+    Pending(String),
+    /// A condition fails to evaluate or is not a boolean: the node is in error. A condition
+    /// that reads only `schema` is never pending: missing data there is an error too.
+    Failed(String),
+}
+
+/// Evaluates `node`'s includeWhen conditions in order; the first false, pending or failed one
+/// decides, as in kro.
+pub fn inclusion(node: &Node, variables: &BTreeMap<String, Value>) -> Inclusion {
+    for condition in &node.include_when {
+        // The checker refuses a condition that is not one standalone expression (V4).
+        let Ok(Scanned::Standalone(e)) = expr::scan(condition) else {
+            continue;
+        };
+        match eval::evaluate(&e, variables) {
+            Ok(Value::Bool(true)) => {}
+            Ok(Value::Bool(false) | Value::Null) => return Inclusion::Excluded,
+            Ok(_) => {
+                return Inclusion::Failed(format!(
+                    "includeWhen \"{e}\": expression \"{e}\" did not return bool"
+                ));
+            }
+            Err(EvalError::Pending(why)) if reads_a_resource(node, &e) => {
+                return Inclusion::Pending(format!("includeWhen \"{e}\": {why}"));
+            }
+            Err(EvalError::Pending(why) | EvalError::Failed(why)) => {
+                return Inclusion::Failed(format!("includeWhen \"{e}\": {why}"));
+            }
+        }
+    }
+    Inclusion::Included
+}
+
+/// Whether `expression` references another node of the graph (not only `schema`).
+fn reads_a_resource(node: &Node, expression: &str) -> bool {
+    celtype::parse(expression).is_ok_and(|parsed| {
+        celtype::identifiers(&parsed)
+            .iter()
+            .any(|id| node.dependencies.contains(id))
+    })
+}
+
+/// Whether `observed` meets node `id`'s readyWhen conditions (kro.md §5.7); `held` forces
+/// "no observed state" (a script's `readyAfter`). The error is kro's readiness text.
+pub fn readiness(
+    id: &str,
+    ready_when: &[String],
+    observed: &Value,
+    held: bool,
+) -> Result<(), String> {
+    if held {
+        return Err(format!(
+            "node \"{id}\": no observed state: waiting for readiness"
+        ));
+    }
+    let variables = BTreeMap::from([(id.to_string(), observed.clone())]);
+    for condition in ready_when {
+        let Ok(Scanned::Standalone(e)) = expr::scan(condition) else {
+            continue;
+        };
+        match eval::evaluate(&e, &variables) {
+            Ok(Value::Bool(true)) => {}
+            Ok(Value::Bool(false)) | Ok(Value::Null) | Err(EvalError::Pending(_)) => {
+                return Err(format!(
+                    "readyWhen condition evaluated to false: \"{e}\" (waiting for readiness)"
+                ));
+            }
+            Ok(_) => return Err(format!("expression \"{e}\" did not return bool")),
+            Err(EvalError::Failed(_)) => {
+                return Err(format!(
+                    "node \"{id}\": failed to evaluate readyWhen expression: \"{e}\" (waiting for readiness)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! Template rendering (kro.md §6.1, §6.4): `${…}` resolution in child templates and author
+//! status fields, the variables a pass starts from, and kro's namespace inheritance.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::eval::{self, EvalError};
+use crate::expr::{self, Part, Scanned};
+use crate::kinds;
+
+/// The variables every expression of a pass sees first: `schema`, the instance without status.
+pub fn instance_scope(instance: &Value) -> BTreeMap<String, Value> {
+    let mut schema = instance.clone();
+    if let Some(o) = schema.as_object_mut() {
+        o.remove("status");
+    }
+    BTreeMap::from([("schema".to_string(), schema)])
+}
+
+/// Renders a template: standalone expressions take any type; templates concatenate strings.
+pub fn render_value(
+    value: &Value,
+    variables: &BTreeMap<String, Value>,
+) -> Result<Value, EvalError> {
+    Ok(match value {
+        Value::String(s) => match expr::scan(s).map_err(EvalError::Failed)? {
+            Scanned::Literal => value.clone(),
+            Scanned::Standalone(e) => eval::evaluate(&e, variables)?,
+            Scanned::Template(parts) => {
+                let mut out = String::new();
+                for part in parts {
+                    match part {
+                        Part::Literal(l) => out.push_str(&l),
+                        Part::Expression(e) => match eval::evaluate(&e, variables)? {
+                            Value::String(v) => out.push_str(&v),
+                            other => {
+                                return Err(EvalError::Failed(format!(
+                                    "expression \"{e}\" in a string template returned {other}, not a string"
+                                )));
+                            }
+                        },
+                    }
+                }
+                Value::String(out)
+            }
+        },
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (k, v) in map {
+                out.insert(k.clone(), render_value(v, variables)?);
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_value(v, variables))
+                .collect::<Result<_, _>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// Deep merge (`overlay` wins; objects merge recursively).
+pub fn merge(base: &mut Value, overlay: &Value) {
+    match (base, overlay) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+/// Evaluates author status fields; a field whose expression is pending is left out.
+pub fn evaluate_status(
+    fields: &Map<String, Value>,
+    variables: &BTreeMap<String, Value>,
+    out: &mut Map<String, Value>,
+) -> Result<(), String> {
+    for (key, value) in fields {
+        if key == "conditions" {
+            continue;
+        }
+        match value {
+            Value::Object(nested) => {
+                let mut inner = Map::new();
+                evaluate_status(nested, variables, &mut inner)?;
+                if !inner.is_empty() {
+                    out.insert(key.clone(), Value::Object(inner));
+                }
+            }
+            other => match render_value(other, variables) {
+                Ok(Value::Null) | Err(EvalError::Pending(_)) => {}
+                Ok(v) => {
+                    out.insert(key.clone(), v);
+                }
+                Err(EvalError::Failed(e)) => return Err(format!("status.{key}: {e}")),
+            },
+        }
+    }
+    Ok(())
+}
+
+/// kro's `normalizeNamespaces` (kro.md §5.1): a rendered object of a namespaced kind that
+/// resolved no `metadata.namespace` (absent, null or empty) takes the instance's namespace; a
+/// cluster-scoped kind is left alone. `instance_namespace` is `None` for a cluster-scoped
+/// instance, where such an object is an error, as in kro.
+pub fn inherit_namespace(
+    id: &str,
+    object: &mut Value,
+    instance_namespace: Option<&str>,
+) -> Result<(), String> {
+    let resolved = object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    let text = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    if resolved || kinds::cluster_scoped(text("/apiVersion"), text("/kind")) {
+        return Ok(());
+    }
+    let Some(namespace) = instance_namespace else {
+        return Err(format!(
+            "node \"{id}\" is namespaced and must resolve metadata.namespace when the instance is cluster-scoped"
+        ));
+    };
+    if let Some(map) = object.as_object_mut() {
+        let metadata = map.entry("metadata").or_insert(Value::Null);
+        if metadata.is_null() {
+            *metadata = json!({});
+        }
+        if let Some(metadata) = metadata.as_object_mut() {
+            metadata.insert("namespace".into(), json!(namespace));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,355 @@
+//! The RGD controller (kro.md §8): kro's RGD CRD, acceptance of each RGD (the checker's first
+//! error, or an unserved template kind, makes it `Inactive`), its generated CRD, and one
+//! instance controller per accepted kind.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+use super::instance::{InstanceContext, reconcile_instance};
+use super::{FINALIZER, Shared, SimError, SimOptions, finalizers_without_kro, lock, now};
+use crate::check::{CheckOptions, Severity, check};
+use crate::conditions::{self, Condition, Conditions};
+use crate::crd::{CrdOptions, generate};
+use crate::graph::Graph;
+
+/// The `kro.run/v1alpha1` ResourceGraphDefinition CRD (kro.md §1.1–§1.2).
+pub fn rgd_crd() -> Value {
+    let schema = json!({"type": "object", "required": ["apiVersion", "kind"], "properties": {
+        "apiVersion": {"type": "string", "pattern": "^v[0-9]+(alpha[0-9]+|beta[0-9]+)?$"},
+        "kind": {"type": "string", "pattern": "^[A-Z][a-zA-Z0-9]{0,62}$"},
+        "group": {"type": "string", "default": "kro.run"},
+        "scope": {"type": "string", "default": "Namespaced", "enum": ["Namespaced", "Cluster"]},
+        "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+        "types": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+        "additionalPrinterColumns": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+        "metadata": {"type": "object", "properties": {
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "annotations": {"type": "object", "additionalProperties": {"type": "string"}}}}
+    }});
+    let resource = json!({"type": "object", "required": ["id"], "properties": {
+        "id": {"type": "string"},
+        "template": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+        "externalRef": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+        "readyWhen": {"type": "array", "items": {"type": "string"}},
+        "includeWhen": {"type": "array", "items": {"type": "string"}},
+        "forEach": {"type": "array", "items": {"type": "object", "additionalProperties": {"type": "string"}}}
+    }});
+    let spec = json!({"type": "object", "required": ["schema"], "properties": {
+        "schema": schema,
+        "resources": {"type": "array", "items": resource}
+    }});
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "resourcegraphdefinitions.kro.run"},
+        "spec": {
+            "group": "kro.run", "scope": "Cluster",
+            "names": {"kind": "ResourceGraphDefinition", "listKind": "ResourceGraphDefinitionList", "plural": "resourcegraphdefinitions", "singular": "resourcegraphdefinition", "shortNames": ["rgd"]},
+            "versions": [{
+                "name": "v1alpha1", "served": true, "storage": true,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": [
+                    {"name": "APIVERSION", "type": "string", "jsonPath": ".spec.schema.apiVersion"},
+                    {"name": "KIND", "type": "string", "jsonPath": ".spec.schema.kind"},
+                    {"name": "STATE", "type": "string", "jsonPath": ".status.state"},
+                    {"name": "READY", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"},
+                    {"name": "TOPOLOGICALORDER", "type": "string", "jsonPath": ".status.topologicalOrder", "priority": 1},
+                    {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+                ],
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+                    "spec": spec,
+                    "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+                }}}
+            }]
+        }
+    })
+}
+
+pub(super) fn rgd_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kro.run", "v1alpha1", "ResourceGraphDefinition"),
+        "resourcegraphdefinitions",
+    )
+}
+
+pub(super) struct RgdContext {
+    pub(super) client: Client,
+    pub(super) options: SimOptions,
+    pub(super) shared: Arc<Mutex<Shared>>,
+}
+
+pub(super) async fn wait_established(
+    crds: &Api<CustomResourceDefinition>,
+    name: &str,
+) -> Result<(), SimError> {
+    for _ in 0..200 {
+        if let Some(crd) = crds.get_opt(name).await? {
+            let established = crd
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True")
+                });
+            if established {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(SimError::Invalid(format!(
+        "CRD {name} did not become established"
+    )))
+}
+
+/// Whether kro accepts an RGD this pass.
+enum Verdict {
+    /// `GraphAccepted=False` with kro's message; the RGD is `Inactive`.
+    Invalid(String),
+    /// The CRD of `kind` is served and its instance controller runs.
+    Accepted { kind: String },
+}
+
+pub(super) async fn reconcile_rgd(
+    rgd: Arc<DynamicObject>,
+    ctx: Arc<RgdContext>,
+) -> Result<Action, SimError> {
+    let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &rgd_resource());
+    let name = rgd.name_any();
+    let value = serde_json::to_value(&*rgd).map_err(|e| SimError::Invalid(e.to_string()))?;
+    let generated = generate(
+        &value,
+        &CrdOptions {
+            rgd_uid: rgd.uid().unwrap_or_default(),
+            kro_version_label: ctx.options.kro_version_label.clone(),
+            ..CrdOptions::default()
+        },
+    );
+    if rgd.metadata.deletion_timestamp.is_some() {
+        let crd_name = generated.as_ref().ok().map(|c| text(c, "/metadata/name"));
+        return release(&api, &ctx, &rgd, crd_name).await;
+    }
+    if !rgd.finalizers().iter().any(|f| f == FINALIZER) {
+        let mut finalizers = rgd.finalizers().to_vec();
+        finalizers.push(FINALIZER.into());
+        set_finalizers(&api, &name, finalizers).await?;
+    }
+    let conditions = Conditions::of(conditions::RGD, &value, now());
+    let first_error = check(&value, &CheckOptions::default())
+        .into_iter()
+        .find(|d| d.severity == Severity::Error)
+        .map(|d| d.message);
+    // kro resolves every template's schema from the cluster; an unserved kind is V4's error.
+    let first_error = match first_error {
+        Some(e) => Some(e),
+        None => unserved_template(&ctx.client, &value).await,
+    };
+    let retry_later = first_error.is_some();
+    let verdict = match (first_error, generated) {
+        (Some(error), _) | (None, Err(error)) => Verdict::Invalid(error),
+        (None, Ok(crd)) => Verdict::Accepted {
+            kind: install(&ctx, &crd, &name).await?,
+        },
+    };
+    let status = rgd_status(&value, conditions, &verdict);
+    if value.get("status") != Some(&status) {
+        api.patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": status})),
+        )
+        .await?;
+    }
+    // A kind served later (a CRD installed after the RGD) is picked up by a later pass.
+    Ok(if retry_later {
+        Action::requeue(Duration::from_secs(5))
+    } else {
+        Action::await_change()
+    })
+}
+
+fn text(value: &Value, pointer: &str) -> String {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn set_finalizers(
+    api: &Api<DynamicObject>,
+    name: &str,
+    finalizers: Vec<String>,
+) -> Result<(), SimError> {
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A deleted RGD: its instance controller stops and kro's finalizer goes (kro never deletes
+/// the instances).
+async fn release(
+    api: &Api<DynamicObject>,
+    ctx: &RgdContext,
+    rgd: &DynamicObject,
+    crd_name: Option<String>,
+) -> Result<Action, SimError> {
+    if let Some(crd_name) = crd_name
+        && let Some(handle) = lock(&ctx.shared).controllers.remove(&crd_name)
+    {
+        handle.abort();
+    }
+    set_finalizers(api, &rgd.name_any(), finalizers_without_kro(rgd)).await?;
+    Ok(Action::await_change())
+}
+
+/// Applies the generated CRD, waits until it is served and starts its instance controller;
+/// the kind it serves.
+async fn install(ctx: &RgdContext, crd: &Value, rgd_name: &str) -> Result<String, SimError> {
+    let crds: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
+    let crd_name = text(crd, "/metadata/name");
+    let typed: CustomResourceDefinition =
+        serde_json::from_value(crd.clone()).map_err(|e| SimError::Invalid(e.to_string()))?;
+    crds.patch(
+        &crd_name,
+        &PatchParams::apply("kro.run/resourcegraphdefinition-controller").force(),
+        &Patch::Apply(&typed),
+    )
+    .await?;
+    wait_established(&crds, &crd_name).await?;
+    start_instances(ctx, &crd_name, crd, rgd_name);
+    Ok(text(crd, "/spec/names/kind"))
+}
+
+/// kro's RGD status for a verdict (kro.md §8): conditions, `state`, and for an accepted graph
+/// its topological order and each node's dependencies.
+fn rgd_status(rgd: &Value, mut conditions: Conditions, verdict: &Verdict) -> Value {
+    let mut status = json!({});
+    match verdict {
+        Verdict::Invalid(error) => {
+            conditions.set(&Condition {
+                type_: "GraphAccepted",
+                status: "False",
+                reason: "InvalidResourceGraph",
+                message: error,
+            });
+            status["state"] = json!("Inactive");
+        }
+        Verdict::Accepted { kind } => {
+            conditions.set(&Condition {
+                type_: "GraphAccepted",
+                status: "True",
+                reason: "Valid",
+                message: "resource graph and schema are valid",
+            });
+            conditions.set(&Condition {
+                type_: "GraphRevisionsResolved",
+                status: "True",
+                reason: "Resolved",
+                message: "revision 1 compiled and active",
+            });
+            conditions.set(&Condition {
+                type_: "KindReady",
+                status: "True",
+                reason: "Ready",
+                message: &format!("kind {kind} has been accepted and ready"),
+            });
+            conditions.set(&Condition {
+                type_: "ControllerReady",
+                status: "True",
+                reason: "Running",
+                message: "controller is running",
+            });
+            status["state"] = json!("Active");
+            // The checker refused cycles already; an empty order would only hide one.
+            let graph = Graph::of(rgd).unwrap_or_default();
+            status["topologicalOrder"] = json!(graph.order());
+            let resources: Vec<Value> = graph
+                .ordered()
+                .filter(|n| !n.dependencies.is_empty())
+                .map(|n| json!({"id": n.id, "dependencies": n.dependencies.iter().map(|d| json!({"id": d})).collect::<Vec<_>>()}))
+                .collect();
+            if !resources.is_empty() {
+                status["resources"] = json!(resources);
+            }
+        }
+    }
+    status["conditions"] = Value::Array(conditions.list);
+    status
+}
+
+/// V4's `failed to get schema` for the first template whose kind the API does not serve.
+async fn unserved_template(client: &Client, rgd: &Value) -> Option<String> {
+    for resource in rgd["spec"]["resources"].as_array().into_iter().flatten() {
+        let template = &resource["template"];
+        let (Some(api_version), Some(kind)) =
+            (template["apiVersion"].as_str(), template["kind"].as_str())
+        else {
+            continue;
+        };
+        if api_version.contains("${") || kind.contains("${") {
+            continue;
+        }
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        if kube::discovery::pinned_kind(client, &gvk).await.is_err() {
+            let id = resource["id"].as_str().unwrap_or_default();
+            return Some(format!(
+                "failed to build resource \"{id}\": failed to get schema for resource {id}: schema not found for {api_version}, Kind={kind}"
+            ));
+        }
+    }
+    None
+}
+
+/// Starts the instance controller of an accepted kind, unless it already runs.
+fn start_instances(ctx: &RgdContext, crd_name: &str, crd: &Value, rgd_name: &str) {
+    let mut shared = lock(&ctx.shared);
+    if shared
+        .controllers
+        .get(crd_name)
+        .is_some_and(|h| !h.is_finished())
+    {
+        return;
+    }
+    let gvk = GroupVersionKind::gvk(
+        &text(crd, "/spec/group"),
+        &text(crd, "/spec/versions/0/name"),
+        &text(crd, "/spec/names/kind"),
+    );
+    let resource = ApiResource::from_gvk_with_plural(&gvk, &text(crd, "/spec/names/plural"));
+    let context = Arc::new(InstanceContext {
+        client: ctx.client.clone(),
+        options: ctx.options.clone(),
+        namespaced: text(crd, "/spec/scope") != "Cluster",
+        resource: resource.clone(),
+        rgd_name: rgd_name.to_string(),
+        shared: ctx.shared.clone(),
+    });
+    let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &resource);
+    let handle = tokio::spawn(async move {
+        Controller::new_with(api, watcher::Config::default(), resource)
+            .run(
+                reconcile_instance,
+                |_, _, _| Action::requeue(Duration::from_millis(500)),
+                context,
+            )
+            .for_each(|_| async {})
+            .await;
+    });
+    shared.controllers.insert(crd_name.to_string(), handle);
+}

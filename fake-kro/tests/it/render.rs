@@ -1,0 +1,206 @@
+//! Offline rendering (issue: RGD + instance in, expansion and status out) ([KRO-RENDER]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use fake_kro::graph::{nodes, topological_order};
+use fake_kro::render::render;
+use serde_json::{Value, json};
+
+fn demo() -> Value {
+    let path = format!(
+        "{}/../fixtures/rgds/control-plane/demo-control-plane.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    yaml_serde::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn instance() -> Value {
+    json!({"apiVersion": "kro.run/v1alpha1", "kind": "DemoControlPlane", "metadata": {"name": "demo", "namespace": "team-a"},
+           "spec": {"name": "demo", "version": "v1.30.0"}})
+}
+
+/// Topological order and dependencies of the demo RGD (kro.md §4.5).
+#[test]
+fn demo_graph() {
+    let graph = nodes(&demo());
+    assert_eq!(
+        topological_order(&graph).unwrap(),
+        ["deployment", "service"]
+    );
+    assert_eq!(
+        graph[1].dependencies.iter().collect::<Vec<_>>(),
+        ["deployment"]
+    );
+}
+
+/// Children are rendered with defaults applied and `${…}` resolved in dependency order.
+#[test]
+fn renders_children_with_defaults() {
+    let rendered = render(&demo(), &instance(), &BTreeMap::new()).unwrap();
+    assert_eq!(
+        rendered.instance["spec"]["replicas"], 1,
+        "defaulted from the SimpleSchema"
+    );
+    assert_eq!(rendered.instance["spec"]["port"], 6443);
+    let (id, deployment) = &rendered.resources[0];
+    assert_eq!(id, "deployment");
+    assert_eq!(
+        deployment["metadata"],
+        json!({"name": "demo", "namespace": "team-a", "labels": {"app.kubernetes.io/name": "demo"}})
+    );
+    assert_eq!(deployment["spec"]["replicas"], 1);
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
+        6443
+    );
+    let (_, service) = &rendered.resources[1];
+    assert_eq!(service["metadata"]["name"], "demo-svc");
+    assert_eq!(
+        service["spec"]["selector"],
+        json!({"app.kubernetes.io/name": "demo"}),
+        "a value from the deployment"
+    );
+    // No observed state: every status field is pending, so none is written.
+    assert_eq!(rendered.instance["status"], json!({}));
+}
+
+/// Status comes from observed-state fixtures; missing resources leave their fields out.
+#[test]
+fn status_from_observed_fixtures() {
+    let observed = BTreeMap::from([(
+        "deployment".to_string(),
+        json!({"status": {"availableReplicas": 1}}),
+    )]);
+    let rendered = render(&demo(), &instance(), &observed).unwrap();
+    assert_eq!(
+        rendered.instance["status"],
+        json!({"ready": true}),
+        "endpoint needs the service, which has no fixture"
+    );
+    let observed = BTreeMap::from([
+        ("deployment".to_string(), json!({"status": {}})),
+        (
+            "service".to_string(),
+            json!({"spec": {"clusterIP": "10.0.0.1"}}),
+        ),
+    ]);
+    let rendered = render(&demo(), &instance(), &observed).unwrap();
+    assert_eq!(
+        rendered.instance["status"],
+        json!({"ready": false, "endpoint": "demo-svc.team-a.svc.cluster.local:6443"})
+    );
+}
+
+/// An instance missing a required field is refused with the field named.
+#[test]
+fn invalid_instances_are_refused() {
+    let mut bad = instance();
+    bad["spec"].as_object_mut().unwrap().remove("version");
+    assert_eq!(
+        render(&demo(), &bad, &BTreeMap::new()).unwrap_err(),
+        "instance is invalid: spec.version: Required value"
+    );
+}
+
+fn configmap(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}})
+}
+
+fn rgd_with(scope: &str, resources: Value) -> Value {
+    json!({"apiVersion": "kro.run/v1alpha1", "kind": "ResourceGraphDefinition", "metadata": {"name": "t.kro.run"},
+        "spec": {"schema": {"apiVersion": "v1alpha1", "kind": "Thing", "scope": scope,
+            "spec": {"name": "string | required=true", "mode": "string | default=\"on\""}},
+        "resources": resources}})
+}
+
+fn thing(namespace: Option<&str>) -> Value {
+    let mut thing = json!({"apiVersion": "kro.run/v1alpha1", "kind": "Thing", "metadata": {"name": "t"},
+        "spec": {"name": "t"}});
+    if let Some(namespace) = namespace {
+        thing["metadata"]["namespace"] = json!(namespace);
+    }
+    thing
+}
+
+/// [KRO-20] includeWhen through the graph engine, as kro decides it: a condition that is not a
+/// boolean is the node's error (render used to fail as a whole, the simulator to skip the node);
+/// false and null skip the node and its dependents; the other nodes still render.
+#[test]
+fn kro20_include_when_errors_are_node_errors() {
+    let rgd = rgd_with(
+        "Namespaced",
+        json!([
+            {"id": "typo", "includeWhen": ["${schema.spec.mode}"], "template": configmap("typo")},
+            {"id": "off", "includeWhen": ["${schema.spec.mode == 'off'}"], "template": configmap("off")},
+            {"id": "after", "template": {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "after"}, "data": {"from": "${off.metadata.name}"}}},
+            {"id": "nulled", "includeWhen": ["${schema.spec.?absent}"], "template": configmap("nulled")},
+            {"id": "kept", "includeWhen": ["${schema.spec.mode == 'on'}"], "template": configmap("kept")}
+        ]),
+    );
+    let rendered = render(&rgd, &thing(Some("team-a")), &BTreeMap::new()).unwrap();
+    let ids: Vec<&str> = rendered
+        .resources
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(ids, ["kept"]);
+    assert_eq!(
+        rendered.not_rendered,
+        BTreeMap::from([
+            (
+                "typo".to_string(),
+                "includeWhen \"schema.spec.mode\": expression \"schema.spec.mode\" did not return bool"
+                    .to_string()
+            ),
+            ("off".to_string(), "skipped".to_string()),
+            ("after".to_string(), "skipped".to_string()),
+            ("nulled".to_string(), "skipped".to_string()),
+        ])
+    );
+}
+
+/// kro's namespace inheritance through the graph engine (kro.md §5.1): namespaced children and
+/// external references without a namespace take the instance's (an instance file without one
+/// is rendered as created in `default`); cluster-scoped kinds take none; under a cluster-scoped
+/// instance a namespaced child must name its namespace.
+#[test]
+fn children_inherit_the_instance_namespace_like_kro() {
+    let resources = json!([
+        {"id": "ext", "externalRef": configmap("${schema.spec.name}-ext")},
+        {"id": "cm", "template": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"},
+            "data": {"extNamespace": "${ext.metadata.namespace}"}}},
+        {"id": "ns", "template": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}}}
+    ]);
+    let rgd = rgd_with("Namespaced", resources.clone());
+    for (namespace, expected) in [(Some("team-a"), "team-a"), (None, "default")] {
+        let rendered = render(&rgd, &thing(namespace), &BTreeMap::new()).unwrap();
+        let (_, cm) = &rendered.resources[0];
+        assert_eq!(cm["metadata"]["namespace"], expected);
+        assert_eq!(
+            cm["data"]["extNamespace"], expected,
+            "the external reference too"
+        );
+        let (id, ns) = &rendered.resources[1];
+        assert_eq!(id, "ns");
+        assert!(ns["metadata"].get("namespace").is_none());
+    }
+
+    let rendered = render(
+        &rgd_with("Cluster", resources),
+        &thing(None),
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        rendered.not_rendered["ext"],
+        "node \"ext\" is namespaced and must resolve metadata.namespace when the instance is cluster-scoped"
+    );
+    let ids: Vec<&str> = rendered
+        .resources
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(ids, ["ns"]);
+}
