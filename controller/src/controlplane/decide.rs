@@ -76,13 +76,7 @@ pub struct Inputs {
 }
 
 /// What the reconcile writes.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Decision {
-    pub status: Kany8sControlPlaneStatus,
-    /// A new `spec.controlPlaneEndpoint` for the own-object apply ([CP-19]).
-    pub endpoint: Option<ApiEndpoint>,
-    pub events: Vec<Event>,
-}
+pub type Decision = crate::reconciler::Decision<Kany8sControlPlaneStatus>;
 
 /// The decide step of a non-paused, non-deleting reconcile ([CP-13]).
 pub fn decide(inputs: &Inputs) -> Decision {

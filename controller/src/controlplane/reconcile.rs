@@ -18,14 +18,14 @@ use super::decide::{self, Backend, Decision, Inputs, KubeconfigOutcome};
 use super::kubeconfig;
 use crate::api::{BackendReference, Kany8sControlPlane, Kany8sControlPlaneStatus};
 use crate::backend_status::{self, BackendStatus};
-use crate::backends::{Backends, Deletion, OWNER_UID_ANNOTATION};
+use crate::backends::{Deletion, OWNER_UID_ANNOTATION};
 use crate::capi::CLUSTER_NAME_LABEL;
 use crate::dynamic::DynamicWatches;
 use crate::metrics::Metrics;
 use crate::owner::{Owner, owner_cluster, paused_message};
 use crate::reconciler::conditions::{Event, reasons, types, waiting_for_deletion};
 use crate::reconciler::lifecycle::{self, Dependents, Kany8sObject};
-use crate::reconciler::runtime::Backoff;
+use crate::reconciler::runtime::Shared;
 use crate::reconciler::{Error, lock, now};
 use crate::rgd::{self, InstanceKind, RgdError};
 use crate::suspension::Suspension;
@@ -89,30 +89,22 @@ crate::kany8s_object!(
     deleting_message: "control plane is being deleted",
 );
 
-/// Shared state of the controller.
+/// The controller's context: what every controller holds, plus the Secret index of the
+/// kubeconfig step ([KC-13]), the metrics and the one-off warnings already reported.
+#[derive(Debug)]
 pub struct Context {
-    pub client: Client,
-    pub recorder: Recorder,
-    pub watches: Arc<DynamicWatches<Kany8sControlPlane>>,
+    shared: Shared<Kany8sControlPlane>,
     pub secrets: Arc<Mutex<SecretIndex>>,
-    pub backends: Backends,
-    pub backoff: Backoff,
     pub metrics: Arc<Metrics>,
     /// The last one-off warning per control plane, so a repeated one is not re-emitted.
     last_warning: Mutex<HashMap<(String, String), String>>,
 }
 
-impl std::fmt::Debug for Context {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context")
-            .field("watches", &self.watches)
-            .finish_non_exhaustive()
-    }
-}
+impl std::ops::Deref for Context {
+    type Target = Shared<Kany8sControlPlane>;
 
-impl crate::reconciler::runtime::Context for Context {
-    fn backoff(&self) -> &Backoff {
-        &self.backoff
+    fn deref(&self) -> &Self::Target {
+        &self.shared
     }
 }
 
@@ -124,12 +116,8 @@ impl Context {
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
-            backends: Backends::new(client.clone()),
-            backoff: Backoff::default(),
+            shared: Shared::new(client, recorder, watches),
             metrics,
-            client,
-            recorder,
-            watches,
             secrets: Arc::default(),
             last_warning: Mutex::default(),
         }

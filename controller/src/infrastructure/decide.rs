@@ -9,7 +9,7 @@ use crate::backend_status::{BackendStatus, InvalidBackendStatus, sanitize_reason
 use crate::capi::ApiEndpoint;
 use crate::observation::{Observed, put_rgd_resolved, unreflected_resolution_error};
 use crate::reconciler::conditions::{
-    Event, Status, Verdict, condition_events, put, put_settled, reasons, types,
+    Status, Verdict, condition_events, put, put_settled, reasons, types,
 };
 use crate::rgd::{InstanceKind, RgdError};
 
@@ -50,13 +50,7 @@ pub struct Inputs {
 }
 
 /// What the reconcile writes.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Decision {
-    pub status: Kany8sClusterStatus,
-    /// A new `spec.controlPlaneEndpoint` for the own-object apply ([IC-12]).
-    pub endpoint: Option<ApiEndpoint>,
-    pub events: Vec<Event>,
-}
+pub type Decision = crate::reconciler::Decision<Kany8sClusterStatus>;
 
 /// The decide step of a non-paused, non-deleting reconcile.
 pub fn decide(inputs: &Inputs) -> Decision {

@@ -5,22 +5,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use kube::ResourceExt;
 use kube::api::{Api, ApiResource};
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
-use kube::{Client, ResourceExt};
 use serde_json::{Map, Value, json};
 
 use super::decide::{self, Decision, Inputs, Mode};
 use crate::api::{BackendReference, INFRASTRUCTURE_GROUP, Kany8sCluster, Kany8sClusterStatus};
 use crate::backend_status::{self, json_type};
-use crate::backends::{Backends, Deletion, OWNER_UID_ANNOTATION};
+use crate::backends::{Deletion, OWNER_UID_ANNOTATION};
 use crate::capi::{CLUSTER_NAME_LABEL, MANAGED_BY_ANNOTATION};
-use crate::dynamic::DynamicWatches;
 use crate::owner::{Owner, owner_cluster, paused_message};
 use crate::reconciler::conditions::{Event, reasons, waiting_for_deletion};
 use crate::reconciler::lifecycle::{self, Dependents};
-use crate::reconciler::runtime::Backoff;
+use crate::reconciler::runtime::Shared;
 use crate::reconciler::{Error, now};
 use crate::rgd::{self, RgdError};
 use crate::suspension::Suspension;
@@ -53,44 +51,8 @@ crate::kany8s_object!(
     deleting_message: "infrastructure is being deleted",
 );
 
-/// Shared state of the controller.
-pub struct Context {
-    pub client: Client,
-    pub recorder: Recorder,
-    pub watches: Arc<DynamicWatches<Kany8sCluster>>,
-    pub backends: Backends,
-    pub backoff: Backoff,
-}
-
-impl std::fmt::Debug for Context {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context")
-            .field("watches", &self.watches)
-            .finish_non_exhaustive()
-    }
-}
-
-impl crate::reconciler::runtime::Context for Context {
-    fn backoff(&self) -> &Backoff {
-        &self.backoff
-    }
-}
-
-impl Context {
-    pub fn new(
-        client: Client,
-        recorder: Recorder,
-        watches: Arc<DynamicWatches<Kany8sCluster>>,
-    ) -> Self {
-        Self {
-            backends: Backends::new(client.clone()),
-            backoff: Backoff::default(),
-            client,
-            recorder,
-            watches,
-        }
-    }
-}
+/// The controller's context: nothing beyond what every controller holds.
+pub type Context = Shared<Kany8sCluster>;
 
 /// Reconciles one Kany8sCluster.
 pub async fn reconcile(ic: Arc<Kany8sCluster>, ctx: Arc<Context>) -> Result<Action, Error> {

@@ -12,7 +12,7 @@ use crate::api::{
 use crate::capi::remove_condition;
 use crate::owner::Owner;
 use crate::reconciler::conditions::{
-    Event, Status, Verdict, condition_events, put, put_settled, reasons, rolling_out, types,
+    Status, Verdict, condition_events, put, put_settled, reasons, rolling_out, types,
 };
 
 /// The control-plane label ([KK-14]).
@@ -56,12 +56,8 @@ pub struct Inputs {
     pub progress: Progress,
 }
 
-/// What the reconcile writes.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Decision {
-    pub status: Kany8sKubeadmControlPlaneStatus,
-    pub events: Vec<Event>,
-}
+/// What the reconcile writes (the facade applies its endpoint in its own step, [KK-08]).
+pub type Decision = crate::reconciler::Decision<Kany8sKubeadmControlPlaneStatus>;
 
 /// [KK-01], [KKC-01], [KKC-02]: `OwnerClusterResolved` from the owner lookup.
 pub fn owner_verdict(owner: &Owner) -> Verdict {
@@ -260,7 +256,11 @@ pub fn decide(inputs: &Inputs) -> Decision {
             types::MACHINES_UP_TO_DATE,
         ],
     );
-    Decision { status, events }
+    Decision {
+        status,
+        endpoint: None,
+        events,
+    }
 }
 
 #[cfg(test)]
@@ -575,6 +575,7 @@ mod tests {
                 conditions,
                 ..Default::default()
             },
+            endpoint: None,
             events: Vec::new(),
         };
         assert_eq!(

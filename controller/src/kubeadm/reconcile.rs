@@ -22,14 +22,13 @@ use super::build::{self, CONTRACT_LABEL, Certificates, contract_version};
 use super::certs::{self, CertKeyPair};
 use super::decide::{self, CONTROL_PLANE_LABEL, Inputs, Progress};
 use crate::api::{Kany8sKubeadmControlPlane, Kany8sKubeadmControlPlaneStatus};
-use crate::backends::Backends;
 use crate::capi::{self, ApiEndpoint, CLUSTER_NAME_LABEL};
 use crate::dynamic::DynamicWatches;
 use crate::metrics::Metrics;
 use crate::owner::{Owner, owner_cluster, paused_message};
 use crate::reconciler::conditions::{Status, Verdict, reasons, types, waiting_for_deletion};
 use crate::reconciler::lifecycle::{self, Dependents, Kany8sObject};
-use crate::reconciler::runtime::Backoff;
+use crate::reconciler::runtime::Shared;
 use crate::reconciler::{Error, lock, now};
 
 /// Field manager of every write of this controller ([CP-49]).
@@ -69,30 +68,22 @@ crate::kany8s_object!(
     deleting_message: "control plane is being deleted",
 );
 
-/// Shared state of the controller.
+/// The controller's context: what every controller holds, plus the metrics, the sync period
+/// (which bounds the rotation timer, [KK-17]) and the contract-versioned kinds found so far.
+#[derive(Debug)]
 pub struct Context {
-    pub client: Client,
-    pub recorder: Recorder,
-    pub backends: Backends,
-    pub backoff: Backoff,
+    shared: Shared<Kany8sKubeadmControlPlane>,
     pub metrics: Arc<Metrics>,
-    pub watches: Arc<DynamicWatches<Kany8sKubeadmControlPlane>>,
     pub sync_period: Duration,
     /// Contract-versioned kinds by (group, kind) ([KK-06]).
     contract: Mutex<HashMap<(String, String), ApiResource>>,
 }
 
-impl std::fmt::Debug for Context {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context")
-            .field("watches", &self.watches)
-            .finish_non_exhaustive()
-    }
-}
+impl std::ops::Deref for Context {
+    type Target = Shared<Kany8sKubeadmControlPlane>;
 
-impl crate::reconciler::runtime::Context for Context {
-    fn backoff(&self) -> &Backoff {
-        &self.backoff
+    fn deref(&self) -> &Self::Target {
+        &self.shared
     }
 }
 
@@ -105,12 +96,8 @@ impl Context {
         sync_period: Duration,
     ) -> Self {
         Self {
-            backends: Backends::new(client.clone()),
-            backoff: Backoff::default(),
-            client,
-            recorder,
+            shared: Shared::new(client, recorder, watches),
             metrics,
-            watches,
             sync_period,
             contract: Mutex::default(),
         }

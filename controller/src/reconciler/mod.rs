@@ -11,6 +11,15 @@ use std::sync::Mutex;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+/// What a normal pass of the decide step returns ([CP-13]): the complete status, a new
+/// `spec.controlPlaneEndpoint` for the own-object apply, and the events to emit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision<S> {
+    pub status: S,
+    pub endpoint: Option<crate::capi::ApiEndpoint>,
+    pub events: Vec<conditions::Event>,
+}
+
 /// Errors of one reconcile; the error policy backs off and retries.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

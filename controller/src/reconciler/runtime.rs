@@ -163,9 +163,63 @@ impl std::fmt::Display for ObjectName<'_> {
     }
 }
 
+/// What every controller's context holds: the client, the events recorder, the dynamic
+/// backend watches, backend discovery and the per-object backoff. A controller's own context
+/// dereferences to it and adds what only that controller needs.
+pub struct Shared<K: Resource> {
+    pub client: Client,
+    pub recorder: kube::runtime::events::Recorder,
+    pub watches: Arc<crate::dynamic::DynamicWatches<K>>,
+    pub backends: crate::backends::Backends,
+    pub backoff: Backoff,
+}
+
+impl<K: Resource> std::fmt::Debug for Shared<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("watches", &self.watches)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Resource> Shared<K> {
+    pub fn new(
+        client: Client,
+        recorder: kube::runtime::events::Recorder,
+        watches: Arc<crate::dynamic::DynamicWatches<K>>,
+    ) -> Self {
+        Self {
+            backends: crate::backends::Backends::new(client.clone()),
+            backoff: Backoff::default(),
+            client,
+            recorder,
+            watches,
+        }
+    }
+}
+
 /// A controller's context as the runtime needs it.
 pub trait Context: Send + Sync + 'static {
     fn backoff(&self) -> &Backoff;
+}
+
+impl<K> Context for Shared<K>
+where
+    K: Resource + Send + Sync + 'static,
+{
+    fn backoff(&self) -> &Backoff {
+        &self.backoff
+    }
+}
+
+impl<T, K> Context for T
+where
+    T: std::ops::Deref<Target = Shared<K>> + Send + Sync + 'static,
+    K: Resource + 'static,
+{
+    fn backoff(&self) -> &Backoff {
+        &self.backoff
+    }
 }
 
 /// [CP-54]: the error policy of every controller: log, then retry after the object's backoff.
