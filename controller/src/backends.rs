@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::discovery::Scope;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::api::BackendReference;
 use crate::capi;
@@ -274,7 +274,58 @@ pub fn applied_in_place(existing: &Value, body: &Value, hash: &str) -> bool {
         )
 }
 
+/// [CP-21]–[CP-23], [IC-09]: the body applied to the backend object of `owner`: the same name,
+/// controlled by `owner` (blocking its deletion), also owned by the Cluster (with the
+/// cluster-name label) once there is one, the owner-uid annotation (§2.8), and `spec`.
+pub fn backend_body<K: kube::Resource<DynamicType = ()>>(
+    owner: &K,
+    cluster: Option<&capi::Cluster>,
+    resource: &ApiResource,
+    namespaced: bool,
+    spec: Value,
+) -> Value {
+    use kube::ResourceExt;
+    let name = owner.name_any();
+    let uid = owner.uid().unwrap_or_default();
+    let mut owner_references = vec![
+        json!({"apiVersion": K::api_version(&()), "kind": K::kind(&()),
+        "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true}),
+    ];
+    let mut labels = json!({});
+    if let Some(cluster) = cluster {
+        owner_references.push(
+            json!({"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
+            "name": cluster.name_any(), "uid": cluster.uid()}),
+        );
+        labels[capi::CLUSTER_NAME_LABEL] = json!(cluster.name_any());
+    }
+    let mut metadata = json!({"name": name, "labels": labels,
+        "annotations": {OWNER_UID_ANNOTATION: uid}, "ownerReferences": owner_references});
+    if namespaced {
+        metadata["namespace"] = json!(owner.namespace().unwrap_or_default());
+    }
+    json!({"apiVersion": resource.api_version, "kind": resource.kind, "metadata": metadata, "spec": spec})
+}
+
 impl Backends {
+    /// Applies the backend object of `owner` ([`backend_body`]) unless it is already in place;
+    /// returns the object either way.
+    pub async fn apply_backend<K: kube::Resource<DynamicType = ()>>(
+        &self,
+        owner: &K,
+        cluster: Option<&capi::Cluster>,
+        resource: &ApiResource,
+        namespaced: bool,
+        spec: Value,
+        field_manager: &str,
+    ) -> Result<Value, Error> {
+        use kube::ResourceExt;
+        let body = backend_body(owner, cluster, resource, namespaced, spec);
+        let api = self.api(&owner.namespace().unwrap_or_default(), resource, namespaced);
+        self.apply_if_changed(&api, &owner.name_any(), body, field_manager)
+            .await
+    }
+
     /// Server-side applies `body` to the backend object, unless it is already in place;
     /// returns the object either way.
     pub async fn apply_if_changed(

@@ -18,8 +18,7 @@ use super::decide::{self, Backend, Decision, Inputs, KubeconfigOutcome};
 use super::kubeconfig;
 use crate::api::{BackendReference, Kany8sControlPlane, Kany8sControlPlaneStatus};
 use crate::backend_status::{self, BackendStatus};
-use crate::backends::{Deletion, OWNER_UID_ANNOTATION};
-use crate::capi::CLUSTER_NAME_LABEL;
+use crate::backends::Deletion;
 use crate::dynamic::DynamicWatches;
 use crate::metrics::Metrics;
 use crate::owner::{Owner, owner_cluster, paused_message};
@@ -441,30 +440,15 @@ async fn apply_backend(
     resource: &ApiResource,
     namespaced: bool,
 ) -> Result<Value, Error> {
-    let namespace = cp.namespace().unwrap_or_default();
-    let name = cp.name_any();
-    let uid = cp.uid().unwrap_or_default();
-    let mut owner_references = vec![json!({
-        "apiVersion": "controlplane.cluster.x-k8s.io/v1alpha1", "kind": "Kany8sControlPlane",
-        "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true})];
-    let mut labels = json!({});
-    if let Some(cluster) = owner.cluster() {
-        owner_references.push(
-            json!({"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
-            "name": cluster.name_any(), "uid": cluster.uid()}),
-        );
-        labels[CLUSTER_NAME_LABEL] = json!(cluster.name_any());
-    }
-    let mut metadata = json!({"name": name, "labels": labels,
-        "annotations": {OWNER_UID_ANNOTATION: uid}, "ownerReferences": owner_references});
-    if namespaced {
-        metadata["namespace"] = json!(namespace);
-    }
-    let body = json!({"apiVersion": resource.api_version, "kind": resource.kind,
-        "metadata": metadata, "spec": desired.spec});
-    let api = ctx.backends.api(&namespace, resource, namespaced);
     ctx.backends
-        .apply_if_changed(&api, &name, body, FIELD_MANAGER)
+        .apply_backend(
+            cp,
+            owner.cluster(),
+            resource,
+            namespaced,
+            desired.spec.clone(),
+            FIELD_MANAGER,
+        )
         .await
 }
 

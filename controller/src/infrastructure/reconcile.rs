@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use super::decide::{self, Decision, Inputs, Mode};
 use crate::api::{BackendReference, INFRASTRUCTURE_GROUP, Kany8sCluster, Kany8sClusterStatus};
 use crate::backend_status::{self, json_type};
-use crate::backends::{Deletion, OWNER_UID_ANNOTATION};
+use crate::backends::Deletion;
 use crate::capi::{CLUSTER_NAME_LABEL, MANAGED_BY_ANNOTATION};
 use crate::owner::{Owner, owner_cluster, paused_message};
 use crate::reconciler::conditions::{Event, reasons, waiting_for_deletion};
@@ -29,7 +29,6 @@ pub const FIELD_MANAGER: &str = "kany8s-infrastructure";
 pub const FINALIZER: &str = "kany8scluster.infrastructure.cluster.x-k8s.io";
 
 const KIND: &str = "Kany8sCluster";
-const API_VERSION: &str = "infrastructure.cluster.x-k8s.io/v1alpha1";
 
 /// Requeue when nothing would trigger ([CP-53]).
 const SERVED_RETRY: Duration = Duration::from_secs(30);
@@ -316,29 +315,15 @@ async fn apply_instance(
     namespaced: bool,
     spec: Map<String, Value>,
 ) -> Result<Value, Error> {
-    let namespace = ic.namespace().unwrap_or_default();
-    let name = ic.name_any();
-    let uid = ic.uid().unwrap_or_default();
-    let mut owner_references = vec![json!({"apiVersion": API_VERSION, "kind": KIND,
-        "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true})];
-    let mut labels = json!({});
-    if let Some(cluster) = owner.cluster() {
-        owner_references.push(
-            json!({"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
-            "name": cluster.name_any(), "uid": cluster.uid()}),
-        );
-        labels[CLUSTER_NAME_LABEL] = json!(cluster.name_any());
-    }
-    let mut metadata = json!({"name": name, "labels": labels,
-        "annotations": {OWNER_UID_ANNOTATION: uid}, "ownerReferences": owner_references});
-    if namespaced {
-        metadata["namespace"] = json!(namespace);
-    }
-    let body = json!({"apiVersion": resource.api_version, "kind": resource.kind,
-        "metadata": metadata, "spec": spec});
-    let api = ctx.backends.api(&namespace, resource, namespaced);
     ctx.backends
-        .apply_if_changed(&api, &name, body, FIELD_MANAGER)
+        .apply_backend(
+            ic,
+            owner.cluster(),
+            resource,
+            namespaced,
+            Value::Object(spec),
+            FIELD_MANAGER,
+        )
         .await
 }
 
