@@ -649,10 +649,15 @@ pub struct Observer {
 impl Observer {
     /// Whether any recorded version satisfies `test`.
     pub fn saw(&self, test: impl Fn(&Value) -> bool) -> bool {
+        self.first(test).is_some()
+    }
+
+    /// The first recorded version that satisfies `test`.
+    pub fn first(&self, test: impl Fn(&Value) -> bool) -> Option<Value> {
         self.seen
             .lock()
-            .map(|s| s.iter().any(test))
-            .unwrap_or(false)
+            .ok()
+            .and_then(|s| s.iter().find(|v| test(v)).cloned())
     }
 }
 

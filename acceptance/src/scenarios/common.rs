@@ -1,5 +1,6 @@
 //! What several scenarios share: the API versions they read, the workload kubeconfig and
-//! Secret fixtures, RGD set-up, owner and deletion checks and kubectl merge patches.
+//! Secret fixtures, RGD set-up, owner and deletion checks, kubectl merge patches, and the
+//! barrier that proves a paused control plane has finished reacting to a change.
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -159,4 +160,62 @@ pub(super) async fn deleted_after_backend(
         observer.saw(|o| has_condition(o, "Deleting", "True", Some("WaitingForBackendDeletion"))),
         || format!("{kind} {name}: Deleting=True/WaitingForBackendDeletion was never observed"),
     )
+}
+
+/// Whether `object` has `Paused=True` written for `generation` or a later one.
+pub(super) fn paused_at(object: &Value, generation: i64) -> bool {
+    object["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            c["type"] == "Paused"
+                && c["status"] == "True"
+                && c["observedGeneration"]
+                    .as_i64()
+                    .is_some_and(|g| g >= generation)
+        })
+}
+
+/// The field [`paused_control_plane_settled`] sets and removes: the demo RGDs' `port`, set to
+/// its default (6443). A real field, so that a controller wrongly applying `kroSpec` while
+/// paused would succeed (and be caught) rather than be refused, and one whose value changes
+/// nothing.
+pub(super) const BARRIER_FIELD: &str = "port";
+
+/// Proof that the controller has finished reacting to everything that happened to the paused
+/// control plane `name` before this call, so a "nothing was written" check after it cannot
+/// pass merely because the controller is slow; returns the control plane as the last proof saw
+/// it.
+///
+/// A paused control plane writes nothing but its `Paused` condition's observedGeneration, and
+/// that only when its generation changes ([CT-07]). The barrier changes the generation twice
+/// (the barrier field set, then removed) and waits each time until `Paused` was refreshed for
+/// the new generation. kube-rs never runs two reconciles of one object at once, and the
+/// refresh may be a reconcile's first write: the first refresh proves that a reconcile which
+/// read the control plane after this call has begun (it may have absorbed a trigger still
+/// pending); the second proves that this reconcile has returned. The control plane's
+/// `kroSpec` must not set the barrier field.
+pub(super) async fn paused_control_plane_settled(
+    h: &Harness,
+    name: &str,
+) -> Result<Value, Failure> {
+    let mut control_plane = Value::Null;
+    for value in ["6443", "null"] {
+        let patch = format!(r#"{{"spec":{{"kroSpec":{{"{BARRIER_FIELD}":{value}}}}}}}"#);
+        let patched = merge_patch(h, CONTROL_PLANES, name, &patch).await?;
+        let generation = patched["metadata"]["generation"]
+            .as_i64()
+            .unwrap_or_default();
+        control_plane = h
+            .wait_object(
+                CP,
+                "Kany8sControlPlane",
+                name,
+                &format!("Paused refreshed for generation {generation} (barrier)"),
+                |o| paused_at(o, generation),
+            )
+            .await?;
+    }
+    Ok(control_plane)
 }

@@ -3,13 +3,11 @@
 //! (Option B, with rotation and an invalid source); a version bump; pause and resume; deletion
 //! with the instance going first.
 
-use std::time::Duration;
-
 use serde_json::json;
 
 use super::common::{
     CAPI, CLUSTERS, CONTROL_PLANES, CP, KRO, apply_rgds, deleted_after_backend, initialized,
-    merge_patch, owner_uids, secret_manifest, secret_value,
+    merge_patch, owner_uids, paused_control_plane_settled, secret_manifest, secret_value,
 };
 use crate::harness::{Failure, Harness, check, check_eq, condition, has_condition};
 
@@ -604,7 +602,8 @@ async fn k_paused_instance_not_updated(h: &Harness, owners: &Owners) -> Result<(
         r#"{"spec":{"kroSpec":{"replicas":2}}}"#,
     )
     .await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Proof that the controller read the change and finished reacting to it, not a sleep.
+    paused_control_plane_settled(h, "demo-cluster").await?;
     let instance = h
         .get(KRO, "DemoControlPlane", "demo-cluster")
         .await?
