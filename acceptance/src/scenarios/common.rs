@@ -16,6 +16,12 @@ pub(super) const RGD: &str = "ResourceGraphDefinition";
 pub(super) const CLUSTERS: &str = "clusters.cluster.x-k8s.io";
 pub(super) const CONTROL_PLANES: &str = "kany8scontrolplanes.controlplane.cluster.x-k8s.io";
 
+/// The demo control-plane RGD: (fixture under `rgds/`, name).
+pub(super) const DEMO_CONTROL_PLANE_RGD: (&str, &str) = (
+    "control-plane/demo-control-plane.yaml",
+    "demo-control-plane.kro.run",
+);
+
 /// A kubeconfig whose user token tells versions apart; its server is an unresolvable `.test`
 /// name (nothing on the embedded target dials it).
 pub fn kubeconfig(token: &str) -> String {

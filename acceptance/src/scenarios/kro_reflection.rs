@@ -6,8 +6,9 @@
 use serde_json::json;
 
 use super::common::{
-    CAPI, CLUSTERS, CONTROL_PLANES, CP, KRO, apply_rgds, deleted_after_backend, initialized,
-    merge_patch, owner_uids, paused_control_plane_settled, secret_manifest, secret_value,
+    CAPI, CLUSTERS, CONTROL_PLANES, CP, DEMO_CONTROL_PLANE_RGD, KRO, apply_rgds,
+    deleted_after_backend, initialized, merge_patch, owner_uids, paused_control_plane_settled,
+    secret_manifest, secret_value,
 };
 use crate::harness::{Failure, Harness, check, check_eq, condition, has_condition};
 
@@ -54,10 +55,7 @@ async fn a_both_rgds_accepted(h: &Harness) -> Result<(), Failure> {
     apply_rgds(
         h,
         &[
-            (
-                "control-plane/demo-control-plane.yaml",
-                "demo-control-plane.kro.run",
-            ),
+            DEMO_CONTROL_PLANE_RGD,
             (
                 "control-plane/demo-control-plane-kubeconfig.yaml",
                 "demo-control-plane-kubeconfig.kro.run",

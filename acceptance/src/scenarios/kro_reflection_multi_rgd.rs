@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::common::{CP, KRO, RGD, apply_rgds};
+use super::common::{CP, DEMO_CONTROL_PLANE_RGD, KRO, RGD, apply_rgds};
 use crate::harness::{Failure, Harness, check, check_eq, condition, has_condition};
 
 /// The control planes on valid RGDs: (name, RGD, instance API version, instance kind, port).
@@ -47,10 +47,7 @@ async fn a_valid_rgds_accepted_broken_not(h: &Harness) -> Result<(), Failure> {
     apply_rgds(
         h,
         &[
-            (
-                "control-plane/demo-control-plane.yaml",
-                "demo-control-plane.kro.run",
-            ),
+            DEMO_CONTROL_PLANE_RGD,
             (
                 "control-plane/demo-control-plane-alt.yaml",
                 "demo-control-plane-alt.kro.run",

@@ -5,20 +5,13 @@
 use serde_json::Value;
 
 use super::common::{
-    BARRIER_FIELD, CLUSTERS, CONTROL_PLANES, CP, KRO, apply_rgds, merge_patch,
-    paused_control_plane_settled, provide_kubeconfig,
+    BARRIER_FIELD, CLUSTERS, CONTROL_PLANES, CP, DEMO_CONTROL_PLANE_RGD, KRO, apply_rgds,
+    merge_patch, paused_control_plane_settled, provide_kubeconfig,
 };
 use crate::harness::{Failure, Harness, check, has_condition, writers};
 
 pub(super) async fn run(h: &Harness) -> Result<(), Failure> {
-    apply_rgds(
-        h,
-        &[(
-            "control-plane/demo-control-plane.yaml",
-            "demo-control-plane.kro.run",
-        )],
-    )
-    .await?;
+    apply_rgds(h, &[DEMO_CONTROL_PLANE_RGD]).await?;
     a_ready_control_plane(h).await?;
     b_paused_and_quiet(h).await?;
     c_resumed(h).await

@@ -3,18 +3,14 @@
 
 use serde_json::json;
 
-use super::common::{CAPI, CLUSTERS, CP, IC, KRO, apply_rgds, merge_patch, provide_kubeconfig};
+use super::common::{
+    CAPI, CLUSTERS, CP, DEMO_CONTROL_PLANE_RGD, IC, KRO, apply_rgds, merge_patch,
+    provide_kubeconfig,
+};
 use crate::harness::{Failure, Harness, check, check_eq, has_condition};
 
 pub(super) async fn run(h: &Harness) -> Result<(), Failure> {
-    apply_rgds(
-        h,
-        &[(
-            "control-plane/demo-control-plane.yaml",
-            "demo-control-plane.kro.run",
-        )],
-    )
-    .await?;
+    apply_rgds(h, &[DEMO_CONTROL_PLANE_RGD]).await?;
     let control_plane = a_cluster_from_its_class(h).await?;
     b_version_bump(h, &control_plane).await
 }
