@@ -15,7 +15,7 @@ use crate::discovery;
 use crate::engine::{
     DeleteOptions, Engine, FieldValidation, ListOptions, Outcome, PatchType, Target, WriteOptions,
 };
-use crate::registry::Kind;
+use crate::registry::{Kind, Registry};
 use crate::status::ApiError;
 use crate::table::{self, IncludeObject};
 use crate::watch::{self, Rendering, WatchRequest};
@@ -315,23 +315,21 @@ impl Frontend {
             Route::Health => Ok(text_response("ok")),
             Route::Api => Ok(self.discovery_response(&headers, true)),
             Route::Apis => Ok(self.discovery_response(&headers, false)),
-            Route::ApiGroup(group) => {
-                let state = self.engine.lock();
-                discovery::api_group(&state.registry, &group)
-                    .map(|d| json_response(200, &d, &[]))
-                    .ok_or_else(ApiError::unknown_path)
-            }
-            Route::GroupVersion(group, version) => {
-                let state = self.engine.lock();
-                discovery::resource_list(&state.registry, &group, &version)
-                    .map(|d| json_response(200, &d, &[]))
-                    .ok_or_else(ApiError::unknown_path)
-            }
+            Route::ApiGroup(group) => self
+                .engine
+                .with_registry(|registry| discovery::api_group(registry, &group))
+                .map(|d| json_response(200, &d, &[]))
+                .ok_or_else(ApiError::unknown_path),
+            Route::GroupVersion(group, version) => self
+                .engine
+                .with_registry(|registry| discovery::resource_list(registry, &group, &version))
+                .map(|d| json_response(200, &d, &[]))
+                .ok_or_else(ApiError::unknown_path),
             Route::Faults if method == Method::POST => self.configure_faults(&body),
             Route::Faults => Err(ApiError::method_not_allowed()),
             Route::OpenApiRoot => Ok(json_response(
                 200,
-                &crate::openapi::root(&self.engine.lock().registry),
+                &self.engine.with_registry(crate::openapi::root),
                 &[],
             )),
             Route::OpenApi(group, version) => self.openapi(&group, &version, &query),
@@ -365,10 +363,11 @@ impl Frontend {
                 }
             }
         }
-        let state = self.engine.lock();
         match aggregated {
             Some((api_version, content_type)) => {
-                let body = discovery::aggregated(&state.registry, core, api_version);
+                let body = self
+                    .engine
+                    .with_registry(|registry| discovery::aggregated(registry, core, api_version));
                 let mut response = json_response(200, &body, &[]);
                 response
                     .headers_mut()
@@ -378,7 +377,11 @@ impl Frontend {
             None if core => {
                 json_response(200, &discovery::api_versions(&self.settings.address), &[])
             }
-            None => json_response(200, &discovery::api_group_list(&state.registry), &[]),
+            None => json_response(
+                200,
+                &self.engine.with_registry(discovery::api_group_list),
+                &[],
+            ),
         }
     }
 
@@ -413,7 +416,7 @@ impl Frontend {
             faults.expire_next_watch(plural);
         }
         if let Some(rv) = request.get("compact").and_then(Value::as_u64) {
-            self.engine.lock().store.compact(rv);
+            self.engine.compact(rv);
         }
         Ok(json_response(
             200,
@@ -424,9 +427,12 @@ impl Frontend {
 
     /// A group-version document; a stale `hash` redirects to the current one.
     fn openapi(&self, group: &str, version: &str, query: &Query) -> Result<Response, ApiError> {
-        let document =
-            crate::openapi::group_version_document(&self.engine.lock().registry, group, version)
-                .ok_or_else(ApiError::unknown_path)?;
+        let document = self
+            .engine
+            .with_registry(|registry| {
+                crate::openapi::group_version_document(registry, group, version)
+            })
+            .ok_or_else(ApiError::unknown_path)?;
         let hash = crate::openapi::hash(&document);
         let key = crate::openapi::path_key(group, version);
         match query.get("hash") {
@@ -463,64 +469,8 @@ impl Frontend {
     }
 
     fn target(&self, path: &ResourcePath) -> Result<(Target, bool), ApiError> {
-        let state = self.engine.lock();
-        let mut rest: &[String] = &path.rest;
-        let watch_path = rest.first().map(String::as_str) == Some("watch");
-        if watch_path {
-            rest = &rest[1..];
-        }
-        let namespaced = rest.len() >= 3
-            && rest[0] == "namespaces"
-            && state
-                .registry
-                .lookup(&path.group, &path.version, &rest[2])
-                .is_some_and(|t| t.namespaced);
-        let (namespace, plural, name, subresource) = if namespaced {
-            if rest.len() > 5 {
-                return Err(ApiError::unknown_path());
-            }
-            (
-                Some(rest[1].clone()),
-                rest[2].clone(),
-                rest.get(3).cloned(),
-                rest.get(4).cloned(),
-            )
-        } else {
-            if rest.is_empty() || rest.len() > 3 {
-                return Err(ApiError::unknown_path());
-            }
-            (
-                None,
-                rest[0].clone(),
-                rest.get(1).cloned(),
-                rest.get(2).cloned(),
-            )
-        };
-        let resource = state
-            .registry
-            .lookup(&path.group, &path.version, &plural)
-            .ok_or_else(ApiError::unknown_path)?;
-        if resource.namespaced && namespace.is_none() && name.is_some() {
-            return Err(ApiError::unknown_path());
-        }
-        if let Some(sub) = &subresource {
-            let known = (sub == "status" && resource.status_subresource)
-                || (sub == "scale" && resource.scale.is_some())
-                || (sub == "finalize" && resource.kind == Kind::Namespace);
-            if !known {
-                return Err(ApiError::unknown_path());
-            }
-        }
-        Ok((
-            Target {
-                resource,
-                version: path.version.clone(),
-                namespace,
-                name,
-                subresource,
-            },
-            watch_path,
-        ))
+        self.engine
+            .with_registry(|registry| resolve_target(registry, path))
     }
 
     async fn resource(
@@ -735,7 +685,7 @@ impl Frontend {
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
         loop {
-            let current = self.engine.lock().store.resource_version();
+            let current = self.engine.resource_version();
             if requested <= current {
                 return Ok(());
             }
@@ -813,6 +763,65 @@ impl Frontend {
         );
         Ok(response)
     }
+}
+
+/// The target a resource path names (and whether it is a `/watch/` path), from the registry.
+fn resolve_target(registry: &Registry, path: &ResourcePath) -> Result<(Target, bool), ApiError> {
+    let mut rest: &[String] = &path.rest;
+    let watch_path = rest.first().map(String::as_str) == Some("watch");
+    if watch_path {
+        rest = &rest[1..];
+    }
+    let namespaced = rest.len() >= 3
+        && rest[0] == "namespaces"
+        && registry
+            .lookup(&path.group, &path.version, &rest[2])
+            .is_some_and(|t| t.namespaced);
+    let (namespace, plural, name, subresource) = if namespaced {
+        if rest.len() > 5 {
+            return Err(ApiError::unknown_path());
+        }
+        (
+            Some(rest[1].clone()),
+            rest[2].clone(),
+            rest.get(3).cloned(),
+            rest.get(4).cloned(),
+        )
+    } else {
+        if rest.is_empty() || rest.len() > 3 {
+            return Err(ApiError::unknown_path());
+        }
+        (
+            None,
+            rest[0].clone(),
+            rest.get(1).cloned(),
+            rest.get(2).cloned(),
+        )
+    };
+    let resource = registry
+        .lookup(&path.group, &path.version, &plural)
+        .ok_or_else(ApiError::unknown_path)?;
+    if resource.namespaced && namespace.is_none() && name.is_some() {
+        return Err(ApiError::unknown_path());
+    }
+    if let Some(sub) = &subresource {
+        let known = (sub == "status" && resource.status_subresource)
+            || (sub == "scale" && resource.scale.is_some())
+            || (sub == "finalize" && resource.kind == Kind::Namespace);
+        if !known {
+            return Err(ApiError::unknown_path());
+        }
+    }
+    Ok((
+        Target {
+            resource,
+            version: path.version.clone(),
+            namespace,
+            name,
+            subresource,
+        },
+        watch_path,
+    ))
 }
 
 /// Go's `time.ParseDuration` for the forms clients send (`32s`, `5m0s`, `1h`, `500ms`).

@@ -303,7 +303,7 @@ async fn t08_expired_watch_is_an_in_stream_410() {
         )
         .await;
     }
-    let current = s.engine().lock().store.resource_version();
+    let current = s.engine().resource_version();
     s.compact(current);
     let events = watch_events(
         &s,
@@ -1220,7 +1220,7 @@ async fn e33_request_timeout() {
 async fn t17_crd_condition_sequence() {
     let s = server().await;
     let crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
-    let rv = s.engine().lock().store.resource_version();
+    let rv = s.engine().resource_version();
     let created = call(&s, Method::POST, crds, "application/json", widget_crd()).await;
     assert!(created.body.pointer("/status/conditions").is_none());
     let events = watch_events(
@@ -1346,7 +1346,7 @@ async fn t34_generate_name_collisions() {
     let s = server().await;
     let body =
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "gen-"}});
-    s.engine().lock().forced_name_collisions = 3;
+    s.engine().force_name_collisions(3);
     let ok = call(&s, Method::POST, CMS, "application/json", body.clone()).await;
     assert_eq!(ok.status, StatusCode::CREATED);
     assert!(
@@ -1355,7 +1355,7 @@ async fn t34_generate_name_collisions() {
             .unwrap()
             .starts_with("gen-")
     );
-    s.engine().lock().forced_name_collisions = 8;
+    s.engine().force_name_collisions(8);
     let exhausted = call(&s, Method::POST, CMS, "application/json", body).await;
     assert_eq!(exhausted.status, StatusCode::CONFLICT);
     assert_eq!(exhausted.body["details"]["retryAfterSeconds"], 1);
