@@ -519,7 +519,16 @@ async fn t10_garbage_collection() {
         deleting.body["metadata"]["finalizers"],
         json!(["foregroundDeletion"])
     );
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The collector has handled the foreground deletion once it marked the dependent.
+    let blocker = get_until(&s, &format!("{CMS}/blocker"), |r| {
+        r.body["metadata"]["deletionTimestamp"].is_string()
+    })
+    .await;
+    assert!(
+        blocker.body["metadata"]["deletionTimestamp"].is_string(),
+        "the dependent is deleted in the foreground: {}",
+        blocker.text
+    );
     assert_eq!(
         call(&s, Method::GET, &format!("{CMS}/owner3"), "", Value::Null)
             .await
@@ -904,7 +913,17 @@ async fn discovery_follows_established() {
             .is_none_or(|st| st.get("conditions").is_none()),
         "T17: no conditions in the create response"
     );
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let crd_url = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com";
+    let accepted = get_until(&s, crd_url, |r| {
+        condition_status(&r.body, "NamesAccepted") == Some("True")
+    })
+    .await;
+    assert_eq!(
+        condition_status(&accepted.body, "NamesAccepted"),
+        Some("True"),
+        "{}",
+        accepted.text
+    );
     let before = call(&s, Method::GET, "/apis", "", Value::Null).await;
     assert!(!before.text.contains("example.com"));
     let served = call(
@@ -920,8 +939,7 @@ async fn discovery_follows_established() {
         StatusCode::CREATED,
         "served once names are accepted"
     );
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let after = call(&s, Method::GET, "/apis", "", Value::Null).await;
+    let after = get_until(&s, "/apis", |r| r.text.contains("example.com/v1")).await;
     assert!(after.text.contains("example.com/v1"));
     let aggregated = call_with(
         &s,
@@ -983,7 +1001,16 @@ async fn t23_namespace_deletion() {
     let cms = "/api/v1/namespaces/x/configmaps";
     call(&s, Method::POST, cms, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "held", "finalizers": ["example.com/hold"]}})).await;
     call(&s, Method::DELETE, "/api/v1/namespaces/x", "", Value::Null).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The namespace controller has run once it deleted the contents.
+    let held = get_until(&s, &format!("{cms}/held"), |r| {
+        r.body["metadata"]["deletionTimestamp"].is_string()
+    })
+    .await;
+    assert!(
+        held.body["metadata"]["deletionTimestamp"].is_string(),
+        "the namespace's contents are deleted: {}",
+        held.text
+    );
     let ns = call(&s, Method::GET, "/api/v1/namespaces/x", "", Value::Null).await;
     assert_eq!(ns.body["status"]["phase"], "Terminating");
     let refused = call(
@@ -1139,8 +1166,7 @@ async fn t22_defaults_on_read() {
     )
     .await;
     assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let read = call(&s, Method::GET, &format!("{WIDGETS}/w"), "", Value::Null).await;
+    let read = get_until(&s, &format!("{WIDGETS}/w"), |r| r.body["spec"]["size"] == 9).await;
     assert_eq!(read.body["spec"]["size"], 9);
 }
 
@@ -1185,8 +1211,7 @@ async fn t38_openapi_hashes() {
         crd,
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let stale = call(&s, Method::GET, &url, "", Value::Null).await;
+    let stale = get_until(&s, &url, |r| r.status == StatusCode::MOVED_PERMANENTLY).await;
     assert_eq!(stale.status, StatusCode::MOVED_PERMANENTLY);
     assert_ne!(
         stale.headers.get("location").unwrap().to_str().unwrap(),

@@ -201,3 +201,46 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// GETs `uri` every 5 ms until `done` holds for the reply, for up to 5 s, and returns the last
+/// reply: the caller asserts on what it waited for, so a timeout fails with the real answer.
+pub async fn get_until(server: &Server, uri: &str, done: impl Fn(&Reply) -> bool) -> Reply {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let reply = call(server, Method::GET, uri, "", Value::Null).await;
+        if done(&reply) || tokio::time::Instant::now() >= deadline {
+            return reply;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The status of the condition `type_` in an object's `status.conditions`.
+pub fn condition_status<'a>(object: &'a Value, type_: &str) -> Option<&'a str> {
+    object
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)?
+        .get("status")?
+        .as_str()
+}
+
+/// Whether the real kubectl is on the PATH. A missing kubectl fails the test when `CI` is set
+/// (a CI box must have one, or the kubectl layer would pass without running) and skips it,
+/// loudly, otherwise.
+pub fn kubectl_or_skip() -> bool {
+    let found = std::process::Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "kubectl is not installed and CI is set: this test needs kubectl 1.32 on the PATH"
+        );
+        eprintln!("SKIPPED: kubectl is not installed; this test needs kubectl 1.32 on the PATH");
+    }
+    found
+}
