@@ -141,11 +141,7 @@ pub async fn install(server: &Server, crd: Value, discovery_path: &str) {
     .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     for _ in 0..200 {
-        if call(server, Method::GET, discovery_path, "", Value::Null)
-            .await
-            .status
-            == StatusCode::OK
-        {
+        if get(server, discovery_path).await.status == StatusCode::OK {
             return;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -207,23 +203,12 @@ pub fn text(output: &Output) -> String {
 pub async fn get_until(server: &Server, uri: &str, done: impl Fn(&Reply) -> bool) -> Reply {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let reply = call(server, Method::GET, uri, "", Value::Null).await;
+        let reply = get(server, uri).await;
         if done(&reply) || tokio::time::Instant::now() >= deadline {
             return reply;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-/// The status of the condition `type_` in an object's `status.conditions`.
-pub fn condition_status<'a>(object: &'a Value, type_: &str) -> Option<&'a str> {
-    object
-        .pointer("/status/conditions")?
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == type_)?
-        .get("status")?
-        .as_str()
 }
 
 /// Whether the real kubectl is on the PATH. A missing kubectl fails the test when `CI` is set
@@ -243,4 +228,47 @@ pub fn kubectl_or_skip() -> bool {
         eprintln!("SKIPPED: kubectl is not installed; this test needs kubectl 1.32 on the PATH");
     }
     found
+}
+
+/// The status of the condition `type_` in an object's `status.conditions`.
+pub fn condition_status<'a>(object: &'a Value, type_: &str) -> Option<&'a str> {
+    object
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)?
+        .get("status")?
+        .as_str()
+}
+
+pub async fn get(server: &Server, uri: &str) -> Reply {
+    call(server, Method::GET, uri, "", Value::Null).await
+}
+
+pub async fn post(server: &Server, uri: &str, body: Value) -> Reply {
+    call(server, Method::POST, uri, "application/json", body).await
+}
+
+pub async fn put(server: &Server, uri: &str, body: Value) -> Reply {
+    call(server, Method::PUT, uri, "application/json", body).await
+}
+
+pub async fn merge_patch(server: &Server, uri: &str, body: Value) -> Reply {
+    call(
+        server,
+        Method::PATCH,
+        uri,
+        "application/merge-patch+json",
+        body,
+    )
+    .await
+}
+
+pub async fn delete(server: &Server, uri: &str) -> Reply {
+    call(server, Method::DELETE, uri, "", Value::Null).await
+}
+
+/// A ConfigMap with only a name.
+pub fn configmap(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}})
 }
