@@ -1,15 +1,13 @@
 //! The fidelity traps of the API server spec (§12), asserted over HTTP exactly as clients see
 //! them.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::*;
 use http::{Method, StatusCode};
 use kany8s_apiserver::Server;
 use serde_json::{Value, json};
+
+use crate::common::*;
 
 const CMS: &str = "/api/v1/namespaces/default/configmaps";
 

@@ -1,5 +1,4 @@
 //! Helpers shared by the API server's integration tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::process::Output;

@@ -3,9 +3,6 @@
 //! CSA → SSA migration), get in every output, a watch, explain, label, annotate, patch, edit,
 //! waits, and the storage-only built-in kinds. Without kubectl: skipped, loudly, or failed when
 //! `CI` is set.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,7 +10,8 @@ use std::time::Duration;
 use kany8s_apiserver::Server;
 use tokio::io::AsyncBufReadExt;
 
-use common::{kubectl_env, text};
+use crate::common;
+use crate::common::{kubectl_env, text};
 
 /// Runs kubectl and fails the test unless it succeeds; returns stdout.
 async fn ok(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> String {

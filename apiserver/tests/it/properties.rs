@@ -1,7 +1,6 @@
 //! Property tests of the storage invariants ([API-15], [API-17]): random sequences of writes
 //! keep resourceVersions strictly increasing, the watch history replays exactly the committed
 //! changes in order, and no-op writes are silent.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use kany8s_apiserver::clock::Clock;
 use kany8s_apiserver::engine::{DeleteOptions, Engine, PatchType, Target, WriteOptions};

@@ -2,14 +2,13 @@
 //! (T14 protobuf creates, T15 OpenAPI-validated apply, T16 tables, T23 namespace deletion, T24
 //! wait/delete through field-selector watches). Without kubectl: skipped, loudly, or failed when
 //! `CI` is set.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::path::Path;
 use std::process::Output;
 
 use kany8s_apiserver::Server;
+
+use crate::common;
 
 async fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     common::kubectl_env(kubeconfig, args, stdin, &[]).await
