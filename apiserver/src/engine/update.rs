@@ -65,15 +65,7 @@ impl Engine {
         } else if body_rv != old_rv {
             return Err(ApiError::conflict(&target.resource.name(), &name));
         }
-        let context = WriteContext::new(target, options, "unknown", self.clock.timestamp());
-        self.write_update(
-            &mut state,
-            &context,
-            &key,
-            &old,
-            body,
-            ManagedFields::Record,
-        )
+        self.write_recorded(&mut state, target, options, &key, &old, body)
     }
 
     /// PATCH of any type; an apply that finds nothing creates.
@@ -155,15 +147,22 @@ impl Engine {
         {
             return Err(ApiError::conflict(&target.resource.name(), &name));
         }
+        self.write_recorded(&mut state, target, options, &key, &old, patched)
+    }
+
+    /// The update pipeline for a PUT or a non-apply PATCH, by the request's field manager
+    /// (`unknown` without one).
+    fn write_recorded(
+        &self,
+        state: &mut State,
+        target: &Target,
+        options: &WriteOptions,
+        key: &ObjectKey,
+        old: &Value,
+        new: Value,
+    ) -> Result<Outcome, ApiError> {
         let context = WriteContext::new(target, options, "unknown", self.clock.timestamp());
-        self.write_update(
-            &mut state,
-            &context,
-            &key,
-            &old,
-            patched,
-            ManagedFields::Record,
-        )
+        self.write_update(state, &context, key, old, new, ManagedFields::Record)
     }
 
     /// The shared update pipeline of PUT, PATCH and apply: system fields, status isolation,

@@ -1,12 +1,12 @@
 //! Helpers shared by the API server's integration tests.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
 use axum::body::Body;
 use http::{HeaderMap, Method, Request, StatusCode};
-use kany8s_apiserver::Server;
+use kany8s_apiserver::{ServeHandle, Server};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -153,6 +153,16 @@ pub fn widget(name: &str, spec: Value) -> Value {
 }
 
 pub const WIDGETS: &str = "/apis/example.com/v1/namespaces/default/widgets";
+
+/// Serves `server` on loopback and writes a kubeconfig for it into a new temporary folder;
+/// the test keeps the handle and the folder alive.
+pub async fn serve_with_kubeconfig(server: &Server) -> (ServeHandle, tempfile::TempDir, PathBuf) {
+    let (address, handle) = server.serve("127.0.0.1:0").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, Server::kubeconfig(address)).unwrap();
+    (handle, dir, kubeconfig)
+}
 
 /// Runs the real kubectl against `kubeconfig` with extra environment; fails after 60 s.
 pub async fn kubectl_env(

@@ -130,10 +130,7 @@ async fn kubectl_everyday_commands() {
         return;
     }
     let server = Server::builder().build();
-    let (address, _handle) = server.serve("127.0.0.1:0").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, Server::kubeconfig(address)).unwrap();
+    let (_handle, dir, kubeconfig) = common::serve_with_kubeconfig(&server).await;
     let kc = kubeconfig.as_path();
 
     // Discovery.
