@@ -95,7 +95,13 @@ mod tests {
         assert!(!partial.ready());
         let wrong = AckCluster::from_object(&object(json!({
             "endpoint": 5, "certificateAuthority": "Q0E="})));
-        assert_eq!((wrong.endpoint.as_str(), wrong.certificate_authority.as_str()), ("", ""));
+        assert_eq!(
+            (
+                wrong.endpoint.as_str(),
+                wrong.certificate_authority.as_str()
+            ),
+            ("", "")
+        );
         assert!(!AckCluster::from_object(&object(Value::Null)).ready());
     }
 }

@@ -58,7 +58,12 @@ impl Notice {
     }
 
     fn signature(&self) -> String {
-        format!("{}|{}|{}", self.severity.as_str(), self.reason, self.message)
+        format!(
+            "{}|{}|{}",
+            self.severity.as_str(),
+            self.reason,
+            self.message
+        )
     }
 }
 

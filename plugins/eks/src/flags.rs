@@ -210,7 +210,10 @@ mod tests {
         let settings = flags.settings().unwrap();
         assert_eq!(settings.policy, Policy::default());
         assert_eq!(settings.metrics_address, None);
-        assert_eq!(settings.health_address, Some("0.0.0.0:8081".parse().unwrap()));
+        assert_eq!(
+            settings.health_address,
+            Some("0.0.0.0:8081".parse().unwrap())
+        );
         assert_eq!(settings.watch_namespace, None);
         assert_eq!(settings.kubeconfig, None);
     }
@@ -233,7 +236,10 @@ mod tests {
         .unwrap();
         let settings = flags.settings().unwrap();
         assert!(settings.leader_elect);
-        assert_eq!(settings.metrics_address, Some("0.0.0.0:8443".parse().unwrap()));
+        assert_eq!(
+            settings.metrics_address,
+            Some("0.0.0.0:8443".parse().unwrap())
+        );
         assert_eq!(settings.watch_namespace.as_deref(), Some("tenant-a"));
         assert_eq!(settings.policy.refresh_before, Duration::from_secs(90));
         assert_eq!(settings.policy.max_refresh, Duration::from_secs(5400));
@@ -253,6 +259,9 @@ mod tests {
             .unwrap()
             .settings()
             .unwrap_err();
-        assert!(error.starts_with("--health-probe-bind-address: \"nope:1\""), "{error}");
+        assert!(
+            error.starts_with("--health-probe-bind-address: \"nope:1\""),
+            "{error}"
+        );
     }
 }

@@ -64,10 +64,7 @@ mod tests {
     #[case("", false)]
     #[case("disabled", false)]
     fn plg01_rotator_opt_in(#[case] value: &str, #[case] enabled: bool) {
-        assert_eq!(
-            rotator_enabled(Some(&map(ROTATOR_OPT_IN, value))),
-            enabled
-        );
+        assert_eq!(rotator_enabled(Some(&map(ROTATOR_OPT_IN, value))), enabled);
         assert!(!rotator_enabled(None));
         // A label or another key does not opt in.
         assert!(!rotator_enabled(Some(&map(KARPENTER_OPT_IN, value))));

@@ -93,7 +93,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    const PEM_B64: &str = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUIKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=";
+    const PEM_B64: &str =
+        "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUIKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=";
 
     fn target() -> Target<'static> {
         Target {
@@ -129,7 +130,10 @@ mod tests {
         assert_eq!(doc["contexts"][0]["context"]["user"], "aws");
         assert_eq!(doc["users"][0]["name"], "aws");
         assert_eq!(doc["users"][0]["user"], json!({"token": "k8s-aws-v1.abc"}));
-        assert_eq!(embedded_token(text.as_bytes()).as_deref(), Some("k8s-aws-v1.abc"));
+        assert_eq!(
+            embedded_token(text.as_bytes()).as_deref(),
+            Some("k8s-aws-v1.abc")
+        );
     }
 
     /// [ROT-05]: the exec document calls `aws eks get-token` for the region and EKS name.

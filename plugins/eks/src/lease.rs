@@ -39,7 +39,11 @@ impl Election {
 }
 
 /// The Lease spec `identity` may write at `now`, or `None` while another holder's is valid.
-pub fn claim(current: Option<&LeaseSpec>, election: &Election, now: Timestamp) -> Option<LeaseSpec> {
+pub fn claim(
+    current: Option<&LeaseSpec>,
+    election: &Election,
+    now: Timestamp,
+) -> Option<LeaseSpec> {
     let seconds = i32::try_from(election.lease_duration.as_secs()).unwrap_or(i32::MAX);
     let stamp = Some(MicroTime(now));
     let Some(current) = current else {

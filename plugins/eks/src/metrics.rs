@@ -73,8 +73,7 @@ impl Metrics {
         let mut registry = Registry::default();
         let reconcile_total = Family::<ControllerResult, Counter>::default();
         let reconcile_errors = Family::<Controller, Counter>::default();
-        let reconcile_time =
-            Family::new_with_constructor(reconcile_histogram as fn() -> Histogram);
+        let reconcile_time = Family::new_with_constructor(reconcile_histogram as fn() -> Histogram);
         let reconcile_panics = Family::<Controller, Counter>::default();
         let max_concurrent = Family::<Controller, Gauge>::default();
         let active_workers = Family::<Controller, Gauge>::default();
@@ -265,7 +264,11 @@ mod tests {
     /// [PLG-08], [MET-01]: names, labels, zeros at start, and the counters moving.
     #[test]
     fn plg08_metric_families() {
-        let metrics = Metrics::new("eks-kubeconfig-rotator", 1, Some("f6b95f95.cluster.x-k8s.io"));
+        let metrics = Metrics::new(
+            "eks-kubeconfig-rotator",
+            1,
+            Some("f6b95f95.cluster.x-k8s.io"),
+        );
         for line in [
             format!("kany8s_eks_plugin_reconcile_errors_total{{{C}}}"),
             format!("kany8s_eks_plugin_token_generation_failures_total{{{C}}}"),
@@ -280,7 +283,9 @@ mod tests {
             assert_eq!(metrics.sample(&line), Some(0.0), "{line}");
         }
         assert_eq!(
-            metrics.sample(&format!("controller_runtime_max_concurrent_reconciles{{{C}}}")),
+            metrics.sample(&format!(
+                "controller_runtime_max_concurrent_reconciles{{{C}}}"
+            )),
             Some(1.0)
         );
         metrics.reconciled("error", 0.01);
@@ -290,14 +295,38 @@ mod tests {
         metrics.synced(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1234));
         metrics.set_leader("f6b95f95.cluster.x-k8s.io", true);
         for (line, value) in [
-            (format!("kany8s_eks_plugin_reconcile_errors_total{{{C}}}"), 1.0),
-            (format!("controller_runtime_reconcile_errors_total{{{C}}}"), 1.0),
-            (format!("controller_runtime_reconcile_total{{{C},result=\"requeue_after\"}}"), 1.0),
-            (format!("kany8s_eks_plugin_token_generation_failures_total{{{C}}}"), 1.0),
-            (format!("kany8s_eks_plugin_ownership_conflicts_total{{{C},resource=\"Secret\"}}"), 1.0),
-            (format!("kany8s_eks_plugin_last_successful_sync_unix_seconds{{{C}}}"), 1234.0),
-            ("leader_election_master_status{name=\"f6b95f95.cluster.x-k8s.io\"}".to_string(), 1.0),
-            (format!("controller_runtime_reconcile_time_seconds_count{{{C}}}"), 2.0),
+            (
+                format!("kany8s_eks_plugin_reconcile_errors_total{{{C}}}"),
+                1.0,
+            ),
+            (
+                format!("controller_runtime_reconcile_errors_total{{{C}}}"),
+                1.0,
+            ),
+            (
+                format!("controller_runtime_reconcile_total{{{C},result=\"requeue_after\"}}"),
+                1.0,
+            ),
+            (
+                format!("kany8s_eks_plugin_token_generation_failures_total{{{C}}}"),
+                1.0,
+            ),
+            (
+                format!("kany8s_eks_plugin_ownership_conflicts_total{{{C},resource=\"Secret\"}}"),
+                1.0,
+            ),
+            (
+                format!("kany8s_eks_plugin_last_successful_sync_unix_seconds{{{C}}}"),
+                1234.0,
+            ),
+            (
+                "leader_election_master_status{name=\"f6b95f95.cluster.x-k8s.io\"}".to_string(),
+                1.0,
+            ),
+            (
+                format!("controller_runtime_reconcile_time_seconds_count{{{C}}}"),
+                2.0,
+            ),
         ] {
             assert_eq!(metrics.sample(&line), Some(value), "{line}");
         }

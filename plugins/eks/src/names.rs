@@ -154,7 +154,10 @@ mod tests {
     fn plg03_message_names_the_three_sources() {
         let message = region_sources();
         assert!(message.contains("eks.kany8s.io/region"), "{message}");
-        assert!(message.contains("status.ackResourceMetadata.region"), "{message}");
+        assert!(
+            message.contains("status.ackResourceMetadata.region"),
+            "{message}"
+        );
         assert!(message.contains("services.k8s.aws/region"), "{message}");
     }
 }

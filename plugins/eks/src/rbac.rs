@@ -44,7 +44,9 @@ pub const CLUSTER_RULES: &[Rule] = &[
 pub const NAMESPACE_RULES: &[Rule] = &[Rule {
     group: "coordination.k8s.io",
     resource: "leases",
-    verbs: &["get", "list", "watch", "create", "update", "patch", "delete"],
+    verbs: &[
+        "get", "list", "watch", "create", "update", "patch", "delete",
+    ],
 }];
 
 /// Whether `rules` allow `verb` on `group`/`resource`.

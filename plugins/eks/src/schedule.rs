@@ -117,13 +117,19 @@ mod tests {
             min_requeue: Duration::ZERO,
         };
         assert_eq!(zero.with_defaults(), Policy::default());
-        assert_eq!(zero.next(at(0), Some(at(30 * MIN))), Duration::from_secs(600));
+        assert_eq!(
+            zero.next(at(0), Some(at(30 * MIN))),
+            Duration::from_secs(600)
+        );
         assert_eq!(zero.next(at(0), None), Duration::from_secs(30));
         let short = Policy {
             refresh_before: Duration::from_secs(13 * MIN + 58),
             max_refresh: Duration::from_secs(MIN),
             ..Policy::default()
         };
-        assert_eq!(short.next(at(0), Some(at(14 * MIN))), Duration::from_secs(2));
+        assert_eq!(
+            short.next(at(0), Some(at(14 * MIN))),
+            Duration::from_secs(2)
+        );
     }
 }

@@ -257,7 +257,10 @@ mod tests {
 
     #[test]
     fn rot04_partition_aware_endpoints() {
-        assert_eq!(sts_endpoint("us-west-2"), "https://sts.us-west-2.amazonaws.com/");
+        assert_eq!(
+            sts_endpoint("us-west-2"),
+            "https://sts.us-west-2.amazonaws.com/"
+        );
         assert_eq!(
             sts_endpoint("cn-north-1"),
             "https://sts.cn-north-1.amazonaws.com.cn/"
@@ -266,7 +269,10 @@ mod tests {
             sts_endpoint("us-gov-west-1"),
             "https://sts.us-gov-west-1.amazonaws.com/"
         );
-        assert_eq!(sts_endpoint("us-iso-east-1"), "https://sts.us-iso-east-1.c2s.ic.gov/");
+        assert_eq!(
+            sts_endpoint("us-iso-east-1"),
+            "https://sts.us-iso-east-1.c2s.ic.gov/"
+        );
         assert_eq!(
             sts_endpoint("us-isob-east-1"),
             "https://sts.us-isob-east-1.sc2s.sgov.gov/"
@@ -288,7 +294,10 @@ mod tests {
         let token = generate(&credentials, "us-east-1", "demo", now).unwrap();
         assert_eq!(token.expiration, now + Duration::from_secs(840));
         let debug = format!("{token:?}");
-        assert!(!debug.contains(&token.value) && debug.contains("redacted"), "{debug}");
+        assert!(
+            !debug.contains(&token.value) && debug.contains("redacted"),
+            "{debug}"
+        );
     }
 
     #[tokio::test]

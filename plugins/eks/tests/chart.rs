@@ -74,7 +74,12 @@ const VALUES_SETS: &[&[&str]] = &[
         "args.watchNamespace=tenant-a",
         "args.refreshBefore=90s",
     ],
-    &["rbac.create=false", "createNamespace=false", "serviceAccount.create=false", "serviceAccount.name=existing"],
+    &[
+        "rbac.create=false",
+        "createNamespace=false",
+        "serviceAccount.create=false",
+        "serviceAccount.name=existing",
+    ],
 ];
 
 /// `helm template` of the chart with `sets`, as JSON objects.
@@ -182,8 +187,18 @@ fn rot10_chart_rbac_is_what_the_code_uses() {
     assert!(!rbac::allows(rbac::CLUSTER_RULES, "", "secrets", "list"));
     assert!(!rbac::allows(rbac::CLUSTER_RULES, "", "secrets", "watch"));
     let without = render(&helm, VALUES_SETS[5]);
-    for kind in ["ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding", "Namespace", "ServiceAccount"] {
-        assert!(find(&without, kind).is_none(), "{kind} rendered with rbac/namespace/SA off");
+    for kind in [
+        "ClusterRole",
+        "Role",
+        "ClusterRoleBinding",
+        "RoleBinding",
+        "Namespace",
+        "ServiceAccount",
+    ] {
+        assert!(
+            find(&without, kind).is_none(),
+            "{kind} rendered with rbac/namespace/SA off"
+        );
     }
     assert_eq!(
         find(&without, "Deployment").unwrap()["spec"]["template"]["spec"]["serviceAccountName"],
@@ -197,12 +212,18 @@ fn rot10_chart_rbac_is_what_the_code_uses() {
 fn pkg07_image_reference() {
     let Some(helm) = helm() else { return };
     let image = |sets: &[&str]| container(&render(&helm, sets))["image"].clone();
-    assert_eq!(image(VALUES_SETS[0]), "ghcr.io/kany8s/eks-kubeconfig-rotator:0.1.0");
+    assert_eq!(
+        image(VALUES_SETS[0]),
+        "ghcr.io/kany8s/eks-kubeconfig-rotator:0.1.0"
+    );
     assert_eq!(
         image(VALUES_SETS[1]),
         "mirror.example:5000/kany8s/eks-kubeconfig-rotator@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
     );
-    assert_eq!(image(VALUES_SETS[2]), "kany8s/eks-kubeconfig-rotator:v9.9.9");
+    assert_eq!(
+        image(VALUES_SETS[2]),
+        "kany8s/eks-kubeconfig-rotator:v9.9.9"
+    );
     assert_eq!(
         image(&["image.tag=v1", "image.digest=sha256:ff"]),
         "ghcr.io/kany8s/eks-kubeconfig-rotator@sha256:ff"
@@ -211,7 +232,13 @@ fn pkg07_image_reference() {
         container(&render(&helm, &[]))["imagePullPolicy"],
         "IfNotPresent"
     );
-    let pulls = render(&helm, &["global.imagePullSecrets[0]=mirror", "imagePullSecrets[0].name=local"]);
+    let pulls = render(
+        &helm,
+        &[
+            "global.imagePullSecrets[0]=mirror",
+            "imagePullSecrets[0].name=local",
+        ],
+    );
     assert_eq!(
         find(&pulls, "Deployment").unwrap()["spec"]["template"]["spec"]["imagePullSecrets"],
         json!([{"name": "mirror"}, {"name": "local"}])
@@ -252,7 +279,11 @@ fn pkg07_credentials_mount() {
     );
     for name in ["POD_NAMESPACE", "POD_NAME"] {
         assert!(
-            manager["env"].as_array().unwrap().iter().any(|e| e["name"] == name),
+            manager["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["name"] == name),
             "{name}"
         );
     }
@@ -267,7 +298,10 @@ fn pkg07_security_context_and_probes() {
     assert_eq!(deployment["spec"]["replicas"], 1);
     let pod = &deployment["spec"]["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
-    assert_eq!(pod["securityContext"]["seccompProfile"], json!({"type": "RuntimeDefault"}));
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"],
+        json!({"type": "RuntimeDefault"})
+    );
     assert_eq!(pod["terminationGracePeriodSeconds"], 10);
     let manager = container(&objects);
     assert_eq!(manager["name"], "manager");
@@ -281,15 +315,30 @@ fn pkg07_security_context_and_probes() {
         manager["resources"],
         json!({"limits": {"cpu": "500m", "memory": "256Mi"}, "requests": {"cpu": "10m", "memory": "64Mi"}})
     );
-    assert_eq!(manager["livenessProbe"]["httpGet"], json!({"path": "/healthz", "port": "health"}));
+    assert_eq!(
+        manager["livenessProbe"]["httpGet"],
+        json!({"path": "/healthz", "port": "health"})
+    );
     assert_eq!(manager["livenessProbe"]["initialDelaySeconds"], 15);
     assert_eq!(manager["livenessProbe"]["periodSeconds"], 20);
-    assert_eq!(manager["readinessProbe"]["httpGet"], json!({"path": "/readyz", "port": "health"}));
+    assert_eq!(
+        manager["readinessProbe"]["httpGet"],
+        json!({"path": "/readyz", "port": "health"})
+    );
     assert_eq!(manager["readinessProbe"]["initialDelaySeconds"], 5);
     assert_eq!(manager["readinessProbe"]["periodSeconds"], 10);
-    assert_eq!(manager["ports"], json!([{"name": "health", "containerPort": 8081}]));
-    assert!(find(&objects, "Service").is_none(), "no metrics Service while metrics are off");
-    assert_eq!(find(&objects, "Namespace").unwrap()["metadata"]["name"], "kany8s-eks-system");
+    assert_eq!(
+        manager["ports"],
+        json!([{"name": "health", "containerPort": 8081}])
+    );
+    assert!(
+        find(&objects, "Service").is_none(),
+        "no metrics Service while metrics are off"
+    );
+    assert_eq!(
+        find(&objects, "Namespace").unwrap()["metadata"]["name"],
+        "kany8s-eks-system"
+    );
 }
 
 /// [ROT-01], [PKG-07]: the rendered arguments are flags the rotator accepts, with the chart's
@@ -314,18 +363,38 @@ fn rot01_chart_arguments_parse() {
     let defaults = container(&render(&helm, &[]));
     assert_eq!(
         defaults["args"],
-        json!(["--leader-elect=true", "--metrics-bind-address=0", "--metrics-secure=false",
-            "--health-probe-bind-address=:8081", "--enable-http2=false", "--refresh-before=5m",
-            "--max-refresh-interval=10m", "--failure-backoff=30s"])
+        json!([
+            "--leader-elect=true",
+            "--metrics-bind-address=0",
+            "--metrics-secure=false",
+            "--health-probe-bind-address=:8081",
+            "--enable-http2=false",
+            "--refresh-before=5m",
+            "--max-refresh-interval=10m",
+            "--failure-backoff=30s"
+        ])
     );
     let objects = render(&helm, VALUES_SETS[4]);
     let manager = container(&objects);
-    assert!(manager["args"].as_array().unwrap().contains(&json!("--watch-namespace=tenant-a")));
-    assert!(manager["args"].as_array().unwrap().contains(&json!("--refresh-before=90s")));
+    assert!(
+        manager["args"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("--watch-namespace=tenant-a"))
+    );
+    assert!(
+        manager["args"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("--refresh-before=90s"))
+    );
     assert_eq!(
         manager["ports"],
         json!([{"name": "health", "containerPort": 8081}, {"name": "metrics", "containerPort": 8443}])
     );
     let service = find(&objects, "Service").unwrap();
-    assert_eq!(service["spec"]["ports"], json!([{"name": "metrics", "port": 8443, "targetPort": "metrics"}]));
+    assert_eq!(
+        service["spec"]["ports"],
+        json!([{"name": "metrics", "port": 8443, "targetPort": "metrics"}])
+    );
 }

@@ -56,7 +56,12 @@ async fn no_secret_in_any_log_line() {
     })
     .await;
     let client = &sandbox.client;
-    create_cluster(client, "demo", json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"})).await;
+    create_cluster(
+        client,
+        "demo",
+        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
+    )
+    .await;
     wait_event(client, "demo", "ACKClusterNotFound").await;
     create_ack_cluster(client, "demo").await;
     set_ack_status(client, "demo", active()).await;
@@ -64,7 +69,14 @@ async fn no_secret_in_any_log_line() {
     let first_value = first.data.as_ref().unwrap()["value"].0.clone();
     // A rotation (due 2 s after generation).
     wait("a rotation", || async {
-        secrets(client).get("demo-kubeconfig").await.unwrap().data.unwrap()["value"].0 != first_value
+        secrets(client)
+            .get("demo-kubeconfig")
+            .await
+            .unwrap()
+            .data
+            .unwrap()["value"]
+            .0
+            != first_value
     })
     .await;
     // A user-owned Secret for a second cluster: conflict, then takeover.
@@ -75,12 +87,25 @@ async fn no_secret_in_any_log_line() {
         "stringData": {"value": "user-kubeconfig-content"},
     }))
     .unwrap();
-    secrets(client).create(&PostParams::default(), &user).await.unwrap();
+    secrets(client)
+        .create(&PostParams::default(), &user)
+        .await
+        .unwrap();
     create_ack_cluster(client, "other").await;
     set_ack_status(client, "other", active()).await;
-    create_cluster(client, "other", json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"})).await;
+    create_cluster(
+        client,
+        "other",
+        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
+    )
+    .await;
     wait_event(client, "other", "SecretOwnershipConflict").await;
-    annotate_cluster(client, "other", json!({"eks.kany8s.io/allow-unmanaged-takeover": "enabled"})).await;
+    annotate_cluster(
+        client,
+        "other",
+        json!({"eks.kany8s.io/allow-unmanaged-takeover": "enabled"}),
+    )
+    .await;
     wait_event(client, "other", "SecretTakeoverApplied").await;
     let secrets_now = [
         secrets(client).get("demo-kubeconfig").await.unwrap(),
@@ -90,7 +115,10 @@ async fn no_secret_in_any_log_line() {
     drop(sandbox);
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("kubeconfig secret written"), "the run logged nothing useful:\n{logs}");
+    assert!(
+        logs.contains("kubeconfig secret written"),
+        "the run logged nothing useful:\n{logs}"
+    );
     let mut forbidden: Vec<String> = vec![
         SECRET_KEY.into(),
         SESSION_TOKEN.into(),
@@ -111,7 +139,10 @@ async fn no_secret_in_any_log_line() {
         assert!(
             !logs.contains(needle.as_str()),
             "a log line contains {needle:.24}…:\n{}",
-            logs.lines().filter(|l| l.contains(needle.as_str())).collect::<Vec<_>>().join("\n")
+            logs.lines()
+                .filter(|l| l.contains(needle.as_str()))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
     eprintln!("{} log lines checked", logs.lines().count());

@@ -66,17 +66,33 @@ fn token_of(secret: &Secret) -> String {
 async fn rot03_missing_not_ready_ready_then_secrets() {
     let sandbox = start(Setup::default()).await;
     let client = &sandbox.client;
-    let cluster = create_cluster(client, "demo", json!({"eks.kany8s.io/kubeconfig-rotator": "Enabled"})).await;
+    let cluster = create_cluster(
+        client,
+        "demo",
+        json!({"eks.kany8s.io/kubeconfig-rotator": "Enabled"}),
+    )
+    .await;
 
     let (type_, note) = wait_event(client, "demo", "ACKClusterNotFound").await;
-    assert_eq!((type_.as_str(), note.as_str()), ("Normal", "waiting for ACK EKS Cluster default/demo"));
+    assert_eq!(
+        (type_.as_str(), note.as_str()),
+        ("Normal", "waiting for ACK EKS Cluster default/demo")
+    );
     create_ack_cluster(client, "demo").await;
     let (type_, note) = wait_event(client, "demo", "ACKClusterNotReady").await;
     assert_eq!(
         (type_.as_str(), note.as_str()),
-        ("Normal", "waiting for ACK status fields endpoint/CA on default/demo")
+        (
+            "Normal",
+            "waiting for ACK status fields endpoint/CA on default/demo"
+        )
     );
-    set_ack_status(client, "demo", json!({"status": "CREATING", "endpoint": ENDPOINT})).await;
+    set_ack_status(
+        client,
+        "demo",
+        json!({"status": "CREATING", "endpoint": ENDPOINT}),
+    )
+    .await;
     set_ack_status(client, "demo", active()).await;
 
     let probe = wait_secret(client, "demo-kubeconfig").await;
@@ -84,10 +100,16 @@ async fn rot03_missing_not_ready_ready_then_secrets() {
     for secret in [&probe, &exec] {
         assert_eq!(secret.type_.as_deref(), Some("cluster.x-k8s.io/secret"));
         assert_eq!(
-            secret.labels().get("cluster.x-k8s.io/cluster-name").map(String::as_str),
+            secret
+                .labels()
+                .get("cluster.x-k8s.io/cluster-name")
+                .map(String::as_str),
             Some("demo")
         );
-        assert_eq!(annotation(secret, "eks.kany8s.io/managed-by"), "eks-kubeconfig-rotator");
+        assert_eq!(
+            annotation(secret, "eks.kany8s.io/managed-by"),
+            "eks-kubeconfig-rotator"
+        );
         assert_eq!(annotation(secret, "eks.kany8s.io/region"), "eu-west-1");
         assert_eq!(annotation(secret, "eks.kany8s.io/cluster-name"), "demo");
         let owners = secret.owner_references();
@@ -99,20 +121,40 @@ async fn rot03_missing_not_ready_ready_then_secrets() {
         assert_ne!(owners[0].controller, Some(true));
     }
     // Probe: token kubeconfig, expiration 14 min after generation.
-    let expiration: k8s_openapi::jiff::Timestamp = annotation(&probe, "eks.kany8s.io/token-expiration-rfc3339")
-        .parse()
-        .unwrap();
-    let left = expiration.duration_since(k8s_openapi::jiff::Timestamp::now()).as_secs();
+    let expiration: k8s_openapi::jiff::Timestamp =
+        annotation(&probe, "eks.kany8s.io/token-expiration-rfc3339")
+            .parse()
+            .unwrap();
+    let left = expiration
+        .duration_since(k8s_openapi::jiff::Timestamp::now())
+        .as_secs();
     assert!((13 * 60..=14 * 60).contains(&left), "{left}");
     let config = kubeconfig_of(&probe);
     assert_eq!(config["current-context"], "demo");
     assert_eq!(config["clusters"][0]["cluster"]["server"], ENDPOINT);
-    assert_eq!(config["clusters"][0]["cluster"]["certificate-authority-data"], CA);
-    assert_eq!(config["contexts"][0]["context"], json!({"cluster": "demo", "user": "aws"}));
+    assert_eq!(
+        config["clusters"][0]["cluster"]["certificate-authority-data"],
+        CA
+    );
+    assert_eq!(
+        config["contexts"][0]["context"],
+        json!({"cluster": "demo", "user": "aws"})
+    );
     let token = token_of(&probe);
     let (url, params) = decode_token(&token);
-    assert!(url.starts_with("https://sts.eu-west-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15&"), "{url}");
-    let param = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap();
+    assert!(
+        url.starts_with(
+            "https://sts.eu-west-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15&"
+        ),
+        "{url}"
+    );
+    let param = |k: &str| {
+        params
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
     assert!(param("X-Amz-Credential").starts_with("AKIDEXAMPLEROTATOR%2F"));
     assert!(param("X-Amz-Credential").ends_with("%2Feu-west-1%2Fsts%2Faws4_request"));
     assert_eq!(param("X-Amz-Expires"), "60");
@@ -123,11 +165,21 @@ async fn rot03_missing_not_ready_ready_then_secrets() {
     let config = kubeconfig_of(&exec);
     assert_eq!(
         config["users"][0]["user"]["exec"]["args"],
-        json!(["eks", "get-token", "--region", "eu-west-1", "--cluster-name", "demo"])
+        json!([
+            "eks",
+            "get-token",
+            "--region",
+            "eu-west-1",
+            "--cluster-name",
+            "demo"
+        ])
     );
     assert_eq!(config["users"][0]["user"]["exec"]["command"], "aws");
     let (type_, note) = wait_event(client, "demo", "SecretSynced").await;
-    assert_eq!((type_.as_str(), note.as_str()), ("Normal", "kubeconfig secrets reconciled"));
+    assert_eq!(
+        (type_.as_str(), note.as_str()),
+        ("Normal", "kubeconfig secrets reconciled")
+    );
     assert!(
         sandbox.metrics.sample("kany8s_eks_plugin_last_successful_sync_unix_seconds{controller=\"eks-kubeconfig-rotator\"}").unwrap() > 0.0
     );
@@ -144,9 +196,18 @@ fn rot09_option_a_check(secret: &Secret, cluster: &str) {
     assert_eq!(config["apiVersion"], "v1");
     assert_eq!(config["kind"], "Config");
     let names = |key: &str| -> Vec<Value> {
-        config[key].as_array().unwrap().iter().map(|e| e["name"].clone()).collect()
+        config[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].clone())
+            .collect()
     };
-    assert!(config["clusters"].as_array().unwrap().iter().all(|c| c["cluster"]["server"].as_str().is_some_and(|s| !s.is_empty())));
+    assert!(config["clusters"].as_array().unwrap().iter().all(|c| {
+        c["cluster"]["server"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    }));
     for context in config["contexts"].as_array().unwrap() {
         assert!(names("clusters").contains(&context["context"]["cluster"]));
         assert!(names("users").contains(&context["context"]["user"]));
@@ -170,7 +231,12 @@ async fn rot08_token_rotates_before_expiry() {
     })
     .await;
     let client = &sandbox.client;
-    create_cluster(client, "demo", json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"})).await;
+    create_cluster(
+        client,
+        "demo",
+        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
+    )
+    .await;
     create_ack_cluster(client, "demo").await;
     set_ack_status(client, "demo", active()).await;
     let first = wait_secret(client, "demo-kubeconfig").await;
@@ -188,9 +254,17 @@ async fn rot08_token_rotates_before_expiry() {
     }
     let rotated = rotated.expect("the token was never rotated");
     let expiration = |s: &Secret| annotation(s, "eks.kany8s.io/token-expiration-rfc3339");
-    assert!(expiration(&rotated) > expiration(&first), "{} !> {}", expiration(&rotated), expiration(&first));
+    assert!(
+        expiration(&rotated) > expiration(&first),
+        "{} !> {}",
+        expiration(&rotated),
+        expiration(&first)
+    );
     assert_eq!(
-        api.get("demo-kubeconfig-exec").await.unwrap().resource_version(),
+        api.get("demo-kubeconfig-exec")
+            .await
+            .unwrap()
+            .resource_version(),
         exec.resource_version(),
         "the exec Secret does not change with the token"
     );
@@ -203,7 +277,12 @@ async fn rot08_token_rotates_before_expiry() {
 async fn rot08_settled_reconcile_writes_nothing() {
     let sandbox = start(Setup::default()).await;
     let client = &sandbox.client;
-    create_cluster(client, "demo", json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"})).await;
+    create_cluster(
+        client,
+        "demo",
+        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
+    )
+    .await;
     create_ack_cluster(client, "demo").await;
     set_ack_status(client, "demo", active()).await;
     let probe = wait_secret(client, "demo-kubeconfig").await;
@@ -211,13 +290,26 @@ async fn rot08_settled_reconcile_writes_nothing() {
     wait_event(client, "demo", "SecretSynced").await;
     let before = reconciles(&sandbox.metrics);
     clusters(client)
-        .patch("demo", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"touch": "1"}}})))
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"touch": "1"}}})),
+        )
         .await
         .unwrap();
     wait_reconciles_after(&sandbox.metrics, before).await;
     let api = secrets(client);
-    assert_eq!(api.get("demo-kubeconfig").await.unwrap().resource_version(), probe.resource_version());
-    assert_eq!(api.get("demo-kubeconfig-exec").await.unwrap().resource_version(), exec.resource_version());
+    assert_eq!(
+        api.get("demo-kubeconfig").await.unwrap().resource_version(),
+        probe.resource_version()
+    );
+    assert_eq!(
+        api.get("demo-kubeconfig-exec")
+            .await
+            .unwrap()
+            .resource_version(),
+        exec.resource_version()
+    );
 }
 
 fn user_secret(name: &str) -> Secret {
@@ -239,14 +331,25 @@ async fn plg06_user_owned_secret_then_takeover() {
     let sandbox = start(Setup::default()).await;
     let client = &sandbox.client;
     let api = secrets(client);
-    let user = api.create(&PostParams::default(), &user_secret("demo-kubeconfig")).await.unwrap();
+    let user = api
+        .create(&PostParams::default(), &user_secret("demo-kubeconfig"))
+        .await
+        .unwrap();
     create_ack_cluster(client, "demo").await;
     set_ack_status(client, "demo", active()).await;
-    create_cluster(client, "demo", json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"})).await;
+    create_cluster(
+        client,
+        "demo",
+        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
+    )
+    .await;
     let (type_, note) = wait_event(client, "demo", "SecretOwnershipConflict").await;
     assert_eq!(
         (type_.as_str(), note.as_str()),
-        ("Warning", "secret default/demo-kubeconfig exists and is not managed by eks-kubeconfig-rotator")
+        (
+            "Warning",
+            "secret default/demo-kubeconfig exists and is not managed by eks-kubeconfig-rotator"
+        )
     );
     assert_eq!(
         sandbox.metrics.sample("kany8s_eks_plugin_ownership_conflicts_total{controller=\"eks-kubeconfig-rotator\",resource=\"Secret\"}"),
@@ -254,17 +357,39 @@ async fn plg06_user_owned_secret_then_takeover() {
     );
     let unchanged = api.get("demo-kubeconfig").await.unwrap();
     assert_eq!(unchanged.resource_version(), user.resource_version());
-    assert_eq!(unchanged.data.unwrap()["value"], ByteString(b"user-provided kubeconfig".to_vec()));
-    assert!(api.get_opt("demo-kubeconfig-exec").await.unwrap().is_none(), "exec skipped on a probe conflict");
+    assert_eq!(
+        unchanged.data.unwrap()["value"],
+        ByteString(b"user-provided kubeconfig".to_vec())
+    );
+    assert!(
+        api.get_opt("demo-kubeconfig-exec").await.unwrap().is_none(),
+        "exec skipped on a probe conflict"
+    );
 
-    annotate_cluster(client, "demo", json!({"eks.kany8s.io/allow-unmanaged-takeover": "true"})).await;
+    annotate_cluster(
+        client,
+        "demo",
+        json!({"eks.kany8s.io/allow-unmanaged-takeover": "true"}),
+    )
+    .await;
     let (type_, note) = wait_event(client, "demo", "SecretTakeoverApplied").await;
     assert_eq!(type_, "Normal");
-    assert!(note.starts_with("secret default/demo-kubeconfig was not managed by eks-kubeconfig-rotator"), "{note}");
+    assert!(
+        note.starts_with(
+            "secret default/demo-kubeconfig was not managed by eks-kubeconfig-rotator"
+        ),
+        "{note}"
+    );
     let taken = wait_secret(client, "demo-kubeconfig-exec").await;
-    assert_eq!(annotation(&taken, "eks.kany8s.io/managed-by"), "eks-kubeconfig-rotator");
+    assert_eq!(
+        annotation(&taken, "eks.kany8s.io/managed-by"),
+        "eks-kubeconfig-rotator"
+    );
     let probe = api.get("demo-kubeconfig").await.unwrap();
-    assert_eq!(annotation(&probe, "eks.kany8s.io/managed-by"), "eks-kubeconfig-rotator");
+    assert_eq!(
+        annotation(&probe, "eks.kany8s.io/managed-by"),
+        "eks-kubeconfig-rotator"
+    );
     assert_eq!(probe.owner_references()[0].kind, "Cluster");
     assert!(token_of(&probe).starts_with("k8s-aws-v1."));
 }
@@ -277,11 +402,30 @@ async fn rot02_unopted_cluster_is_ignored() {
     create_ack_cluster(client, "demo").await;
     set_ack_status(client, "demo", active()).await;
     let before = reconciles(&sandbox.metrics);
-    create_cluster(client, "demo", json!({"eks.kany8s.io/kubeconfig-rotator": "disabled"})).await;
+    create_cluster(
+        client,
+        "demo",
+        json!({"eks.kany8s.io/kubeconfig-rotator": "disabled"}),
+    )
+    .await;
     wait_reconciles_after(&sandbox.metrics, before).await;
-    assert!(secrets(client).get_opt("demo-kubeconfig").await.unwrap().is_none());
-    let events: kube::Api<k8s_openapi::api::events::v1::Event> = kube::Api::namespaced(client.clone(), NS);
-    assert!(events.list(&Default::default()).await.unwrap().items.is_empty());
+    assert!(
+        secrets(client)
+            .get_opt("demo-kubeconfig")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(client.clone(), NS);
+    assert!(
+        events
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 /// [PLG-05], [ROT-03]: without the ACK CRD the Cluster gets PrerequisiteAPIMissing; once the
@@ -295,11 +439,18 @@ async fn plg05_ack_api_appears_later() {
     })
     .await;
     let client = &sandbox.client;
-    create_cluster(client, "demo", json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"})).await;
+    create_cluster(
+        client,
+        "demo",
+        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
+    )
+    .await;
     let (type_, note) = wait_event(client, "demo", "PrerequisiteAPIMissing").await;
     assert_eq!(type_, "Warning");
     assert!(
-        note.starts_with("ACK EKS API (eks.services.k8s.aws/v1alpha1 Cluster) is not available; cause: "),
+        note.starts_with(
+            "ACK EKS API (eks.services.k8s.aws/v1alpha1 Cluster) is not available; cause: "
+        ),
         "{note}"
     );
     install_crd(client, ack_crd()).await;
@@ -314,41 +465,76 @@ async fn plg05_ack_api_appears_later() {
 async fn rot03_bad_input_events_and_nothing_overwritten() {
     let sandbox = start(Setup::default()).await;
     let client = &sandbox.client;
-    create_cluster(client, "demo", json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"})).await;
+    create_cluster(
+        client,
+        "demo",
+        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
+    )
+    .await;
     create_ack_cluster(client, "demo").await;
     set_ack_status(client, "demo", active()).await;
     let probe = wait_secret(client, "demo-kubeconfig").await;
     let api = secrets(client);
 
     // Bad CA data on the ACK Cluster.
-    set_ack_status(client, "demo", json!({"certificateAuthority": {"data": "!!not base64!!"}})).await;
+    set_ack_status(
+        client,
+        "demo",
+        json!({"certificateAuthority": {"data": "!!not base64!!"}}),
+    )
+    .await;
     let (type_, note) = wait_event(client, "demo", "InvalidCertificateAuthority").await;
     assert_eq!(type_, "Warning");
-    assert_eq!(note, "ACK EKS Cluster default/demo status.certificateAuthority.data: certificate authority data is not valid base64");
-    assert_eq!(api.get("demo-kubeconfig").await.unwrap().resource_version(), probe.resource_version());
+    assert_eq!(
+        note,
+        "ACK EKS Cluster default/demo status.certificateAuthority.data: certificate authority data is not valid base64"
+    );
+    assert_eq!(
+        api.get("demo-kubeconfig").await.unwrap().resource_version(),
+        probe.resource_version()
+    );
 
     // No region anywhere: ACK status and annotation cleared, no Cluster annotation.
-    set_ack_status(client, "demo", json!({"certificateAuthority": {"data": CA}, "ackResourceMetadata": {"region": ""}})).await;
+    set_ack_status(
+        client,
+        "demo",
+        json!({"certificateAuthority": {"data": CA}, "ackResourceMetadata": {"region": ""}}),
+    )
+    .await;
     ack_clusters(client)
-        .patch("demo", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"annotations": {"services.k8s.aws/region": null}}})))
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"services.k8s.aws/region": null}}})),
+        )
         .await
         .unwrap();
     let (type_, note) = wait_event(client, "demo", "RegionNotResolved").await;
     assert_eq!(type_, "Warning");
-    assert!(note.contains("eks.kany8s.io/region") && note.contains("services.k8s.aws/region"), "{note}");
-    assert_eq!(api.get("demo-kubeconfig").await.unwrap().resource_version(), probe.resource_version());
+    assert!(
+        note.contains("eks.kany8s.io/region") && note.contains("services.k8s.aws/region"),
+        "{note}"
+    );
+    assert_eq!(
+        api.get("demo-kubeconfig").await.unwrap().resource_version(),
+        probe.resource_version()
+    );
 }
 
 #[derive(Debug)]
 struct NoCredentials;
 
 impl aws_credential_types::provider::ProvideCredentials for NoCredentials {
-    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
     where
         Self: 'a,
     {
         aws_credential_types::provider::future::ProvideCredentials::ready(Err(
-            aws_credential_types::provider::error::CredentialsError::not_loaded("no providers in chain provided credentials"),
+            aws_credential_types::provider::error::CredentialsError::not_loaded(
+                "no providers in chain provided credentials",
+            ),
         ))
     }
 }
@@ -365,15 +551,29 @@ async fn rot04_missing_credentials() {
     let client = &sandbox.client;
     create_ack_cluster(client, "demo").await;
     set_ack_status(client, "demo", active()).await;
-    create_cluster(client, "demo", json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"})).await;
+    create_cluster(
+        client,
+        "demo",
+        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
+    )
+    .await;
     let (type_, note) = wait_event(client, "demo", "TokenGenerationFailed").await;
     assert_eq!(type_, "Warning");
-    assert!(note.starts_with("failed to generate EKS token: loading AWS credentials: "), "{note}");
+    assert!(
+        note.starts_with("failed to generate EKS token: loading AWS credentials: "),
+        "{note}"
+    );
     assert_eq!(
         sandbox.metrics.sample("kany8s_eks_plugin_token_generation_failures_total{controller=\"eks-kubeconfig-rotator\"}"),
         Some(1.0)
     );
-    assert!(secrets(client).get_opt("demo-kubeconfig").await.unwrap().is_none());
+    assert!(
+        secrets(client)
+            .get_opt("demo-kubeconfig")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// [PLG-07]: the same wait reported twice is one event (a second reconcile, proven by the
@@ -382,14 +582,22 @@ async fn rot04_missing_credentials() {
 async fn plg07_repeated_waits_post_one_event() {
     let sandbox = start(Setup::default()).await;
     let client = &sandbox.client;
-    create_cluster(client, "demo", json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"})).await;
+    create_cluster(
+        client,
+        "demo",
+        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
+    )
+    .await;
     wait_event(client, "demo", "ACKClusterNotFound").await;
     let before = reconciles(&sandbox.metrics);
     annotate_cluster(client, "demo", json!({"touch": "again"})).await;
     wait_reconciles_after(&sandbox.metrics, before).await;
     let found = events(client, "demo", "ACKClusterNotFound").await;
     assert_eq!(found.len(), 1);
-    assert!(found[0].series.is_none(), "not re-posted as a series either");
+    assert!(
+        found[0].series.is_none(),
+        "not re-posted as a series either"
+    );
 }
 
 /// [ROT-10]: every request the rotator makes is allowed by the rules the chart grants, and it
@@ -402,7 +610,12 @@ async fn rot10_requests_stay_inside_the_rbac() {
     })
     .await;
     let client = &sandbox.client;
-    create_cluster(client, "demo", json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"})).await;
+    create_cluster(
+        client,
+        "demo",
+        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
+    )
+    .await;
     wait_event(client, "demo", "ACKClusterNotFound").await;
     create_ack_cluster(client, "demo").await;
     set_ack_status(client, "demo", active()).await;
@@ -413,12 +626,21 @@ async fn rot10_requests_stay_inside_the_rbac() {
     assert!(!accesses.is_empty());
     for access in &accesses {
         assert!(
-            kany8s_eks::rbac::allows(kany8s_eks::rbac::CLUSTER_RULES, &access.group, &access.resource, &access.verb),
+            kany8s_eks::rbac::allows(
+                kany8s_eks::rbac::CLUSTER_RULES,
+                &access.group,
+                &access.resource,
+                &access.verb
+            ),
             "{access:?} is not granted"
         );
     }
     for verb in ["list", "watch"] {
-        assert!(!accesses.iter().any(|a| a.resource == "secrets" && a.verb == verb));
+        assert!(
+            !accesses
+                .iter()
+                .any(|a| a.resource == "secrets" && a.verb == verb)
+        );
     }
     for (group, resource, verb) in [
         ("cluster.x-k8s.io", "clusters", "watch"),
@@ -427,7 +649,9 @@ async fn rot10_requests_stay_inside_the_rbac() {
         ("events.k8s.io", "events", "create"),
     ] {
         assert!(
-            accesses.iter().any(|a| a.group == group && a.resource == resource && a.verb == verb),
+            accesses
+                .iter()
+                .any(|a| a.group == group && a.resource == resource && a.verb == verb),
             "{verb} {group}/{resource} never happened: {accesses:#?}"
         );
     }

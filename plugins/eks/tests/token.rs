@@ -12,7 +12,6 @@ use hmac::{Hmac, Mac};
 use kany8s_eks::token::{self, Presign};
 use sha2::{Digest, Sha256};
 
-
 /// Static credentials (no provider behind them).
 fn static_keys(access: &str, secret: &str, session: Option<String>) -> Credentials {
     Credentials::new(access, secret, session, None, "static")
@@ -164,7 +163,11 @@ fn recompute(url: &str, headers: &[(&str, &str)], secret: &str) -> String {
         hex(&Sha256::digest(b"")),
     );
     let date_time = &params["X-Amz-Date"];
-    let scope = params["X-Amz-Credential"].split_once('/').unwrap().1.to_string();
+    let scope = params["X-Amz-Credential"]
+        .split_once('/')
+        .unwrap()
+        .1
+        .to_string();
     let mut parts = scope.split('/');
     let (date, region, service) = (
         parts.next().unwrap(),
@@ -194,9 +197,14 @@ fn rot04_independent_recomputation_matches_the_vector() {
 
 /// The presigned URL inside an EKS token.
 fn decoded(token: &str) -> String {
-    let payload = token.strip_prefix("k8s-aws-v1.").expect("k8s-aws-v1. prefix");
+    let payload = token
+        .strip_prefix("k8s-aws-v1.")
+        .expect("k8s-aws-v1. prefix");
     assert!(!payload.contains('='), "padding in {payload}");
-    assert!(!payload.contains('+') && !payload.contains('/'), "not base64url");
+    assert!(
+        !payload.contains('+') && !payload.contains('/'),
+        "not base64url"
+    );
     String::from_utf8(
         base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(payload)
@@ -272,9 +280,14 @@ fn rot04_token_decodes_to_the_presigned_sts_request() {
         token.value
     );
     assert_ne!(
-        token::generate(&credentials, "eu-west-1", "eks-demo", now + Duration::from_secs(1))
-            .unwrap()
-            .value,
+        token::generate(
+            &credentials,
+            "eu-west-1",
+            "eks-demo",
+            now + Duration::from_secs(1)
+        )
+        .unwrap()
+        .value,
         token.value
     );
 }
@@ -287,7 +300,10 @@ fn rot04_static_keys_and_partitions() {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_704_164_645);
     let token = token::generate(&credentials, "cn-north-1", "demo", now).unwrap();
     let url = decoded(&token.value);
-    assert!(url.starts_with("https://sts.cn-north-1.amazonaws.com.cn/?"), "{url}");
+    assert!(
+        url.starts_with("https://sts.cn-north-1.amazonaws.com.cn/?"),
+        "{url}"
+    );
     let params = query(&url);
     assert!(!params.contains_key("X-Amz-Security-Token"));
     assert_eq!(

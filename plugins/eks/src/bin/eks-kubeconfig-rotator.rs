@@ -6,13 +6,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kany8s_eks::ROTATOR;
 use kany8s_eks::flags::{Flags, LEASE_NAME, Settings};
 use kany8s_eks::lease::Election;
 use kany8s_eks::manager::{self, Config};
 use kany8s_eks::metrics::Metrics;
 use kany8s_eks::rotator::run::Options;
 use kany8s_eks::token::TokenSource;
-use kany8s_eks::ROTATOR;
 
 fn main() -> ExitCode {
     let flags = match Flags::parse_args(std::env::args_os()) {
@@ -35,7 +35,9 @@ fn main() -> ExitCode {
         }
     };
     if flags.enable_http2 {
-        eprintln!("--enable-http2: this build serves metrics over HTTP/1.1 only; the flag has no effect");
+        eprintln!(
+            "--enable-http2: this build serves metrics over HTTP/1.1 only; the flag has no effect"
+        );
     }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -75,18 +77,21 @@ async fn client(settings: &Settings) -> Result<kube::Client, String> {
                 .map_err(|e| format!("--kubeconfig {}: {e}", path.display()))?
         }
         // $KUBECONFIG (or ~/.kube/config) first, then in-cluster, as controller-runtime does.
-        None => match kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions::default()).await {
-            Ok(config) => config,
-            Err(_) => kube::Config::incluster().map_err(|e| format!("no kubeconfig and not in a cluster: {e}"))?,
-        },
+        None => {
+            match kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions::default()).await {
+                Ok(config) => config,
+                Err(_) => kube::Config::incluster()
+                    .map_err(|e| format!("no kubeconfig and not in a cluster: {e}"))?,
+            }
+        }
     };
     kube::Client::try_from(config).map_err(|e| e.to_string())
 }
 
 fn run(settings: Settings) -> Result<(), String> {
     let election = if settings.leader_elect {
-        let namespace = pod_namespace()
-            .ok_or("--leader-elect: no lease namespace (set POD_NAMESPACE)")?;
+        let namespace =
+            pod_namespace().ok_or("--leader-elect: no lease namespace (set POD_NAMESPACE)")?;
         let host = std::env::var("POD_NAME")
             .or_else(|_| std::env::var("HOSTNAME"))
             .unwrap_or_else(|_| ROTATOR.into());

@@ -99,10 +99,7 @@ pub fn prepare(cluster: &Cluster, lookup: &AckLookup, policy: &Policy) -> Result
     let namespace = cluster.namespace().unwrap_or_default();
     let ack = match lookup {
         AckLookup::ApiMissing => {
-            return Err(api_missing(
-                "discovery does not list the resource",
-                policy,
-            ));
+            return Err(api_missing("discovery does not list the resource", policy));
         }
         AckLookup::NotServed => {
             return Err(api_missing(
@@ -183,7 +180,7 @@ pub enum TokenPlan {
 fn expiration_of(secret: &Secret) -> Option<SystemTime> {
     let text = keys::trimmed(secret.metadata.annotations.as_ref(), keys::TOKEN_EXPIRATION);
     let timestamp: k8s_openapi::jiff::Timestamp = text.parse().ok()?;
-    SystemTime::try_from(timestamp).ok()
+    Some(SystemTime::from(timestamp))
 }
 
 /// [ROT-06], [PLG-06], [ROT-08]: the probe Secret decides whether a token is needed.
@@ -278,8 +275,8 @@ pub fn apply_body(prepared: &Prepared, desired: &DesiredSecret) -> Value {
 /// Whether `existing` already carries everything [`apply_body`] would write.
 pub fn up_to_date(existing: &Secret, prepared: &Prepared, desired: &DesiredSecret) -> bool {
     let metadata = &existing.metadata;
-    let label_ok = keys::trimmed(metadata.labels.as_ref(), keys::CAPI_CLUSTER_NAME)
-        == prepared.names.capi;
+    let label_ok =
+        keys::trimmed(metadata.labels.as_ref(), keys::CAPI_CLUSTER_NAME) == prepared.names.capi;
     let annotations_ok = desired.annotations.iter().all(|(k, v)| {
         metadata
             .annotations
@@ -429,8 +426,8 @@ mod tests {
     use k8s_openapi::ByteString;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
-    const CA: &str = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUIKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=";
-    const HOUR: u64 = 3600;
+    const CA: &str =
+        "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUIKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=";
 
     fn at(seconds: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + seconds)
@@ -440,7 +437,8 @@ mod tests {
         let mut cluster = Cluster::new("demo", ClusterSpec::default());
         cluster.metadata.namespace = Some("ns".into());
         cluster.metadata.uid = Some("uid-1".into());
-        let mut annotations = BTreeMap::from([(keys::ROTATOR_OPT_IN.to_string(), "enabled".to_string())]);
+        let mut annotations =
+            BTreeMap::from([(keys::ROTATOR_OPT_IN.to_string(), "enabled".to_string())]);
         for (k, v) in extra {
             annotations.insert(k.to_string(), v.to_string());
         }
@@ -460,7 +458,12 @@ mod tests {
     }
 
     fn prepared(extra: &[(&str, &str)]) -> Prepared {
-        prepare(&cluster(extra), &AckLookup::Found(ready_ack()), &Policy::default()).unwrap()
+        prepare(
+            &cluster(extra),
+            &AckLookup::Found(ready_ack()),
+            &Policy::default(),
+        )
+        .unwrap()
     }
 
     fn token(value: &str, expiration: SystemTime) -> Token {
@@ -495,9 +498,10 @@ mod tests {
         off.metadata.annotations = None;
         assert!(!wanted(&off));
         let mut deleting = cluster(&[]);
-        deleting.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-            k8s_openapi::jiff::Timestamp::now(),
-        ));
+        deleting.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::now(),
+            ));
         assert!(!wanted(&deleting));
     }
 
@@ -511,12 +515,19 @@ mod tests {
         let missing = stop(AckLookup::ApiMissing, &[]);
         assert_eq!(missing.notice.reason, "PrerequisiteAPIMissing");
         assert_eq!(missing.notice.severity, crate::events::Severity::Warning);
-        assert!(missing.notice.message.starts_with(
-            "ACK EKS API (eks.services.k8s.aws/v1alpha1 Cluster) is not available; cause: "
-        ), "{}", missing.notice.message);
+        assert!(
+            missing.notice.message.starts_with(
+                "ACK EKS API (eks.services.k8s.aws/v1alpha1 Cluster) is not available; cause: "
+            ),
+            "{}",
+            missing.notice.message
+        );
         assert!(missing.notice.message.contains("action: "));
         assert_eq!(missing.requeue, Duration::from_secs(30));
-        assert_eq!(stop(AckLookup::NotServed, &[]).notice.reason, "PrerequisiteAPIMissing");
+        assert_eq!(
+            stop(AckLookup::NotServed, &[]).notice.reason,
+            "PrerequisiteAPIMissing"
+        );
         let not_found = stop(AckLookup::NotFound, &[(keys::ACK_CLUSTER_NAME, "ack-x")]);
         assert_eq!(
             not_found.notice,
@@ -554,13 +565,19 @@ mod tests {
             &[],
         );
         assert_eq!(bad_ca.notice.reason, "InvalidCertificateAuthority");
-        assert!(!bad_ca.notice.message.contains("%%%"), "{}", bad_ca.notice.message);
+        assert!(
+            !bad_ca.notice.message.contains("%%%"),
+            "{}",
+            bad_ca.notice.message
+        );
         let short = Policy {
             failure_backoff: Duration::from_secs(7),
             ..Policy::default()
         };
         assert_eq!(
-            prepare(&cluster(&[]), &AckLookup::NotFound, &short).unwrap_err().requeue,
+            prepare(&cluster(&[]), &AckLookup::NotFound, &short)
+                .unwrap_err()
+                .requeue,
             Duration::from_secs(7)
         );
     }
@@ -568,7 +585,10 @@ mod tests {
     /// [ROT-03], [PLG-02], [PLG-03]: what a ready ACK Cluster prepares.
     #[test]
     fn rot03_prepared() {
-        let prepared = prepared(&[(keys::CLUSTER_NAME, "eks-demo"), (keys::REGION, "us-east-2")]);
+        let prepared = prepared(&[
+            (keys::CLUSTER_NAME, "eks-demo"),
+            (keys::REGION, "us-east-2"),
+        ]);
         assert_eq!(prepared.names.eks, "eks-demo");
         assert_eq!(prepared.region, "us-east-2");
         assert_eq!(prepared.probe_name(), "demo-kubeconfig");
@@ -589,14 +609,23 @@ mod tests {
         assert_eq!(decision.requeue, Duration::from_secs(9 * 60));
         assert_eq!(
             decision.notices,
-            [Notice::normal("SecretSynced", "kubeconfig secrets reconciled")]
+            [Notice::normal(
+                "SecretSynced",
+                "kubeconfig secrets reconciled"
+            )]
         );
         let probe = apply_body(&prepared, &decision.writes[0]);
         assert_eq!(probe["metadata"]["name"], "demo-kubeconfig");
         assert_eq!(probe["type"], "cluster.x-k8s.io/secret");
-        assert_eq!(probe["metadata"]["labels"]["cluster.x-k8s.io/cluster-name"], "demo");
+        assert_eq!(
+            probe["metadata"]["labels"]["cluster.x-k8s.io/cluster-name"],
+            "demo"
+        );
         let annotations = &probe["metadata"]["annotations"];
-        assert_eq!(annotations["eks.kany8s.io/managed-by"], "eks-kubeconfig-rotator");
+        assert_eq!(
+            annotations["eks.kany8s.io/managed-by"],
+            "eks-kubeconfig-rotator"
+        );
         assert_eq!(annotations["eks.kany8s.io/region"], "eu-west-1");
         assert_eq!(annotations["eks.kany8s.io/cluster-name"], "demo");
         assert_eq!(
@@ -609,8 +638,15 @@ mod tests {
         );
         let exec = apply_body(&prepared, &decision.writes[1]);
         assert_eq!(exec["metadata"]["name"], "demo-kubeconfig-exec");
-        assert!(exec["metadata"]["annotations"].get("eks.kany8s.io/token-expiration-rfc3339").is_none());
-        assert_eq!(exec["metadata"]["annotations"]["eks.kany8s.io/managed-by"], "eks-kubeconfig-rotator");
+        assert!(
+            exec["metadata"]["annotations"]
+                .get("eks.kany8s.io/token-expiration-rfc3339")
+                .is_none()
+        );
+        assert_eq!(
+            exec["metadata"]["annotations"]["eks.kany8s.io/managed-by"],
+            "eks-kubeconfig-rotator"
+        );
         assert!(!decision.writes[1].value.contains("k8s-aws-v1."));
         assert!(format!("{:?}", decision.writes[0]).contains("redacted"));
         assert!(!format!("{:?}", decision.writes[0]).contains("k8s-aws-v1.first"));
@@ -626,7 +662,10 @@ mod tests {
         let issued = at(0);
         let first = token("k8s-aws-v1.first", issued + Duration::from_secs(14 * 60));
         let (probe, exec) = desired_secrets(&prepared, &first).unwrap();
-        let (probe, exec) = (secret_from(&prepared, &probe), secret_from(&prepared, &exec));
+        let (probe, exec) = (
+            secret_from(&prepared, &probe),
+            secret_from(&prepared, &exec),
+        );
         let later = at(60);
         assert_eq!(
             plan_token(&prepared, Some(&probe), later, &policy),
@@ -636,19 +675,39 @@ mod tests {
             })
         );
         let settled = decide(&prepared, &first, Some(&probe), Some(&exec), later, &policy).unwrap();
-        assert!(settled.writes.is_empty() && settled.notices.is_empty(), "{settled:?}");
+        assert!(
+            settled.writes.is_empty() && settled.notices.is_empty(),
+            "{settled:?}"
+        );
         assert_eq!(settled.requeue, Duration::from_secs(8 * 60));
         // At the refresh point (expiration − refresh-before) a new token is due.
-        assert_eq!(plan_token(&prepared, Some(&probe), at(9 * 60), &policy), TokenPlan::Generate);
-        let renewed = token("k8s-aws-v1.second", at(9 * 60) + Duration::from_secs(14 * 60));
-        let rotated = decide(&prepared, &renewed, Some(&probe), Some(&exec), at(9 * 60), &policy).unwrap();
+        assert_eq!(
+            plan_token(&prepared, Some(&probe), at(9 * 60), &policy),
+            TokenPlan::Generate
+        );
+        let renewed = token(
+            "k8s-aws-v1.second",
+            at(9 * 60) + Duration::from_secs(14 * 60),
+        );
+        let rotated = decide(
+            &prepared,
+            &renewed,
+            Some(&probe),
+            Some(&exec),
+            at(9 * 60),
+            &policy,
+        )
+        .unwrap();
         assert_eq!(rotated.writes.len(), 1, "only the probe changes");
         assert_eq!(rotated.writes[0].name, "demo-kubeconfig");
         let moved = Prepared {
             region: "us-east-1".into(),
             ..prepared.clone()
         };
-        assert_eq!(plan_token(&moved, Some(&probe), later, &policy), TokenPlan::Generate);
+        assert_eq!(
+            plan_token(&moved, Some(&probe), later, &policy),
+            TokenPlan::Generate
+        );
         let renamed = Prepared {
             names: Names {
                 eks: "other".into(),
@@ -656,8 +715,10 @@ mod tests {
             },
             ..prepared.clone()
         };
-        assert_eq!(plan_token(&renamed, Some(&probe), later, &policy), TokenPlan::Generate);
-        let _ = HOUR;
+        assert_eq!(
+            plan_token(&renamed, Some(&probe), later, &policy),
+            TokenPlan::Generate
+        );
     }
 
     /// [PLG-06], [ROT-06]: an unmanaged probe is never written without takeover: Warning,
@@ -680,7 +741,10 @@ mod tests {
         assert_eq!(stop.requeue, Duration::from_secs(600));
         let allowed = prepared(&[(keys::ALLOW_UNMANAGED_TAKEOVER, "true")]);
         assert!(allowed.takeover);
-        assert_eq!(plan_token(&allowed, Some(&user), at(0), &policy), TokenPlan::Generate);
+        assert_eq!(
+            plan_token(&allowed, Some(&user), at(0), &policy),
+            TokenPlan::Generate
+        );
         let fresh = token("k8s-aws-v1.t", at(14 * 60));
         let decision = decide(&allowed, &fresh, Some(&user), None, at(0), &policy).unwrap();
         assert_eq!(decision.writes.len(), 2);
@@ -696,12 +760,24 @@ mod tests {
         let prepared = prepared(&[]);
         let fresh = token("k8s-aws-v1.t", at(14 * 60));
         let user = unmanaged("demo-kubeconfig-exec");
-        let decision = decide(&prepared, &fresh, None, Some(&user), at(0), &Policy::default()).unwrap();
+        let decision = decide(
+            &prepared,
+            &fresh,
+            None,
+            Some(&user),
+            at(0),
+            &Policy::default(),
+        )
+        .unwrap();
         assert_eq!(decision.writes.len(), 1);
         assert_eq!(decision.writes[0].name, "demo-kubeconfig");
         assert_eq!(decision.conflicts, ["Secret"]);
         assert_eq!(decision.notices[0].reason, "SecretOwnershipConflict");
-        assert!(decision.notices[0].message.contains("ns/demo-kubeconfig-exec"));
+        assert!(
+            decision.notices[0]
+                .message
+                .contains("ns/demo-kubeconfig-exec")
+        );
         assert_eq!(decision.notices[1].reason, "SecretSynced");
     }
 
@@ -729,10 +805,16 @@ mod tests {
     /// [ROT-06]: a token failure's event and backoff.
     #[test]
     fn rot06_token_failure() {
-        let stop = token_failed(&crate::token::TokenError::EmptyClusterName, &Policy::default());
+        let stop = token_failed(
+            &crate::token::TokenError::EmptyClusterName,
+            &Policy::default(),
+        );
         assert_eq!(
             stop.notice,
-            Notice::warning("TokenGenerationFailed", "failed to generate EKS token: EKS cluster name is empty")
+            Notice::warning(
+                "TokenGenerationFailed",
+                "failed to generate EKS token: EKS cluster name is empty"
+            )
         );
         assert_eq!(stop.requeue, Duration::from_secs(30));
     }

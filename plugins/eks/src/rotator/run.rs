@@ -81,7 +81,11 @@ fn relevant(cluster: &Cluster) -> Option<u64> {
     cluster.metadata.generation.hash(&mut hasher);
     cluster.metadata.annotations.hash(&mut hasher);
     cluster.metadata.labels.hash(&mut hasher);
-    cluster.metadata.deletion_timestamp.is_some().hash(&mut hasher);
+    cluster
+        .metadata
+        .deletion_timestamp
+        .is_some()
+        .hash(&mut hasher);
     cluster.metadata.uid.hash(&mut hasher);
     Some(hasher.finish())
 }
@@ -116,7 +120,9 @@ async fn watch_ack_api(
             tracing::info!(api = %ack::group_version(), "ACK EKS API is available; watching ACK Clusters");
             let _ = appeared.send(true);
             for cluster in store.state() {
-                if decide::wanted(&cluster) && triggers.send(ObjectRef::from_obj(&*cluster)).await.is_err() {
+                if decide::wanted(&cluster)
+                    && triggers.send(ObjectRef::from_obj(&*cluster)).await.is_err()
+                {
                     return;
                 }
             }
@@ -154,7 +160,11 @@ async fn watch_ack_clusters(
         };
         let namespace = object.namespace().unwrap_or_default();
         let state = store.state();
-        for target in clusters_for_ack(state.iter().map(|c| c.as_ref()), &namespace, &object.name_any()) {
+        for target in clusters_for_ack(
+            state.iter().map(|c| c.as_ref()),
+            &namespace,
+            &object.name_any(),
+        ) {
             if triggers.send(target).await.is_err() {
                 return;
             }
@@ -206,8 +216,7 @@ pub async fn run(client: Client, options: Options, tokens: TokenSource) {
     let (store, writer) = reflector::store();
     let cluster_events = reflector::reflector(
         writer,
-        watcher(clusters, watcher::Config::default())
-            .modify(|c| c.managed_fields_mut().clear()),
+        watcher(clusters, watcher::Config::default()).modify(|c| c.managed_fields_mut().clear()),
     )
     .default_backoff()
     .touched_objects()
@@ -289,7 +298,11 @@ mod tests {
             cluster("ns", "c", &[on, (keys::ACK_CLUSTER_NAME, "a")]),
             cluster("ns", "d", &[(keys::CLUSTER_NAME, "a")]),
             cluster("other", "a", &[on]),
-            cluster("ns", "e", &[on, (keys::CLUSTER_NAME, "a"), (keys::ACK_CLUSTER_NAME, "x")]),
+            cluster(
+                "ns",
+                "e",
+                &[on, (keys::CLUSTER_NAME, "a"), (keys::ACK_CLUSTER_NAME, "x")],
+            ),
             cluster("ns", "a", &[on]),
         ];
         let names: Vec<String> = clusters_for_ack(&clusters, "ns", "a")

@@ -19,7 +19,6 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
-
 /// Static credentials (no provider behind them).
 fn static_keys(access: &str, secret: &str, session: Option<String>) -> Credentials {
     Credentials::new(access, secret, session, None, "static")
@@ -41,7 +40,8 @@ pub fn static_credentials() -> TokenSource {
     ))
 }
 
-fn cluster_crd() -> Value {
+/// A Cluster API `Cluster` CRD with an open schema.
+pub fn cluster_crd() -> Value {
     let open = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
     json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
         "metadata": {"name": "clusters.cluster.x-k8s.io"},
@@ -66,9 +66,15 @@ pub async fn install_crd(client: &Client, crd: Value) {
     let name = crd.name_any();
     crds.create(&PostParams::default(), &crd).await.unwrap();
     wait("CRD established", || async {
-        crds.get_opt(&name).await.unwrap().and_then(|c| c.status).and_then(|s| s.conditions).is_some_and(|c| {
-            c.iter().any(|c| c.type_ == "Established" && c.status == "True")
-        })
+        crds.get_opt(&name)
+            .await
+            .unwrap()
+            .and_then(|c| c.status)
+            .and_then(|s| s.conditions)
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            })
     })
     .await;
 }
@@ -287,7 +293,10 @@ pub async fn wait_event(client: &Client, regarding: &str, reason: &str) -> (Stri
 
 pub async fn wait_secret(client: &Client, name: &str) -> Secret {
     let api = secrets(client);
-    wait(&format!("secret {name}"), || async { api.get_opt(name).await.unwrap().is_some() }).await;
+    wait(&format!("secret {name}"), || async {
+        api.get_opt(name).await.unwrap().is_some()
+    })
+    .await;
     api.get(name).await.unwrap()
 }
 
