@@ -34,3 +34,17 @@ pub struct ClusterSpec {
 /// The control-plane reference kind [PLG-02] takes the EKS name from.
 pub const KANY8S_CONTROL_PLANE_GROUP: &str = "controlplane.cluster.x-k8s.io";
 pub const KANY8S_CONTROL_PLANE_KIND: &str = "Kany8sControlPlane";
+
+/// A Cluster for unit tests: `namespace/name` with `annotations`.
+#[cfg(test)]
+pub(crate) fn sample(namespace: &str, name: &str, annotations: &[(&str, &str)]) -> Cluster {
+    let mut cluster = Cluster::new(name, ClusterSpec::default());
+    cluster.metadata.namespace = Some(namespace.into());
+    cluster.metadata.annotations = Some(
+        annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    cluster
+}

@@ -74,26 +74,16 @@ pub fn region_sources() -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::cluster::{ClusterSpec, ControlPlaneRef};
+    use crate::cluster::ControlPlaneRef;
     use rstest::rstest;
 
     fn cluster(annotations: &[(&str, &str)], reference: Option<(&str, &str, &str)>) -> Cluster {
-        let mut cluster = Cluster::new(
-            "capi",
-            ClusterSpec {
-                control_plane_ref: reference.map(|(g, k, n)| ControlPlaneRef {
-                    api_group: g.into(),
-                    kind: k.into(),
-                    name: n.into(),
-                }),
-            },
-        );
-        cluster.metadata.annotations = Some(
-            annotations
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        );
+        let mut cluster = crate::cluster::sample("ns", "capi", annotations);
+        cluster.spec.control_plane_ref = reference.map(|(g, k, n)| ControlPlaneRef {
+            api_group: g.into(),
+            kind: k.into(),
+            name: n.into(),
+        });
         cluster
     }
 

@@ -14,7 +14,6 @@ use base64::Engine;
 use common::*;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
-use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const FILE_ACCESS_KEY: &str = "AKIDFROMCREDENTIALSFILE";
@@ -128,14 +127,8 @@ async fn rot04_process_with_shared_credentials_file() {
         text
     });
 
-    create_ack_cluster(&client, "demo").await;
-    set_ack_status(&client, "demo", active()).await;
-    create_cluster(
-        &client,
-        "demo",
-        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
-    )
-    .await;
+    create_active_ack_cluster(&client, "demo").await;
+    create_opted_in_cluster(&client, "demo").await;
     let probe = wait_secret(&client, "demo-kubeconfig").await;
     let token = kubeconfig_of(&probe)["users"][0]["user"]["token"]
         .as_str()

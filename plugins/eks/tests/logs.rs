@@ -56,15 +56,9 @@ async fn no_secret_in_any_log_line() {
     })
     .await;
     let client = &sandbox.client;
-    create_cluster(
-        client,
-        "demo",
-        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
-    )
-    .await;
+    create_opted_in_cluster(client, "demo").await;
     wait_event(client, "demo", "ACKClusterNotFound").await;
-    create_ack_cluster(client, "demo").await;
-    set_ack_status(client, "demo", active()).await;
+    create_active_ack_cluster(client, "demo").await;
     let first = wait_secret(client, "demo-kubeconfig").await;
     let first_value = first.data.as_ref().unwrap()["value"].0.clone();
     // A rotation (due 2 s after generation).
@@ -91,14 +85,8 @@ async fn no_secret_in_any_log_line() {
         .create(&PostParams::default(), &user)
         .await
         .unwrap();
-    create_ack_cluster(client, "other").await;
-    set_ack_status(client, "other", active()).await;
-    create_cluster(
-        client,
-        "other",
-        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
-    )
-    .await;
+    create_active_ack_cluster(client, "other").await;
+    create_opted_in_cluster(client, "other").await;
     wait_event(client, "other", "SecretOwnershipConflict").await;
     annotate_cluster(
         client,

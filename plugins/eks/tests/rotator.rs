@@ -231,14 +231,8 @@ async fn rot08_token_rotates_before_expiry() {
     })
     .await;
     let client = &sandbox.client;
-    create_cluster(
-        client,
-        "demo",
-        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
-    )
-    .await;
-    create_ack_cluster(client, "demo").await;
-    set_ack_status(client, "demo", active()).await;
+    create_opted_in_cluster(client, "demo").await;
+    create_active_ack_cluster(client, "demo").await;
     let first = wait_secret(client, "demo-kubeconfig").await;
     let exec = wait_secret(client, "demo-kubeconfig-exec").await;
     let first_token = token_of(&first);
@@ -277,14 +271,8 @@ async fn rot08_token_rotates_before_expiry() {
 async fn rot08_settled_reconcile_writes_nothing() {
     let sandbox = start(Setup::default()).await;
     let client = &sandbox.client;
-    create_cluster(
-        client,
-        "demo",
-        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
-    )
-    .await;
-    create_ack_cluster(client, "demo").await;
-    set_ack_status(client, "demo", active()).await;
+    create_opted_in_cluster(client, "demo").await;
+    create_active_ack_cluster(client, "demo").await;
     let probe = wait_secret(client, "demo-kubeconfig").await;
     let exec = wait_secret(client, "demo-kubeconfig-exec").await;
     wait_event(client, "demo", "SecretSynced").await;
@@ -335,14 +323,8 @@ async fn plg06_user_owned_secret_then_takeover() {
         .create(&PostParams::default(), &user_secret("demo-kubeconfig"))
         .await
         .unwrap();
-    create_ack_cluster(client, "demo").await;
-    set_ack_status(client, "demo", active()).await;
-    create_cluster(
-        client,
-        "demo",
-        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
-    )
-    .await;
+    create_active_ack_cluster(client, "demo").await;
+    create_opted_in_cluster(client, "demo").await;
     let (type_, note) = wait_event(client, "demo", "SecretOwnershipConflict").await;
     assert_eq!(
         (type_.as_str(), note.as_str()),
@@ -399,8 +381,7 @@ async fn plg06_user_owned_secret_then_takeover() {
 async fn rot02_unopted_cluster_is_ignored() {
     let sandbox = start(Setup::default()).await;
     let client = &sandbox.client;
-    create_ack_cluster(client, "demo").await;
-    set_ack_status(client, "demo", active()).await;
+    create_active_ack_cluster(client, "demo").await;
     let before = reconciles(&sandbox.metrics);
     create_cluster(
         client,
@@ -439,12 +420,7 @@ async fn plg05_ack_api_appears_later() {
     })
     .await;
     let client = &sandbox.client;
-    create_cluster(
-        client,
-        "demo",
-        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
-    )
-    .await;
+    create_opted_in_cluster(client, "demo").await;
     let (type_, note) = wait_event(client, "demo", "PrerequisiteAPIMissing").await;
     assert_eq!(type_, "Warning");
     assert!(
@@ -454,8 +430,7 @@ async fn plg05_ack_api_appears_later() {
         "{note}"
     );
     install_crd(client, ack_crd()).await;
-    create_ack_cluster(client, "demo").await;
-    set_ack_status(client, "demo", active()).await;
+    create_active_ack_cluster(client, "demo").await;
     wait_secret(client, "demo-kubeconfig").await;
 }
 
@@ -465,14 +440,8 @@ async fn plg05_ack_api_appears_later() {
 async fn rot03_bad_input_events_and_nothing_overwritten() {
     let sandbox = start(Setup::default()).await;
     let client = &sandbox.client;
-    create_cluster(
-        client,
-        "demo",
-        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
-    )
-    .await;
-    create_ack_cluster(client, "demo").await;
-    set_ack_status(client, "demo", active()).await;
+    create_opted_in_cluster(client, "demo").await;
+    create_active_ack_cluster(client, "demo").await;
     let probe = wait_secret(client, "demo-kubeconfig").await;
     let api = secrets(client);
 
@@ -521,42 +490,18 @@ async fn rot03_bad_input_events_and_nothing_overwritten() {
     );
 }
 
-#[derive(Debug)]
-struct NoCredentials;
-
-impl aws_credential_types::provider::ProvideCredentials for NoCredentials {
-    fn provide_credentials<'a>(
-        &'a self,
-    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
-    where
-        Self: 'a,
-    {
-        aws_credential_types::provider::future::ProvideCredentials::ready(Err(
-            aws_credential_types::provider::error::CredentialsError::not_loaded(
-                "no providers in chain provided credentials",
-            ),
-        ))
-    }
-}
-
 /// [ROT-03], [ROT-04], [PLG-08]: missing credentials → TokenGenerationFailed, the failure
 /// metric, and no Secret.
 #[tokio::test]
 async fn rot04_missing_credentials() {
     let sandbox = start(Setup {
-        tokens: kany8s_eks::token::TokenSource::new(NoCredentials),
+        tokens: kany8s_eks::token::TokenSource::new(kany8s_eks::token::NoCredentials),
         ..Setup::default()
     })
     .await;
     let client = &sandbox.client;
-    create_ack_cluster(client, "demo").await;
-    set_ack_status(client, "demo", active()).await;
-    create_cluster(
-        client,
-        "demo",
-        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
-    )
-    .await;
+    create_active_ack_cluster(client, "demo").await;
+    create_opted_in_cluster(client, "demo").await;
     let (type_, note) = wait_event(client, "demo", "TokenGenerationFailed").await;
     assert_eq!(type_, "Warning");
     assert!(
@@ -582,12 +527,7 @@ async fn rot04_missing_credentials() {
 async fn plg07_repeated_waits_post_one_event() {
     let sandbox = start(Setup::default()).await;
     let client = &sandbox.client;
-    create_cluster(
-        client,
-        "demo",
-        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
-    )
-    .await;
+    create_opted_in_cluster(client, "demo").await;
     wait_event(client, "demo", "ACKClusterNotFound").await;
     let before = reconciles(&sandbox.metrics);
     annotate_cluster(client, "demo", json!({"touch": "again"})).await;
@@ -610,15 +550,9 @@ async fn rot10_requests_stay_inside_the_rbac() {
     })
     .await;
     let client = &sandbox.client;
-    create_cluster(
-        client,
-        "demo",
-        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
-    )
-    .await;
+    create_opted_in_cluster(client, "demo").await;
     wait_event(client, "demo", "ACKClusterNotFound").await;
-    create_ack_cluster(client, "demo").await;
-    set_ack_status(client, "demo", active()).await;
+    create_active_ack_cluster(client, "demo").await;
     wait_secret(client, "demo-kubeconfig-exec").await;
     wait_event(client, "demo", "SecretSynced").await;
     let log = sandbox.server.access_log().unwrap();

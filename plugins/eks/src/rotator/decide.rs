@@ -422,7 +422,6 @@ pub fn decide(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::cluster::ClusterSpec;
     use k8s_openapi::ByteString;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
@@ -434,15 +433,10 @@ mod tests {
     }
 
     fn cluster(extra: &[(&str, &str)]) -> Cluster {
-        let mut cluster = Cluster::new("demo", ClusterSpec::default());
-        cluster.metadata.namespace = Some("ns".into());
+        let mut annotations = vec![(keys::ROTATOR_OPT_IN, "enabled")];
+        annotations.extend_from_slice(extra);
+        let mut cluster = crate::cluster::sample("ns", "demo", &annotations);
         cluster.metadata.uid = Some("uid-1".into());
-        let mut annotations =
-            BTreeMap::from([(keys::ROTATOR_OPT_IN.to_string(), "enabled".to_string())]);
-        for (k, v) in extra {
-            annotations.insert(k.to_string(), v.to_string());
-        }
-        cluster.metadata.annotations = Some(annotations);
         cluster
     }
 

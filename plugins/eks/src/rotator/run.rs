@@ -272,20 +272,8 @@ pub async fn run(client: Client, options: Options, tokens: TokenSource) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::ClusterSpec;
+    use crate::cluster::sample as cluster;
     use crate::keys;
-
-    fn cluster(namespace: &str, name: &str, annotations: &[(&str, &str)]) -> Cluster {
-        let mut cluster = Cluster::new(name, ClusterSpec::default());
-        cluster.metadata.namespace = Some(namespace.into());
-        cluster.metadata.annotations = Some(
-            annotations
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        );
-        cluster
-    }
 
     /// [PLG-04]: an ACK Cluster maps to the opted-in Clusters of its namespace that resolve to
     /// its name — by default name, EKS override or ACK override — each once.

@@ -218,6 +218,22 @@ pub async fn create_cluster(client: &Client, name: &str, annotations: Value) -> 
         .unwrap()
 }
 
+/// Creates Cluster `name` opted into the rotator.
+pub async fn create_opted_in_cluster(client: &Client, name: &str) -> DynamicObject {
+    create_cluster(
+        client,
+        name,
+        json!({"eks.kany8s.io/kubeconfig-rotator": "enabled"}),
+    )
+    .await
+}
+
+/// Creates the ACK Cluster `name` and plays ACK up to ACTIVE.
+pub async fn create_active_ack_cluster(client: &Client, name: &str) {
+    create_ack_cluster(client, name).await;
+    set_ack_status(client, name, active()).await;
+}
+
 pub async fn annotate_cluster(client: &Client, name: &str, annotations: Value) {
     clusters(client)
         .patch(
