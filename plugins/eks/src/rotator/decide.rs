@@ -209,7 +209,9 @@ pub fn plan_token(
         .data
         .as_ref()
         .and_then(|d| d.get("value"))
-        .and_then(|v| kubeconfig::embedded_token(&v.0));
+        .and_then(|v| kubeconfig::embedded_token(&v.0))
+        // Only a token this rotator could have made is worth keeping.
+        .filter(|t| t.starts_with(crate::token::TOKEN_PREFIX));
     match (same_identity, token, expiration_of(probe)) {
         (true, Some(value), Some(expiration)) if policy.refresh_at(expiration) > now => {
             TokenPlan::Reuse(Token { value, expiration })
@@ -711,6 +713,20 @@ mod tests {
         };
         assert_eq!(
             plan_token(&renamed, Some(&probe), later, &policy),
+            TokenPlan::Generate
+        );
+        // A managed Secret whose token was edited by hand gets a new one.
+        let mut edited = probe.clone();
+        let text = String::from_utf8(edited.data.as_ref().unwrap()["value"].0.clone()).unwrap();
+        edited.data.as_mut().unwrap().insert(
+            "value".into(),
+            ByteString(
+                text.replace("k8s-aws-v1.first", "hand-written")
+                    .into_bytes(),
+            ),
+        );
+        assert_eq!(
+            plan_token(&prepared, Some(&edited), later, &policy),
             TokenPlan::Generate
         );
     }
