@@ -590,3 +590,103 @@ async fn rot10_requests_stay_inside_the_rbac() {
         );
     }
 }
+
+/// [ROT-10], [ROT-02]: removing the opt-in stops the rotation and removes nothing: the Secrets
+/// stay (garbage collection takes them with the Cluster).
+#[tokio::test]
+async fn rot10_opt_out_keeps_the_secrets() {
+    let sandbox = start(Setup::default()).await;
+    let client = &sandbox.client;
+    create_opted_in_cluster(client, "demo").await;
+    create_active_ack_cluster(client, "demo").await;
+    let probe = wait_secret(client, "demo-kubeconfig").await;
+    let before = reconciles(&sandbox.metrics);
+    annotate_cluster(
+        client,
+        "demo",
+        json!({"eks.kany8s.io/kubeconfig-rotator": null}),
+    )
+    .await;
+    wait_reconciles_after(&sandbox.metrics, before).await;
+    let kept = secrets(client).get("demo-kubeconfig").await.unwrap();
+    assert_eq!(kept.resource_version(), probe.resource_version());
+    assert!(
+        secrets(client)
+            .get_opt("demo-kubeconfig-exec")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// [ROT-01] `--watch-namespace`: a Cluster outside the namespace is not seen.
+#[tokio::test]
+async fn rot01_watch_namespace() {
+    let sandbox = start(Setup {
+        namespace: Some("tenant-a".into()),
+        ..Setup::default()
+    })
+    .await;
+    let client = &sandbox.client;
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(client.clone());
+    let tenant: k8s_openapi::api::core::v1::Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "tenant-a"}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &tenant)
+        .await
+        .unwrap();
+    // Outside: `default`, fully ready, never reconciled.
+    create_active_ack_cluster(client, "demo").await;
+    create_opted_in_cluster(client, "demo").await;
+    // Inside: tenant-a waits for its ACK Cluster — proof the rotator runs and sees only it.
+    let inside: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
+        "metadata": {"name": "inside", "namespace": "tenant-a",
+            "annotations": {"eks.kany8s.io/kubeconfig-rotator": "enabled"}},
+        "spec": {},
+    }))
+    .unwrap();
+    kube::Api::<kube::api::DynamicObject>::namespaced_with(
+        client.clone(),
+        "tenant-a",
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "Cluster"),
+            "clusters",
+        ),
+    )
+    .create(&PostParams::default(), &inside)
+    .await
+    .unwrap();
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(client.clone(), "tenant-a");
+    wait("the tenant-a Cluster reconciled", || async {
+        events
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("ACKClusterNotFound"))
+    })
+    .await;
+    assert!(
+        secrets(client)
+            .get_opt("demo-kubeconfig")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(events_in_default_are_empty(client).await);
+}
+
+async fn events_in_default_are_empty(client: &kube::Client) -> bool {
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(client.clone(), NS);
+    events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty()
+}

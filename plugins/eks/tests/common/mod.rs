@@ -115,6 +115,8 @@ pub struct Setup {
     pub api_recheck: Duration,
     pub tokens: TokenSource,
     pub record_access: bool,
+    /// `--watch-namespace`.
+    pub namespace: Option<String>,
 }
 
 impl Default for Setup {
@@ -129,6 +131,7 @@ impl Default for Setup {
             api_recheck: Duration::from_secs(300),
             tokens: static_credentials(),
             record_access: false,
+            namespace: None,
         }
     }
 }
@@ -146,6 +149,7 @@ pub async fn start(setup: Setup) -> Sandbox {
     let options = Options {
         policy: setup.policy,
         api_recheck: setup.api_recheck,
+        namespace: setup.namespace,
         metrics: metrics.clone(),
         ..Options::default()
     };
