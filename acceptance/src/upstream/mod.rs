@@ -102,6 +102,8 @@ pub struct Options {
     pub kubeconfig: PathBuf,
     /// kube-apiserver's port (0: any free one).
     pub port: u16,
+    /// Which components to start.
+    pub components: Components,
     /// Start the kany8s managers (one per group, as their ServiceAccounts).
     pub managers: bool,
     /// Verbs removed from the managers' base ClusterRoles before they start, as
@@ -115,10 +117,22 @@ impl Options {
             dir: dir.to_path_buf(),
             kubeconfig: kubeconfig.to_path_buf(),
             port: 0,
+            components: Components::Full,
             managers: true,
             revoke: Vec::new(),
         }
     }
+}
+
+/// How much of the target to start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Components {
+    /// etcd, kube-apiserver and kube-controller-manager only: the oracle of the API server
+    /// differential suite, which needs no kro, Cluster API or Kany8s.
+    Kubernetes,
+    /// Everything a scenario needs: Kubernetes, kro, Cluster API, the simulated actors and the
+    /// Kany8s install.
+    Full,
 }
 
 /// A running upstream target. Dropping it stops every process and in-process actor.
@@ -371,6 +385,22 @@ impl Upstream {
             .await?;
         timings.push(("kube-controller-manager".into(), waited));
         processes.push(kcm);
+        if options.components == Components::Kubernetes {
+            return Ok(Self {
+                server,
+                port: api_port,
+                kubeconfig: options.kubeconfig.clone(),
+                ca: authority.ca.cert.clone(),
+                authority_ca: authority.ca.clone(),
+                ports,
+                logs,
+                timings,
+                bin,
+                dir: dir.clone(),
+                processes,
+                actors: None,
+            });
+        }
 
         // CRDs: kro's, Cluster API's (conversion to the providers' webhook servers), the
         // simulated CAPD's; the Kany8s CRDs come with the bundles below.
