@@ -16,3 +16,4 @@ pub mod pluralize;
 pub mod render;
 pub mod sim;
 pub mod simpleschema;
+pub mod typecheck;
