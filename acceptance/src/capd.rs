@@ -9,52 +9,44 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
-};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::capi::{Error, put, valid_endpoint};
+pub use crate::sim_common::docker_cluster;
+use crate::sim_common::{Error, cluster_resource, put, resource, valid_endpoint, write_status};
 
 const CLUSTER_NAME_LABEL: &str = "cluster.x-k8s.io/cluster-name";
 const MACHINE_FINALIZER: &str = "machine.cluster.x-k8s.io";
 /// The endpoint every simulated DockerCluster publishes ([ACC-50] (E)).
 pub const ENDPOINT: (&str, i64) = ("127.0.0.1", 6443);
 
-fn resource(group: &str, kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1beta2", kind), plural)
-}
-
-pub fn docker_cluster() -> ApiResource {
-    resource(
-        "infrastructure.cluster.x-k8s.io",
-        "DockerCluster",
-        "dockerclusters",
-    )
-}
-
+/// The DockerMachine kind (CAPD).
 pub fn docker_machine() -> ApiResource {
     resource(
         "infrastructure.cluster.x-k8s.io",
+        "v1beta2",
         "DockerMachine",
         "dockermachines",
     )
 }
 
+/// The KubeadmConfig kind (the kubeadm bootstrap provider).
 pub fn kubeadm_config() -> ApiResource {
     resource(
         "bootstrap.cluster.x-k8s.io",
+        "v1beta2",
         "KubeadmConfig",
         "kubeadmconfigs",
     )
 }
 
+/// The Machine kind.
 pub fn machine_kind() -> ApiResource {
-    resource("cluster.x-k8s.io", "Machine", "machines")
+    resource("cluster.x-k8s.io", "v1beta2", "Machine", "machines")
 }
 
 struct Context {
@@ -80,27 +72,6 @@ fn error_policy(_: Arc<DynamicObject>, error: &Error, _: Arc<Context>) -> Action
     Action::requeue(Duration::from_millis(500))
 }
 
-/// Merge-patches `status` when any of its keys differs.
-async fn write_status(
-    api: &Api<DynamicObject>,
-    object: &DynamicObject,
-    status: Value,
-) -> Result<(), Error> {
-    let current = &object.data["status"];
-    let same = status
-        .as_object()
-        .is_some_and(|s| s.iter().all(|(k, v)| &current[k] == v));
-    if !same {
-        api.patch_status(
-            &object.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": status })),
-        )
-        .await?;
-    }
-    Ok(())
-}
-
 fn conditions(object: &DynamicObject) -> Vec<Value> {
     object.data["status"]["conditions"]
         .as_array()
@@ -118,7 +89,7 @@ async fn report_ready(
     let generation = object.metadata.generation.unwrap_or(0);
     put(&mut conditions, "Ready", true, "Ready", "", generation);
     status["conditions"] = Value::Array(conditions);
-    write_status(api, object, status).await?;
+    write_status(api, &object.name_any(), &object.data["status"], status).await?;
     Ok(Action::await_change())
 }
 
@@ -399,7 +370,7 @@ async fn reconcile_machine(
     // The real Machine controller reads its node's health only once the Cluster's control
     // plane is initialized, so a Machine turns Ready after that, never before.
     let cluster_name = spec["clusterName"].as_str().unwrap_or_default();
-    let cluster_initialized = api(&ctx, &machine, &crate::capi::cluster_resource())
+    let cluster_initialized = api(&ctx, &machine, &cluster_resource())
         .get_opt(cluster_name)
         .await?
         .is_some_and(|c| c.data["status"]["initialization"]["controlPlaneInitialized"] == true);
@@ -434,7 +405,7 @@ async fn reconcile_machine(
         );
     }
     let phase = if ready { "Running" } else { "Provisioning" };
-    write_status(&machines, &machine, json!({
+    write_status(&machines, &machine.name_any(), &machine.data["status"], json!({
         "initialization": {"bootstrapDataSecretCreated": bootstrapped, "infrastructureProvisioned": provisioned},
         "conditions": conditions, "phase": phase})).await?;
     if bootstrapped && provisioned && !cluster_initialized {

@@ -98,6 +98,9 @@ pub struct Embedded {
     pub address: SocketAddr,
     pub kubeconfig: PathBuf,
     pub client: Client,
+    /// Each group's manager with its metrics ([MET-01]), read in process: what the manager's
+    /// `/metrics` endpoint would serve.
+    pub managers: Vec<(kany8s::manager::Group, Arc<kany8s::metrics::Metrics>)>,
     serving: Option<kany8s_apiserver::ServeHandle>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -232,6 +235,7 @@ impl Embedded {
         tasks.push(tokio::spawn(crate::capd::run(client.clone())));
         // One manager per group, as the two clusterctl Deployments run them, each as its
         // ServiceAccount (so the access log tells their requests apart) with its own Lease.
+        let mut managers = Vec::new();
         for group in [
             kany8s::manager::Group::ControlPlane,
             kany8s::manager::Group::Infrastructure,
@@ -251,13 +255,15 @@ impl Embedded {
                 namespace.to_string(),
                 format!("{namespace}-embedded"),
             );
+            let options = kany8s::manager::Options {
+                instance: Some(format!("{}-embedded", group.controllers()[0])),
+                ..kany8s::manager::Options::default()
+            };
+            managers.push((group, options.metrics.clone()));
             tasks.push(tokio::spawn(async move {
                 let config = kany8s::manager::Config {
                     groups: vec![group],
-                    options: kany8s::manager::Options {
-                        instance: Some(format!("{}-embedded", group.controllers()[0])),
-                        ..kany8s::manager::Options::default()
-                    },
+                    options,
                     leader_election: Some(election),
                     health_address: None,
                     metrics_address: None,
@@ -274,8 +280,23 @@ impl Embedded {
             address,
             kubeconfig: kubeconfig.to_path_buf(),
             client,
+            managers,
             serving: Some(serving),
             tasks,
         })
+    }
+
+    /// How many reconciles of `controller` (a [`kany8s::metrics`] controller label) are in
+    /// flight now: the `controller_runtime_active_workers` gauge of the manager that runs it.
+    pub fn reconciles_in_flight(&self, controller: &str) -> Option<i64> {
+        let series = format!("controller_runtime_active_workers{{controller=\"{controller}\"}} ");
+        let (_, metrics) = self
+            .managers
+            .iter()
+            .find(|(group, _)| group.controllers().contains(&controller))?;
+        metrics
+            .encode()
+            .lines()
+            .find_map(|line| line.strip_prefix(&series)?.trim().parse().ok())
     }
 }

@@ -78,12 +78,41 @@ impl From<serde_json::Error> for Failure {
     }
 }
 
-/// Whether the real kubectl is on the PATH (the tests that drive it skip without one).
-pub fn kubectl_available() -> bool {
+/// Whether the real kubectl is on the PATH.
+fn kubectl_on_path() -> bool {
     std::process::Command::new("kubectl")
         .args(["version", "--client"])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// What a test that needs a missing tool does: outside CI it is skipped with the returned
+/// message; in CI (`CI` set, as `.ci/run` does) the returned `Err` fails it, so a CI box
+/// without the tool cannot pass the tests that need it.
+pub fn missing_tool(tool: &str, test: &str, ci: bool) -> Result<String, String> {
+    if ci {
+        Err(format!(
+            "{test} needs {tool}, which is not on the PATH; CI is set, so this fails instead of skipping"
+        ))
+    } else {
+        Ok(format!("skipping {test}: {tool} is not on the PATH"))
+    }
+}
+
+/// Whether `test`, which drives the real kubectl, may run: true when kubectl is on the PATH;
+/// otherwise false after printing why it is skipped, or, when `CI` is set, a panic that fails
+/// the test.
+pub fn require_kubectl(test: &str) -> bool {
+    if kubectl_on_path() {
+        return true;
+    }
+    match missing_tool("kubectl", test, std::env::var_os("CI").is_some()) {
+        Ok(skipped) => {
+            eprintln!("{skipped}");
+            false
+        }
+        Err(failure) => panic!("{failure}"),
+    }
 }
 
 /// Fails with `message` unless `condition` holds.
@@ -620,15 +649,36 @@ pub struct Observer {
 impl Observer {
     /// Whether any recorded version satisfies `test`.
     pub fn saw(&self, test: impl Fn(&Value) -> bool) -> bool {
+        self.first(test).is_some()
+    }
+
+    /// The first recorded version that satisfies `test`.
+    pub fn first(&self, test: impl Fn(&Value) -> bool) -> Option<Value> {
         self.seen
             .lock()
-            .map(|s| s.iter().any(test))
-            .unwrap_or(false)
+            .ok()
+            .and_then(|s| s.iter().find(|v| test(v)).cloned())
     }
 }
 
 impl Drop for Observer {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missing_tool;
+
+    #[test]
+    fn a_missing_tool_skips_outside_ci_and_fails_in_ci() {
+        let skipped = missing_tool("kubectl", "some_test", false);
+        assert_eq!(
+            skipped,
+            Ok("skipping some_test: kubectl is not on the PATH".to_string())
+        );
+        let failed = missing_tool("kubectl", "some_test", true);
+        assert!(failed.is_err_and(|e| e.contains("CI is set")));
     }
 }

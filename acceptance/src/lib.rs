@@ -8,6 +8,7 @@ pub mod crds;
 pub mod env;
 pub mod harness;
 pub mod scenarios;
+mod sim_common;
 pub mod upstream;
 
 use std::path::Path;

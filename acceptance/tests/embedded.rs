@@ -1,14 +1,14 @@
 //! Every acceptance scenario on the embedded target (provider.md §11), as part of `make test`.
-//! They drive the real kubectl; without one on the PATH they are skipped with a message.
+//! They drive the real kubectl; without one on the PATH they are skipped with a message, or
+//! fail when `CI` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 
-use acceptance::harness::{Target, kubectl_available};
+use acceptance::harness::{Target, require_kubectl};
 
 async fn scenario(name: &str) {
-    if !kubectl_available() {
-        eprintln!("skipping acceptance scenario {name}: no kubectl on the PATH");
+    if !require_kubectl(&format!("acceptance scenario {name}")) {
         return;
     }
     let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("acceptance-artifacts");

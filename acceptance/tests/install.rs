@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use acceptance::env::{manager_user, provider_namespace};
-use acceptance::harness::kubectl_available;
+use acceptance::harness::require_kubectl;
 use kany8s::manager::Group;
 use serde_json::Value;
 
@@ -124,8 +124,7 @@ fn bundle(group: Group) -> (String, Vec<Value>) {
 /// this provider only, well-formed variables, a parameterised image, the manager's args.
 #[test]
 fn pkg03_clusterctl_bundles_follow_the_rules() {
-    if !kubectl_available() {
-        eprintln!("SKIPPED: kubectl is not installed");
+    if !require_kubectl("pkg03_clusterctl_bundles_follow_the_rules") {
         return;
     }
     for (group, provider, crd_group, flag) in [
@@ -284,8 +283,7 @@ fn pkg03_clusterctl_bundles_follow_the_rules() {
 /// real kubectl (validated, nothing skipped), and the objects read back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bundles_apply_to_the_embedded_server() {
-    if !kubectl_available() {
-        eprintln!("SKIPPED: kubectl is not installed");
+    if !require_kubectl("bundles_apply_to_the_embedded_server") {
         return;
     }
     let server = kany8s_apiserver::Server::builder().build();
@@ -374,8 +372,7 @@ fn covers(grant: &(String, String, String), access: &(String, String, String)) -
 /// its bundle's roles, and every granted (group, resource, verb) was used.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rbac_matches_what_the_controllers_do() {
-    if !kubectl_available() {
-        eprintln!("SKIPPED: kubectl is not installed");
+    if !require_kubectl("rbac_matches_what_the_controllers_do") {
         return;
     }
     let workdir = tempfile::tempdir().unwrap();
@@ -469,8 +466,7 @@ async fn rbac_matches_what_the_controllers_do() {
 /// where the topology Cluster gets its objects from the ClusterClass.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn templates_render_and_apply_to_the_sandbox() {
-    if !kubectl_available() {
-        eprintln!("SKIPPED: kubectl is not installed");
+    if !require_kubectl("templates_render_and_apply_to_the_sandbox") {
         return;
     }
     let workdir = tempfile::tempdir().unwrap();

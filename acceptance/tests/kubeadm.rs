@@ -34,7 +34,7 @@ fn secret_kind() -> ApiResource {
 }
 
 struct Env {
-    _env: Embedded,
+    env: Embedded,
     _dir: tempfile::TempDir,
     client: Client,
 }
@@ -46,7 +46,7 @@ async fn start() -> Env {
         .unwrap();
     Env {
         client: env.client.clone(),
-        _env: env,
+        env,
         _dir: dir,
     }
 }
@@ -100,6 +100,55 @@ impl Env {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("{} {name}: {what}; last seen: {last:#?}", resource.kind);
+    }
+
+    /// Proof that the facade controller has finished a reconcile of facade `name` that began
+    /// after this call, so a "nothing was written" check after it cannot pass merely because the
+    /// controller was slow: it changes the facade's generation twice (`kubeadmConfigSpec` set to
+    /// `{}`, which builds the same KubeadmConfig as none, then removed) and waits each time for a
+    /// condition written for that generation (the paused path refreshes `Paused`, [KK-02]; the
+    /// full path writes every condition). kube-rs never runs two reconciles of one object at
+    /// once, so the second condition comes from a reconcile that started after the first had
+    /// returned. The facade must not set `kubeadmConfigSpec`.
+    async fn reconciled_after_this(&self, name: &str) {
+        for value in [json!({}), Value::Null] {
+            let patched = self
+                .api(&kkcp_kind())
+                .patch(
+                    name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {"kubeadmConfigSpec": value}})),
+                )
+                .await
+                .unwrap();
+            let generation = patched.metadata.generation.unwrap();
+            self.wait(
+                &kkcp_kind(),
+                name,
+                &format!("a condition written for generation {generation} (barrier)"),
+                |o| {
+                    o.and_then(|o| o["status"]["conditions"].as_array())
+                        .into_iter()
+                        .flatten()
+                        .any(|c| c["observedGeneration"].as_i64() >= Some(generation))
+                },
+            )
+            .await;
+        }
+    }
+
+    /// Waits until no reconcile of the facade controller is in flight, so every reconcile that
+    /// had begun before this call has returned (the manager's active-workers gauge, [MET-01]).
+    async fn facade_controller_idle(&self) {
+        let mut last = None;
+        for _ in 0..300 {
+            last = self.env.reconciles_in_flight(kany8s::metrics::KUBEADM);
+            if last == Some(0) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the facade controller never became idle; reconciles in flight: {last:?}");
     }
 
     async fn delete(&self, resource: &ApiResource, name: &str) {
@@ -403,7 +452,8 @@ async fn kk02_pause_and_kk15_version_mismatch() {
         "Kany8sKubeadmControlPlane has the cluster.x-k8s.io/paused annotation"
     );
     env.delete(&secret_kind(), "c3-kubeconfig").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A reconcile that began after the deletion has run to its end, not a sleep.
+    env.reconciled_after_this("c3").await;
     assert!(
         env.get(&secret_kind(), "c3-kubeconfig").await.is_none(),
         "a paused facade wrote the kubeconfig"
@@ -448,7 +498,8 @@ async fn kk02_pause_and_kk15_version_mismatch() {
     );
     assert_eq!(status["upToDateReplicas"], 0);
     assert!(is(kkcp.as_ref(), "RollingOut", "True", "RollingOut"));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A reconcile that began after the mismatch was reported has run to its end, not a sleep.
+    env.reconciled_after_this("c3").await;
     let machine = env
         .get(&capd::machine_kind(), "c3-control-plane-0")
         .await
@@ -511,7 +562,9 @@ async fn kk18_deletion() {
     .await;
     env.delete(&kkcp_kind(), "c5").await;
     env.wait(&kkcp_kind(), "c5", "gone", |o| o.is_none()).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The reconcile that released the finalizer has returned (c5 is gone, so no other comes),
+    // not a sleep.
+    env.facade_controller_idle().await;
     let machine = env
         .get(&capd::machine_kind(), "c5-control-plane-0")
         .await

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use acceptance::harness::kubectl_available;
+use acceptance::harness::require_kubectl;
 use base64::Engine as _;
 
 fn root() -> PathBuf {
@@ -118,8 +118,7 @@ async fn run_demo(target: &str, program: &Path, kubeconfig: &Path, state: &Path)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_printed_demo_commands_work_on_the_embedded_sandbox() {
-    if !kubectl_available() {
-        eprintln!("SKIPPED: kubectl is not installed");
+    if !require_kubectl("the_printed_demo_commands_work_on_the_embedded_sandbox") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

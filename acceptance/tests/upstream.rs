@@ -280,8 +280,9 @@ async fn managers_run_as_their_service_accounts_without_system_masters() {
     }
 }
 
-/// A bundle without its `kro.run` rule: the infrastructure scenario fails, and what the
-/// controller was told is kube-apiserver's own `forbidden`.
+/// A bundle without `create` on `kro.run` (the rule a server-side apply of a new instance needs,
+/// [RB-02]): the infrastructure scenario fails, and the Kany8sCluster says why in
+/// kube-apiserver's own words.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_rbac_rule_fails_a_scenario_with_the_real_forbidden_error() {
     let broken = start(
@@ -289,7 +290,7 @@ async fn a_missing_rbac_rule_fails_a_scenario_with_the_real_forbidden_error() {
         vec![(
             "manager-role-infrastructure-base".into(),
             "kro.run".into(),
-            "*".into(),
+            "create".into(),
         )],
     );
     let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("upstream-rbac-artifacts");
@@ -303,9 +304,33 @@ async fn a_missing_rbac_rule_fails_a_scenario_with_the_real_forbidden_error() {
         Some(logs.clone()),
     )
     .await
-    .expect_err("the scenario passed without its kro.run grant");
+    .expect_err("the scenario passed without create on kro.run");
     let text = format!("{error}");
     assert!(text.contains("Kany8sCluster demo-cluster"), "{text}");
+    // The refusal is in the object's status, with kube-apiserver's own words.
+    assert!(text.contains("Ready=False/BackendApplyFailed"), "{text}");
+    let objects =
+        std::fs::read_to_string(artifacts.join(
+            "kro-infra-reflection/objects/kany8sclusters.infrastructure.cluster.x-k8s.io.yaml",
+        ))
+        .unwrap();
+    let cluster: serde_json::Value =
+        yaml_serde::from_str(objects.trim_start_matches("---\n")).unwrap();
+    let ready = cluster["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .cloned()
+        .unwrap();
+    let message = ready["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "is forbidden: User \"{}\" cannot create resource \"demoinfrastructures\"",
+            acceptance::env::manager_user(kany8s::manager::Group::Infrastructure)
+        )) && message.contains("in API group \"kro.run\""),
+        "{message}"
+    );
     let log = std::fs::read_to_string(artifacts.join("kro-infra-reflection/controller.log"))
         .unwrap_or_else(|_| logs.contents());
     let forbidden = format!(

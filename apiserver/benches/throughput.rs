@@ -59,7 +59,7 @@ async fn fan_out_events_per_second() -> f64 {
     let server = Server::builder().history(100_000).build();
     let watchers = 10;
     let count = 10_000;
-    let rv = server.engine().lock().store.resource_version();
+    let rv = server.engine().resource_version();
     let mut readers = Vec::new();
     for _ in 0..watchers {
         let request = Request::builder()

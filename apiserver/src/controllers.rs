@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::crd;
-use crate::engine::{CRD_CLEANUP_FINALIZER, DeleteOptions, Engine, State, Target};
+use crate::engine::{CRD_CLEANUP_FINALIZER, DeleteOptions, Engine, Target, Transaction};
 use crate::meta;
 use crate::registry::{Kind, ResourceType};
-use crate::store::{EventType, ObjectKey, StoreEvent};
+use crate::store::{EventType, ObjectKey, Store, StoreEvent};
 
 const CRD_GROUP: &str = "apiextensions.k8s.io";
 const CRD_PLURAL: &str = "customresourcedefinitions";
@@ -25,32 +25,13 @@ pub struct ControllerDelays {
     pub gc: Duration,
 }
 
-/// Rebuilds the CRD-defined types of the registry from the stored CRDs: a CRD serves once its
-/// names are accepted and is listed in discovery once Established.
-pub fn sync_registry(state: &mut State) {
-    let crds: Vec<Value> = state
-        .store
-        .list(CRD_GROUP, CRD_PLURAL, None)
-        .map(|(_, v)| v.clone())
-        .collect();
-    state.registry.clear_custom();
-    for crd in crds {
-        if crd::condition_status(&crd, "NamesAccepted").as_deref() != Some("True") {
-            continue;
-        }
-        if let Some(resource) = crd::resource_type(&crd) {
-            state.registry.insert(resource);
-        }
-    }
-}
-
 fn crd_key(name: &str) -> ObjectKey {
     ObjectKey::new(CRD_GROUP, CRD_PLURAL, "", name)
 }
 
 /// Runs every built-in controller until the engine is dropped.
 pub async fn run(engine: Arc<Engine>, delays: ControllerDelays) {
-    let mut feed = engine.lock().store.subscribe();
+    let mut feed = engine.subscribe();
     resync(&engine, &delays).await;
     loop {
         match feed.recv().await {
@@ -62,20 +43,17 @@ pub async fn run(engine: Arc<Engine>, delays: ControllerDelays) {
 }
 
 async fn resync(engine: &Engine, delays: &ControllerDelays) {
-    let (crds, namespaces) = {
-        let state = engine.lock();
-        let crds: Vec<String> = state
-            .store
+    let (crds, namespaces) = engine.with_store(|store| {
+        let crds: Vec<String> = store
             .list(CRD_GROUP, CRD_PLURAL, None)
             .map(|(k, _)| k.name.clone())
             .collect();
-        let namespaces: Vec<String> = state
-            .store
+        let namespaces: Vec<String> = store
             .list("", "namespaces", None)
             .map(|(k, _)| k.name.clone())
             .collect();
         (crds, namespaces)
-    };
+    });
     for name in crds {
         reconcile_crd(engine, delays, &name).await;
     }
@@ -98,11 +76,11 @@ async fn handle(engine: &Engine, delays: &ControllerDelays, event: &StoreEvent) 
     if event.type_ == EventType::Deleted {
         // Instances of a terminating CRD going away may let the CRD finish.
         let crd_name = format!("{}.{}", key.plural, key.group);
-        let terminating = engine
-            .lock()
-            .store
-            .get(&crd_key(&crd_name))
-            .is_some_and(|c| c.pointer("/metadata/deletionTimestamp").is_some());
+        let terminating = engine.with_store(|store| {
+            store
+                .get(&crd_key(&crd_name))
+                .is_some_and(|c| c.pointer("/metadata/deletionTimestamp").is_some())
+        });
         if terminating {
             reconcile_crd(engine, delays, &crd_name).await;
         }
@@ -122,8 +100,8 @@ async fn handle(engine: &Engine, delays: &ControllerDelays, event: &StoreEvent) 
 }
 
 async fn reconcile_crd(engine: &Engine, delays: &ControllerDelays, name: &str) {
-    let Some(current) = engine.lock().store.get(&crd_key(name)).cloned() else {
-        sync_registry(&mut engine.lock());
+    let Some(current) = engine.with_store(|store| store.get(&crd_key(name)).cloned()) else {
+        engine.transaction().sync_registry();
         return;
     };
     if current.pointer("/metadata/deletionTimestamp").is_some() {
@@ -134,12 +112,12 @@ async fn reconcile_crd(engine: &Engine, delays: &ControllerDelays, name: &str) {
         if !delays.crd_names.is_zero() {
             tokio::time::sleep(delays.crd_names).await;
         }
-        let mut state = engine.lock();
-        let Some(mut crd_object) = state.store.get(&crd_key(name)).cloned() else {
+        let mut txn = engine.transaction();
+        let Some(mut crd_object) = txn.store().get(&crd_key(name)).cloned() else {
             return;
         };
-        let now = engine.clock.timestamp();
-        match name_conflict(&state, &crd_object) {
+        let now = engine.clock().timestamp();
+        match name_conflict(txn.store(), &crd_object) {
             Some((reason, message)) => {
                 crd::set_condition(
                     &mut crd_object,
@@ -191,8 +169,8 @@ async fn reconcile_crd(engine: &Engine, delays: &ControllerDelays, name: &str) {
         if crd_object.pointer("/status/storedVersions").is_none() {
             crd_object["status"]["storedVersions"] = json!(storage);
         }
-        state.store.update(crd_key(name), crd_object);
-        sync_registry(&mut state);
+        txn.update(crd_key(name), crd_object);
+        txn.sync_registry();
         return;
     }
     if crd::condition_status(&current, "NamesAccepted").as_deref() == Some("True")
@@ -201,11 +179,11 @@ async fn reconcile_crd(engine: &Engine, delays: &ControllerDelays, name: &str) {
         if !delays.crd_establish.is_zero() {
             tokio::time::sleep(delays.crd_establish).await;
         }
-        let mut state = engine.lock();
-        let Some(mut crd_object) = state.store.get(&crd_key(name)).cloned() else {
+        let mut txn = engine.transaction();
+        let Some(mut crd_object) = txn.store().get(&crd_key(name)).cloned() else {
             return;
         };
-        let now = engine.clock.timestamp();
+        let now = engine.clock().timestamp();
         crd::set_condition(
             &mut crd_object,
             "Established",
@@ -214,21 +192,21 @@ async fn reconcile_crd(engine: &Engine, delays: &ControllerDelays, name: &str) {
             "the initial names have been accepted",
             &now,
         );
-        state.store.update(crd_key(name), crd_object);
-        sync_registry(&mut state);
+        txn.update(crd_key(name), crd_object);
+        txn.sync_registry();
         return;
     }
     // A spec change (new schema, versions) takes effect at once.
-    sync_registry(&mut engine.lock());
+    engine.transaction().sync_registry();
 }
 
-fn name_conflict(state: &State, crd_object: &Value) -> Option<(String, String)> {
+fn name_conflict(store: &Store, crd_object: &Value) -> Option<(String, String)> {
     let group = crd_object.pointer("/spec/group").and_then(Value::as_str)?;
     let names = crd_object.pointer("/spec/names")?;
     let me = crd_object
         .pointer("/metadata/name")
         .and_then(Value::as_str)?;
-    for (key, other) in state.store.list(CRD_GROUP, CRD_PLURAL, None) {
+    for (key, other) in store.list(CRD_GROUP, CRD_PLURAL, None) {
         if key.name == me || other.pointer("/spec/group").and_then(Value::as_str) != Some(group) {
             continue;
         }
@@ -256,35 +234,33 @@ fn name_conflict(state: &State, crd_object: &Value) -> Option<(String, String)> 
 /// Issues a DELETE (default options) for every object of `resource` (in `namespace`, if given)
 /// not already being deleted; returns how many objects remain.
 fn delete_all(
-    engine: &Engine,
-    state: &mut State,
+    txn: &mut Transaction<'_>,
     resource: &Arc<ResourceType>,
     namespace: Option<&str>,
 ) -> usize {
-    let keys: Vec<ObjectKey> = state
-        .store
+    let keys: Vec<ObjectKey> = txn
+        .store()
         .list(&resource.group, &resource.plural, namespace)
         .map(|(k, _)| k.clone())
         .collect();
     for key in keys {
-        let deleting = state
-            .store
+        let deleting = txn
+            .store()
             .get(&key)
             .is_some_and(|o| o.pointer("/metadata/deletionTimestamp").is_some());
         if !deleting {
             let target = Target::storage(resource, &key);
-            let _ = engine.delete_locked(state, &target, &key, &DeleteOptions::default());
+            let _ = txn.delete(&target, &key, &DeleteOptions::default());
         }
     }
-    state
-        .store
+    txn.store()
         .list(&resource.group, &resource.plural, namespace)
         .count()
 }
 
 fn cleanup_crd(engine: &Engine, name: &str) {
-    let mut state = engine.lock();
-    let Some(crd_object) = state.store.get(&crd_key(name)).cloned() else {
+    let mut txn = engine.transaction();
+    let Some(crd_object) = txn.store().get(&crd_key(name)).cloned() else {
         return;
     };
     if !meta::finalizers(&crd_object)
@@ -294,9 +270,9 @@ fn cleanup_crd(engine: &Engine, name: &str) {
         return;
     }
     let remaining = crd::resource_type(&crd_object).map_or(0, |resource| {
-        delete_all(engine, &mut state, &Arc::new(resource), None)
+        delete_all(&mut txn, &Arc::new(resource), None)
     });
-    let now = engine.clock.timestamp();
+    let now = engine.clock().timestamp();
     let mut updated = crd_object.clone();
     if remaining > 0 {
         crd::set_condition(
@@ -308,7 +284,7 @@ fn cleanup_crd(engine: &Engine, name: &str) {
             &now,
         );
         if updated != crd_object {
-            state.store.update(crd_key(name), updated);
+            txn.update(crd_key(name), updated);
         }
         return;
     }
@@ -317,33 +293,33 @@ fn cleanup_crd(engine: &Engine, name: &str) {
         .filter(|f| f != CRD_CLEANUP_FINALIZER)
         .collect();
     if finalizers.is_empty() {
-        state.store.delete(&crd_key(name));
+        txn.remove(&crd_key(name));
     } else {
         updated["metadata"]["finalizers"] = json!(finalizers);
-        state.store.update(crd_key(name), updated);
+        txn.update(crd_key(name), updated);
     }
-    sync_registry(&mut state);
+    txn.sync_registry();
 }
 
 /// Deletes the contents of a terminating namespace, then finalizes it.
 fn reconcile_namespace(engine: &Engine, name: &str) {
-    let mut state = engine.lock();
+    let mut txn = engine.transaction();
     let key = ObjectKey::new("", "namespaces", "", name);
-    let Some(namespace) = state.store.get(&key).cloned() else {
+    let Some(namespace) = txn.store().get(&key).cloned() else {
         return;
     };
     if namespace.pointer("/metadata/deletionTimestamp").is_none() {
         return;
     }
-    let types: Vec<_> = state
-        .registry
+    let types: Vec<_> = txn
+        .registry()
         .all()
         .filter(|t| t.namespaced)
         .cloned()
         .collect();
     let remaining: usize = types
         .iter()
-        .map(|resource| delete_all(engine, &mut state, resource, Some(name)))
+        .map(|resource| delete_all(&mut txn, resource, Some(name)))
         .sum();
     if remaining > 0 {
         return;
@@ -366,19 +342,19 @@ fn reconcile_namespace(engine: &Engine, name: &str) {
         spec.remove("finalizers");
     }
     if spec_finalizers.is_empty() && meta::finalizers(&finalized).is_empty() {
-        state.store.delete(&key);
+        txn.remove(&key);
     } else if finalized != namespace {
-        state.store.update(key, finalized);
+        txn.update(key, finalized);
     }
 }
 
 /// Whether the owner a reference names is present (by uid, in the dependent's namespace for
 /// namespaced owners).
-fn owner_present(state: &State, dependent: &ObjectKey, reference: &Value) -> bool {
+fn owner_present(store: &Store, dependent: &ObjectKey, reference: &Value) -> bool {
     let Some(uid) = reference.get("uid").and_then(Value::as_str) else {
         return false;
     };
-    let Some((owner_key, owner)) = state.store.by_uid(uid) else {
+    let Some((owner_key, owner)) = store.by_uid(uid) else {
         return false;
     };
     let name_matches =
@@ -392,7 +368,7 @@ async fn collect_garbage(engine: &Engine, delays: &ControllerDelays, event: Opti
     if !delays.gc.is_zero() {
         tokio::time::sleep(delays.gc).await;
     }
-    let mut state = engine.lock();
+    let mut txn = engine.transaction();
     let mut candidates: BTreeSet<ObjectKey> = BTreeSet::new();
     let mut owners: Vec<(ObjectKey, Value)> = Vec::new();
     match event {
@@ -400,7 +376,7 @@ async fn collect_garbage(engine: &Engine, delays: &ControllerDelays, event: Opti
             let uid = meta::str_field(&e.object, "uid")
                 .unwrap_or_default()
                 .to_string();
-            candidates.extend(state.store.dependents_of(&uid));
+            candidates.extend(txn.store().dependents_of(&uid));
             // Owners waiting in the foreground for this dependent may now finish.
             for reference in e
                 .object
@@ -412,7 +388,7 @@ async fn collect_garbage(engine: &Engine, delays: &ControllerDelays, event: Opti
                 let owner = reference
                     .get("uid")
                     .and_then(Value::as_str)
-                    .and_then(|u| state.store.by_uid(u));
+                    .and_then(|u| txn.store().by_uid(u));
                 if let Some((owner_key, owner)) = owner {
                     owners.push((owner_key.clone(), owner.clone()));
                 }
@@ -420,12 +396,12 @@ async fn collect_garbage(engine: &Engine, delays: &ControllerDelays, event: Opti
         }
         Some(e) => {
             candidates.insert(e.key.clone());
-            if let Some(current) = state.store.get(&e.key) {
+            if let Some(current) = txn.store().get(&e.key) {
                 owners.push((e.key.clone(), current.clone()));
             }
         }
         None => {
-            for (key, object) in state.store.iter() {
+            for (key, object) in txn.store().iter() {
                 if object.pointer("/metadata/ownerReferences").is_some() {
                     candidates.insert(key.clone());
                 }
@@ -433,83 +409,95 @@ async fn collect_garbage(engine: &Engine, delays: &ControllerDelays, event: Opti
             }
         }
     }
-    // Dependents whose owners are all gone are deleted in the background.
     for key in candidates {
-        let Some(object) = state.store.get(&key).cloned() else {
-            continue;
-        };
-        let references: Vec<Value> = object
-            .pointer("/metadata/ownerReferences")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        if references.is_empty() || object.pointer("/metadata/deletionTimestamp").is_some() {
-            continue;
-        }
-        if references.iter().all(|r| !owner_present(&state, &key, r)) {
-            delete_dependent(engine, &mut state, &key, "Background");
-        }
+        collect_if_orphaned(&mut txn, &key);
     }
-    // Owners being deleted in the foreground or with orphaning.
     for (owner_key, owner) in owners {
-        if owner.pointer("/metadata/deletionTimestamp").is_none() {
-            continue;
+        finish_owner(&mut txn, &owner_key, &owner);
+    }
+}
+
+/// A dependent whose owners are all gone is deleted in the background.
+fn collect_if_orphaned(txn: &mut Transaction<'_>, key: &ObjectKey) {
+    let Some(object) = txn.store().get(key).cloned() else {
+        return;
+    };
+    let references: Vec<Value> = object
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if references.is_empty() || object.pointer("/metadata/deletionTimestamp").is_some() {
+        return;
+    }
+    if references
+        .iter()
+        .all(|r| !owner_present(txn.store(), key, r))
+    {
+        delete_dependent(txn, key, "Background");
+    }
+}
+
+/// An owner being deleted with orphaning releases its dependents; one being deleted in the
+/// foreground deletes them and finishes once no blocking dependent is left.
+fn finish_owner(txn: &mut Transaction<'_>, owner_key: &ObjectKey, owner: &Value) {
+    if owner.pointer("/metadata/deletionTimestamp").is_none() {
+        return;
+    }
+    let finalizers = meta::finalizers(owner);
+    let uid = meta::str_field(owner, "uid")
+        .unwrap_or_default()
+        .to_string();
+    if finalizers.iter().any(|f| f == "orphan") {
+        for key in txn.store().dependents_of(&uid) {
+            if let Some(mut object) = txn.store().get(&key).cloned() {
+                remove_reference(&mut object, &uid);
+                txn.update(key, object);
+            }
         }
-        let finalizers = meta::finalizers(&owner);
-        let uid = meta::str_field(&owner, "uid")
-            .unwrap_or_default()
-            .to_string();
-        if finalizers.iter().any(|f| f == "orphan") {
-            for key in state.store.dependents_of(&uid) {
-                if let Some(mut object) = state.store.get(&key).cloned() {
-                    remove_reference(&mut object, &uid);
-                    state.store.update(key, object);
-                }
-            }
-            remove_finalizer(&mut state, &owner_key, "orphan");
-        } else if finalizers.iter().any(|f| f == "foregroundDeletion") {
-            let dependents: Vec<(ObjectKey, Value)> = state
-                .store
-                .dependents_of(&uid)
-                .into_iter()
-                .filter_map(|k| state.store.get(&k).cloned().map(|o| (k, o)))
-                .collect();
-            let mut blocking = false;
-            for (key, object) in dependents {
-                let reference = object
-                    .pointer("/metadata/ownerReferences")
-                    .and_then(Value::as_array)
-                    .and_then(|refs| {
-                        refs.iter()
-                            .find(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str()))
-                            .cloned()
+        remove_finalizer(txn, owner_key, "orphan");
+    } else if finalizers.iter().any(|f| f == "foregroundDeletion") {
+        let dependents: Vec<(ObjectKey, Value)> = txn
+            .store()
+            .dependents_of(&uid)
+            .into_iter()
+            .filter_map(|k| txn.store().get(&k).cloned().map(|o| (k, o)))
+            .collect();
+        let mut blocking = false;
+        for (key, object) in dependents {
+            let reference = object
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .and_then(|refs| {
+                    refs.iter()
+                        .find(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str()))
+                        .cloned()
+                })
+                .unwrap_or(Value::Null);
+            let others_alive = object
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .is_some_and(|refs| {
+                    refs.iter().any(|r| {
+                        r.get("uid").and_then(Value::as_str) != Some(uid.as_str())
+                            && owner_present(txn.store(), &key, r)
                     })
-                    .unwrap_or(Value::Null);
-                let others_alive = object
-                    .pointer("/metadata/ownerReferences")
-                    .and_then(Value::as_array)
-                    .is_some_and(|refs| {
-                        refs.iter().any(|r| {
-                            r.get("uid").and_then(Value::as_str) != Some(uid.as_str())
-                                && owner_present(&state, &key, r)
-                        })
-                    });
-                if others_alive {
-                    let mut updated = object.clone();
-                    remove_reference(&mut updated, &uid);
-                    state.store.update(key, updated);
-                    continue;
-                }
-                if reference.get("blockOwnerDeletion").and_then(Value::as_bool) == Some(true) {
-                    blocking = true;
-                }
-                if object.pointer("/metadata/deletionTimestamp").is_none() {
-                    delete_dependent(engine, &mut state, &key, "Foreground");
-                }
+                });
+            if others_alive {
+                let mut updated = object.clone();
+                remove_reference(&mut updated, &uid);
+                txn.update(key, updated);
+                continue;
             }
-            if !blocking {
-                remove_finalizer(&mut state, &owner_key, "foregroundDeletion");
+            if reference.get("blockOwnerDeletion").and_then(Value::as_bool) == Some(true) {
+                blocking = true;
             }
+            if object.pointer("/metadata/deletionTimestamp").is_none() {
+                delete_dependent(txn, &key, "Foreground");
+            }
+        }
+        if !blocking {
+            remove_finalizer(txn, owner_key, "foregroundDeletion");
         }
     }
 }
@@ -528,8 +516,8 @@ fn remove_reference(object: &mut Value, uid: &str) {
     }
 }
 
-fn remove_finalizer(state: &mut State, key: &ObjectKey, finalizer: &str) {
-    let Some(mut object) = state.store.get(key).cloned() else {
+fn remove_finalizer(txn: &mut Transaction<'_>, key: &ObjectKey, finalizer: &str) {
+    let Some(mut object) = txn.store().get(key).cloned() else {
         return;
     };
     let remaining: Vec<String> = meta::finalizers(&object)
@@ -543,7 +531,7 @@ fn remove_finalizer(state: &mut State, key: &ObjectKey, finalizer: &str) {
             .and_then(Value::as_array)
             .is_some_and(|f| !f.is_empty());
     if remaining.is_empty() && !namespace_pending {
-        state.store.delete(key);
+        txn.remove(key);
         return;
     }
     if remaining.is_empty() {
@@ -553,11 +541,11 @@ fn remove_finalizer(state: &mut State, key: &ObjectKey, finalizer: &str) {
     } else {
         object["metadata"]["finalizers"] = json!(remaining);
     }
-    state.store.update(key.clone(), object);
+    txn.update(key.clone(), object);
 }
 
-fn delete_dependent(engine: &Engine, state: &mut State, key: &ObjectKey, policy: &str) {
-    let Some(resource) = state.registry.get(&key.group, &key.plural) else {
+fn delete_dependent(txn: &mut Transaction<'_>, key: &ObjectKey, policy: &str) {
+    let Some(resource) = txn.registry().get(&key.group, &key.plural) else {
         return;
     };
     if resource.kind == Kind::Namespace {
@@ -568,5 +556,5 @@ fn delete_dependent(engine: &Engine, state: &mut State, key: &ObjectKey, policy:
         propagation_policy: Some(policy.into()),
         ..Default::default()
     };
-    let _ = engine.delete_locked(state, &target, key, &options);
+    let _ = txn.delete(&target, key, &options);
 }

@@ -186,19 +186,19 @@ impl Server {
         &self.frontend.engine
     }
 
-    /// The fault-injection knobs.
     /// Who did what so far, when built with [`ServerBuilder::record_access`].
     pub fn access_log(&self) -> Option<&access::AccessLog> {
         self.frontend.access.as_ref()
     }
 
+    /// The fault-injection knobs.
     pub fn faults(&self) -> &faults::Faults {
         &self.frontend.faults
     }
 
     /// Discards watch history up to `resource_version` (so 410 paths can be exercised).
     pub fn compact(&self, resource_version: u64) {
-        self.frontend.engine.lock().store.compact(resource_version);
+        self.frontend.engine.compact(resource_version);
     }
 
     /// Serves HTTP/1.1 on a loopback address (`127.0.0.1:0` picks a free port).

@@ -408,6 +408,12 @@ impl FieldError {
         Self::new(path, FieldErrorKind::Forbidden, None, detail)
     }
 
+    /// Replaces the detail (for `Required value: name or generateName is required`).
+    pub fn with_detail(mut self, detail: &str) -> Self {
+        self.detail = detail.into();
+        self
+    }
+
     /// The message of the cause: the rendering without the path.
     fn cause_message(&self) -> String {
         let mut out = self.kind.label().to_string();

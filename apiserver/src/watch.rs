@@ -169,38 +169,41 @@ pub fn start(
                 .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?,
         ),
     };
-    let state = engine.lock();
-    let current = state.store.resource_version();
     let mut initial: Vec<Value> = Vec::new();
     let mut first_table = true;
-    let mut expired = false;
-    let start_rv = match requested {
-        Some(rv) if !request.send_initial_events => {
-            expired = expire || rv < state.store.oldest_watchable();
-            rv
-        }
-        _ => {
-            let objects = state.store.list(
-                &request.resource.group,
-                &request.resource.plural,
-                filter.namespace.as_deref(),
-            );
-            for (_, object) in objects {
-                if filter.matches(object) {
-                    let rendered = render_object(&request, object, &mut first_table);
-                    initial.push(json!({"type": "ADDED", "object": rendered}));
-                }
+    // The initial list and the subscription are read under one lock, so no change falls
+    // between them.
+    let (current, start_rv, oldest, subscription) = engine.with_store(|store| {
+        let current = store.resource_version();
+        let mut expired = false;
+        let start_rv = match requested {
+            Some(rv) if !request.send_initial_events => {
+                expired = expire || rv < store.oldest_watchable();
+                rv
             }
-            current
-        }
-    };
-    let oldest = state.store.oldest_watchable();
-    let subscription = if expired {
-        None
-    } else {
-        state.store.watch_from(start_rv.min(current))
-    };
-    drop(state);
+            _ => {
+                let objects = store.list(
+                    &request.resource.group,
+                    &request.resource.plural,
+                    filter.namespace.as_deref(),
+                );
+                for (_, object) in objects {
+                    if filter.matches(object) {
+                        let rendered = render_object(&request, object, &mut first_table);
+                        initial.push(json!({"type": "ADDED", "object": rendered}));
+                    }
+                }
+                current
+            }
+        };
+        let oldest = store.oldest_watchable();
+        let subscription = if expired {
+            None
+        } else {
+            store.watch_from(start_rv.min(current))
+        };
+        (current, start_rv, oldest, subscription)
+    });
     let Some((history, feed)) = subscription else {
         let message = format!(
             "too old resource version: {start_rv} ({})",

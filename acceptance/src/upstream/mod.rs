@@ -104,8 +104,8 @@ pub struct Options {
     pub port: u16,
     /// Start the kany8s managers (one per group, as their ServiceAccounts).
     pub managers: bool,
-    /// Rules removed from the managers' base ClusterRoles before they start, as
-    /// `(role name suffix, api group, resource)`: the RBAC check's broken install.
+    /// Verbs removed from the managers' base ClusterRoles before they start, as
+    /// `(role name suffix, api group, verb)`: the RBAC check's broken install.
     pub revoke: Vec<(String, String, String)>,
 }
 
@@ -589,7 +589,7 @@ impl Upstream {
     }
 
     /// Renders `config/clusterctl/<group>` with the target's kubectl (kustomize) and applies
-    /// everything but the Deployment; `revoke` removes rules from the base roles.
+    /// everything but the Deployment; `revoke` removes verbs from the base roles.
     async fn install_bundles(
         &self,
         admin: &Client,
@@ -733,7 +733,7 @@ fn revoke_rules(role: &mut Value, revoke: &[(String, String, String)]) {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    for (suffix, group, resource) in revoke {
+    for (suffix, group, verb) in revoke {
         if !name.ends_with(suffix.as_str()) {
             continue;
         }
@@ -741,12 +741,12 @@ fn revoke_rules(role: &mut Value, revoke: &[(String, String, String)]) {
             let in_group = rule["apiGroups"]
                 .as_array()
                 .is_some_and(|g| g.iter().any(|g| g == group.as_str()));
-            if in_group && let Some(resources) = rule["resources"].as_array_mut() {
-                resources.retain(|r| r != resource.as_str());
+            if in_group && let Some(verbs) = rule["verbs"].as_array_mut() {
+                verbs.retain(|v| v != verb.as_str());
             }
         }
         if let Some(rules) = role["rules"].as_array_mut() {
-            rules.retain(|r| r["resources"].as_array().is_none_or(|r| !r.is_empty()));
+            rules.retain(|r| r["verbs"].as_array().is_none_or(|v| !v.is_empty()));
         }
     }
 }

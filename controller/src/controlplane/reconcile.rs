@@ -180,8 +180,9 @@ pub async fn reconcile(cp: Arc<Kany8sControlPlane>, ctx: Arc<Context>) -> Result
                             Ok(o) => o,
                             Err(e) => {
                                 inputs.apply_error = Some(format!(
-                                    "apply {} {namespace}/{name}: {e}",
-                                    resource.kind
+                                    "apply {} {namespace}/{name}: {}",
+                                    resource.kind,
+                                    e.condition_message()
                                 ));
                                 apply_decision(&ctx, &cp, &api, decide::decide(&inputs)).await?;
                                 return Err(e);

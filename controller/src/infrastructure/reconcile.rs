@@ -287,9 +287,10 @@ async fn kro(
         Ok(object) => object,
         Err(e) => {
             inputs.apply_error = Some(format!(
-                "apply {} {namespace}/{}: {e}",
+                "apply {} {namespace}/{}: {}",
                 resource.kind,
-                ic.name_any()
+                ic.name_any(),
+                e.condition_message()
             ));
             return Err(e);
         }

@@ -33,6 +33,19 @@ pub enum Error {
     Panicked(#[from] crate::metrics::Panicked),
 }
 
+impl Error {
+    /// What to say in a condition: the API server's own message for a refused request (its
+    /// Status `message`), the error otherwise.
+    pub fn condition_message(&self) -> String {
+        match self {
+            Error::Kube(kube::Error::Api(status)) if !status.message.is_empty() => {
+                status.message.clone()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
 /// Locks a mutex, taking the data of a poisoned one (every critical section leaves it whole).
 pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex

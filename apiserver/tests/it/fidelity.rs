@@ -1,15 +1,13 @@
 //! The fidelity traps of the API server spec (§12), asserted over HTTP exactly as clients see
 //! them.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::*;
 use http::{Method, StatusCode};
 use kany8s_apiserver::Server;
 use serde_json::{Value, json};
+
+use crate::common::*;
 
 const CMS: &str = "/api/v1/namespaces/default/configmaps";
 
@@ -22,63 +20,31 @@ async fn server() -> Server {
 async fn t06_generation_rules() {
     let s = server().await;
     install_widgets(&s).await;
-    let created = call(
-        &s,
-        Method::POST,
-        WIDGETS,
-        "application/json",
-        widget("w", json!({"size": 1})),
-    )
-    .await;
+    let created = post(&s, WIDGETS, widget("w", json!({"size": 1}))).await;
     assert_eq!(created.body["metadata"]["generation"], 1);
     let url = format!("{WIDGETS}/w");
-    let labelled = call(
-        &s,
-        Method::PATCH,
-        &url,
-        "application/merge-patch+json",
-        json!({"metadata": {"labels": {"a": "b"}}}),
-    )
-    .await;
+    let labelled = merge_patch(&s, &url, json!({"metadata": {"labels": {"a": "b"}}})).await;
     assert_eq!(labelled.body["metadata"]["generation"], 1);
-    let changed = call(
-        &s,
-        Method::PATCH,
-        &url,
-        "application/merge-patch+json",
-        json!({"spec": {"size": 2}}),
-    )
-    .await;
+    let changed = merge_patch(&s, &url, json!({"spec": {"size": 2}})).await;
     assert_eq!(changed.body["metadata"]["generation"], 2);
-    let status = call(
+    let status = merge_patch(
         &s,
-        Method::PATCH,
         &format!("{url}/status"),
-        "application/merge-patch+json",
         json!({"status": {"ready": true}}),
     )
     .await;
     assert_eq!(status.body["metadata"]["generation"], 2);
     assert_eq!(status.body["status"]["ready"], true);
-    call(
+    merge_patch(
         &s,
-        Method::PATCH,
         &url,
-        "application/merge-patch+json",
         json!({"metadata": {"finalizers": ["example.com/f"]}}),
     )
     .await;
-    let deleted = call(&s, Method::DELETE, &url, "", Value::Null).await;
+    let deleted = delete(&s, &url).await;
     assert_eq!(deleted.status, StatusCode::OK);
     assert_eq!(deleted.body["metadata"]["generation"], 3);
-    let cm = call(
-        &s,
-        Method::POST,
-        CMS,
-        "application/json",
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
-    )
-    .await;
+    let cm = post(&s, CMS, configmap("c")).await;
     assert!(cm.body["metadata"].get("generation").is_none());
 }
 
@@ -89,33 +55,19 @@ async fn t02_t03_status_isolation() {
     install_widgets(&s).await;
     let mut body = widget("w", json!({"size": 1}));
     body["status"] = json!({"ready": true});
-    let created = call(&s, Method::POST, WIDGETS, "application/json", body).await;
+    let created = post(&s, WIDGETS, body).await;
     assert!(created.body.get("status").is_none(), "create drops status");
     let url = format!("{WIDGETS}/w");
-    let patched = call(
-        &s,
-        Method::PATCH,
-        &url,
-        "application/merge-patch+json",
-        json!({"status": {"ready": true}}),
-    )
-    .await;
+    let patched = merge_patch(&s, &url, json!({"status": {"ready": true}})).await;
     assert!(patched.body.get("status").is_none());
     assert_eq!(
         patched.body["metadata"]["resourceVersion"], created.body["metadata"]["resourceVersion"],
         "no-op write"
     );
-    let mut current = call(&s, Method::GET, &url, "", Value::Null).await.body;
+    let mut current = get(&s, &url).await.body;
     current["metadata"]["labels"] = json!({"x": "y"});
     current["status"] = json!({"ready": true});
-    let put = call(
-        &s,
-        Method::PUT,
-        &format!("{url}/status"),
-        "application/json",
-        current,
-    )
-    .await;
+    let put = put(&s, &format!("{url}/status"), current).await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.text);
     assert_eq!(put.body["status"]["ready"], true);
     assert!(
@@ -129,47 +81,19 @@ async fn t02_t03_status_isolation() {
 async fn t04_optimistic_concurrency() {
     let s = server().await;
     install_widgets(&s).await;
-    let created = call(&s, Method::POST, CMS, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}})).await;
+    let created = post(&s, CMS, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}})).await;
     let mut stale = created.body.clone();
-    call(
-        &s,
-        Method::PATCH,
-        &format!("{CMS}/c"),
-        "application/merge-patch+json",
-        json!({"data": {"a": "2"}}),
-    )
-    .await;
+    merge_patch(&s, &format!("{CMS}/c"), json!({"data": {"a": "2"}})).await;
     stale["data"]["a"] = json!("3");
-    let conflict = call(
-        &s,
-        Method::PUT,
-        &format!("{CMS}/c"),
-        "application/json",
-        stale,
-    )
-    .await;
+    let conflict = put(&s, &format!("{CMS}/c"), stale).await;
     assert_eq!(conflict.status, StatusCode::CONFLICT);
     assert_eq!(
         conflict.body["message"],
         "Operation cannot be fulfilled on configmaps \"c\": the object has been modified; please apply your changes to the latest version and try again"
     );
     assert_eq!(conflict.body["reason"], "Conflict");
-    call(
-        &s,
-        Method::POST,
-        WIDGETS,
-        "application/json",
-        widget("w", json!({})),
-    )
-    .await;
-    let no_rv = call(
-        &s,
-        Method::PUT,
-        &format!("{WIDGETS}/w"),
-        "application/json",
-        widget("w", json!({"size": 3})),
-    )
-    .await;
+    post(&s, WIDGETS, widget("w", json!({}))).await;
+    let no_rv = put(&s, &format!("{WIDGETS}/w"), widget("w", json!({"size": 3}))).await;
     assert_eq!(no_rv.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         no_rv.body["message"],
@@ -182,11 +106,9 @@ async fn t04_optimistic_concurrency() {
 async fn t05_pruning_and_field_validation() {
     let s = server().await;
     install_widgets(&s).await;
-    let created = call(
+    let created = post(
         &s,
-        Method::POST,
         WIDGETS,
-        "application/json",
         widget("w", json!({"foo": 1, "free": {"x": {}}})),
     )
     .await;
@@ -200,11 +122,9 @@ async fn t05_pruning_and_field_validation() {
     assert_eq!(created.body["spec"]["mode"], "fast", "defaulting");
     let warning = created.headers.get("warning").unwrap().to_str().unwrap();
     assert_eq!(warning, "299 - \"unknown field \\\"spec.foo\\\"\"");
-    let strict = call(
+    let strict = post(
         &s,
-        Method::POST,
         &format!("{WIDGETS}?fieldValidation=Strict"),
-        "application/json",
         widget("v", json!({"foo": 1})),
     )
     .await;
@@ -223,19 +143,17 @@ async fn t07_t19_finalizers_and_last_finalizer_removal() {
     install_widgets(&s).await;
     let mut body = widget("w", json!({}));
     body["metadata"]["finalizers"] = json!(["example.com/f"]);
-    let created = call(&s, Method::POST, WIDGETS, "application/json", body).await;
+    let created = post(&s, WIDGETS, body).await;
     let rv = created.body["metadata"]["resourceVersion"]
         .as_str()
         .unwrap()
         .to_string();
     let url = format!("{WIDGETS}/w");
-    let deleted = call(&s, Method::DELETE, &url, "", Value::Null).await;
+    let deleted = delete(&s, &url).await;
     assert!(deleted.body["metadata"]["deletionTimestamp"].is_string());
-    let added = call(
+    let added = merge_patch(
         &s,
-        Method::PATCH,
         &url,
-        "application/merge-patch+json",
         json!({"metadata": {"finalizers": ["example.com/f", "example.com/g"]}}),
     )
     .await;
@@ -253,10 +171,7 @@ async fn t07_t19_finalizers_and_last_finalizer_removal() {
     )
     .await;
     assert_eq!(removed.status, StatusCode::OK, "{}", removed.text);
-    assert_eq!(
-        call(&s, Method::GET, &url, "", Value::Null).await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(get(&s, &url).await.status, StatusCode::NOT_FOUND);
     let events = watch_events(
         &s,
         &format!("{WIDGETS}?watch=true&resourceVersion={rv}"),
@@ -294,16 +209,9 @@ async fn t07_t19_finalizers_and_last_finalizer_removal() {
 async fn t08_expired_watch_is_an_in_stream_410() {
     let s = server().await;
     for i in 0..3 {
-        call(
-            &s,
-            Method::POST,
-            CMS,
-            "application/json",
-            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")}}),
-        )
-        .await;
+        post(&s, CMS, configmap(&format!("c{i}"))).await;
     }
-    let current = s.engine().lock().store.resource_version();
+    let current = s.engine().resource_version();
     s.compact(current);
     let events = watch_events(
         &s,
@@ -328,32 +236,21 @@ async fn t08_expired_watch_is_an_in_stream_410() {
 #[tokio::test]
 async fn t09_ordered_events_and_silent_no_ops() {
     let s = server().await;
-    let created = call(&s, Method::POST, CMS, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"n": "0"}})).await;
+    let created = post(&s, CMS, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"n": "0"}})).await;
     let start = created.body["metadata"]["resourceVersion"]
         .as_str()
         .unwrap()
         .to_string();
     for n in 1..=5 {
-        call(
+        merge_patch(
             &s,
-            Method::PATCH,
             &format!("{CMS}/c"),
-            "application/merge-patch+json",
             json!({"data": {"n": n.to_string()}}),
         )
         .await;
     }
-    let current = call(&s, Method::GET, &format!("{CMS}/c"), "", Value::Null)
-        .await
-        .body;
-    let same = call(
-        &s,
-        Method::PUT,
-        &format!("{CMS}/c"),
-        "application/json",
-        current.clone(),
-    )
-    .await;
+    let current = get(&s, &format!("{CMS}/c")).await.body;
+    let same = put(&s, &format!("{CMS}/c"), current.clone()).await;
     assert_eq!(
         same.body["metadata"]["resourceVersion"],
         current["metadata"]["resourceVersion"]
@@ -383,16 +280,14 @@ async fn t09_ordered_events_and_silent_no_ops() {
 #[tokio::test]
 async fn t12_selector_transitions() {
     let s = server().await;
-    let created = call(&s, Method::POST, CMS, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "b"}}})).await;
+    let created = post(&s, CMS, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "b"}}})).await;
     let rv = created.body["metadata"]["resourceVersion"]
         .as_str()
         .unwrap()
         .to_string();
-    call(
+    merge_patch(
         &s,
-        Method::PATCH,
         &format!("{CMS}/c"),
-        "application/merge-patch+json",
         json!({"metadata": {"labels": {"a": "c"}}}),
     )
     .await;
@@ -416,14 +311,7 @@ async fn t12_selector_transitions() {
 #[tokio::test]
 async fn t10_garbage_collection() {
     let s = server().await;
-    let owner = call(
-        &s,
-        Method::POST,
-        CMS,
-        "application/json",
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}}),
-    )
-    .await;
+    let owner = post(&s, CMS, configmap("owner")).await;
     let uid = owner.body["metadata"]["uid"].as_str().unwrap().to_string();
     let reference = json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid, "blockOwnerDeletion": true}]);
     for name in ["dep", "stale"] {
@@ -431,34 +319,24 @@ async fn t10_garbage_collection() {
         if name == "stale" {
             refs[0]["uid"] = json!("not-the-owner");
         }
-        call(&s, Method::POST, CMS, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "ownerReferences": refs}})).await;
+        post(&s, CMS, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "ownerReferences": refs}})).await;
     }
     let gone = |name: &'static str| {
         let s = &s;
         async move {
-            for _ in 0..100 {
-                if call(s, Method::GET, &format!("{CMS}/{name}"), "", Value::Null)
-                    .await
-                    .status
-                    == StatusCode::NOT_FOUND
-                {
-                    return true;
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            false
+            get_until(s, &format!("{CMS}/{name}"), |r| {
+                r.status == StatusCode::NOT_FOUND
+            })
+            .await
+            .status
+                == StatusCode::NOT_FOUND
         }
     };
     assert!(
         gone("stale").await,
         "a dependent whose owner uid does not exist is collected"
     );
-    assert_eq!(
-        call(&s, Method::GET, &format!("{CMS}/dep"), "", Value::Null)
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(get(&s, &format!("{CMS}/dep")).await.status, StatusCode::OK);
     call(
         &s,
         Method::DELETE,
@@ -473,16 +351,9 @@ async fn t10_garbage_collection() {
     );
 
     // Orphan: the dependent stays and loses the reference.
-    let owner = call(
-        &s,
-        Method::POST,
-        CMS,
-        "application/json",
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner2"}}),
-    )
-    .await;
+    let owner = post(&s, CMS, configmap("owner2")).await;
     let uid = owner.body["metadata"]["uid"].as_str().unwrap().to_string();
-    call(&s, Method::POST, CMS, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kept", "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner2", "uid": uid}]}})).await;
+    post(&s, CMS, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kept", "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner2", "uid": uid}]}})).await;
     call(
         &s,
         Method::DELETE,
@@ -492,21 +363,14 @@ async fn t10_garbage_collection() {
     )
     .await;
     assert!(gone("owner2").await);
-    let kept = call(&s, Method::GET, &format!("{CMS}/kept"), "", Value::Null).await;
+    let kept = get(&s, &format!("{CMS}/kept")).await;
     assert_eq!(kept.status, StatusCode::OK);
     assert!(kept.body["metadata"].get("ownerReferences").is_none());
 
     // Foreground: the owner waits for its blocking dependent.
-    let owner = call(
-        &s,
-        Method::POST,
-        CMS,
-        "application/json",
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner3"}}),
-    )
-    .await;
+    let owner = post(&s, CMS, configmap("owner3")).await;
     let uid = owner.body["metadata"]["uid"].as_str().unwrap().to_string();
-    call(&s, Method::POST, CMS, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "blocker", "finalizers": ["example.com/hold"], "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner3", "uid": uid, "blockOwnerDeletion": true}]}})).await;
+    post(&s, CMS, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "blocker", "finalizers": ["example.com/hold"], "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner3", "uid": uid, "blockOwnerDeletion": true}]}})).await;
     let deleting = call(
         &s,
         Method::DELETE,
@@ -519,19 +383,24 @@ async fn t10_garbage_collection() {
         deleting.body["metadata"]["finalizers"],
         json!(["foregroundDeletion"])
     );
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The collector has handled the foreground deletion once it marked the dependent.
+    let blocker = get_until(&s, &format!("{CMS}/blocker"), |r| {
+        r.body["metadata"]["deletionTimestamp"].is_string()
+    })
+    .await;
+    assert!(
+        blocker.body["metadata"]["deletionTimestamp"].is_string(),
+        "the dependent is deleted in the foreground: {}",
+        blocker.text
+    );
     assert_eq!(
-        call(&s, Method::GET, &format!("{CMS}/owner3"), "", Value::Null)
-            .await
-            .status,
+        get(&s, &format!("{CMS}/owner3")).await.status,
         StatusCode::OK,
         "owner held by the blocking dependent"
     );
-    call(
+    merge_patch(
         &s,
-        Method::PATCH,
         &format!("{CMS}/blocker"),
-        "application/merge-patch+json",
         json!({"metadata": {"finalizers": null}}),
     )
     .await;
@@ -547,48 +416,25 @@ async fn t10_garbage_collection() {
 async fn t13_delete_response_shapes() {
     let s = server().await;
     install_widgets(&s).await;
-    call(
-        &s,
-        Method::POST,
-        CMS,
-        "application/json",
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
-    )
-    .await;
-    let cm = call(&s, Method::DELETE, &format!("{CMS}/c"), "", Value::Null).await;
+    post(&s, CMS, configmap("c")).await;
+    let cm = delete(&s, &format!("{CMS}/c")).await;
     assert_eq!(cm.body["kind"], "Status");
     assert_eq!(cm.body["status"], "Success");
     assert_eq!(cm.body["details"]["kind"], "configmaps");
     assert!(cm.body["details"].get("group").is_none());
-    call(
-        &s,
-        Method::POST,
-        WIDGETS,
-        "application/json",
-        widget("w", json!({})),
-    )
-    .await;
-    let w = call(&s, Method::DELETE, &format!("{WIDGETS}/w"), "", Value::Null).await;
+    post(&s, WIDGETS, widget("w", json!({}))).await;
+    let w = delete(&s, &format!("{WIDGETS}/w")).await;
     assert_eq!(
         w.body["details"],
         json!({"name": "w", "group": "example.com", "kind": "widgets", "uid": w.body["details"]["uid"]})
     );
-    call(
+    post(
         &s,
-        Method::POST,
         "/api/v1/namespaces",
-        "application/json",
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gone"}}),
     )
     .await;
-    let ns = call(
-        &s,
-        Method::DELETE,
-        "/api/v1/namespaces/gone",
-        "",
-        Value::Null,
-    )
-    .await;
+    let ns = delete(&s, "/api/v1/namespaces/gone").await;
     assert_eq!(ns.body["kind"], "Namespace");
     assert_eq!(ns.body["status"]["phase"], "Terminating");
 }
@@ -597,32 +443,25 @@ async fn t13_delete_response_shapes() {
 #[tokio::test]
 async fn error_catalogue_basics() {
     let s = server().await;
-    let missing = call(&s, Method::GET, &format!("{CMS}/nope"), "", Value::Null).await;
+    let missing = get(&s, &format!("{CMS}/nope")).await;
     assert_eq!(missing.body["message"], "configmaps \"nope\" not found");
-    let unknown = call(&s, Method::GET, "/apis/nope.io/v1/things", "", Value::Null).await;
+    let unknown = get(&s, "/apis/nope.io/v1/things").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(
         unknown.body["message"],
         "the server could not find the requested resource"
     );
-    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
-    call(&s, Method::POST, CMS, "application/json", cm.clone()).await;
-    let exists = call(&s, Method::POST, CMS, "application/json", cm.clone()).await;
+    let cm = configmap("c");
+    post(&s, CMS, cm.clone()).await;
+    let exists = post(&s, CMS, cm.clone()).await;
     assert_eq!(exists.status, StatusCode::CONFLICT);
     assert_eq!(exists.body["message"], "configmaps \"c\" already exists");
-    let no_ns = call(
-        &s,
-        Method::POST,
-        "/api/v1/namespaces/missing/configmaps",
-        "application/json",
-        cm.clone(),
-    )
-    .await;
+    let no_ns = post(&s, "/api/v1/namespaces/missing/configmaps", cm.clone()).await;
     assert_eq!(no_ns.body["message"], "namespaces \"missing\" not found");
     let mut with_rv = cm.clone();
     with_rv["metadata"]["name"] = json!("d");
     with_rv["metadata"]["resourceVersion"] = json!("5");
-    let rv = call(&s, Method::POST, CMS, "application/json", with_rv).await;
+    let rv = post(&s, CMS, with_rv).await;
     assert_eq!(rv.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(
         rv.body["message"],
@@ -637,14 +476,7 @@ async fn error_catalogue_basics() {
     )
     .await;
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
-    let method = call(
-        &s,
-        Method::POST,
-        &format!("{CMS}/c"),
-        "application/json",
-        cm,
-    )
-    .await;
+    let method = post(&s, &format!("{CMS}/c"), cm).await;
     assert_eq!(method.status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
@@ -653,14 +485,7 @@ async fn error_catalogue_basics() {
 async fn t18_strategic_merge_refused_for_custom_resources() {
     let s = server().await;
     install_widgets(&s).await;
-    call(
-        &s,
-        Method::POST,
-        WIDGETS,
-        "application/json",
-        widget("w", json!({})),
-    )
-    .await;
+    post(&s, WIDGETS, widget("w", json!({}))).await;
     let r = call(
         &s,
         Method::PATCH,
@@ -677,21 +502,14 @@ async fn t18_strategic_merge_refused_for_custom_resources() {
 async fn t25_pagination() {
     let s = server().await;
     for i in 0..5 {
-        call(
-            &s,
-            Method::POST,
-            CMS,
-            "application/json",
-            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")}}),
-        )
-        .await;
+        post(&s, CMS, configmap(&format!("c{i}"))).await;
     }
     let mut names = Vec::new();
     let mut uri = format!("{CMS}?limit=2");
     let mut pages = 0;
     let mut rvs = Vec::new();
     loop {
-        let page = call(&s, Method::GET, &uri, "", Value::Null).await.body;
+        let page = get(&s, &uri).await.body;
         pages += 1;
         rvs.push(page["metadata"]["resourceVersion"].clone());
         names.extend(
@@ -793,22 +611,8 @@ async fn t01_server_side_apply() {
 async fn t37_cel_transition_rule() {
     let s = server().await;
     install_widgets(&s).await;
-    call(
-        &s,
-        Method::POST,
-        WIDGETS,
-        "application/json",
-        widget("w", json!({"id": "a"})),
-    )
-    .await;
-    let r = call(
-        &s,
-        Method::PATCH,
-        &format!("{WIDGETS}/w"),
-        "application/merge-patch+json",
-        json!({"spec": {"id": "b"}}),
-    )
-    .await;
+    post(&s, WIDGETS, widget("w", json!({"id": "a"}))).await;
+    let r = merge_patch(&s, &format!("{WIDGETS}/w"), json!({"spec": {"id": "b"}})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         r.body["message"],
@@ -821,14 +625,7 @@ async fn t37_cel_transition_rule() {
 async fn t16_tables() {
     let s = server().await;
     install_widgets(&s).await;
-    call(
-        &s,
-        Method::POST,
-        WIDGETS,
-        "application/json",
-        widget("w", json!({"size": 3})),
-    )
-    .await;
+    post(&s, WIDGETS, widget("w", json!({"size": 3}))).await;
     let r = call_with(
         &s,
         Method::GET,
@@ -856,27 +653,13 @@ async fn t16_tables() {
 async fn t21_integers() {
     let s = server().await;
     install_widgets(&s).await;
-    let r = call(
-        &s,
-        Method::POST,
-        WIDGETS,
-        "application/json",
-        widget("w", json!({"size": 2.0})),
-    )
-    .await;
+    let r = post(&s, WIDGETS, widget("w", json!({"size": 2.0}))).await;
     assert!(
         r.text.contains("\"size\":2,") || r.text.contains("\"size\":2}"),
         "{}",
         r.text
     );
-    let bad = call(
-        &s,
-        Method::POST,
-        WIDGETS,
-        "application/json",
-        widget("v", json!({"size": 1.5})),
-    )
-    .await;
+    let bad = post(&s, WIDGETS, widget("v", json!({"size": 1.5}))).await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     let message = bad.body["message"].as_str().unwrap();
     assert!(message.starts_with("Widget.example.com \"v\" is invalid: [spec.size: Invalid value: \"number\": spec.size in body must be of type integer: \"number\", "), "{message}");
@@ -890,11 +673,9 @@ async fn discovery_follows_established() {
     let s = Server::builder()
         .crd_establish_delay(Duration::from_millis(300))
         .build();
-    let r = call(
+    let r = post(
         &s,
-        Method::POST,
         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-        "application/json",
         widget_crd(),
     )
     .await;
@@ -904,24 +685,26 @@ async fn discovery_follows_established() {
             .is_none_or(|st| st.get("conditions").is_none()),
         "T17: no conditions in the create response"
     );
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let before = call(&s, Method::GET, "/apis", "", Value::Null).await;
-    assert!(!before.text.contains("example.com"));
-    let served = call(
-        &s,
-        Method::POST,
-        WIDGETS,
-        "application/json",
-        widget("w", json!({})),
-    )
+    let crd_url = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com";
+    let accepted = get_until(&s, crd_url, |r| {
+        condition_status(&r.body, "NamesAccepted") == Some("True")
+    })
     .await;
+    assert_eq!(
+        condition_status(&accepted.body, "NamesAccepted"),
+        Some("True"),
+        "{}",
+        accepted.text
+    );
+    let before = get(&s, "/apis").await;
+    assert!(!before.text.contains("example.com"));
+    let served = post(&s, WIDGETS, widget("w", json!({}))).await;
     assert_eq!(
         served.status,
         StatusCode::CREATED,
         "served once names are accepted"
     );
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let after = call(&s, Method::GET, "/apis", "", Value::Null).await;
+    let after = get_until(&s, "/apis", |r| r.text.contains("example.com/v1")).await;
     assert!(after.text.contains("example.com/v1"));
     let aggregated = call_with(
         &s,
@@ -946,14 +729,7 @@ async fn discovery_follows_established() {
 async fn t31_watch_list() {
     let s = server().await;
     for i in 0..2 {
-        call(
-            &s,
-            Method::POST,
-            CMS,
-            "application/json",
-            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")}}),
-        )
-        .await;
+        post(&s, CMS, configmap(&format!("c{i}"))).await;
     }
     let events = watch_events(&s, &format!("{CMS}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&resourceVersion=0"), 3, Duration::from_millis(300)).await;
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
@@ -963,7 +739,7 @@ async fn t31_watch_list() {
         "true"
     );
     let off = Server::builder().watch_list(false).build();
-    let refused = call(&off, Method::GET, &format!("{CMS}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&resourceVersion=0"), "", Value::Null).await;
+    let refused = get(&off, &format!("{CMS}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&resourceVersion=0")).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
@@ -972,52 +748,48 @@ async fn t31_watch_list() {
 #[tokio::test]
 async fn t23_namespace_deletion() {
     let s = server().await;
-    call(
+    post(
         &s,
-        Method::POST,
         "/api/v1/namespaces",
-        "application/json",
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}}),
     )
     .await;
     let cms = "/api/v1/namespaces/x/configmaps";
-    call(&s, Method::POST, cms, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "held", "finalizers": ["example.com/hold"]}})).await;
-    call(&s, Method::DELETE, "/api/v1/namespaces/x", "", Value::Null).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let ns = call(&s, Method::GET, "/api/v1/namespaces/x", "", Value::Null).await;
-    assert_eq!(ns.body["status"]["phase"], "Terminating");
-    let refused = call(
-        &s,
-        Method::POST,
-        cms,
-        "application/json",
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "new"}}),
-    )
+    post(&s, cms, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "held", "finalizers": ["example.com/hold"]}})).await;
+    delete(&s, "/api/v1/namespaces/x").await;
+    // The namespace controller has run once it deleted the contents.
+    let held = get_until(&s, &format!("{cms}/held"), |r| {
+        r.body["metadata"]["deletionTimestamp"].is_string()
+    })
     .await;
+    assert!(
+        held.body["metadata"]["deletionTimestamp"].is_string(),
+        "the namespace's contents are deleted: {}",
+        held.text
+    );
+    let ns = get(&s, "/api/v1/namespaces/x").await;
+    assert_eq!(ns.body["status"]["phase"], "Terminating");
+    let refused = post(&s, cms, configmap("new")).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert_eq!(
         refused.body["message"],
         "configmaps \"new\" is forbidden: unable to create new content in namespace x because it is being terminated"
     );
-    call(
+    merge_patch(
         &s,
-        Method::PATCH,
         &format!("{cms}/held"),
-        "application/merge-patch+json",
         json!({"metadata": {"finalizers": null}}),
     )
     .await;
-    for _ in 0..100 {
-        if call(&s, Method::GET, "/api/v1/namespaces/x", "", Value::Null)
-            .await
-            .status
-            == StatusCode::NOT_FOUND
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("namespace x was never removed");
+    let removed = get_until(&s, "/api/v1/namespaces/x", |r| {
+        r.status == StatusCode::NOT_FOUND
+    })
+    .await;
+    assert_eq!(
+        removed.status,
+        StatusCode::NOT_FOUND,
+        "namespace x was never removed"
+    );
 }
 
 /// [API-13] fault injection: the n-th write fails with the chosen status.
@@ -1025,23 +797,16 @@ async fn t23_namespace_deletion() {
 async fn fault_injection_fails_the_nth_write() {
     let s = server().await;
     s.faults().fail_nth_write(2, 500);
-    let cm = |n: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": n}});
     assert_eq!(
-        call(&s, Method::POST, CMS, "application/json", cm("a"))
-            .await
-            .status,
+        post(&s, CMS, configmap("a")).await.status,
         StatusCode::CREATED
     );
     assert_eq!(
-        call(&s, Method::POST, CMS, "application/json", cm("b"))
-            .await
-            .status,
+        post(&s, CMS, configmap("b")).await.status,
         StatusCode::INTERNAL_SERVER_ERROR
     );
     assert_eq!(
-        call(&s, Method::POST, CMS, "application/json", cm("b"))
-            .await
-            .status,
+        post(&s, CMS, configmap("b")).await.status,
         StatusCode::CREATED
     );
 }
@@ -1056,14 +821,7 @@ async fn crd_schema_never_prunes_metadata() {
     install(&s, crd, "/apis/example.com/v1").await;
     let mut body = widget("w", json!({}));
     body["metadata"]["labels"] = json!({"a": "b"});
-    let created = call(
-        &s,
-        Method::POST,
-        &format!("{WIDGETS}?fieldValidation=Strict"),
-        "application/json",
-        body,
-    )
-    .await;
+    let created = post(&s, &format!("{WIDGETS}?fieldValidation=Strict"), body).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     assert_eq!(created.body["metadata"]["labels"], json!({"a": "b"}));
 }
@@ -1075,34 +833,18 @@ async fn scale_subresource() {
     let mut crd = widget_crd();
     crd["spec"]["versions"][0]["subresources"]["scale"] = json!({"specReplicasPath": ".spec.size", "statusReplicasPath": ".status.observedGeneration"});
     install(&s, crd, "/apis/example.com/v1").await;
-    call(
-        &s,
-        Method::POST,
-        WIDGETS,
-        "application/json",
-        widget("w", json!({"size": 2})),
-    )
-    .await;
-    let scale = call(
-        &s,
-        Method::GET,
-        &format!("{WIDGETS}/w/scale"),
-        "",
-        Value::Null,
-    )
-    .await;
+    post(&s, WIDGETS, widget("w", json!({"size": 2}))).await;
+    let scale = get(&s, &format!("{WIDGETS}/w/scale")).await;
     assert_eq!(scale.body["kind"], "Scale");
     assert_eq!(scale.body["spec"]["replicas"], 2);
-    let patched = call(
+    let patched = merge_patch(
         &s,
-        Method::PATCH,
         &format!("{WIDGETS}/w/scale"),
-        "application/merge-patch+json",
         json!({"spec": {"replicas": 4}}),
     )
     .await;
     assert_eq!(patched.body["spec"]["replicas"], 4, "{}", patched.text);
-    let widget = call(&s, Method::GET, &format!("{WIDGETS}/w"), "", Value::Null).await;
+    let widget = get(&s, &format!("{WIDGETS}/w")).await;
     assert_eq!(widget.body["spec"]["size"], 4);
 }
 
@@ -1111,36 +853,23 @@ async fn scale_subresource() {
 async fn t22_defaults_on_read() {
     let s = server().await;
     install_widgets(&s).await;
-    call(
+    post(&s, WIDGETS, widget("w", json!({}))).await;
+    let mut crd = get(
         &s,
-        Method::POST,
-        WIDGETS,
-        "application/json",
-        widget("w", json!({})),
-    )
-    .await;
-    let mut crd = call(
-        &s,
-        Method::GET,
         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",
-        "",
-        Value::Null,
     )
     .await
     .body;
     crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["size"]
         ["default"] = json!(9);
-    let updated = call(
+    let updated = put(
         &s,
-        Method::PUT,
         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",
-        "application/json",
         crd,
     )
     .await;
     assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let read = call(&s, Method::GET, &format!("{WIDGETS}/w"), "", Value::Null).await;
+    let read = get_until(&s, &format!("{WIDGETS}/w"), |r| r.body["spec"]["size"] == 9).await;
     assert_eq!(read.body["spec"]["size"], 9);
 }
 
@@ -1150,14 +879,12 @@ async fn t22_defaults_on_read() {
 async fn t38_openapi_hashes() {
     let s = server().await;
     install_widgets(&s).await;
-    let root = call(&s, Method::GET, "/openapi/v3", "", Value::Null)
-        .await
-        .body;
+    let root = get(&s, "/openapi/v3").await.body;
     let url = root["paths"]["apis/example.com/v1"]["serverRelativeURL"]
         .as_str()
         .unwrap()
         .to_string();
-    let document = call(&s, Method::GET, &url, "", Value::Null).await;
+    let document = get(&s, &url).await;
     assert_eq!(
         document.headers.get("cache-control").unwrap(),
         "public, immutable"
@@ -1166,27 +893,21 @@ async fn t38_openapi_hashes() {
         document.body["components"]["schemas"]["com.example.v1.Widget"]["properties"]["spec"]
             .is_object()
     );
-    let mut crd = call(
+    let mut crd = get(
         &s,
-        Method::GET,
         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",
-        "",
-        Value::Null,
     )
     .await
     .body;
     crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["extra"] =
         json!({"type": "string"});
-    call(
+    put(
         &s,
-        Method::PUT,
         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",
-        "application/json",
         crd,
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let stale = call(&s, Method::GET, &url, "", Value::Null).await;
+    let stale = get_until(&s, &url, |r| r.status == StatusCode::MOVED_PERMANENTLY).await;
     assert_eq!(stale.status, StatusCode::MOVED_PERMANENTLY);
     assert_ne!(
         stale.headers.get("location").unwrap().to_str().unwrap(),
@@ -1199,14 +920,7 @@ async fn t38_openapi_hashes() {
 async fn e33_request_timeout() {
     let s = server().await;
     s.faults().latency(Duration::from_millis(300));
-    let r = call(
-        &s,
-        Method::GET,
-        &format!("{CMS}?timeout=50ms"),
-        "",
-        Value::Null,
-    )
-    .await;
+    let r = get(&s, &format!("{CMS}?timeout=50ms")).await;
     assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(
         r.body["message"],
@@ -1220,8 +934,8 @@ async fn e33_request_timeout() {
 async fn t17_crd_condition_sequence() {
     let s = server().await;
     let crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
-    let rv = s.engine().lock().store.resource_version();
-    let created = call(&s, Method::POST, crds, "application/json", widget_crd()).await;
+    let rv = s.engine().resource_version();
+    let created = post(&s, crds, widget_crd()).await;
     assert!(created.body.pointer("/status/conditions").is_none());
     let events = watch_events(
         &s,
@@ -1258,7 +972,7 @@ async fn t17_crd_condition_sequence() {
 #[tokio::test]
 async fn t20_empty_metadata_collections_dropped() {
     let s = server().await;
-    let r = call(&s, Method::POST, CMS, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {}, "finalizers": [], "annotations": {}}})).await;
+    let r = post(&s, CMS, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {}, "finalizers": [], "annotations": {}}})).await;
     let metadata = r.body["metadata"].as_object().unwrap();
     assert!(
         !metadata.contains_key("labels")
@@ -1273,14 +987,7 @@ async fn t32_bookmarks() {
     let s = Server::builder()
         .bookmark_interval(Duration::from_millis(50))
         .build();
-    let created = call(
-        &s,
-        Method::POST,
-        CMS,
-        "application/json",
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
-    )
-    .await;
+    let created = post(&s, CMS, configmap("c")).await;
     let rv: u64 = created.body["metadata"]["resourceVersion"]
         .as_str()
         .unwrap()
@@ -1319,23 +1026,9 @@ async fn t32_bookmarks() {
 async fn t33_rv_zero_ignores_limit() {
     let s = server().await;
     for i in 0..3 {
-        call(
-            &s,
-            Method::POST,
-            CMS,
-            "application/json",
-            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")}}),
-        )
-        .await;
+        post(&s, CMS, configmap(&format!("c{i}"))).await;
     }
-    let list = call(
-        &s,
-        Method::GET,
-        &format!("{CMS}?resourceVersion=0&limit=1"),
-        "",
-        Value::Null,
-    )
-    .await;
+    let list = get(&s, &format!("{CMS}?resourceVersion=0&limit=1")).await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 3);
     assert!(list.body["metadata"].get("continue").is_none());
 }
@@ -1346,8 +1039,8 @@ async fn t34_generate_name_collisions() {
     let s = server().await;
     let body =
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "gen-"}});
-    s.engine().lock().forced_name_collisions = 3;
-    let ok = call(&s, Method::POST, CMS, "application/json", body.clone()).await;
+    s.engine().force_name_collisions(3);
+    let ok = post(&s, CMS, body.clone()).await;
     assert_eq!(ok.status, StatusCode::CREATED);
     assert!(
         ok.body["metadata"]["name"]
@@ -1355,8 +1048,8 @@ async fn t34_generate_name_collisions() {
             .unwrap()
             .starts_with("gen-")
     );
-    s.engine().lock().forced_name_collisions = 8;
-    let exhausted = call(&s, Method::POST, CMS, "application/json", body).await;
+    s.engine().force_name_collisions(8);
+    let exhausted = post(&s, CMS, body).await;
     assert_eq!(exhausted.status, StatusCode::CONFLICT);
     assert_eq!(exhausted.body["details"]["retryAfterSeconds"], 1);
 }
@@ -1366,19 +1059,12 @@ async fn t34_generate_name_collisions() {
 async fn t35_unknown_metadata_fields() {
     let s = server().await;
     let body = |n: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": n, "foo": 1}});
-    let warned = call(&s, Method::POST, CMS, "application/json", body("a")).await;
+    let warned = post(&s, CMS, body("a")).await;
     assert_eq!(
         warned.headers.get("warning").unwrap(),
         "299 - \"unknown field \\\"metadata.foo\\\"\""
     );
-    let strict = call(
-        &s,
-        Method::POST,
-        &format!("{CMS}?fieldValidation=Strict"),
-        "application/json",
-        body("b"),
-    )
-    .await;
+    let strict = post(&s, &format!("{CMS}?fieldValidation=Strict"), body("b")).await;
     assert_eq!(strict.status, StatusCode::BAD_REQUEST);
     assert!(
         strict.body["message"]
@@ -1392,35 +1078,29 @@ async fn t35_unknown_metadata_fields() {
 #[tokio::test]
 async fn t40_cross_namespace_owner_is_absent() {
     let s = server().await;
-    call(
+    post(
         &s,
-        Method::POST,
         "/api/v1/namespaces",
-        "application/json",
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}}),
     )
     .await;
-    let owner = call(
+    let owner = post(
         &s,
-        Method::POST,
         "/api/v1/namespaces/other/configmaps",
-        "application/json",
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}}),
+        configmap("owner"),
     )
     .await;
     let uid = owner.body["metadata"]["uid"].clone();
-    call(&s, Method::POST, CMS, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dep", "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}]}})).await;
-    for _ in 0..100 {
-        if call(&s, Method::GET, &format!("{CMS}/dep"), "", Value::Null)
-            .await
-            .status
-            == StatusCode::NOT_FOUND
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("the dependent of a cross-namespace owner was not collected");
+    post(&s, CMS, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dep", "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}]}})).await;
+    let dependent = get_until(&s, &format!("{CMS}/dep"), |r| {
+        r.status == StatusCode::NOT_FOUND
+    })
+    .await;
+    assert_eq!(
+        dependent.status,
+        StatusCode::NOT_FOUND,
+        "the dependent of a cross-namespace owner was not collected"
+    );
 }
 
 /// [API-06] deletecollection deletes what the selector matches and lists what it deleted.
@@ -1428,18 +1108,11 @@ async fn t40_cross_namespace_owner_is_absent() {
 async fn delete_collection_by_selector() {
     let s = server().await;
     for (name, tier) in [("a", "x"), ("b", "x"), ("c", "y")] {
-        call(&s, Method::POST, CMS, "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"tier": tier}}})).await;
+        post(&s, CMS, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"tier": tier}}})).await;
     }
-    let deleted = call(
-        &s,
-        Method::DELETE,
-        &format!("{CMS}?labelSelector=tier%3Dx"),
-        "",
-        Value::Null,
-    )
-    .await;
+    let deleted = delete(&s, &format!("{CMS}?labelSelector=tier%3Dx")).await;
     assert_eq!(deleted.body["items"].as_array().unwrap().len(), 2);
-    let left = call(&s, Method::GET, CMS, "", Value::Null).await;
+    let left = get(&s, CMS).await;
     let names: Vec<&str> = left.body["items"]
         .as_array()
         .unwrap()
@@ -1506,24 +1179,10 @@ async fn t36_duplicate_fields() {
 #[tokio::test]
 async fn t39_deletion_timestamp_rules() {
     let s = server().await;
-    let created = call(
-        &s,
-        Method::POST,
-        CMS,
-        "application/json",
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
-    )
-    .await;
+    let created = post(&s, CMS, configmap("c")).await;
     let mut body = created.body.clone();
     body["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
-    let put = call(
-        &s,
-        Method::PUT,
-        &format!("{CMS}/c"),
-        "application/json",
-        body,
-    )
-    .await;
+    let put = put(&s, &format!("{CMS}/c"), body).await;
     assert_eq!(put.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(put.body["message"].as_str().unwrap().ends_with(
         "metadata.deletionTimestamp: Invalid value: \"2026-01-01T00:00:00Z\": field is immutable"
@@ -1532,7 +1191,7 @@ async fn t39_deletion_timestamp_rules() {
         .as_str()
         .unwrap()
         .to_string();
-    call(&s, Method::DELETE, &format!("{CMS}/c"), "", Value::Null).await;
+    delete(&s, &format!("{CMS}/c")).await;
     let events = watch_events(
         &s,
         &format!("{CMS}?watch=true&resourceVersion={rv}"),
@@ -1561,22 +1220,8 @@ async fn versions_share_storage_and_forced_expiry() {
     v2["storage"] = json!(false);
     crd["spec"]["versions"] = json!([v1, v2]);
     install(&s, crd, "/apis/example.com/v2").await;
-    call(
-        &s,
-        Method::POST,
-        WIDGETS,
-        "application/json",
-        widget("w", json!({"size": 1})),
-    )
-    .await;
-    let read = call(
-        &s,
-        Method::GET,
-        "/apis/example.com/v2/namespaces/default/widgets/w",
-        "",
-        Value::Null,
-    )
-    .await;
+    post(&s, WIDGETS, widget("w", json!({"size": 1}))).await;
+    let read = get(&s, "/apis/example.com/v2/namespaces/default/widgets/w").await;
     assert_eq!(read.body["apiVersion"], "example.com/v2");
     assert_eq!(read.body["spec"]["size"], 1);
     let rv = read.body["metadata"]["resourceVersion"]
@@ -1600,11 +1245,9 @@ async fn versions_share_storage_and_forced_expiry() {
 #[tokio::test]
 async fn t41_builtin_admission_defaults() {
     let s = server().await;
-    let ns = call(
+    let ns = post(
         &s,
-        Method::POST,
         "/api/v1/namespaces",
-        "application/json",
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n1"}}),
     )
     .await;
@@ -1614,8 +1257,7 @@ async fn t41_builtin_admission_defaults() {
     );
     assert_eq!(ns.body["spec"]["finalizers"], json!(["kubernetes"]));
     assert_eq!(ns.body["status"]["phase"], "Active");
-    let secret = call(&s, Method::POST, "/api/v1/namespaces/default/secrets", "application/json",
-        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"a": "YQ=="}, "stringData": {"b": "bee"}})).await;
+    let secret = post(&s, "/api/v1/namespaces/default/secrets", json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"a": "YQ=="}, "stringData": {"b": "bee"}})).await;
     assert_eq!(secret.body["type"], "Opaque");
     assert_eq!(secret.body["data"], json!({"a": "YQ==", "b": "YmVl"}));
     assert!(secret.body.get("stringData").is_none());
@@ -1627,16 +1269,10 @@ async fn t41_builtin_admission_defaults() {
 async fn schema_only_builtins() {
     let s = server().await;
     let deployments = "/apis/apps/v1/namespaces/default/deployments";
-    let created = call(
-        &s,
-        Method::POST,
-        deployments,
-        "application/json",
-        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+    let created = post(&s, deployments, json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
                "spec": {"selector": {"matchLabels": {"app": "d"}}, "bogus": 1,
                         "template": {"metadata": {"labels": {"app": "d"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}},
-               "status": {"availableReplicas": 3}}),
-    )
+               "status": {"availableReplicas": 3}}))
     .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert_eq!(created.body["metadata"]["generation"], 1);
@@ -1652,11 +1288,9 @@ async fn schema_only_builtins() {
         "no built-in defaulting"
     );
     let url = format!("{deployments}/d");
-    let status = call(
+    let status = merge_patch(
         &s,
-        Method::PATCH,
         &format!("{url}/status"),
-        "application/merge-patch+json",
         json!({"status": {"availableReplicas": 1}, "spec": {"replicas": 5}}),
     )
     .await;
@@ -1676,52 +1310,27 @@ async fn schema_only_builtins() {
 
     let services = "/api/v1/namespaces/default/services";
     let service = |name: &str, spec: Value| json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec});
-    let a = call(
-        &s,
-        Method::POST,
-        services,
-        "application/json",
-        service("a", json!({"ports": [{"port": 80}]})),
-    )
-    .await;
-    let b = call(
-        &s,
-        Method::POST,
-        services,
-        "application/json",
-        service("b", json!({"ports": [{"port": 80}]})),
-    )
-    .await;
+    let a = post(&s, services, service("a", json!({"ports": [{"port": 80}]}))).await;
+    let b = post(&s, services, service("b", json!({"ports": [{"port": 80}]}))).await;
     let ip_a = a.body["spec"]["clusterIP"].as_str().unwrap().to_string();
     assert!(ip_a.starts_with("10.96."), "{ip_a}");
     assert_eq!(a.body["spec"]["clusterIPs"], json!([ip_a]));
     assert_ne!(b.body["spec"]["clusterIP"], a.body["spec"]["clusterIP"]);
     assert!(a.body.get("metadata").unwrap().get("generation").is_none());
-    let headless = call(
-        &s,
-        Method::POST,
-        services,
-        "application/json",
-        service("h", json!({"clusterIP": "None"})),
-    )
-    .await;
+    let headless = post(&s, services, service("h", json!({"clusterIP": "None"}))).await;
     assert_eq!(headless.body["spec"]["clusterIP"], "None");
     // An update that leaves the IP out keeps it; one that changes it is refused.
-    let kept = call(
+    let kept = put(
         &s,
-        Method::PUT,
         &format!("{services}/a"),
-        "application/json",
         service("a", json!({"ports": [{"port": 81}]})),
     )
     .await;
     assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
     assert_eq!(kept.body["spec"]["clusterIP"], ip_a.as_str());
-    let changed = call(
+    let changed = merge_patch(
         &s,
-        Method::PATCH,
         &format!("{services}/a"),
-        "application/merge-patch+json",
         json!({"spec": {"clusterIP": "10.0.0.1"}}),
     )
     .await;

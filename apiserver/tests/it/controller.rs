@@ -1,8 +1,5 @@
 //! A real kube-rs controller (Controller with owns(), the finalizer helper, the events
 //! Recorder and server-side apply) runs unchanged against the in-process server ([API-01]).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +17,8 @@ use kube::runtime::wait::{await_condition, conditions};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
+
+use crate::common;
 
 const FINALIZER: &str = "example.com/cleanup";
 

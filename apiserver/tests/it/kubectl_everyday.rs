@@ -1,10 +1,8 @@
 //! The everyday kubectl commands against the server (issue "everything the real kubectl does"):
 //! discovery, server-side and client-side apply of built-ins and custom resources (with the
 //! CSA → SSA migration), get in every output, a watch, explain, label, annotate, patch, edit,
-//! waits, and the storage-only built-in kinds. Skipped, loudly, where no kubectl is installed.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+//! waits, and the storage-only built-in kinds. Without kubectl: skipped, loudly, or failed when
+//! `CI` is set.
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,7 +10,8 @@ use std::time::Duration;
 use kany8s_apiserver::Server;
 use tokio::io::AsyncBufReadExt;
 
-use common::{kubectl_env, text};
+use crate::common;
+use crate::common::{kubectl_env, text};
 
 /// Runs kubectl and fails the test unless it succeeds; returns stdout.
 async fn ok(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> String {
@@ -127,20 +126,11 @@ template:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_everyday_commands() {
-    if std::process::Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: kubectl is not installed; this test needs kubectl 1.32 on the PATH");
+    if !common::kubectl_or_skip() {
         return;
     }
     let server = Server::builder().build();
-    let (address, _handle) = server.serve("127.0.0.1:0").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, Server::kubeconfig(address)).unwrap();
+    let (_handle, dir, kubeconfig) = common::serve_with_kubeconfig(&server).await;
     let kc = kubeconfig.as_path();
 
     // Discovery.

@@ -1,13 +1,12 @@
 //! Helpers shared by the API server's integration tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
 use axum::body::Body;
 use http::{HeaderMap, Method, Request, StatusCode};
-use kany8s_apiserver::Server;
+use kany8s_apiserver::{ServeHandle, Server};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -141,11 +140,7 @@ pub async fn install(server: &Server, crd: Value, discovery_path: &str) {
     .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     for _ in 0..200 {
-        if call(server, Method::GET, discovery_path, "", Value::Null)
-            .await
-            .status
-            == StatusCode::OK
-        {
+        if get(server, discovery_path).await.status == StatusCode::OK {
             return;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -158,6 +153,16 @@ pub fn widget(name: &str, spec: Value) -> Value {
 }
 
 pub const WIDGETS: &str = "/apis/example.com/v1/namespaces/default/widgets";
+
+/// Serves `server` on loopback and writes a kubeconfig for it into a new temporary folder;
+/// the test keeps the handle and the folder alive.
+pub async fn serve_with_kubeconfig(server: &Server) -> (ServeHandle, tempfile::TempDir, PathBuf) {
+    let (address, handle) = server.serve("127.0.0.1:0").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, Server::kubeconfig(address)).unwrap();
+    (handle, dir, kubeconfig)
+}
 
 /// Runs the real kubectl against `kubeconfig` with extra environment; fails after 60 s.
 pub async fn kubectl_env(
@@ -200,4 +205,79 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// GETs `uri` every 5 ms until `done` holds for the reply, for up to 5 s, and returns the last
+/// reply: the caller asserts on what it waited for, so a timeout fails with the real answer.
+pub async fn get_until(server: &Server, uri: &str, done: impl Fn(&Reply) -> bool) -> Reply {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let reply = get(server, uri).await;
+        if done(&reply) || tokio::time::Instant::now() >= deadline {
+            return reply;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Whether the real kubectl is on the PATH. A missing kubectl fails the test when `CI` is set
+/// (a CI box must have one, or the kubectl layer would pass without running) and skips it,
+/// loudly, otherwise.
+pub fn kubectl_or_skip() -> bool {
+    let found = std::process::Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "kubectl is not installed and CI is set: this test needs kubectl 1.32 on the PATH"
+        );
+        eprintln!("SKIPPED: kubectl is not installed; this test needs kubectl 1.32 on the PATH");
+    }
+    found
+}
+
+/// The status of the condition `type_` in an object's `status.conditions`.
+pub fn condition_status<'a>(object: &'a Value, type_: &str) -> Option<&'a str> {
+    object
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)?
+        .get("status")?
+        .as_str()
+}
+
+pub async fn get(server: &Server, uri: &str) -> Reply {
+    call(server, Method::GET, uri, "", Value::Null).await
+}
+
+pub async fn post(server: &Server, uri: &str, body: Value) -> Reply {
+    call(server, Method::POST, uri, "application/json", body).await
+}
+
+pub async fn put(server: &Server, uri: &str, body: Value) -> Reply {
+    call(server, Method::PUT, uri, "application/json", body).await
+}
+
+pub async fn merge_patch(server: &Server, uri: &str, body: Value) -> Reply {
+    call(
+        server,
+        Method::PATCH,
+        uri,
+        "application/merge-patch+json",
+        body,
+    )
+    .await
+}
+
+pub async fn delete(server: &Server, uri: &str) -> Reply {
+    call(server, Method::DELETE, uri, "", Value::Null).await
+}
+
+/// A ConfigMap with only a name.
+pub fn configmap(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}})
 }

@@ -1,7 +1,6 @@
 //! Property tests of the storage invariants ([API-15], [API-17]): random sequences of writes
 //! keep resourceVersions strictly increasing, the watch history replays exactly the committed
 //! changes in order, and no-op writes are silent.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use kany8s_apiserver::clock::Clock;
 use kany8s_apiserver::engine::{DeleteOptions, Engine, PatchType, Target, WriteOptions};
@@ -38,9 +37,7 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn target(engine: &Engine, name: Option<String>) -> Target {
     let resource = engine
-        .lock()
-        .registry
-        .lookup("", "v1", "configmaps")
+        .with_registry(|registry| registry.lookup("", "v1", "configmaps"))
         .unwrap();
     Target {
         resource,
@@ -69,11 +66,11 @@ proptest! {
     #[test]
     fn writes_keep_the_storage_invariants(ops in proptest::collection::vec(op(), 1..40)) {
         let engine = Engine::new(Clock::default(), 100_000);
-        let start = engine.lock().store.resource_version();
+        let start = engine.resource_version();
         let mut expected: Vec<Change> = Vec::new();
         let mut last_rv = start;
         for op in ops {
-            let before = engine.lock().store.resource_version();
+            let before = engine.resource_version();
             let name = |n: u8| format!("c{n}");
             let result = match &op {
                 Op::Create(n, v) => engine.create(&target(&engine, None), json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name(*n)}, "data": {"v": v.to_string()}}), &WriteOptions::default()),
@@ -99,7 +96,7 @@ proptest! {
                 Op::RemoveFinalizers(n) => engine.patch(&target(&engine, Some(name(*n))), PatchType::Merge, br#"{"metadata":{"finalizers":null}}"#, &WriteOptions::default()),
                 Op::Delete(n) => engine.delete(&target(&engine, Some(name(*n))), &DeleteOptions::default()),
             };
-            let after = engine.lock().store.resource_version();
+            let after = engine.resource_version();
             prop_assert!(after >= before);
             prop_assert!(after - before <= 1, "one write commits at most one change");
             match result {
@@ -112,7 +109,7 @@ proptest! {
                     } else {
                         prop_assert!(after > last_rv);
                         last_rv = after;
-                        let stored = engine.lock().store.watch_from(after - 1).unwrap().0;
+                        let stored = engine.with_store(|store| store.watch_from(after - 1)).unwrap().0;
                         prop_assert_eq!(stored.len(), 1);
                         let event = &stored[0];
                         prop_assert_eq!(event.resource_version, after);
@@ -129,7 +126,7 @@ proptest! {
             }
         }
         // The history replays exactly the committed changes, in order.
-        let (history, _) = engine.lock().store.watch_from(start).unwrap();
+        let (history, _) = engine.with_store(|store| store.watch_from(start)).unwrap();
         let replayed: Vec<Change> = history.iter().map(|e| (e.type_, e.key.name.clone(), e.resource_version)).collect();
         prop_assert_eq!(replayed, expected);
     }

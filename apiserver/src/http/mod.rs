@@ -11,11 +11,16 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::discovery;
-use crate::engine::{
-    DeleteOptions, Engine, FieldValidation, ListOptions, Outcome, PatchType, Target, WriteOptions,
+mod params;
+
+pub use self::params::{Query, parse_go_duration};
+use self::params::{
+    body_write_options, content_type, delete_options, list_options, patch_type, percent_decode,
+    user_agent_manager, write_options,
 };
-use crate::registry::Kind;
+use crate::discovery;
+use crate::engine::{Engine, ListOptions, Outcome, PatchType, Target};
+use crate::registry::{Kind, Registry};
 use crate::status::ApiError;
 use crate::table::{self, IncludeObject};
 use crate::watch::{self, Rendering, WatchRequest};
@@ -53,55 +58,6 @@ impl Default for Settings {
 const DISCOVERY_V2: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 const DISCOVERY_V2BETA1: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
-
-fn percent_decode(input: &str) -> String {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Query parameters (last value wins; `dryRun` may repeat).
-#[derive(Debug, Default)]
-pub struct Query(HashMap<String, String>);
-
-impl Query {
-    pub fn parse(query: Option<&str>) -> Self {
-        let mut map = HashMap::new();
-        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            map.insert(percent_decode(k), percent_decode(v));
-        }
-        Self(map)
-    }
-
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
-    }
-
-    fn flag(&self, key: &str) -> bool {
-        matches!(self.get(key), Some("true" | "1"))
-    }
-}
 
 /// What the client accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -315,23 +271,21 @@ impl Frontend {
             Route::Health => Ok(text_response("ok")),
             Route::Api => Ok(self.discovery_response(&headers, true)),
             Route::Apis => Ok(self.discovery_response(&headers, false)),
-            Route::ApiGroup(group) => {
-                let state = self.engine.lock();
-                discovery::api_group(&state.registry, &group)
-                    .map(|d| json_response(200, &d, &[]))
-                    .ok_or_else(ApiError::unknown_path)
-            }
-            Route::GroupVersion(group, version) => {
-                let state = self.engine.lock();
-                discovery::resource_list(&state.registry, &group, &version)
-                    .map(|d| json_response(200, &d, &[]))
-                    .ok_or_else(ApiError::unknown_path)
-            }
+            Route::ApiGroup(group) => self
+                .engine
+                .with_registry(|registry| discovery::api_group(registry, &group))
+                .map(|d| json_response(200, &d, &[]))
+                .ok_or_else(ApiError::unknown_path),
+            Route::GroupVersion(group, version) => self
+                .engine
+                .with_registry(|registry| discovery::resource_list(registry, &group, &version))
+                .map(|d| json_response(200, &d, &[]))
+                .ok_or_else(ApiError::unknown_path),
             Route::Faults if method == Method::POST => self.configure_faults(&body),
             Route::Faults => Err(ApiError::method_not_allowed()),
             Route::OpenApiRoot => Ok(json_response(
                 200,
-                &crate::openapi::root(&self.engine.lock().registry),
+                &self.engine.with_registry(crate::openapi::root),
                 &[],
             )),
             Route::OpenApi(group, version) => self.openapi(&group, &version, &query),
@@ -365,10 +319,11 @@ impl Frontend {
                 }
             }
         }
-        let state = self.engine.lock();
         match aggregated {
             Some((api_version, content_type)) => {
-                let body = discovery::aggregated(&state.registry, core, api_version);
+                let body = self
+                    .engine
+                    .with_registry(|registry| discovery::aggregated(registry, core, api_version));
                 let mut response = json_response(200, &body, &[]);
                 response
                     .headers_mut()
@@ -378,7 +333,11 @@ impl Frontend {
             None if core => {
                 json_response(200, &discovery::api_versions(&self.settings.address), &[])
             }
-            None => json_response(200, &discovery::api_group_list(&state.registry), &[]),
+            None => json_response(
+                200,
+                &self.engine.with_registry(discovery::api_group_list),
+                &[],
+            ),
         }
     }
 
@@ -413,7 +372,7 @@ impl Frontend {
             faults.expire_next_watch(plural);
         }
         if let Some(rv) = request.get("compact").and_then(Value::as_u64) {
-            self.engine.lock().store.compact(rv);
+            self.engine.compact(rv);
         }
         Ok(json_response(
             200,
@@ -424,9 +383,12 @@ impl Frontend {
 
     /// A group-version document; a stale `hash` redirects to the current one.
     fn openapi(&self, group: &str, version: &str, query: &Query) -> Result<Response, ApiError> {
-        let document =
-            crate::openapi::group_version_document(&self.engine.lock().registry, group, version)
-                .ok_or_else(ApiError::unknown_path)?;
+        let document = self
+            .engine
+            .with_registry(|registry| {
+                crate::openapi::group_version_document(registry, group, version)
+            })
+            .ok_or_else(ApiError::unknown_path)?;
         let hash = crate::openapi::hash(&document);
         let key = crate::openapi::path_key(group, version);
         match query.get("hash") {
@@ -463,64 +425,8 @@ impl Frontend {
     }
 
     fn target(&self, path: &ResourcePath) -> Result<(Target, bool), ApiError> {
-        let state = self.engine.lock();
-        let mut rest: &[String] = &path.rest;
-        let watch_path = rest.first().map(String::as_str) == Some("watch");
-        if watch_path {
-            rest = &rest[1..];
-        }
-        let namespaced = rest.len() >= 3
-            && rest[0] == "namespaces"
-            && state
-                .registry
-                .lookup(&path.group, &path.version, &rest[2])
-                .is_some_and(|t| t.namespaced);
-        let (namespace, plural, name, subresource) = if namespaced {
-            if rest.len() > 5 {
-                return Err(ApiError::unknown_path());
-            }
-            (
-                Some(rest[1].clone()),
-                rest[2].clone(),
-                rest.get(3).cloned(),
-                rest.get(4).cloned(),
-            )
-        } else {
-            if rest.is_empty() || rest.len() > 3 {
-                return Err(ApiError::unknown_path());
-            }
-            (
-                None,
-                rest[0].clone(),
-                rest.get(1).cloned(),
-                rest.get(2).cloned(),
-            )
-        };
-        let resource = state
-            .registry
-            .lookup(&path.group, &path.version, &plural)
-            .ok_or_else(ApiError::unknown_path)?;
-        if resource.namespaced && namespace.is_none() && name.is_some() {
-            return Err(ApiError::unknown_path());
-        }
-        if let Some(sub) = &subresource {
-            let known = (sub == "status" && resource.status_subresource)
-                || (sub == "scale" && resource.scale.is_some())
-                || (sub == "finalize" && resource.kind == Kind::Namespace);
-            if !known {
-                return Err(ApiError::unknown_path());
-            }
-        }
-        Ok((
-            Target {
-                resource,
-                version: path.version.clone(),
-                namespace,
-                name,
-                subresource,
-            },
-            watch_path,
-        ))
+        self.engine
+            .with_registry(|registry| resolve_target(registry, path))
     }
 
     async fn resource(
@@ -735,7 +641,7 @@ impl Frontend {
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
         loop {
-            let current = self.engine.lock().store.resource_version();
+            let current = self.engine.resource_version();
             if requested <= current {
                 return Ok(());
             }
@@ -815,35 +721,63 @@ impl Frontend {
     }
 }
 
-/// Go's `time.ParseDuration` for the forms clients send (`32s`, `5m0s`, `1h`, `500ms`).
-pub fn parse_go_duration(text: &str) -> Option<Duration> {
-    let mut total = 0f64;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
+/// The target a resource path names (and whether it is a `/watch/` path), from the registry.
+fn resolve_target(registry: &Registry, path: &ResourcePath) -> Result<(Target, bool), ApiError> {
+    let mut rest: &[String] = &path.rest;
+    let watch_path = rest.first().map(String::as_str) == Some("watch");
+    if watch_path {
+        rest = &rest[1..];
     }
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..number_len].parse().ok()?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += number * seconds;
-        rest = &rest[unit_len..];
+    let namespaced = rest.len() >= 3
+        && rest[0] == "namespaces"
+        && registry
+            .lookup(&path.group, &path.version, &rest[2])
+            .is_some_and(|t| t.namespaced);
+    let (namespace, plural, name, subresource) = if namespaced {
+        if rest.len() > 5 {
+            return Err(ApiError::unknown_path());
+        }
+        (
+            Some(rest[1].clone()),
+            rest[2].clone(),
+            rest.get(3).cloned(),
+            rest.get(4).cloned(),
+        )
+    } else {
+        if rest.is_empty() || rest.len() > 3 {
+            return Err(ApiError::unknown_path());
+        }
+        (
+            None,
+            rest[0].clone(),
+            rest.get(1).cloned(),
+            rest.get(2).cloned(),
+        )
+    };
+    let resource = registry
+        .lookup(&path.group, &path.version, &plural)
+        .ok_or_else(ApiError::unknown_path)?;
+    if resource.namespaced && namespace.is_none() && name.is_some() {
+        return Err(ApiError::unknown_path());
     }
-    Some(Duration::from_secs_f64(total))
+    if let Some(sub) = &subresource {
+        let known = (sub == "status" && resource.status_subresource)
+            || (sub == "scale" && resource.scale.is_some())
+            || (sub == "finalize" && resource.kind == Kind::Namespace);
+        if !known {
+            return Err(ApiError::unknown_path());
+        }
+    }
+    Ok((
+        Target {
+            resource,
+            version: path.version.clone(),
+            namespace,
+            name,
+            subresource,
+        },
+        watch_path,
+    ))
 }
 
 fn version() -> Value {
@@ -903,20 +837,6 @@ fn outcome_response(outcome: Outcome) -> Response {
     json_response(outcome.code, &outcome.body, &outcome.warnings)
 }
 
-fn content_type(headers: &HeaderMap) -> String {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default()
-}
-
 fn decode_body(headers: &HeaderMap, body: &[u8], target: &Target) -> Result<Value, ApiError> {
     let value: Value = match content_type(headers).as_str() {
         "" | "application/json" => serde_json::from_slice(body).map_err(|e| {
@@ -938,150 +858,6 @@ fn decode_body(headers: &HeaderMap, body: &[u8], target: &Target) -> Result<Valu
     Ok(value)
 }
 
-fn patch_type(headers: &HeaderMap) -> Result<PatchType, ApiError> {
-    match content_type(headers).as_str() {
-        "application/merge-patch+json" => Ok(PatchType::Merge),
-        "application/json-patch+json" => Ok(PatchType::Json),
-        "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
-        "application/apply-patch+yaml" => Ok(PatchType::Apply),
-        _ => Err(ApiError::unsupported_media_type(&[
-            "application/json-patch+json",
-            "application/merge-patch+json",
-            "application/apply-patch+yaml",
-            "application/strategic-merge-patch+json",
-        ])),
-    }
-}
-
-fn user_agent_manager(headers: &HeaderMap) -> Option<String> {
-    let agent = headers.get(header::USER_AGENT)?.to_str().ok()?;
-    Some(agent.split('/').next().unwrap_or(agent).to_string())
-}
-
-fn write_options(query: &Query) -> Result<WriteOptions, ApiError> {
-    let field_validation = match query.get("fieldValidation") {
-        None | Some("") | Some("Warn") => FieldValidation::Warn,
-        Some("Strict") => FieldValidation::Strict,
-        Some("Ignore") => FieldValidation::Ignore,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "fieldValidation parameter unsupported: {other}"
-            )));
-        }
-    };
-    let field_manager = query
-        .get("fieldManager")
-        .filter(|m| !m.is_empty())
-        .map(str::to_string);
-    if field_manager.as_ref().is_some_and(|m| m.len() > 128) {
-        return Err(ApiError::invalid_message(
-            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Too long: may not be more than 128 bytes",
-        ));
-    }
-    Ok(WriteOptions {
-        dry_run: query.get("dryRun") == Some("All"),
-        field_manager,
-        field_validation,
-        force: query.get("force").map(|f| f == "true"),
-        duplicate_fields: Vec::new(),
-    })
-}
-
-/// Write options plus the duplicate keys of a JSON (or JSON-as-apply) body.
-fn body_write_options(
-    query: &Query,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<WriteOptions, ApiError> {
-    let mut options = write_options(query)?;
-    if matches!(
-        content_type(headers).as_str(),
-        "" | "application/json" | "application/apply-patch+yaml"
-    ) {
-        options.duplicate_fields = crate::duplicates::duplicate_fields(body);
-    }
-    Ok(options)
-}
-
-fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
-    let options = ListOptions {
-        label_selector: query.get("labelSelector").map(str::to_string),
-        field_selector: query.get("fieldSelector").map(str::to_string),
-        limit: query.get("limit").and_then(|l| l.parse().ok()),
-        continue_token: query
-            .get("continue")
-            .filter(|c| !c.is_empty())
-            .map(str::to_string),
-        resource_version: query
-            .get("resourceVersion")
-            .filter(|r| !r.is_empty())
-            .map(str::to_string),
-        resource_version_match: query
-            .get("resourceVersionMatch")
-            .filter(|r| !r.is_empty())
-            .map(str::to_string),
-    };
-    if options.resource_version_match.is_some() && options.resource_version.is_none() {
-        return Err(ApiError::invalid_message(
-            "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
-        ));
-    }
-    if options.continue_token.is_some()
-        && options
-            .resource_version
-            .as_deref()
-            .is_some_and(|rv| rv != "0")
-    {
-        return Err(ApiError::invalid_message(
-            "ListOptions.meta.k8s.io \"\" is invalid: resourceVersion: Forbidden: specifying resource version is not allowed when using continue",
-        ));
-    }
-    if options.resource_version_match.as_deref() == Some("Exact")
-        && options.resource_version.as_deref() == Some("0")
-    {
-        return Err(ApiError::invalid_message(
-            "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
-        ));
-    }
-    Ok(options)
-}
-
-fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
-    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
-    };
-    let string = |key: &str| {
-        body.get(key)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or_else(|| query.get(key).map(str::to_string))
-    };
-    let dry_run = body
-        .get("dryRun")
-        .and_then(Value::as_array)
-        .is_some_and(|d| d.iter().any(|x| x == "All"))
-        || query.get("dryRun") == Some("All");
-    Ok(DeleteOptions {
-        propagation_policy: string("propagationPolicy"),
-        orphan_dependents: body
-            .get("orphanDependents")
-            .and_then(Value::as_bool)
-            .or_else(|| query.get("orphanDependents").map(|v| v == "true")),
-        dry_run,
-        precondition_uid: body
-            .pointer("/preconditions/uid")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        precondition_resource_version: body
-            .pointer("/preconditions/resourceVersion")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1099,24 +875,5 @@ mod tests {
             Route::Resource(_)
         ));
         assert_eq!(route("/nope"), Route::Unknown);
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_go_duration("32s"), Some(Duration::from_secs(32)));
-        assert_eq!(parse_go_duration("5m0s"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_go_duration("5x"), None);
-    }
-
-    #[test]
-    fn query_decoding() {
-        let q = Query::parse(Some(
-            "fieldSelector=metadata.name%3Dx&watch=1&labelSelector=a+in+(b)",
-        ));
-        assert_eq!(q.get("fieldSelector"), Some("metadata.name=x"));
-        assert!(q.flag("watch"));
-        assert_eq!(q.get("labelSelector"), Some("a in (b)"));
     }
 }

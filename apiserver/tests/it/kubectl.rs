@@ -1,14 +1,14 @@
 //! The real kubectl (1.32) against the server over loopback: the command set the sandbox needs
 //! (T14 protobuf creates, T15 OpenAPI-validated apply, T16 tables, T23 namespace deletion, T24
-//! wait/delete through field-selector watches). Skipped, loudly, where no kubectl is installed.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+//! wait/delete through field-selector watches). Without kubectl: skipped, loudly, or failed when
+//! `CI` is set.
 
 use std::path::Path;
 use std::process::Output;
 
 use kany8s_apiserver::Server;
+
+use crate::common;
 
 async fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     common::kubectl_env(kubeconfig, args, stdin, &[]).await
@@ -31,20 +31,11 @@ async fn ok(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_command_set() {
-    if std::process::Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: kubectl is not installed; this test needs kubectl 1.32 on the PATH");
+    if !common::kubectl_or_skip() {
         return;
     }
     let server = Server::builder().build();
-    let (address, _handle) = server.serve("127.0.0.1:0").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, Server::kubeconfig(address)).unwrap();
+    let (_handle, _dir, kubeconfig) = common::serve_with_kubeconfig(&server).await;
     let kc = kubeconfig.as_path();
 
     assert!(

@@ -1,0 +1,227 @@
+//! What several scenarios share: the API versions they read, the workload kubeconfig and
+//! Secret fixtures, RGD set-up, owner and deletion checks, kubectl merge patches, and the
+//! barrier that proves a paused control plane has finished reacting to a change.
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::harness::{Failure, Harness, check, has_condition};
+
+pub(super) const CP: &str = "controlplane.cluster.x-k8s.io/v1alpha1";
+pub(super) const IC: &str = "infrastructure.cluster.x-k8s.io/v1alpha1";
+pub(super) const CAPI: &str = "cluster.x-k8s.io/v1beta2";
+pub(super) const KRO: &str = "kro.run/v1alpha1";
+pub(super) const RGD: &str = "ResourceGraphDefinition";
+/// The resources kubectl patches, as `plural.group`.
+pub(super) const CLUSTERS: &str = "clusters.cluster.x-k8s.io";
+pub(super) const CONTROL_PLANES: &str = "kany8scontrolplanes.controlplane.cluster.x-k8s.io";
+
+/// The demo control-plane RGD: (fixture under `rgds/`, name).
+pub(super) const DEMO_CONTROL_PLANE_RGD: (&str, &str) = (
+    "control-plane/demo-control-plane.yaml",
+    "demo-control-plane.kro.run",
+);
+
+/// A kubeconfig whose user token tells versions apart; its server is an unresolvable `.test`
+/// name (nothing on the embedded target dials it).
+pub fn kubeconfig(token: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: demo\n  cluster:\n    server: https://demo.kany8s.test:6443\ncontexts:\n- name: demo\n  context:\n    cluster: demo\n    user: admin\ncurrent-context: demo\nusers:\n- name: admin\n  user:\n    token: {token}\n"
+    )
+}
+
+pub(super) fn secret_manifest(
+    name: &str,
+    namespace: &str,
+    cluster_label: Option<&str>,
+    value: &str,
+) -> String {
+    let mut secret = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {"value": base64::engine::general_purpose::STANDARD.encode(value)}});
+    if let Some(cluster) = cluster_label {
+        secret["type"] = json!("cluster.x-k8s.io/secret");
+        secret["metadata"]["labels"] = json!({"cluster.x-k8s.io/cluster-name": cluster});
+    }
+    serde_json::to_string(&secret).unwrap_or_default()
+}
+
+/// Provides Secret `<cluster>-kubeconfig` as a plugin would (Option A): a workload kubeconfig
+/// told apart by `label`, typed and labelled for the Cluster.
+pub(super) async fn provide_kubeconfig(
+    h: &Harness,
+    cluster: &str,
+    label: &str,
+) -> Result<(), Failure> {
+    h.apply(
+        &secret_manifest(
+            &format!("{cluster}-kubeconfig"),
+            &h.namespace,
+            Some(cluster),
+            &h.workload_kubeconfig(label).await?,
+        ),
+        &[],
+    )
+    .await
+}
+
+/// The text of a base64 field (empty when absent or not base64).
+pub(super) fn base64_text(value: &Value) -> String {
+    value
+        .as_str()
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// The text of a Secret's `value` key.
+pub(super) fn secret_value(secret: &Value) -> String {
+    base64_text(&secret["data"]["value"])
+}
+
+/// Applies the RGD fixtures and waits until each is Active.
+pub(super) async fn apply_rgds(h: &Harness, fixtures: &[(&str, &str)]) -> Result<(), Failure> {
+    for (file, _) in fixtures {
+        h.apply_fixture(&format!("rgds/{file}"), &[]).await?;
+    }
+    for (_, name) in fixtures {
+        h.wait_object(KRO, RGD, name, "accepted (state Active)", |o| {
+            o["status"]["state"] == "Active"
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+pub(super) fn initialized(cp: &Value) -> bool {
+    cp["status"]["initialization"]["controlPlaneInitialized"] == true
+}
+
+pub(super) fn owner_uids(object: &Value) -> Vec<String> {
+    object["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["uid"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// `kubectl patch --type=merge` of `resource` (`plural.group`) `name` in the scenario
+/// namespace; returns the patched object.
+pub(super) async fn merge_patch(
+    h: &Harness,
+    resource: &str,
+    name: &str,
+    patch: &str,
+) -> Result<Value, Failure> {
+    let ns = h.namespace.clone();
+    let output = h
+        .kubectl(
+            &[
+                "patch",
+                "-n",
+                &ns,
+                resource,
+                name,
+                "--type=merge",
+                "-p",
+                patch,
+                "-o",
+                "json",
+            ],
+            None,
+        )
+        .await?;
+    Ok(serde_json::from_str(&output)?)
+}
+
+/// Runs the kubectl `delete` command, then waits until the object `(api, kind) name` is gone,
+/// failing if it ever disappears while its backend still exists; the object must have been
+/// seen with `Deleting=True/WaitingForBackendDeletion` ([CT-25]).
+pub(super) async fn deleted_after_backend(
+    h: &Harness,
+    (api_version, kind): (&str, &str),
+    (backend_api, backend_kind): (&str, &str),
+    name: &str,
+    delete: &[&str],
+) -> Result<(), Failure> {
+    let observer = h.observe(api_version, kind, name).await?;
+    h.kubectl(delete, None).await?;
+    h.wait(
+        &format!("{kind} {name} to be gone, never before its backend"),
+        || async {
+            let object = h.get(api_version, kind, name).await?;
+            let backend = h.get(backend_api, backend_kind, name).await?;
+            match (object, backend) {
+                (Some(_), _) => Ok(Err(format!("{kind} still there"))),
+                (None, Some(_)) => Err(Failure(format!(
+                    "{kind} {name} disappeared while its {backend_kind} still exists"
+                ))),
+                (None, None) => Ok(Ok(())),
+            }
+        },
+    )
+    .await?;
+    check(
+        observer.saw(|o| has_condition(o, "Deleting", "True", Some("WaitingForBackendDeletion"))),
+        || format!("{kind} {name}: Deleting=True/WaitingForBackendDeletion was never observed"),
+    )
+}
+
+/// Whether `object` has `Paused=True` written for `generation` or a later one.
+pub(super) fn paused_at(object: &Value, generation: i64) -> bool {
+    object["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            c["type"] == "Paused"
+                && c["status"] == "True"
+                && c["observedGeneration"]
+                    .as_i64()
+                    .is_some_and(|g| g >= generation)
+        })
+}
+
+/// The field [`paused_control_plane_settled`] sets and removes: the demo RGDs' `port`, set to
+/// its default (6443). A real field, so that a controller wrongly applying `kroSpec` while
+/// paused would succeed (and be caught) rather than be refused, and one whose value changes
+/// nothing.
+pub(super) const BARRIER_FIELD: &str = "port";
+
+/// Proof that the controller has finished reacting to everything that happened to the paused
+/// control plane `name` before this call, so a "nothing was written" check after it cannot
+/// pass merely because the controller is slow; returns the control plane as the last proof saw
+/// it.
+///
+/// A paused control plane writes nothing but its `Paused` condition's observedGeneration, and
+/// that only when its generation changes ([CT-07]). The barrier changes the generation twice
+/// (the barrier field set, then removed) and waits each time until `Paused` was refreshed for
+/// the new generation. kube-rs never runs two reconciles of one object at once, and the
+/// refresh may be a reconcile's first write: the first refresh proves that a reconcile which
+/// read the control plane after this call has begun (it may have absorbed a trigger still
+/// pending); the second proves that this reconcile has returned. The control plane's
+/// `kroSpec` must not set the barrier field.
+pub(super) async fn paused_control_plane_settled(
+    h: &Harness,
+    name: &str,
+) -> Result<Value, Failure> {
+    let mut control_plane = Value::Null;
+    for value in ["6443", "null"] {
+        let patch = format!(r#"{{"spec":{{"kroSpec":{{"{BARRIER_FIELD}":{value}}}}}}}"#);
+        let patched = merge_patch(h, CONTROL_PLANES, name, &patch).await?;
+        let generation = patched["metadata"]["generation"]
+            .as_i64()
+            .unwrap_or_default();
+        control_plane = h
+            .wait_object(
+                CP,
+                "Kany8sControlPlane",
+                name,
+                &format!("Paused refreshed for generation {generation} (barrier)"),
+                |o| paused_at(o, generation),
+            )
+            .await?;
+    }
+    Ok(control_plane)
+}

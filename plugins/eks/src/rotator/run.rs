@@ -1,0 +1,314 @@
+//! How the rotator runs: the Cluster watch ([ROT-02]), the ACK Cluster watch mapped through the
+//! resolved ACK names ([PLG-04]), the periodic ACK API check that starts that watch once the CRD
+//! appears ([PLG-05]), and the instrumented reconcile loop ([PLG-08]).
+
+use std::collections::BTreeSet;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{FutureExt, StreamExt};
+use kube::api::Api;
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use tokio::sync::mpsc;
+
+use super::decide;
+use super::reconcile::{AckApi, Clock, Context, Error, reconcile};
+use crate::ROTATOR;
+use crate::ack;
+use crate::cluster::Cluster;
+use crate::events::{Dedup, Emitter};
+use crate::metrics::Metrics;
+use crate::names;
+use crate::schedule::Policy;
+use crate::token::TokenSource;
+
+/// What the rotator watches and how it runs ([ROT-01]).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// `--watch-namespace`: restrict the watches to one namespace.
+    pub namespace: Option<String>,
+    pub policy: Policy,
+    /// [PLG-05]: how often the ACK API's availability is checked again.
+    pub api_recheck: Duration,
+    /// The events' `reportingInstance` (the pod name).
+    pub instance: Option<String>,
+    pub metrics: Arc<Metrics>,
+    pub clock: Clock,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            policy: Policy::default(),
+            api_recheck: Duration::from_secs(5 * 60),
+            instance: None,
+            metrics: Arc::new(Metrics::new(ROTATOR, 1, None)),
+            clock: Clock::Wall,
+        }
+    }
+}
+
+/// [PLG-04]: the opted-in Clusters of `namespace` whose resolved ACK name is `ack_name`, once each.
+pub fn clusters_for_ack<'a>(
+    clusters: impl IntoIterator<Item = &'a Cluster>,
+    namespace: &str,
+    ack_name: &str,
+) -> Vec<ObjectRef<Cluster>> {
+    let mut seen = BTreeSet::new();
+    clusters
+        .into_iter()
+        .filter(|c| {
+            c.namespace().as_deref() == Some(namespace)
+                && decide::wanted(c)
+                && names::resolve(c).ack == ack_name
+        })
+        .filter(|c| seen.insert(c.name_any()))
+        .map(ObjectRef::from_obj)
+        .collect()
+}
+
+/// [ROT-02]: Cluster changes that matter to the rotator — generation (spec, e.g.
+/// `controlPlaneRef`), annotations (opt-in, overrides, takeover), labels, deletion. Status
+/// updates, which Cluster API writes often, are not.
+fn relevant(cluster: &Cluster) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    cluster.metadata.generation.hash(&mut hasher);
+    cluster.metadata.annotations.hash(&mut hasher);
+    cluster.metadata.labels.hash(&mut hasher);
+    cluster
+        .metadata
+        .deletion_timestamp
+        .is_some()
+        .hash(&mut hasher);
+    cluster.metadata.uid.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// [PLG-05]: whether discovery lists the ACK `Cluster` kind in `eks.services.k8s.aws/v1alpha1`.
+pub async fn ack_api_served(client: &Client) -> bool {
+    match client.list_api_group_resources(&ack::group_version()).await {
+        Ok(list) => list
+            .resources
+            .iter()
+            .any(|r| r.kind == ack::KIND && r.name == ack::PLURAL),
+        Err(error) => {
+            tracing::debug!(%error, "ACK EKS API discovery");
+            false
+        }
+    }
+}
+
+/// [PLG-05]: checks the ACK API now and every `recheck`; when it appears, re-enqueues every
+/// opted-in Cluster (they were waiting on the failure backoff) and wakes the ACK watch.
+async fn watch_ack_api(
+    client: Client,
+    api: Arc<AckApi>,
+    recheck: Duration,
+    store: Store<Cluster>,
+    triggers: mpsc::Sender<ObjectRef<Cluster>>,
+    appeared: tokio::sync::watch::Sender<bool>,
+) {
+    loop {
+        let served = ack_api_served(&client).await;
+        if api.set(served) {
+            tracing::info!(api = %ack::group_version(), "ACK EKS API is available; watching ACK Clusters");
+            let _ = appeared.send(true);
+            for cluster in store.state() {
+                if decide::wanted(&cluster)
+                    && triggers.send(ObjectRef::from_obj(&*cluster)).await.is_err()
+                {
+                    return;
+                }
+            }
+        } else if !served {
+            tracing::debug!(api = %ack::group_version(), "ACK EKS API is not available");
+        }
+        tokio::time::sleep(recheck).await;
+    }
+}
+
+/// [PLG-04]: once the ACK API is available, maps every ACK Cluster change (metadata only is
+/// enough: the mapping needs names) to the Clusters that resolve to it.
+async fn watch_ack_clusters(
+    client: Client,
+    namespace: Option<String>,
+    mut appeared: tokio::sync::watch::Receiver<bool>,
+    store: Store<Cluster>,
+    triggers: mpsc::Sender<ObjectRef<Cluster>>,
+) {
+    if appeared.wait_for(|a| *a).await.is_err() {
+        return;
+    }
+    let resource = ack::resource();
+    let api: Api<kube::core::PartialObjectMeta<kube::api::DynamicObject>> = match &namespace {
+        Some(ns) => Api::namespaced_with(client, ns, &resource),
+        None => Api::all_with(client, &resource),
+    };
+    let mut events = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .touched_objects()
+        .boxed();
+    while let Some(event) = events.next().await {
+        let Ok(object) = event else {
+            continue;
+        };
+        let namespace = object.namespace().unwrap_or_default();
+        let state = store.state();
+        for target in clusters_for_ack(
+            state.iter().map(|c| c.as_ref()),
+            &namespace,
+            &object.name_any(),
+        ) {
+            if triggers.send(target).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Runs one reconcile under the metrics of [MET-01]/[PLG-08]: duration, result, workers,
+/// panics (a panic is a failed reconcile, retried).
+async fn instrumented(cluster: Arc<Cluster>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let metrics = ctx.metrics.clone();
+    metrics.workers(1);
+    let started = Instant::now();
+    let outcome = AssertUnwindSafe(reconcile(cluster, ctx))
+        .catch_unwind()
+        .await;
+    metrics.workers(-1);
+    let outcome = outcome.unwrap_or_else(|_| {
+        metrics.panicked();
+        tracing::error!("reconcile panicked");
+        Err(Error::Panicked)
+    });
+    let result = match &outcome {
+        Err(_) => "error",
+        Ok(action) if *action == Action::await_change() => "success",
+        Ok(action) if *action == Action::requeue(Duration::ZERO) => "requeue",
+        Ok(_) => "requeue_after",
+    };
+    metrics.reconciled(result, started.elapsed().as_secs_f64());
+    outcome
+}
+
+fn retry_later(cluster: Arc<Cluster>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(
+        %error,
+        namespace = cluster.namespace().unwrap_or_default(),
+        cluster = cluster.name_any(),
+        "reconcile failed"
+    );
+    Action::requeue(ctx.policy.with_defaults().failure_backoff)
+}
+
+/// Runs the rotator until the future is dropped.
+pub async fn run(client: Client, options: Options, tokens: TokenSource) {
+    let clusters: Api<Cluster> = match &options.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let (store, writer) = reflector::store();
+    let cluster_events = reflector::reflector(
+        writer,
+        watcher(clusters, watcher::Config::default()).modify(|c| c.managed_fields_mut().clear()),
+    )
+    .default_backoff()
+    .touched_objects()
+    .predicate_filter(relevant, Default::default());
+    let (triggers, triggered) = mpsc::channel(1024);
+    let (appeared_tx, appeared_rx) = tokio::sync::watch::channel(false);
+    let ack_api = Arc::new(AckApi::default());
+    let context = Arc::new(Context {
+        client: client.clone(),
+        policy: options.policy,
+        tokens,
+        emitter: Emitter::new(
+            client.clone(),
+            ROTATOR,
+            options.instance.clone(),
+            Arc::new(Dedup::default()),
+        ),
+        metrics: options.metrics.clone(),
+        ack_api: ack_api.clone(),
+        clock: options.clock.clone(),
+    });
+    let api_check = watch_ack_api(
+        client.clone(),
+        ack_api,
+        options.api_recheck,
+        store.clone(),
+        triggers.clone(),
+        appeared_tx,
+    );
+    let ack_watch = watch_ack_clusters(
+        client.clone(),
+        options.namespace.clone(),
+        appeared_rx,
+        store.clone(),
+        triggers,
+    );
+    let controller = Controller::for_stream(cluster_events, store)
+        .reconcile_on(tokio_stream::wrappers::ReceiverStream::new(triggered))
+        .with_config(controller::Config::default().concurrency(1))
+        .run(instrumented, retry_later, context)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "controller event");
+            }
+        });
+    tokio::select! {
+        () = controller => {}
+        () = api_check => {}
+        () = ack_watch => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::sample as cluster;
+    use crate::keys;
+
+    /// [PLG-04]: an ACK Cluster maps to the opted-in Clusters of its namespace that resolve to
+    /// its name — by default name, EKS override or ACK override — each once.
+    #[test]
+    fn plg04_ack_cluster_mapping() {
+        let on = (keys::ROTATOR_OPT_IN, "enabled");
+        let clusters = [
+            cluster("ns", "a", &[on]),
+            cluster("ns", "b", &[on, (keys::CLUSTER_NAME, "a")]),
+            cluster("ns", "c", &[on, (keys::ACK_CLUSTER_NAME, "a")]),
+            cluster("ns", "d", &[(keys::CLUSTER_NAME, "a")]),
+            cluster("other", "a", &[on]),
+            cluster(
+                "ns",
+                "e",
+                &[on, (keys::CLUSTER_NAME, "a"), (keys::ACK_CLUSTER_NAME, "x")],
+            ),
+            cluster("ns", "a", &[on]),
+        ];
+        let names: Vec<String> = clusters_for_ack(&clusters, "ns", "a")
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert!(clusters_for_ack(&clusters, "ns", "zzz").is_empty());
+    }
+
+    /// [ROT-02]: status-only changes do not pass the Cluster predicate; opt-in changes do.
+    #[test]
+    fn rot02_cluster_predicate() {
+        let base = cluster("ns", "a", &[]);
+        let mut status_only = base.clone();
+        status_only.metadata.resource_version = Some("2".into());
+        assert_eq!(relevant(&base), relevant(&status_only));
+        let opted = cluster("ns", "a", &[(keys::ROTATOR_OPT_IN, "enabled")]);
+        assert_ne!(relevant(&base), relevant(&opted));
+    }
+}
