@@ -413,8 +413,9 @@ mod tests {
         )
         .unwrap();
         let paths: Vec<&str> = fields.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(paths, ["metadata.name", "metadata.labels[\"a.b\"]", "spec.replicas"]);
-        assert_eq!(fields[0].expression, "\"x-\" + (schema.spec.name)");
+        // Keys are walked in sorted order (kro walks Go maps, whose order is unspecified).
+        assert_eq!(paths, ["metadata.labels[\"a.b\"]", "metadata.name", "spec.replicas"]);
+        assert_eq!(fields[1].expression, "\"x-\" + (schema.spec.name)");
     }
 
     #[test]
