@@ -3,6 +3,7 @@
 //! last two driving one graph engine (`graph`).
 
 pub mod canonical;
+pub mod catalog;
 pub mod celtype;
 pub mod check;
 pub mod conditions;

@@ -140,7 +140,11 @@ impl Checker<'_> {
             },
             Expr::Select(s) => {
                 let t = self.select_field(e.id, &s.operand, &s.field, false);
-                if s.test { Type::Bool } else { self.substitute(&t, false) }
+                if s.test {
+                    Type::Bool
+                } else {
+                    self.substitute(&t, false)
+                }
             }
             Expr::Call(call) => self.check_call(e.id, call),
             Expr::List(list) => {
@@ -823,7 +827,10 @@ fn substitute(m: &BTreeMap<String, Type>, t: &Type, params_to_dyn: bool) -> Type
     }
     match t {
         Type::List(e) => Type::list(substitute(m, e, params_to_dyn)),
-        Type::Map(k, v) => Type::map(substitute(m, k, params_to_dyn), substitute(m, v, params_to_dyn)),
+        Type::Map(k, v) => Type::map(
+            substitute(m, k, params_to_dyn),
+            substitute(m, v, params_to_dyn),
+        ),
         Type::Optional(i) => Type::optional(substitute(m, i, params_to_dyn)),
         Type::TypeOf(i) => Type::TypeOf(Box::new(substitute(m, i, params_to_dyn))),
         other => other.clone(),
@@ -854,9 +861,15 @@ mod tests {
         assert_eq!(t("res.spec.?name.orValue('x')").unwrap(), "string");
         assert_eq!(t("res.spec.items.map(i, i.value)").unwrap(), "list(string)");
         assert_eq!(t("[1, 'a']").unwrap(), "list(dyn)");
-        assert_eq!(t("{'a': 1}.transformMap(k, v, v > 0)").unwrap(), "map(string, bool)");
+        assert_eq!(
+            t("{'a': 1}.transformMap(k, v, v > 0)").unwrap(),
+            "map(string, bool)"
+        );
         assert_eq!(t("cel.bind(x, 2, x * x)").unwrap(), "int");
-        assert_eq!(t("res.spec.items").unwrap(), "list(__type_res.spec.items.@idx)");
+        assert_eq!(
+            t("res.spec.items").unwrap(),
+            "list(__type_res.spec.items.@idx)"
+        );
         assert_eq!(t("base64.encode(bytes('a'))").unwrap(), "string");
         assert_eq!(t("[].size()").unwrap(), "int");
     }
@@ -868,9 +881,25 @@ mod tests {
             check("\"prefix-\" + (res.spec.replicas)", &env).unwrap_err(),
             "ERROR: <input>:1:11: found no matching overload for '_+_' applied to '(string, int)'\n | \"prefix-\" + (res.spec.replicas)\n | ..........^"
         );
-        assert!(check("res.spec.missing", &env).unwrap_err().contains("undefined field 'missing'"));
-        assert!(check("res.spec.name.x", &env).unwrap_err().contains("type 'string' does not support field selection"));
-        assert!(check("nope", &env).unwrap_err().contains("undeclared reference to 'nope' (in container '')"));
-        assert!(check("res.spec.name && true", &env).unwrap_err().contains("expected type 'bool' but found 'string'"));
+        assert!(
+            check("res.spec.missing", &env)
+                .unwrap_err()
+                .contains("undefined field 'missing'")
+        );
+        assert!(
+            check("res.spec.name.x", &env)
+                .unwrap_err()
+                .contains("type 'string' does not support field selection")
+        );
+        assert!(
+            check("nope", &env)
+                .unwrap_err()
+                .contains("undeclared reference to 'nope' (in container '')")
+        );
+        assert!(
+            check("res.spec.name && true", &env)
+                .unwrap_err()
+                .contains("expected type 'bool' but found 'string'")
+        );
     }
 }

@@ -122,8 +122,8 @@ mod tests {
             "__type_schema.spec.containers.@idx",
         )
         .unwrap();
-        let err = structurally_compatible(&Type::list(extra), &Type::list(expected.clone()))
-            .unwrap_err();
+        let err =
+            structurally_compatible(&Type::list(extra), &Type::list(expected.clone())).unwrap_err();
         assert_eq!(
             err,
             "list element type incompatible: field \"extraField\" exists in output but not in expected type"
@@ -134,7 +134,7 @@ mod tests {
         );
         assert!(structurally_compatible(&Type::String, &expected).is_ok());
         assert!(
-            expression_type(&Type::Int, &Type::String, "1", "res", "spec.name", )
+            expression_type(&Type::Int, &Type::String, "1", "res", "spec.name",)
                 .unwrap_err()
                 .contains("returns type \"int\" but expected \"string\"")
         );

@@ -107,7 +107,9 @@ fn expected_types(schema: &Value) -> Result<Vec<String>, String> {
         {
             let mut types: Vec<String> = Vec::new();
             for sub in subs {
-                if (sub.get("required").is_some_and(|r| r.as_array().is_some_and(|a| !a.is_empty()))
+                if (sub
+                    .get("required")
+                    .is_some_and(|r| r.as_array().is_some_and(|a| !a.is_empty()))
                     || sub.get("not").is_some())
                     && !types.iter().any(|t| t == "object")
                 {
@@ -125,7 +127,11 @@ fn expected_types(schema: &Value) -> Result<Vec<String>, String> {
             }
         }
     }
-    if let Some(t) = schema.get("type").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+    if let Some(t) = schema
+        .get("type")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    {
         return Ok(vec![t.into()]);
     }
     if additional_allows(schema) {
@@ -175,6 +181,7 @@ fn walk(value: &Value, schema: &Value, path: &str, fields: &mut Vec<Field>) -> R
             .is_some_and(|a| !a.is_empty())
     };
     if !preserve
+        && !flag(schema, "x-kubernetes-int-or-string")
         && !has_type
         && !composite("oneOf")
         && !composite("anyOf")
@@ -414,7 +421,10 @@ mod tests {
         .unwrap();
         let paths: Vec<&str> = fields.iter().map(|f| f.path.as_str()).collect();
         // Keys are walked in sorted order (kro walks Go maps, whose order is unspecified).
-        assert_eq!(paths, ["metadata.labels[\"a.b\"]", "metadata.name", "spec.replicas"]);
+        assert_eq!(
+            paths,
+            ["metadata.labels[\"a.b\"]", "metadata.name", "spec.replicas"]
+        );
         assert_eq!(fields[1].expression, "\"x-\" + (schema.spec.name)");
     }
 

@@ -353,8 +353,9 @@ value|m|optional_type(<V>)|<V>";
 pub static FUNCTIONS: LazyLock<BTreeMap<String, Vec<Overload>>> = LazyLock::new(|| {
     let mut table: BTreeMap<String, Vec<Overload>> = BTreeMap::new();
     for line in SIGNATURES.lines() {
-        let fields: Vec<&str> = line.split('|').collect();
-        let [name, kind, args, result] = fields.as_slice() else {
+        // Split from the right: the name itself may hold a `|` (`_||_`).
+        let fields: Vec<&str> = line.rsplitn(4, '|').collect();
+        let [result, args, kind, name] = fields.as_slice() else {
             continue;
         };
         let args: Vec<Type> = split_args(args).iter().map(|a| parse_type(a)).collect();
@@ -363,12 +364,15 @@ pub static FUNCTIONS: LazyLock<BTreeMap<String, Vec<Overload>>> = LazyLock::new(
         for t in args.iter().chain(std::iter::once(&result)) {
             collect_params(t, &mut params);
         }
-        table.entry((*name).to_string()).or_default().push(Overload {
-            member: *kind == "m",
-            args,
-            result,
-            params,
-        });
+        table
+            .entry((*name).to_string())
+            .or_default()
+            .push(Overload {
+                member: *kind == "m",
+                args,
+                result,
+                params,
+            });
     }
     table
 });
@@ -399,7 +403,10 @@ fn split_args(text: &str) -> Vec<String> {
 fn collect_params(t: &Type, out: &mut Vec<String>) {
     match t {
         Type::Param(p) if !out.contains(p) => out.push(p.clone()),
-        other => other.parameters().into_iter().for_each(|p| collect_params(p, out)),
+        other => other
+            .parameters()
+            .into_iter()
+            .for_each(|p| collect_params(p, out)),
     }
 }
 
@@ -422,5 +429,6 @@ mod tests {
         assert!(is_function("lists.setAtIndex"));
         assert!(is_function("omit"));
         assert!(FUNCTIONS["omit"][0].args.is_empty());
+        assert_eq!(FUNCTIONS["_||_"][0].result, Type::Bool);
     }
 }

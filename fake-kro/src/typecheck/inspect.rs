@@ -228,7 +228,15 @@ mod tests {
         assert!(i.unknown_identifiers.is_empty());
         let i = inspect("runtime.newCondition({type: 'X', status: vpc.s})", &k).unwrap();
         assert_eq!(i.dependencies, ["vpc", "runtime"]);
-        assert!(inspect("x ? ", &k).unwrap_err().starts_with("parse error: ERROR: <input>:1:"));
-        assert!(inspect("x == '' ? omit() : x", &known(&["x"])).unwrap().uses_omit());
+        assert!(
+            inspect("x ? ", &k)
+                .unwrap_err()
+                .starts_with("parse error: ERROR: <input>:1:")
+        );
+        assert!(
+            inspect("x == '' ? omit() : x", &known(&["x"]))
+                .unwrap()
+                .uses_omit()
+        );
     }
 }

@@ -288,7 +288,10 @@ mod tests {
         let t = parse_type("map(string, list(google.protobuf.Timestamp))");
         assert_eq!(t.display(), "map(string, list(google.protobuf.Timestamp))");
         assert_eq!(t.format(), "map(string, list(timestamp))");
-        assert_eq!(parse_type("optional_type(<V>)").display(), "optional_type(<V>)");
+        assert_eq!(
+            parse_type("optional_type(<V>)").display(),
+            "optional_type(<V>)"
+        );
         assert_eq!(Type::Null.display(), "null_type");
         assert_eq!(Type::Null.format(), "null");
     }
