@@ -412,7 +412,7 @@ fn kro_own_cases() {
     for file in ["builder.yaml", "validation.yaml", "validation-omit.yaml"] {
         admission(file, &mut builder);
     }
-    categories.push(("builder/validation", builder, 157));
+    categories.push(("builder/validation", builder, 159));
     let mut cel = Tally::default();
     cel_cases(&mut cel);
     categories.push(("cel", cel, 39));
