@@ -57,28 +57,8 @@ pub struct CheckOptions {
     pub omit_function: bool,
 }
 
-const RESERVED: &[&str] = &[
-    "true",
-    "false",
-    "null",
-    "in",
-    "as",
-    "break",
-    "const",
-    "continue",
-    "else",
-    "for",
-    "function",
-    "if",
-    "import",
-    "let",
-    "loop",
-    "package",
-    "namespace",
-    "return",
-    "var",
-    "void",
-    "while",
+/// kro's reserved words beyond CEL's (`decl::CEL_RESERVED`), which ids and iterators may not use.
+const KRO_RESERVED: &[&str] = &[
     "apiVersion",
     "context",
     "dependency",
@@ -112,6 +92,10 @@ const RESERVED: &[&str] = &[
     "vars",
     "version",
 ];
+
+fn is_reserved(word: &&str) -> bool {
+    crate::typecheck::decl::CEL_RESERVED.contains(word) || KRO_RESERVED.contains(word)
+}
 
 fn regex(pattern: &str) -> Regex {
     Regex::new(pattern).unwrap_or_else(|_| unreachable!("constant pattern"))
@@ -169,6 +153,22 @@ impl<'a> Checker<'a> {
             path: path.into(),
             message: message.into(),
         });
+    }
+
+    /// The instance spec's OpenAPI schema from the RGD's SimpleSchema (`spec` and `types`).
+    fn spec_schema(&self) -> Result<Value, String> {
+        let object = |pointer: &str| {
+            self.rgd
+                .pointer(pointer)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default()
+        };
+        simpleschema::spec_schema(
+            &object("/spec/schema/spec"),
+            &object("/spec/schema/types"),
+            self.options.version,
+        )
     }
 
     /// Whether the pipeline stops here (an error and not collecting all).
@@ -277,7 +277,7 @@ impl<'a> Checker<'a> {
             };
             let path = format!("spec.resources[{i}].id");
             let prefix = "failed to validate resourcegraphdefinition: naming convention violation:";
-            if RESERVED.contains(&id.as_str()) {
+            if is_reserved(&id.as_str()) {
                 self.error(
                     "V2",
                     &path,
@@ -336,7 +336,7 @@ impl<'a> Checker<'a> {
                     .map(|m| m.keys().cloned().collect::<Vec<_>>())
                     .unwrap_or_default()
                 {
-                    if RESERVED.contains(&iterator.as_str()) {
+                    if is_reserved(&iterator.as_str()) {
                         self.error("V3", &path, format!("{prefix} forEach iterator name \"{iterator}\" is a reserved keyword"));
                     } else if !LOWER_CAMEL.is_match(&iterator) {
                         self.error("V3", &path, format!("{prefix} forEach iterator name \"{iterator}\" is not valid: must be lowerCamelCase"));
@@ -423,19 +423,7 @@ impl<'a> Checker<'a> {
             .pointer("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let spec = self
-            .rgd
-            .pointer("/spec/schema/spec")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let types = self
-            .rgd
-            .pointer("/spec/schema/types")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        if let Err(e) = simpleschema::spec_schema(&spec, &types, self.options.version) {
+        if let Err(e) = self.spec_schema() {
             let path = e
                 .strip_prefix("field ")
                 .and_then(|rest| rest.split_once(':'))
@@ -449,20 +437,7 @@ impl<'a> Checker<'a> {
 
     /// V8, V10: the status schema.
     fn status(&mut self) {
-        let spec = self
-            .rgd
-            .pointer("/spec/schema/spec")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let types = self
-            .rgd
-            .pointer("/spec/schema/types")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let spec_schema =
-            simpleschema::spec_schema(&spec, &types, self.options.version).unwrap_or_default();
+        let spec_schema = self.spec_schema().unwrap_or_default();
         match crd::status_schema(self.rgd, &spec_schema, self.options.version) {
             Ok((_, inferred)) => self.status_types = inferred.into_iter().collect(),
             Err(e) => {

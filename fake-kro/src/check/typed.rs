@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::Checker;
 use crate::expr::{self, Scanned};
 use crate::graph::strings_of;
-use crate::simpleschema::{self, find_cycle};
+use crate::simpleschema::find_cycle;
 use crate::typecheck::fields::{self, Field};
 use crate::typecheck::inspect::{Inspection, inspect};
 use crate::typecheck::{Env, Type, check as type_check, compat, decl};
@@ -493,19 +493,8 @@ impl Checker<'_> {
 
     /// The instance as `schema` sees it: spec and metadata (no namespace when cluster-scoped).
     fn instance_schema(&self) -> Value {
-        let spec = self
-            .rgd
-            .pointer("/spec/schema/spec")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let types = self
-            .rgd
-            .pointer("/spec/schema/types")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let spec_schema = simpleschema::spec_schema(&spec, &types, self.options.version)
+        let spec_schema = self
+            .spec_schema()
             .unwrap_or_else(|_| json!({"type": "object"}));
         let mut metadata = crate::kinds::object_meta();
         if !self.instance_namespaced()

@@ -15,7 +15,7 @@ use super::types::{ObjectType, Type};
 pub const TYPE_NAME_PREFIX: &str = "__type_";
 
 /// CEL's reserved words, which the API server escapes as `__word__` in field names.
-const RESERVED: &[&str] = &[
+pub const CEL_RESERVED: &[&str] = &[
     "true",
     "false",
     "null",
@@ -45,7 +45,7 @@ fn flag(node: &Value, key: &str) -> bool {
 
 /// The API server's escaping of a property name into a CEL field name (`None`: not expressible).
 pub fn escape(name: &str) -> Option<String> {
-    if RESERVED.contains(&name) {
+    if CEL_RESERVED.contains(&name) {
         return Some(format!("__{name}__"));
     }
     if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use super::types::{Type, parse_type};
+use super::types::{Type, parse_type, split_params};
 
 /// One overload of a function.
 #[derive(Clone, Debug)]
@@ -358,7 +358,7 @@ pub static FUNCTIONS: LazyLock<BTreeMap<String, Vec<Overload>>> = LazyLock::new(
         let [result, args, kind, name] = fields.as_slice() else {
             continue;
         };
-        let args: Vec<Type> = split_args(args).iter().map(|a| parse_type(a)).collect();
+        let args: Vec<Type> = split_params(args).iter().map(|a| parse_type(a)).collect();
         let result = parse_type(result);
         let mut params = Vec::new();
         for t in args.iter().chain(std::iter::once(&result)) {
@@ -376,29 +376,6 @@ pub static FUNCTIONS: LazyLock<BTreeMap<String, Vec<Overload>>> = LazyLock::new(
     }
     table
 });
-
-/// Splits an argument list at its top-level commas.
-fn split_args(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut depth = 0;
-    let mut current = String::new();
-    for c in text.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(std::mem::take(&mut current));
-                continue;
-            }
-            _ => {}
-        }
-        current.push(c);
-    }
-    if !current.is_empty() {
-        out.push(current);
-    }
-    out
-}
 
 fn collect_params(t: &Type, out: &mut Vec<String>) {
     match t {

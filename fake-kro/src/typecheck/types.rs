@@ -257,7 +257,7 @@ pub fn parse_type(text: &str) -> Type {
 }
 
 /// Splits `a, map(b, c), d` at the top-level commas.
-fn split_params(text: &str) -> Vec<String> {
+pub(crate) fn split_params(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut depth = 0;
     let mut current = String::new();
