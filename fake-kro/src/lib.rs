@@ -3,6 +3,7 @@
 //! last two driving one graph engine (`graph`).
 
 pub mod canonical;
+pub mod catalog;
 pub mod celtype;
 pub mod check;
 pub mod conditions;
@@ -16,3 +17,4 @@ pub mod pluralize;
 pub mod render;
 pub mod sim;
 pub mod simpleschema;
+pub mod typecheck;

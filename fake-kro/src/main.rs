@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use fake_kro::catalog::Catalog;
 use fake_kro::check::{CheckOptions, Contract, Severity, check};
 use fake_kro::crd::{CrdOptions, generate};
 use serde_json::{Value, json};
@@ -69,6 +70,10 @@ enum Command {
         /// Report every error, not only the first one kro would stop at.
         #[arg(long)]
         all: bool,
+        /// CRDs the templates' kinds resolve against: files or folders of CRD YAML (several
+        /// documents or `kubectl get crd -o yaml` output); may be repeated.
+        #[arg(long = "crds", value_name = "PATH")]
+        crds: Vec<PathBuf>,
     },
 }
 
@@ -125,7 +130,15 @@ fn main() -> ExitCode {
             format,
             contract,
             all,
+            crds,
         } => {
+            let mut catalog = Catalog::default();
+            for path in &crds {
+                if let Err(e) = catalog.load(path) {
+                    eprintln!("fake-kro: --crds {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
             let contract = match contract {
                 ContractArg::None => Contract::None,
                 ContractArg::Controlplane => Contract::ControlPlane,
@@ -137,6 +150,7 @@ fn main() -> ExitCode {
                 CheckOptions {
                     contract,
                     all_errors: all,
+                    catalog: std::sync::Arc::new(catalog),
                     ..CheckOptions::default()
                 },
             )

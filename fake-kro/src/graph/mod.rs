@@ -77,8 +77,8 @@ fn expressions_in(value: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// The nodes of an RGD with their dependencies (resource ids referenced by templates and
-/// includeWhen).
+/// The nodes of an RGD with their dependencies (resource ids referenced by templates, forEach
+/// dimensions and includeWhen, as kro's dependency graph counts them).
 pub fn nodes(rgd: &Value) -> Vec<Node> {
     let resources = rgd
         .pointer("/spec/resources")
@@ -97,6 +97,17 @@ pub fn nodes(rgd: &Value) -> Vec<Node> {
             let mut expressions = Vec::new();
             if let Some(t) = r.get("template") {
                 expressions_in(t, &mut expressions);
+            }
+            for dimension in r
+                .get("forEach")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object)
+            {
+                dimension
+                    .values()
+                    .for_each(|v| expressions_in(v, &mut expressions));
             }
             let include_when = strings_of(r.get("includeWhen"));
             include_when

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::instance::{InstanceContext, reconcile_instance};
 use super::{FINALIZER, Shared, SimError, SimOptions, finalizers_without_kro, lock, now};
+use crate::catalog::Catalog;
 use crate::check::{CheckOptions, Severity, check};
 use crate::conditions::{self, Condition, Conditions};
 use crate::crd::{CrdOptions, generate};
@@ -145,7 +146,11 @@ pub(super) async fn reconcile_rgd(
         set_finalizers(&api, &name, finalizers).await?;
     }
     let conditions = Conditions::of(conditions::RGD, &value, now());
-    let first_error = check(&value, &CheckOptions::default())
+    let options = CheckOptions {
+        catalog: Arc::new(cluster_catalog(&ctx.client).await),
+        ..CheckOptions::default()
+    };
+    let first_error = check(&value, &options)
         .into_iter()
         .find(|d| d.severity == Severity::Error)
         .map(|d| d.message);
@@ -293,6 +298,28 @@ fn rgd_status(rgd: &Value, mut conditions: Conditions, verdict: &Verdict) -> Val
 }
 
 /// V4's `failed to get schema` for the first template whose kind the API does not serve.
+/// The kinds the cluster serves, as kro's schema resolver sees them: the built-in kinds and every
+/// CRD the API server lists (only the built-in kinds when it cannot list them).
+async fn cluster_catalog(client: &Client) -> Catalog {
+    let mut catalog = Catalog::default();
+    match Api::<CustomResourceDefinition>::all(client.clone())
+        .list(&Default::default())
+        .await
+    {
+        Ok(crds) => {
+            for crd in crds {
+                if let Ok(value) = serde_json::to_value(&crd) {
+                    catalog.add_crd(&value);
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list CRDs; typed checks see only built-in kinds")
+        }
+    }
+    catalog
+}
+
 async fn unserved_template(client: &Client, rgd: &Value) -> Option<String> {
     for resource in rgd["spec"]["resources"].as_array().into_iter().flatten() {
         let template = &resource["template"];

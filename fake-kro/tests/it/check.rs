@@ -229,3 +229,73 @@ fn pitfall_warnings() {
         );
     }
 }
+
+fn pack_options(crds: &[&str]) -> CheckOptions {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut catalog = fake_kro::catalog::Catalog::default();
+    for path in crds {
+        catalog.load(&root.join(path)).unwrap();
+    }
+    CheckOptions {
+        all_errors: true,
+        contract: Contract::ControlPlane,
+        catalog: std::sync::Arc::new(catalog),
+        ..CheckOptions::default()
+    }
+}
+
+fn fixture(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/rgds/control-plane")
+        .join(name);
+    yaml_serde::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// [KRO-26] the provider packs are clean under typed checks against CRDs of the kinds they use
+/// (the ACK CRDs of fixtures/, minimal ASO and KCC CRDs of tests/data/crds), with every template
+/// resolved (no W-GVK-UNKNOWN).
+#[rstest]
+#[case::eks_ack("eks-ack.yaml", "../fixtures/crds/ack")]
+#[case::aks_aso("aks-aso.yaml", "tests/data/crds/aso.yaml")]
+#[case::gke_kcc("gke-kcc.yaml", "tests/data/crds/kcc.yaml")]
+fn provider_packs_are_clean_under_typed_checks(#[case] pack: &str, #[case] crds: &str) {
+    let found = check(&fixture(pack), &pack_options(&[crds]));
+    assert!(errors(&found).is_empty(), "{found:#?}");
+    assert!(
+        !warnings(&found).contains(&"W-GVK-UNKNOWN".to_string()),
+        "{found:#?}"
+    );
+}
+
+/// [KRO-26] a value of the wrong type in a pack's template is kro's V7 type mismatch, found
+/// through the CRD's schema.
+#[test]
+fn a_pack_template_of_the_wrong_type_is_rejected() {
+    let mut rgd = fixture("aks-aso.yaml");
+    rgd["spec"]["resources"][1]["template"]["spec"]["agentPoolProfiles"][0]["count"] =
+        json!("${schema.spec.vmSize}");
+    let found = errors(&check(&rgd, &pack_options(&["tests/data/crds/aso.yaml"])));
+    assert_eq!(
+        found[0],
+        (
+            "V7".to_string(),
+            "failed to validate resource \"cluster\": type mismatch in resource \"cluster\" at path \"spec.agentPoolProfiles[0].count\": expression \"schema.spec.vmSize\" returns type \"string\" but expected \"int\": type kind mismatch: got \"string\", expected \"int\"".to_string()
+        )
+    );
+}
+
+/// [KRO-26] typed admission against built-in kinds: unknown fields, wrong literal types, scope.
+#[rstest]
+#[case::unknown_field(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"nope": 1}}), "V4", "failed to build resource \"cm\": failed to extract CEL expressions from schema for resource cm: error getting field schema for path spec.nope: schema not found for field nope")]
+#[case::literal_type(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": "two"}}), "V4", "failed to build resource \"cm\": failed to extract CEL expressions from schema for resource cm: expected integer type for path spec.replicas, got string")]
+#[case::cluster_scoped(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r", "namespace": "x"}}), "V4", "failed to build resource \"cm\": resource \"cm\" is cluster-scoped and must not set metadata.namespace")]
+#[case::malformed_api_version(json!({"apiVersion": "a/b/v1", "kind": "ConfigMap", "metadata": {"name": "c"}}), "V4", "failed to build resource \"cm\": failed to extract GVK from resource cm: invalid apiVersion format \"a/b/v1\": unexpected GroupVersion string: a/b/v1")]
+#[case::field_selection(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "${schema.metadata.name.x}"}}), "V7", "failed to validate resource \"cm\": failed to compile template expression \"schema.metadata.name.x\" at path \"metadata.name\": ERROR: <input>:1:21: type 'string' does not support field selection\n | schema.metadata.name.x\n | ....................^")]
+fn typed_admission_with_built_in_kinds(
+    #[case] template: Value,
+    #[case] id: &str,
+    #[case] message: &str,
+) {
+    let rgd = with("/spec/resources/0/template", template);
+    assert_eq!(first_error(&rgd), (id.to_string(), message.to_string()));
+}

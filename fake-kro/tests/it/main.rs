@@ -7,6 +7,7 @@ mod common;
 
 mod check;
 mod crd;
+mod kro_cases;
 mod properties;
 mod render;
 mod sequences;

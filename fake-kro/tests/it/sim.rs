@@ -158,29 +158,27 @@ async fn scripts_and_suspension() {
     );
 }
 
-/// [KRO-20] an includeWhen that is not a boolean puts its node, and so the instance, in error
-/// as in kro (the simulator used to skip the node and prune its child).
+/// [KRO-20] [KRO-26] an includeWhen that is not a boolean: kro v0.9.3 type-checks it when it
+/// admits the RGD, so the RGD is Inactive and no instance is reconciled. (The engine's runtime
+/// error for a non-boolean includeWhen is asserted in `graph::tests` and `render`.)
 #[tokio::test]
 async fn include_when_that_is_not_a_boolean_is_an_error() {
     let (_server, client) = start().await;
     let mut rgd = demo_rgd();
     rgd["spec"]["resources"][1]["includeWhen"] = json!(["${schema.spec.name}"]);
-    let demos = demo_instances(&client, rgd).await;
-    demos
-        .create(&PostParams::default(), &instance("gated", json!({})))
-        .await
-        .unwrap();
-    let failed = wait_for(&demos, "gated", "ERROR", |o| {
-        o.pointer("/status/state") == Some(&json!("ERROR"))
+    let rgds = apply_rgd(&client, rgd).await;
+    let inactive = wait_for(&rgds, "demo-control-plane.kro.run", "Inactive", |o| {
+        o.pointer("/status/state") == Some(&json!("Inactive"))
     })
     .await;
+    let accepted = condition(&inactive, "GraphAccepted").unwrap();
+    assert_eq!(accepted["reason"], "InvalidResourceGraph");
     assert_eq!(
-        condition(&failed, "ResourcesReady").unwrap()["message"],
-        "resource reconciliation failed: includeWhen \"schema.spec.name\": expression \"schema.spec.name\" did not return bool"
+        accepted["message"],
+        "failed to validate resource \"service\": includeWhen expression \"schema.spec.name\" in resource \"service\" must return bool or optional_type(bool), but returns \"string\""
     );
 }
 
-/// [KRO-SIM-03] an invalid RGD is Inactive with kro's message; no CRD is created.
 #[tokio::test]
 async fn invalid_rgd_is_inactive() {
     let (_server, client) = start().await;

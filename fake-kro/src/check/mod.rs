@@ -1,19 +1,22 @@
 //! The offline RGD checker (kro.md §7): kro's build checks in kro's order, the Kany8s status
 //! contract, and pitfall warnings. Each diagnostic names the RGD path it is about.
 
+mod typed;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::catalog::Catalog;
 use crate::celtype::{self, CelType};
 use crate::crd;
 use crate::expr::{self, Scanned};
 use crate::graph::strings_of;
 use crate::locate::child;
-use crate::simpleschema::{self, KroVersion, find_cycle};
+use crate::simpleschema::{self, KroVersion};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -41,36 +44,21 @@ pub enum Contract {
     Infrastructure,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct CheckOptions {
     pub version: KroVersion,
     pub contract: Contract,
     /// Collect every error instead of stopping at the first (kro stops at the first).
     pub all_errors: bool,
+    /// The kinds templates resolve against (built-in kinds, plus CRDs given with `--crds` or
+    /// read from the API server).
+    pub catalog: Arc<Catalog>,
+    /// kro's `CELOmitFunction` feature gate (off by default, as in kro).
+    pub omit_function: bool,
 }
 
-const RESERVED: &[&str] = &[
-    "true",
-    "false",
-    "null",
-    "in",
-    "as",
-    "break",
-    "const",
-    "continue",
-    "else",
-    "for",
-    "function",
-    "if",
-    "import",
-    "let",
-    "loop",
-    "package",
-    "namespace",
-    "return",
-    "var",
-    "void",
-    "while",
+/// kro's reserved words beyond CEL's (`decl::CEL_RESERVED`), which ids and iterators may not use.
+const KRO_RESERVED: &[&str] = &[
     "apiVersion",
     "context",
     "dependency",
@@ -105,6 +93,10 @@ const RESERVED: &[&str] = &[
     "version",
 ];
 
+fn is_reserved(word: &&str) -> bool {
+    crate::typecheck::decl::CEL_RESERVED.contains(word) || KRO_RESERVED.contains(word)
+}
+
 fn regex(pattern: &str) -> Regex {
     Regex::new(pattern).unwrap_or_else(|_| unreachable!("constant pattern"))
 }
@@ -125,6 +117,8 @@ struct Checker<'a> {
     out: Vec<Diagnostic>,
     /// The inferred type of each status field, from the status stage.
     status_types: BTreeMap<String, CelType>,
+    /// The resources V4 built, in `spec.resources` order.
+    nodes: Vec<typed::Node>,
 }
 
 /// Every `${…}` string of a template, with its path.
@@ -161,6 +155,22 @@ impl<'a> Checker<'a> {
         });
     }
 
+    /// The instance spec's OpenAPI schema from the RGD's SimpleSchema (`spec` and `types`).
+    fn spec_schema(&self) -> Result<Value, String> {
+        let object = |pointer: &str| {
+            self.rgd
+                .pointer(pointer)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default()
+        };
+        simpleschema::spec_schema(
+            &object("/spec/schema/spec"),
+            &object("/spec/schema/types"),
+            self.options.version,
+        )
+    }
+
     /// Whether the pipeline stops here (an error and not collecting all).
     fn stop(&self) -> bool {
         !self.options.all_errors && self.out.iter().any(|d| d.severity == Severity::Error)
@@ -175,15 +185,17 @@ impl<'a> Checker<'a> {
     }
 
     fn run(&mut self) {
-        let stages: [fn(&mut Self); 9] = [
+        let stages: [fn(&mut Self); 11] = [
             Self::api_server_schema,
             Self::naming,
             Self::for_each,
             Self::resources_build,
             Self::simple_schema,
             Self::dependency_graph,
-            Self::ready_when,
+            Self::omit_identity,
+            Self::typed_resources,
             Self::status,
+            Self::typed_status,
             Self::contract,
         ];
         for stage in stages {
@@ -265,7 +277,7 @@ impl<'a> Checker<'a> {
             };
             let path = format!("spec.resources[{i}].id");
             let prefix = "failed to validate resourcegraphdefinition: naming convention violation:";
-            if RESERVED.contains(&id.as_str()) {
+            if is_reserved(&id.as_str()) {
                 self.error(
                     "V2",
                     &path,
@@ -324,7 +336,7 @@ impl<'a> Checker<'a> {
                     .map(|m| m.keys().cloned().collect::<Vec<_>>())
                     .unwrap_or_default()
                 {
-                    if RESERVED.contains(&iterator.as_str()) {
+                    if is_reserved(&iterator.as_str()) {
                         self.error("V3", &path, format!("{prefix} forEach iterator name \"{iterator}\" is a reserved keyword"));
                     } else if !LOWER_CAMEL.is_match(&iterator) {
                         self.error("V3", &path, format!("{prefix} forEach iterator name \"{iterator}\" is not valid: must be lowerCamelCase"));
@@ -362,6 +374,7 @@ impl<'a> Checker<'a> {
             else {
                 continue;
             };
+            let reported = self.out.len();
             let object_path = if resource.get("template").is_some() {
                 format!("{base}.template")
             } else {
@@ -394,40 +407,11 @@ impl<'a> Checker<'a> {
                     );
                 }
             }
-            if let Some(labels) = object
-                .pointer("/metadata/labels")
-                .and_then(Value::as_object)
-                && labels.keys().any(|k| k.starts_with("kro.run/"))
-            {
-                self.error("V4", &child(&object_path, "metadata.labels"), wrap(&format!("invalid label for resource \"{id}\". labels with prefix \"kro.run/\" are reserved for internal use")));
+            if self.out.len() > reported {
+                continue;
             }
-            let mut strings = Vec::new();
-            template_strings(object, &object_path, &mut strings);
-            for (path, text) in strings {
-                if let Err(e) = expr::scan(&text) {
-                    self.error(
-                        "V4",
-                        &path,
-                        wrap(&format!(
-                            "failed to extract CEL expressions from schema for resource {id}: {e}"
-                        )),
-                    );
-                }
-            }
-            for field in ["readyWhen", "includeWhen"] {
-                for (j, condition) in strings_of(resource.get(field)).iter().enumerate() {
-                    if !matches!(expr::scan(condition), Ok(Scanned::Standalone(_))) {
-                        self.error("V4", &format!("{base}.{field}[{j}]"), wrap(&format!("failed to parse {field} expressions: only standalone expressions are allowed")));
-                    }
-                }
-            }
-            if let (Some(api_version), Some(kind)) = (
-                object.get("apiVersion").and_then(Value::as_str),
-                object.get("kind").and_then(Value::as_str),
-            ) && crate::kinds::schema(api_version, kind).is_none()
-                && !api_version.contains("${")
-            {
-                self.warn("W-GVK-UNKNOWN", &object_path, format!("kro would fail: failed to get schema for resource {id} ({api_version}, Kind={kind}) unless the cluster serves it"));
+            if let Some(node) = self.build_node(i, resource, object, &object_path) {
+                self.nodes.push(node);
             }
         }
     }
@@ -439,19 +423,7 @@ impl<'a> Checker<'a> {
             .pointer("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let spec = self
-            .rgd
-            .pointer("/spec/schema/spec")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let types = self
-            .rgd
-            .pointer("/spec/schema/types")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        if let Err(e) = simpleschema::spec_schema(&spec, &types, self.options.version) {
+        if let Err(e) = self.spec_schema() {
             let path = e
                 .strip_prefix("field ")
                 .and_then(|rest| rest.split_once(':'))
@@ -463,147 +435,9 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// V6: expressions parse, reference only known identifiers, and form an acyclic graph.
-    fn dependency_graph(&mut self) {
-        let ids: Vec<String> = self
-            .resources()
-            .iter()
-            .filter_map(|(_, r)| r.get("id")?.as_str().map(str::to_string))
-            .collect();
-        let mut edges: BTreeMap<String, BTreeSet<String>> =
-            ids.iter().map(|i| (i.clone(), BTreeSet::new())).collect();
-        for (i, resource) in self.resources() {
-            let Some(id) = resource
-                .get("id")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-            else {
-                continue;
-            };
-            let iterators: BTreeSet<String> = resource
-                .get("forEach")
-                .and_then(Value::as_array)
-                .map(|d| {
-                    d.iter()
-                        .filter_map(Value::as_object)
-                        .flat_map(|m| m.keys().cloned())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let mut expressions: Vec<(String, String)> = Vec::new();
-            if let Some(template) = resource.get("template") {
-                let mut strings = Vec::new();
-                template_strings(
-                    template,
-                    &format!("spec.resources[{i}].template"),
-                    &mut strings,
-                );
-                for (path, text) in strings {
-                    match expr::scan(&text) {
-                        Ok(Scanned::Standalone(e)) => expressions.push((path, e)),
-                        Ok(Scanned::Template(parts)) => {
-                            for part in parts {
-                                if let expr::Part::Expression(e) = part {
-                                    expressions.push((path.clone(), e));
-                                }
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            for (j, condition) in strings_of(resource.get("includeWhen")).iter().enumerate() {
-                if let Ok(Scanned::Standalone(e)) = expr::scan(condition) {
-                    expressions.push((format!("spec.resources[{i}].includeWhen[{j}]"), e));
-                }
-            }
-            for (path, expression) in expressions {
-                let parsed = match celtype::parse(&expression) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        let field = path
-                            .split_once(".template.")
-                            .map_or(path.as_str(), |(_, f)| f);
-                        self.error("V7", &path, format!("failed to validate resource \"{id}\": failed to compile template expression \"{expression}\" at path \"{field}\": {e}"));
-                        continue;
-                    }
-                };
-                let used = celtype::identifiers(&parsed);
-                let unknown: Vec<String> = used
-                    .iter()
-                    .filter(|x| *x != "schema" && !ids.contains(x) && !iterators.contains(*x))
-                    .cloned()
-                    .collect();
-                if !unknown.is_empty() {
-                    self.error("V6", &path, format!("failed to build dependency graph: failed to extract dependencies: references unknown identifiers: [{}]", unknown.join(" ")));
-                }
-                for dependency in used.iter().filter(|x| ids.contains(x)) {
-                    if *dependency == id {
-                        self.error(
-                            "V6",
-                            &path,
-                            "failed to build dependency graph: self references are not allowed",
-                        );
-                    } else if let Some(e) = edges.get_mut(&id) {
-                        e.insert(dependency.clone());
-                    }
-                }
-            }
-        }
-        if let Some(cycle) = find_cycle(&edges) {
-            self.error(
-                "V6",
-                "spec.resources",
-                format!(
-                    "failed to build dependency graph: graph contains a cycle: {}",
-                    cycle.join(" -> ")
-                ),
-            );
-        }
-    }
-
-    /// V7: readyWhen may reference only its own resource (or `each`).
-    fn ready_when(&mut self) {
-        for (i, resource) in self.resources() {
-            let id = resource
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            for (j, condition) in strings_of(resource.get("readyWhen")).iter().enumerate() {
-                let Ok(Scanned::Standalone(expression)) = expr::scan(condition) else {
-                    continue;
-                };
-                let path = format!("spec.resources[{i}].readyWhen[{j}]");
-                match celtype::parse(&expression) {
-                    Err(e) => self.error("V7", &path, format!("failed to validate resource \"{id}\": failed to compile readyWhen expression \"{expression}\": {e}")),
-                    Ok(parsed) => {
-                        let unknown: Vec<String> = celtype::identifiers(&parsed).into_iter().filter(|x| *x != id && x != "each").collect();
-                        if !unknown.is_empty() {
-                            self.error("V7", &path, format!("failed to validate resource \"{id}\": resource \"{id}\" readyWhen: references unknown identifiers: [{}]", unknown.join(" ")));
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     /// V8, V10: the status schema.
     fn status(&mut self) {
-        let spec = self
-            .rgd
-            .pointer("/spec/schema/spec")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let types = self
-            .rgd
-            .pointer("/spec/schema/types")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let spec_schema =
-            simpleschema::spec_schema(&spec, &types, self.options.version).unwrap_or_default();
+        let spec_schema = self.spec_schema().unwrap_or_default();
         match crd::status_schema(self.rgd, &spec_schema, self.options.version) {
             Ok((_, inferred)) => self.status_types = inferred.into_iter().collect(),
             Err(e) => {
@@ -850,9 +684,10 @@ fn quoted_status_path(message: &str) -> Option<String> {
 pub fn check(rgd: &Value, options: &CheckOptions) -> Vec<Diagnostic> {
     let mut checker = Checker {
         rgd,
-        options: *options,
+        options: options.clone(),
         out: Vec::new(),
         status_types: BTreeMap::new(),
+        nodes: Vec::new(),
     };
     checker.run();
     checker.out
