@@ -12,6 +12,7 @@ pub mod eval;
 pub mod expr;
 pub mod graph;
 pub mod kinds;
+pub mod kro_library;
 pub mod locate;
 pub mod pluralize;
 pub mod render;

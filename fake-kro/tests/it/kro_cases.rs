@@ -415,7 +415,7 @@ fn kro_own_cases() {
     categories.push(("builder/validation", builder, 159));
     let mut cel = Tally::default();
     cel_cases(&mut cel);
-    categories.push(("cel", cel, 39));
+    categories.push(("cel", cel, 118));
     let mut simple = Tally::default();
     simpleschema_cases(&mut simple);
     categories.push(("simpleschema", simple, 55));
