@@ -10,8 +10,8 @@ use kube_cel::cel::objects::{Key, Map, OptionalValue};
 use kube_cel::cel::{Context, ExecutionError, FunctionContext, ResolveResult, Value as Cel};
 use serde_json::{Value, json};
 
-use crate::celtype;
 use crate::kro_library::{self, KRO_LIBRARY_ERROR};
+use crate::{cel_macros, celtype};
 
 /// Why an expression gave no value.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -237,6 +237,16 @@ fn for_each_call(
 
 /// Evaluates an expression against named JSON values (absent names are unobserved resources).
 pub fn evaluate(expression: &str, variables: &BTreeMap<String, Value>) -> Result<Value, EvalError> {
+    let result = evaluate_cel(expression, variables)?;
+    to_json(&result).map_err(EvalError::Failed)
+}
+
+/// [`evaluate`] before the conversion to JSON: the CEL value itself, for values JSON cannot
+/// hold (maps with integer keys, which kro's own tests compare).
+pub fn evaluate_cel(
+    expression: &str,
+    variables: &BTreeMap<String, Value>,
+) -> Result<Cel, EvalError> {
     let mut parsed = celtype::parse(expression).map_err(EvalError::Failed)?;
     // kro's runtime.newCondition macro runs at parse time: its keys are not references.
     for_each_call(&mut parsed, &mut kro_library::expand_new_condition)
@@ -251,15 +261,16 @@ pub fn evaluate(expression: &str, variables: &BTreeMap<String, Value>) -> Result
         )));
     }
     for_each_call(&mut parsed, &mut rewrite_optional).map_err(EvalError::Failed)?;
+    for_each_call(&mut parsed, &mut cel_macros::route_macro_call).map_err(EvalError::Failed)?;
     let mut context = Context::default().with_all();
     kro_library::register(&mut context);
+    cel_macros::register(&mut context);
     context.add_function(OPT_SELECT, optional_select);
     context.add_function(OPT_INDEX, optional_index);
     for (name, value) in variables {
         context.add_variable_from_value(name.clone(), to_cel(value));
     }
-    let result = Cel::resolve(&parsed, &context).map_err(classify)?;
-    to_json(&result).map_err(EvalError::Failed)
+    Cel::resolve(&parsed, &context).map_err(classify)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 pub mod canonical;
 pub mod catalog;
+pub mod cel_macros;
 pub mod celtype;
 pub mod check;
 pub mod conditions;
