@@ -62,24 +62,6 @@ fn hash_md5(text: Arc<String>) -> ResolveResult {
     bytes(&md5::Md5::digest(text.as_bytes()))
 }
 
-/// Go's `encoding/json` decodes every number as a float64, so kro's values are doubles.
-fn go_json_to_cel(value: &Value) -> Cel {
-    match value {
-        Value::Number(n) => Cel::Float(n.as_f64().unwrap_or_default()),
-        Value::Array(items) => Cel::List(Arc::new(items.iter().map(go_json_to_cel).collect())),
-        Value::Object(map) => {
-            let converted: HashMap<Key, Cel> = map
-                .iter()
-                .map(|(k, v)| (Key::String(Arc::new(k.clone())), go_json_to_cel(v)))
-                .collect();
-            Cel::Map(Map {
-                map: Arc::new(converted),
-            })
-        }
-        scalar => crate::eval::to_cel(scalar),
-    }
-}
-
 fn json_unmarshal(text: Arc<String>) -> ResolveResult {
     let parsed: Value = serde_json::from_str(&text).map_err(|e| {
         // Go's decoder words the commonest failure this way; other texts are serde's own.
@@ -90,7 +72,10 @@ fn json_unmarshal(text: Arc<String>) -> ResolveResult {
         };
         kro_error(format!("json.unmarshal failed to parse JSON: {reason}"))
     })?;
-    Ok(go_json_to_cel(&parsed))
+    // kro's values are Go float64s, which cel-go compares equal to ints (`… .count == 42`). cel
+    // 0.13 has no such heterogeneous equality, so whole numbers stay ints: those comparisons
+    // agree with kro, where only int/double mixing arithmetic would differ.
+    Ok(crate::eval::to_cel(&parsed))
 }
 
 /// Object keys sorted at every level, as Go's `json.Marshal` writes maps.

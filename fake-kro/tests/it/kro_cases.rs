@@ -161,9 +161,9 @@ fn json_with_string_keys(value: &Cel) -> Value {
     }
 }
 
-/// kro's CEL library results for the expressions of kro's tests.
-fn cel_cases(tally: &mut Tally) {
-    let data = read_yaml(&data_dir().join("cel.yaml"));
+/// kro's CEL library results for the expressions of a data file in `cel.yaml`'s format.
+fn cel_cases(file: &Path, tally: &mut Tally) {
+    let data = read_yaml(file);
     for case in data["cases"].as_array().into_iter().flatten() {
         let name = case["name"].as_str().unwrap_or_default();
         let expression = case["expr"].as_str().unwrap_or_default();
@@ -442,7 +442,7 @@ fn kro_own_cases() {
     }
     categories.push(("builder/validation", builder, 159));
     let mut cel = Tally::default();
-    cel_cases(&mut cel);
+    cel_cases(&data_dir().join("cel.yaml"), &mut cel);
     categories.push(("cel", cel, 128));
     let mut simple = Tally::default();
     simpleschema_cases(&mut simple);
@@ -470,4 +470,21 @@ fn kro_own_cases() {
         }
     }
     assert!(below.is_empty(), "categories below their floor: {below:?}");
+}
+
+/// fake-kro's own CEL library rows (`tests/data/cel-library.yaml`, results from kro v0.9.3): every
+/// one gives kro's exact result or error text.
+#[test]
+fn cel_library_edge_cases() {
+    let mut tally = Tally::default();
+    cel_cases(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cel-library.yaml"),
+        &mut tally,
+    );
+    assert!(tally.total > 30, "rows missing: {}", tally.total);
+    assert_eq!(
+        tally.exact, tally.total,
+        "rows differing from kro: {:#?}",
+        tally.mismatches
+    );
 }
