@@ -121,42 +121,45 @@ fn json_marshal(value: Cel) -> ResolveResult {
     Ok(Cel::String(Arc::new(go_html_escaped(&text))))
 }
 
-/// The position `index` in a list of `size`, when `0 <= index < size + extra`.
-fn list_position(index: i64, size: usize, extra: usize) -> Option<usize> {
-    usize::try_from(index).ok().filter(|i| *i < size + extra)
+/// `index` as a position in a list of `size`: an element (`[0, size)`), or an insertion point
+/// (`[0, size]`); outside, kro's bounds error for `function`.
+fn checked_position(
+    function: &str,
+    index: i64,
+    size: usize,
+    insertion: bool,
+) -> Result<usize, ExecutionError> {
+    let (limit, close) = if insertion {
+        (size + 1, ']')
+    } else {
+        (size, ')')
+    };
+    usize::try_from(index)
+        .ok()
+        .filter(|i| *i < limit)
+        .ok_or_else(|| {
+            kro_error(format!(
+                "{function}: index {index} out of bounds [0, {size}{close}"
+            ))
+        })
 }
 
 fn lists_set_at_index(list: Arc<Vec<Cel>>, index: i64, value: Cel) -> ResolveResult {
-    let position = list_position(index, list.len(), 0).ok_or_else(|| {
-        kro_error(format!(
-            "lists.setAtIndex: index {index} out of bounds [0, {})",
-            list.len()
-        ))
-    })?;
+    let position = checked_position("lists.setAtIndex", index, list.len(), false)?;
     let mut items = list.as_ref().clone();
     items[position] = value;
     Ok(Cel::List(Arc::new(items)))
 }
 
 fn lists_insert_at_index(list: Arc<Vec<Cel>>, index: i64, value: Cel) -> ResolveResult {
-    let position = list_position(index, list.len(), 1).ok_or_else(|| {
-        kro_error(format!(
-            "lists.insertAtIndex: index {index} out of bounds [0, {}]",
-            list.len()
-        ))
-    })?;
+    let position = checked_position("lists.insertAtIndex", index, list.len(), true)?;
     let mut items = list.as_ref().clone();
     items.insert(position, value);
     Ok(Cel::List(Arc::new(items)))
 }
 
 fn lists_remove_at_index(list: Arc<Vec<Cel>>, index: i64) -> ResolveResult {
-    let position = list_position(index, list.len(), 0).ok_or_else(|| {
-        kro_error(format!(
-            "lists.removeAtIndex: index {index} out of bounds [0, {})",
-            list.len()
-        ))
-    })?;
+    let position = checked_position("lists.removeAtIndex", index, list.len(), false)?;
     let mut items = list.as_ref().clone();
     items.remove(position);
     Ok(Cel::List(Arc::new(items)))
