@@ -285,10 +285,28 @@ fn collect(expr: &IdedExpr, bound: &mut Vec<String>, out: &mut BTreeSet<String>)
         }
         Expr::Select(s) => collect(&s.operand, bound, out),
         Expr::Call(call) => {
+            let binders = macro_binders(call);
             if let Some(target) = &call.target {
                 collect(target, bound, out);
             }
-            call.args.iter().for_each(|a| collect(a, bound, out));
+            let depth = bound.len();
+            for (position, arg) in call.args.iter().enumerate() {
+                match binders {
+                    Some(Binders { names, .. }) if position < names => {
+                        if let Expr::Ident(name) = &arg.expr {
+                            bound.push(name.clone());
+                        }
+                    }
+                    // `cel.bind`'s initial value is outside its own binding.
+                    Some(Binders { first_body, .. }) if position < first_body => {
+                        let inner = bound.split_off(depth);
+                        collect(arg, bound, out);
+                        bound.extend(inner);
+                    }
+                    _ => collect(arg, bound, out),
+                }
+            }
+            bound.truncate(depth);
         }
         Expr::List(list) => list.elements.iter().for_each(|e| collect(e, bound, out)),
         Expr::Map(map) => {
@@ -321,6 +339,42 @@ fn collect(expr: &IdedExpr, bound: &mut Vec<String>, out: &mut BTreeSet<String>)
             bound.pop();
         }
         Expr::Literal(_) | Expr::Unspecified => {}
+    }
+}
+
+/// The variables a macro call the parser leaves as a call binds: its first `names` arguments,
+/// in scope from argument `first_body` on.
+#[derive(Clone, Copy)]
+struct Binders {
+    names: usize,
+    first_body: usize,
+}
+
+/// `cel.bind(x, init, body)` and the two-variable comprehensions (`l.transformMap(i, v, …)`).
+fn macro_binders(call: &kube_cel::cel::common::ast::CallExpr) -> Option<Binders> {
+    let idents = |n: usize| {
+        call.args.len() > n
+            && call.args[..n]
+                .iter()
+                .all(|a| matches!(a.expr, Expr::Ident(_)))
+    };
+    let on_cel =
+        matches!(call.target.as_deref().map(|t| &t.expr), Some(Expr::Ident(n)) if n == "cel");
+    match (call.func_name.as_str(), call.args.len()) {
+        ("bind", 3) if on_cel && idents(1) => Some(Binders {
+            names: 1,
+            first_body: 2,
+        }),
+        ("transformList" | "transformMap" | "transformMapEntry", 3 | 4)
+        | ("all" | "exists" | "existsOne" | "exists_one", 3)
+            if call.target.is_some() && idents(2) =>
+        {
+            Some(Binders {
+                names: 2,
+                first_body: 2,
+            })
+        }
+        _ => None,
     }
 }
 

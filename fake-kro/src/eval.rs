@@ -5,11 +5,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use kube_cel::KubeCelExt;
+use kube_cel::cel::common::ast::CallExpr;
 use kube_cel::cel::objects::{Key, Map, OptionalValue};
 use kube_cel::cel::{Context, ExecutionError, FunctionContext, ResolveResult, Value as Cel};
 use serde_json::{Value, json};
 
-use crate::celtype;
+use crate::kro_library::{self, KRO_LIBRARY_ERROR};
+use crate::{cel_macros, celtype};
 
 /// Why an expression gave no value.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -102,6 +104,9 @@ fn go_duration(seconds: i64) -> String {
 fn classify(error: ExecutionError) -> EvalError {
     let text = error.to_string();
     match error {
+        ExecutionError::FunctionError { function, message } if function == KRO_LIBRARY_ERROR => {
+            EvalError::Failed(message)
+        }
         ExecutionError::NoSuchKey(_)
         | ExecutionError::UndeclaredReference(_)
         | ExecutionError::IndexOutOfBounds(_) => EvalError::Pending(text),
@@ -164,54 +169,88 @@ fn optional_index(_: &FunctionContext, target: Cel, key: Cel) -> ResolveResult {
 
 /// Routes optional selection and indexing to this module's implementations (cel 0.13 treats a
 /// missing key as an error or a present null).
-fn rewrite_optionals(expr: &mut kube_cel::cel::IdedExpr) {
-    use kube_cel::cel::common::ast::{EntryExpr, Expr, operators};
+fn rewrite_optional(call: &mut CallExpr) -> Result<(), String> {
+    use kube_cel::cel::common::ast::operators;
+    if call.func_name == operators::OPT_SELECT {
+        call.func_name = OPT_SELECT.into();
+    } else if call.func_name == operators::OPT_INDEX {
+        call.func_name = OPT_INDEX.into();
+    }
+    Ok(())
+}
+
+/// Applies `visit` to every call of the expression, outermost first; the first error stops.
+fn for_each_call(
+    expr: &mut kube_cel::cel::IdedExpr,
+    visit: &mut dyn FnMut(&mut CallExpr) -> Result<(), String>,
+) -> Result<(), String> {
+    use kube_cel::cel::common::ast::{EntryExpr, Expr};
     match &mut expr.expr {
         Expr::Call(call) => {
-            if call.func_name == operators::OPT_SELECT {
-                call.func_name = OPT_SELECT.into();
-            } else if call.func_name == operators::OPT_INDEX {
-                call.func_name = OPT_INDEX.into();
-            }
+            visit(call)?;
             if let Some(target) = call.target.as_mut() {
-                rewrite_optionals(target);
+                for_each_call(target, visit)?;
             }
-            call.args.iter_mut().for_each(rewrite_optionals);
+            for arg in &mut call.args {
+                for_each_call(arg, visit)?;
+            }
         }
-        Expr::Select(s) => rewrite_optionals(&mut s.operand),
-        Expr::List(l) => l.elements.iter_mut().for_each(rewrite_optionals),
+        Expr::Select(s) => for_each_call(&mut s.operand, visit)?,
+        Expr::List(l) => {
+            for element in &mut l.elements {
+                for_each_call(element, visit)?;
+            }
+        }
         Expr::Map(m) => {
             for entry in &mut m.entries {
                 match &mut entry.expr {
                     EntryExpr::MapEntry(e) => {
-                        rewrite_optionals(&mut e.key);
-                        rewrite_optionals(&mut e.value);
+                        for_each_call(&mut e.key, visit)?;
+                        for_each_call(&mut e.value, visit)?;
                     }
-                    EntryExpr::StructField(f) => rewrite_optionals(&mut f.value),
+                    EntryExpr::StructField(f) => for_each_call(&mut f.value, visit)?,
                 }
             }
         }
         Expr::Struct(s) => {
             for entry in &mut s.entries {
                 if let EntryExpr::StructField(f) = &mut entry.expr {
-                    rewrite_optionals(&mut f.value);
+                    for_each_call(&mut f.value, visit)?;
                 }
             }
         }
         Expr::Comprehension(c) => {
-            rewrite_optionals(&mut c.iter_range);
-            rewrite_optionals(&mut c.accu_init);
-            rewrite_optionals(&mut c.loop_cond);
-            rewrite_optionals(&mut c.loop_step);
-            rewrite_optionals(&mut c.result);
+            for part in [
+                &mut c.iter_range,
+                &mut c.accu_init,
+                &mut c.loop_cond,
+                &mut c.loop_step,
+                &mut c.result,
+            ] {
+                for_each_call(part, visit)?;
+            }
         }
         Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
     }
+    Ok(())
 }
 
 /// Evaluates an expression against named JSON values (absent names are unobserved resources).
 pub fn evaluate(expression: &str, variables: &BTreeMap<String, Value>) -> Result<Value, EvalError> {
+    let result = evaluate_cel(expression, variables)?;
+    to_json(&result).map_err(EvalError::Failed)
+}
+
+/// [`evaluate`] before the conversion to JSON: the CEL value itself, for values JSON cannot
+/// hold (maps with integer keys, which kro's own tests compare).
+pub fn evaluate_cel(
+    expression: &str,
+    variables: &BTreeMap<String, Value>,
+) -> Result<Cel, EvalError> {
     let mut parsed = celtype::parse(expression).map_err(EvalError::Failed)?;
+    // kro's runtime.newCondition macro runs at parse time: its keys are not references.
+    for_each_call(&mut parsed, &mut kro_library::expand_new_condition)
+        .map_err(EvalError::Failed)?;
     // An identifier with no value is a resource not observed yet: the expression waits.
     if let Some(missing) = celtype::identifiers(&parsed)
         .into_iter()
@@ -221,15 +260,17 @@ pub fn evaluate(expression: &str, variables: &BTreeMap<String, Value>) -> Result
             "undeclared reference to '{missing}'"
         )));
     }
-    rewrite_optionals(&mut parsed);
+    for_each_call(&mut parsed, &mut rewrite_optional).map_err(EvalError::Failed)?;
+    for_each_call(&mut parsed, &mut cel_macros::route_macro_call).map_err(EvalError::Failed)?;
     let mut context = Context::default().with_all();
+    kro_library::register(&mut context);
+    cel_macros::register(&mut context);
     context.add_function(OPT_SELECT, optional_select);
     context.add_function(OPT_INDEX, optional_index);
     for (name, value) in variables {
         context.add_variable_from_value(name.clone(), to_cel(value));
     }
-    let result = Cel::resolve(&parsed, &context).map_err(classify)?;
-    to_json(&result).map_err(EvalError::Failed)
+    Cel::resolve(&parsed, &context).map_err(classify)
 }
 
 #[cfg(test)]

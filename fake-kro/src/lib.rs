@@ -4,6 +4,7 @@
 
 pub mod canonical;
 pub mod catalog;
+pub mod cel_macros;
 pub mod celtype;
 pub mod check;
 pub mod conditions;
@@ -12,6 +13,7 @@ pub mod eval;
 pub mod expr;
 pub mod graph;
 pub mod kinds;
+pub mod kro_library;
 pub mod locate;
 pub mod pluralize;
 pub mod render;

@@ -204,3 +204,28 @@ fn children_inherit_the_instance_namespace_like_kro() {
         .collect();
     assert_eq!(ids, ["ns"]);
 }
+
+/// kro's CEL library through the graph engine: seeded names, hashes, `json.marshal`, `cel.bind`
+/// and two-variable comprehensions render with kro v0.9.3's values (computed with kro's
+/// environment), and the macros' variables are not taken for resources.
+#[test]
+fn kro_cel_library_renders_with_kros_values() {
+    let rgd = rgd_with(
+        "Namespaced",
+        json!([{"id": "cm", "template": {"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cm-${random.seededString(10, schema.spec.name)}"},
+        "data": {
+            "digest": "${base64.encode(hash.sha256(schema.spec.name))}",
+            "doubled": "${json.marshal([1, 2].transformList(i, v, v * 2))}",
+            "bound": "${cel.bind(n, schema.spec.name, n + n)}"
+        }}}]),
+    );
+    let rendered = render(&rgd, &thing(Some("team-a")), &BTreeMap::new()).unwrap();
+    assert_eq!(rendered.not_rendered, BTreeMap::new());
+    let (_, cm) = &rendered.resources[0];
+    assert_eq!(cm["metadata"]["name"], "cm-9t3ui0rg9t");
+    assert_eq!(
+        cm["data"],
+        json!({"digest": "47mKTaMaEn1L3m5DAz9muidMqw636xxw7EFAK/YnPdg=", "doubled": "[2,4]", "bound": "tt"})
+    );
+}
