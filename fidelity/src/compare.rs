@@ -104,7 +104,7 @@ pub fn checks_of(observation: &Value) -> Vec<(String, String)> {
             }
             ("body", Value::Object(body)) if body.get("kind") == Some(&"Status".into()) => {
                 for part in ["reason", "message", "details", "code", "status"] {
-                    checks.push((part.to_string(), format!("/body/{part}")));
+                    checks.push((format!("Status.{part}"), format!("/body/{part}")));
                 }
             }
             (k, _) => checks.push((k.to_string(), format!("/{k}"))),
@@ -169,7 +169,7 @@ mod tests {
         let mut b = a.clone();
         b["body"]["message"] = json!("other");
         let checks = checks_of(&a);
-        assert!(checks.iter().any(|(n, _)| n == "message"));
+        assert!(checks.iter().any(|(n, _)| n == "Status.message"));
         assert_eq!(compare_check(&a, &b, "/body/reason", &[]), Outcome::Equal);
         assert!(matches!(
             compare_check(&a, &b, "/body/message", &[]),

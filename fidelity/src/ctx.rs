@@ -411,7 +411,7 @@ impl Ctx {
             {
                 continue;
             }
-            let last = stop(&event);
+            let last = stop(&event) || event["kind"] == "Status";
             events.push(event);
             if last {
                 break;

@@ -47,11 +47,11 @@ impl Engine {
         let mut items = Vec::new();
         let mut remaining = 0u64;
         let mut next = None;
-        for (key, object) in
-            state
-                .store
-                .list(&target.resource.group, &target.resource.plural, namespace)
-        {
+        for (key, object) in state.store.list(
+            crate::events::storage_group(&target.resource),
+            &target.resource.plural,
+            namespace,
+        ) {
             let position = format!("{}/{}", key.namespace, key.name);
             if !start_after.is_empty() && position <= start_after {
                 continue;
