@@ -119,7 +119,8 @@ impl Normaliser {
                 map.iter()
                     .map(|(k, v)| {
                         let list = (is_list_meta || is_bookmark_meta) && k == "resourceVersion";
-                        (k.clone(), self.apply_at(v, Some(k), list))
+                        // Keys too: managedFields name list items by uid (`k:{"uid":…}`).
+                        (self.text(k), self.apply_at(v, Some(k), list))
                     })
                     .collect::<serde_json::Map<_, _>>()
                     .into()
