@@ -203,6 +203,8 @@ pub struct Ctx {
     home: PathBuf,
     embedded: Option<std::sync::Arc<kany8s_apiserver::Server>>,
     observations: Vec<Observation>,
+    /// Explanations declared for every observation recorded after them ([`Ctx::explain`]).
+    standing: Vec<Explain>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -235,6 +237,7 @@ impl Ctx {
             home,
             embedded,
             observations: Vec::new(),
+            standing: Vec::new(),
         }
     }
 
@@ -331,14 +334,21 @@ impl Ctx {
     }
 
     /// Records any value under `label`.
-    pub fn record(&mut self, label: &str, value: Value, explains: Vec<Explain>) {
+    pub fn record(&mut self, label: &str, value: Value, mut explains: Vec<Explain>) {
         tracing::debug!(side = ?self.side, label, "observation");
+        explains.extend(self.standing.iter().cloned());
         self.observations.push(Observation {
             label: label.to_string(),
             value,
             explains,
             kubectl: false,
         });
+    }
+
+    /// Declares a known difference for every observation this sequence records from here on
+    /// (one path, one reason: for a difference every step of the sequence shows).
+    pub fn explain(&mut self, path: &str, reason: &str) {
+        self.standing.push(Explain::new(path, reason));
     }
 
     /// Repeats `req` until `done` holds for the reply (or [`POLL_WAIT`] passed), then records
@@ -434,6 +444,8 @@ impl Ctx {
         explains: Vec<Explain>,
     ) -> Result<(bool, String), FidelityError> {
         let (ok, stdout, stderr) = self.kubectl_quiet(args, stdin).await?;
+        let mut explains = explains;
+        explains.extend(self.standing.iter().cloned());
         self.observations.push(Observation {
             label: label.to_string(),
             value: json!({"exit": ok, "stdout": stdout, "stderr": stderr}),

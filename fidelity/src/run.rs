@@ -210,8 +210,16 @@ fn compare_sides(
         errors.push(format!("upstream: {e}"));
     }
     // The same code declares the same explanations on both sides: the embedded side's count.
-    let explains_declared: Vec<compare::Explain> =
-        embedded.0.iter().flat_map(|o| o.explains.clone()).collect();
+    let explains_declared: Vec<compare::Explain> = embedded
+        .0
+        .iter()
+        .flat_map(|o| o.explains.clone())
+        .fold(Vec::new(), |mut all, e| {
+            if !all.contains(&e) {
+                all.push(e);
+            }
+            all
+        });
     let a = normalise_side(embedded.0);
     let b = normalise_side(upstream.0);
     let mut labels: Vec<(usize, String)> = a.iter().map(|(l, (i, _))| (*i, l.clone())).collect();

@@ -70,7 +70,16 @@ impl Engine {
                     next = Some(position.clone());
                 }
             }
-            items.push(Self::present(&target.resource, &target.version, object));
+            let mut item = Self::present(&target.resource, &target.version, object);
+            // kube-apiserver's lists of built-in kinds are typed: their items carry no
+            // apiVersion and kind (custom resources' items do).
+            if target.resource.kind != crate::registry::Kind::Custom
+                && let Some(fields) = item.as_object_mut()
+            {
+                fields.remove("apiVersion");
+                fields.remove("kind");
+            }
+            items.push(item);
         }
         let mut metadata = json!({"resourceVersion": snapshot_rv.to_string()});
         if remaining > 0

@@ -1515,3 +1515,24 @@ async fn protected_namespace_delete_details() {
         json!({"name": "default", "kind": "namespaces"})
     );
 }
+
+/// [API-07] [API-14] Found by the differential suite: lists of built-ins are typed (items carry
+/// no apiVersion/kind, custom resources' do), and a watch-list request may leave
+/// resourceVersion unset (a consistent read).
+#[tokio::test]
+async fn typed_builtin_lists_and_watch_list_without_resource_version() {
+    let s = server().await;
+    post(&s, CMS, configmap("c")).await;
+    let list = get(&s, CMS).await;
+    assert!(list.body["items"][0].get("kind").is_none());
+    assert!(list.body["items"][0].get("apiVersion").is_none());
+    let events = watch_events(
+        &s,
+        &format!("{CMS}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"),
+        2,
+        Duration::from_secs(2),
+    )
+    .await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["ADDED", "BOOKMARK"]);
+}
