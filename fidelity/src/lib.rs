@@ -11,6 +11,7 @@
 
 pub mod compare;
 pub mod ctx;
+pub mod known;
 pub mod normalise;
 pub mod report;
 pub mod run;

@@ -220,6 +220,13 @@ fn compare_sides(
             }
             all
         });
+    let mut explains_declared = explains_declared;
+    for (s, _, path, reason) in crate::known::KNOWN {
+        let e = compare::Explain::new(*path, *reason);
+        if *s == sequence.name && !explains_declared.contains(&e) {
+            explains_declared.push(e);
+        }
+    }
     let a = normalise_side(embedded.0);
     let b = normalise_side(upstream.0);
     let mut labels: Vec<(usize, String)> = a.iter().map(|(l, (i, _))| (*i, l.clone())).collect();
@@ -237,9 +244,23 @@ fn compare_sides(
             ea.map_or(Value::Null, |(_, o)| o.value.clone()),
             eb.map_or(Value::Null, |(_, o)| o.value.clone()),
         );
-        let explains: Vec<compare::Explain> =
+        let mut explains: Vec<compare::Explain> =
             ea.map(|(_, o)| o.explains.clone()).unwrap_or_default();
+        explains.extend(crate::known::explains(sequence.name, &label));
         if ea.is_none() || eb.is_none() {
+            if let Some(e) = explains.iter().find(|e| e.path.is_empty()) {
+                for (i, d) in explains_declared.iter().enumerate() {
+                    if d == e {
+                        used[i] = true;
+                    }
+                }
+                checks.push(CheckResult {
+                    label: label.clone(),
+                    check: "observed".into(),
+                    outcome: Outcome::Explained(Vec::new(), vec![e.reason.clone()]),
+                });
+                continue;
+            }
             checks.push(CheckResult {
                 label: label.clone(),
                 check: "observed".into(),

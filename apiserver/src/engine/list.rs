@@ -87,6 +87,9 @@ impl Engine {
         {
             metadata["continue"] = json!(encode_continue(&position, snapshot_rv));
             metadata["remainingItemCount"] = json!(remaining);
+        } else if target.resource.kind == crate::registry::Kind::Custom {
+            // kube-apiserver's unstructured lists always carry the (empty) continue token.
+            metadata["continue"] = json!("");
         }
         Ok(json!({
             "apiVersion": target.api_version(),

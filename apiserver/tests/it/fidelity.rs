@@ -1535,4 +1535,16 @@ async fn typed_builtin_lists_and_watch_list_without_resource_version() {
     .await;
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["ADDED", "BOOKMARK"]);
+    let refused = get(&s, &format!("{CMS}?sendInitialEvents=true")).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        refused.body["message"],
+        "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list"
+    );
+    install_widgets(&s).await;
+    let custom = get(&s, WIDGETS).await;
+    assert_eq!(
+        custom.body["metadata"]["continue"], "",
+        "unstructured lists carry it"
+    );
 }
