@@ -310,7 +310,10 @@ async fn partial(c: &mut Ctx) -> Result<(), FidelityError> {
     Ok(())
 }
 
-fn gadget_crd(g: &str) -> String {
+/// The gadget CRD of group `g` (`short`: with the short name `gd`; two sequences share the
+/// upstream server, and two kinds with one short name make kubectl warn).
+fn gadget_crd(g: &str, short: bool) -> String {
+    let short_names = if short { ", shortNames: [gd]" } else { "" };
     format!(
         r#"apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
@@ -319,7 +322,7 @@ metadata:
 spec:
   group: {g}
   scope: Namespaced
-  names: {{kind: Gadget, plural: gadgets, singular: gadget, listKind: GadgetList, shortNames: [gd]}}
+  names: {{kind: Gadget, plural: gadgets, singular: gadget, listKind: GadgetList{short_names}}}
   versions:
   - name: v1
     served: true
@@ -363,7 +366,7 @@ async fn kubectl_everyday(c: &mut Ctx) -> Result<(), FidelityError> {
     c.kubectl(
         "apply crd",
         &["apply", "--server-side", "-f", "-"],
-        Some(&gadget_crd(&g)),
+        Some(&gadget_crd(&g, true)),
         vec![],
     )
     .await?;
@@ -647,21 +650,25 @@ async fn kubectl_sandbox(c: &mut Ctx) -> Result<(), FidelityError> {
     let n = ns.as_str();
     c.kubectl_quiet(
         &["apply", "--server-side", "-f", "-"],
-        Some(&gadget_crd(&g)),
+        Some(
+            &gadget_crd(&g, false)
+                .replace("Gadget", "Gizmo")
+                .replace("gadget", "gizmo"),
+        ),
     )
     .await?;
     c.kubectl_quiet(
         &[
             "wait",
             "--for=condition=Established",
-            &format!("crd/gadgets.{g}"),
+            &format!("crd/gizmos.{g}"),
             "--timeout=60s",
         ],
         None,
     )
     .await?;
     let manifest = format!(
-        "apiVersion: {g}/v1\nkind: Gadget\nmetadata: {{name: demo, namespace: {n}}}\nspec: {{size: 1}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: demo-kubeconfig, namespace: {n}}}\nstringData: {{value: hello}}\n"
+        "apiVersion: {g}/v1\nkind: Gizmo\nmetadata: {{name: demo, namespace: {n}}}\nspec: {{size: 1}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: demo-kubeconfig, namespace: {n}}}\nstringData: {{value: hello}}\n"
     );
     c.kubectl(
         "apply manifest",
@@ -673,7 +680,7 @@ async fn kubectl_sandbox(c: &mut Ctx) -> Result<(), FidelityError> {
     c.kubectl_quiet(
         &[
             "patch",
-            "gadget",
+            "gizmo",
             "demo",
             "-n",
             n,
@@ -691,7 +698,7 @@ async fn kubectl_sandbox(c: &mut Ctx) -> Result<(), FidelityError> {
             "wait",
             "--for=jsonpath={.status.phase}=Up",
             "--timeout=30s",
-            "gadget/demo",
+            "gizmo/demo",
             "-n",
             n,
         ],
@@ -705,7 +712,7 @@ async fn kubectl_sandbox(c: &mut Ctx) -> Result<(), FidelityError> {
             "wait",
             "--for=condition=Available",
             "--timeout=30s",
-            "gadget/demo",
+            "gizmo/demo",
             "-n",
             n,
         ],
@@ -765,7 +772,7 @@ async fn kubectl_sandbox(c: &mut Ctx) -> Result<(), FidelityError> {
     .await?;
     c.kubectl(
         "get several kinds",
-        &["get", "gadgets,secrets", "-n", n],
+        &["get", "gizmos,secrets", "-n", n],
         None,
         vec![],
     )
@@ -775,13 +782,13 @@ async fn kubectl_sandbox(c: &mut Ctx) -> Result<(), FidelityError> {
         "eventTime": "2026-12-06T10:00:00.000000Z", "reportingController": "kany8s.io/controller",
         "reportingInstance": "kany8s-0", "action": "Reconcile", "reason": "Created", "type": "Normal",
         "note": "created the instance",
-        "regarding": {"apiVersion": format!("{g}/v1"), "kind": "Gadget", "name": "demo", "namespace": n}
+        "regarding": {"apiVersion": format!("{g}/v1"), "kind": "Gizmo", "name": "demo", "namespace": n}
     });
     c.send(&Req::post(c.grouped("events.k8s.io/v1", "events"), event))
         .await?;
     c.kubectl(
         "describe with events",
-        &["describe", "gadget", "demo", "-n", n],
+        &["describe", "gizmo", "demo", "-n", n],
         None,
         vec![],
     )
