@@ -91,11 +91,7 @@ impl Normaliser {
                     self.learn_value(item, rvs, key);
                 }
             }
-            Value::String(s) => {
-                if key != Some("resourceVersion") {
-                    self.learn_text(s);
-                }
-            }
+            Value::String(s) if key != Some("resourceVersion") => self.learn_text(s),
             _ => {}
         }
     }

@@ -191,8 +191,8 @@ fn short(value: &Option<Value>) -> String {
         None => "(absent)".into(),
         Some(v) => {
             let text = v.to_string();
-            if text.len() > 600 {
-                format!("{}…", &text[..text.floor_char_boundary(600)])
+            if text.chars().count() > 600 {
+                format!("{}…", text.chars().take(600).collect::<String>())
             } else {
                 text
             }

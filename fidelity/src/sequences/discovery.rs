@@ -172,17 +172,16 @@ async fn aggregated(c: &mut Ctx) -> Result<(), FidelityError> {
                 .is_some_and(|n| groups.iter().any(|g| g == n))
         });
         for item in items.iter_mut() {
-            if item["metadata"]["name"] == "apps" {
-                if let Some(resources) = item
+            if item["metadata"]["name"] == "apps"
+                && let Some(resources) = item
                     .pointer_mut("/versions/0/resources")
                     .and_then(Value::as_array_mut)
-                {
-                    resources.retain(|r| {
-                        ["daemonsets", "deployments", "replicasets", "statefulsets"]
-                            .iter()
-                            .any(|k| r["resource"] == *k)
-                    });
-                }
+            {
+                resources.retain(|r| {
+                    ["daemonsets", "deployments", "replicasets", "statefulsets"]
+                        .iter()
+                        .any(|k| r["resource"] == *k)
+                });
             }
         }
     }
@@ -255,7 +254,7 @@ async fn tables(c: &mut Ctx) -> Result<(), FidelityError> {
         configmap("c", json!({"a": "1", "b": "2"})),
     ))
     .await?;
-    c.send(&Req::post(&widgets(c), widget(c, "w", json!({"size": 3}))))
+    c.send(&Req::post(widgets(c), widget(c, "w", json!({"size": 3}))))
         .await?;
     c.check("configmaps", Req::get(&cms).accept(TABLE)).await?;
     c.check("configmap", Req::get(format!("{cms}/c")).accept(TABLE))
@@ -289,7 +288,7 @@ async fn partial(c: &mut Ctx) -> Result<(), FidelityError> {
     let mut cm = configmap("c", json!({"a": "1"}));
     cm["metadata"]["labels"] = json!({"l": "v"});
     c.send(&Req::post(&cms, cm)).await?;
-    c.send(&Req::post(&widgets(c), widget(c, "w", json!({"size": 3}))))
+    c.send(&Req::post(widgets(c), widget(c, "w", json!({"size": 3}))))
         .await?;
     c.check(
         "get configmap",
