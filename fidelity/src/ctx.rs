@@ -279,14 +279,20 @@ impl Ctx {
             .map_err(|e| FidelityError::Request(req.path.clone(), e.to_string()))
     }
 
+    /// The raw response to `req`.
+    async fn exchange(
+        &self,
+        req: &Req,
+    ) -> Result<http::Response<kube::client::Body>, FidelityError> {
+        self.client
+            .send(self.request(req)?)
+            .await
+            .map_err(|e| FidelityError::Request(req.path.clone(), e.to_string()))
+    }
+
     /// Sends a request without recording it (setup steps).
     pub async fn send(&self, req: &Req) -> Result<Reply, FidelityError> {
-        let request = self.request(req)?;
-        let response = self
-            .client
-            .send(request)
-            .await
-            .map_err(|e| FidelityError::Request(req.path.clone(), e.to_string()))?;
+        let response = self.exchange(req).await?;
         let status = response.status().as_u16();
         let content_type = header(response.headers(), "content-type");
         let warnings = response
@@ -382,12 +388,7 @@ impl Ctx {
 
     /// Opens a watch (`req` is a GET with `watch=true`).
     pub async fn watch(&self, req: &Req) -> Result<Watch, FidelityError> {
-        let request = self.request(req)?;
-        let response = self
-            .client
-            .send(request)
-            .await
-            .map_err(|e| FidelityError::Request(req.path.clone(), e.to_string()))?;
+        let response = self.exchange(req).await?;
         Ok(Watch {
             status: response.status().as_u16(),
             content_type: header(response.headers(), "content-type"),
