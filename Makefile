@@ -5,7 +5,7 @@ CARGO ?= cargo
 SCENARIOS := kro-reflection kro-infra-reflection kro-infra-cluster-identity kro-reflection-multi-rgd topology pause-quiet capd-kubeadm
 TARGET ?= embedded
 
-.PHONY: upstream dev test lint crds fmt bench-apiserver bench-scale bench-chaos release-manifests test-acceptance $(addprefix test-acceptance-,$(SCENARIOS)) kind-up kind-down kind-capd-kubeadm
+.PHONY: upstream dev test fidelity lint crds fmt bench-apiserver bench-scale bench-chaos release-manifests test-acceptance $(addprefix test-acceptance-,$(SCENARIOS)) kind-up kind-down kind-capd-kubeadm
 
 ## upstream: build the upstream target's programs (kube-apiserver, etcd, kro, Cluster API, helm)
 ## from Go modules into .upstream/bin; a no-op when they are up to date (upstream/build.sh).
@@ -21,6 +21,12 @@ dev:
 ## target (whose programs `make upstream` builds first; without Go it stops and says so).
 test: upstream
 	$(CARGO) test --workspace --locked
+
+## fidelity: the differential suite: the embedded API server against the real kube-apiserver
+## (etcd, kube-apiserver, kube-controller-manager of `make upstream`), request by request; prints
+## the table and `fidelity: N checks, ...`, writes target/fidelity/differences.md (docs/fidelity.md).
+fidelity: upstream
+	$(CARGO) run --quiet --locked -p fidelity --bin fidelity
 
 ## lint: formatting and clippy with warnings as errors.
 lint:

@@ -240,7 +240,11 @@ fn delete_all(
 ) -> usize {
     let keys: Vec<ObjectKey> = txn
         .store()
-        .list(&resource.group, &resource.plural, namespace)
+        .list(
+            crate::events::storage_group(resource),
+            &resource.plural,
+            namespace,
+        )
         .map(|(k, _)| k.clone())
         .collect();
     for key in keys {
@@ -254,7 +258,11 @@ fn delete_all(
         }
     }
     txn.store()
-        .list(&resource.group, &resource.plural, namespace)
+        .list(
+            crate::events::storage_group(resource),
+            &resource.plural,
+            namespace,
+        )
         .count()
 }
 
@@ -311,19 +319,31 @@ fn reconcile_namespace(engine: &Engine, name: &str) {
     if namespace.pointer("/metadata/deletionTimestamp").is_none() {
         return;
     }
+    // One resource type per store group: the events.k8s.io view shares the core Event store.
     let types: Vec<_> = txn
         .registry()
         .all()
-        .filter(|t| t.namespaced)
+        .filter(|t| t.namespaced && !crate::events::is_events_api(t))
         .cloned()
         .collect();
     let remaining: usize = types
         .iter()
         .map(|resource| delete_all(&mut txn, resource, Some(name)))
         .sum();
+    let now = engine.clock().timestamp();
+    let mut with_conditions = namespace.clone();
+    set_deletion_conditions(
+        &mut with_conditions,
+        &content_left(&txn, &types, name),
+        &now,
+    );
     if remaining > 0 {
+        if with_conditions != namespace {
+            txn.update(key, with_conditions);
+        }
         return;
     }
+    let namespace = with_conditions;
     let mut finalized = namespace.clone();
     let spec_finalizers: Vec<Value> = namespace
         .pointer("/spec/finalizers")
@@ -346,6 +366,127 @@ fn reconcile_namespace(engine: &Engine, name: &str) {
     } else if finalized != namespace {
         txn.update(key, finalized);
     }
+}
+
+/// What is left in a terminating namespace: resource instances per resource (`configmaps.`,
+/// `widgets.example.com`) and per finalizer.
+#[derive(Debug, Default)]
+struct ContentLeft {
+    resources: std::collections::BTreeMap<String, usize>,
+    finalizers: std::collections::BTreeMap<String, usize>,
+}
+
+fn content_left(
+    txn: &Transaction<'_>,
+    types: &[Arc<ResourceType>],
+    namespace: &str,
+) -> ContentLeft {
+    let mut left = ContentLeft::default();
+    for resource in types {
+        for (_, object) in txn.store().list(
+            crate::events::storage_group(resource),
+            &resource.plural,
+            Some(namespace),
+        ) {
+            *left
+                .resources
+                .entry(format!("{}.{}", resource.plural, resource.group))
+                .or_default() += 1;
+            for finalizer in meta::finalizers(object) {
+                *left.finalizers.entry(finalizer).or_default() += 1;
+            }
+        }
+    }
+    left
+}
+
+/// The conditions kube-controller-manager's namespace controller keeps on a terminating
+/// namespace (its types, reasons and messages); a condition keeps its lastTransitionTime while
+/// its status does not change.
+fn set_deletion_conditions(namespace: &mut Value, left: &ContentLeft, now: &str) {
+    let join = |map: &std::collections::BTreeMap<String, usize>, word: &str| {
+        map.iter()
+            .map(|(name, count)| format!("{name} {word} {count} resource instances"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let remaining = if left.resources.is_empty() {
+        (
+            "False",
+            "ContentRemoved",
+            "All content successfully removed".to_string(),
+        )
+    } else {
+        (
+            "True",
+            "SomeResourcesRemain",
+            format!(
+                "Some resources are remaining: {}",
+                join(&left.resources, "has")
+            ),
+        )
+    };
+    let finalizers = if left.finalizers.is_empty() {
+        (
+            "False",
+            "ContentHasNoFinalizers",
+            "All content-preserving finalizers finished".to_string(),
+        )
+    } else {
+        (
+            "True",
+            "SomeFinalizersRemain",
+            format!(
+                "Some content in the namespace has finalizers remaining: {}",
+                join(&left.finalizers, "in")
+            ),
+        )
+    };
+    let wanted = [
+        (
+            "NamespaceDeletionDiscoveryFailure",
+            (
+                "False",
+                "ResourcesDiscovered",
+                "All resources successfully discovered".to_string(),
+            ),
+        ),
+        (
+            "NamespaceDeletionGroupVersionParsingFailure",
+            (
+                "False",
+                "ParsedGroupVersions",
+                "All legacy kube types successfully parsed".to_string(),
+            ),
+        ),
+        (
+            "NamespaceDeletionContentFailure",
+            (
+                "False",
+                "ContentDeleted",
+                "All content successfully deleted, may be waiting on finalization".to_string(),
+            ),
+        ),
+        ("NamespaceContentRemaining", remaining),
+        ("NamespaceFinalizersRemaining", finalizers),
+    ];
+    let old: Vec<Value> = namespace
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let conditions: Vec<Value> = wanted
+        .into_iter()
+        .map(|(type_, (status, reason, message))| {
+            let since = old
+                .iter()
+                .find(|c| c["type"] == type_ && c["status"] == status)
+                .and_then(|c| c.get("lastTransitionTime").cloned())
+                .unwrap_or_else(|| json!(now));
+            json!({"type": type_, "status": status, "lastTransitionTime": since, "reason": reason, "message": message})
+        })
+        .collect();
+    namespace["status"]["conditions"] = json!(conditions);
 }
 
 /// Whether the owner a reference names is present (by uid, in the dependent's namespace for

@@ -10,6 +10,7 @@ pub mod crd;
 pub mod discovery;
 pub mod duplicates;
 pub mod engine;
+pub mod events;
 pub mod faults;
 pub mod http;
 pub mod meta;

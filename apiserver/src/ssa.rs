@@ -429,14 +429,27 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, schema: &Value, write
         Some(Value::Array(_)) => entries(new),
         _ => old.map(entries).unwrap_or_default(),
     };
-    let new_fields = scope(fields_of(new, schema), subresource, has_status_subresource);
+    let new_fields = scope(
+        with_self_members(fields_of(new, schema)),
+        subresource,
+        has_status_subresource,
+    );
     let changed: FieldSet = match old {
         None => new_fields.clone(),
         Some(old) => {
-            let old_fields = scope(fields_of(old, schema), subresource, has_status_subresource);
+            let old_fields = scope(
+                with_self_members(fields_of(old, schema)),
+                subresource,
+                has_status_subresource,
+            );
+            // A container's own member (`.`) changes only when the container appears or goes.
             let mut changed: FieldSet = new_fields
                 .iter()
-                .filter(|p| value_at(old, p) != value_at(new, p) || !old_fields.contains(*p))
+                .filter(|p| {
+                    !old_fields.contains(*p)
+                        || (p.last().map(String::as_str) != Some(".")
+                            && value_at(old, p) != value_at(new, p))
+                })
                 .cloned()
                 .collect();
             changed.extend(old_fields.difference(&new_fields).cloned());
@@ -474,6 +487,26 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, schema: &Value, write
         }),
     }
     set_entries(new, &list);
+}
+
+/// The field set of an Update as structured-merge-diff computes it: every container (map,
+/// struct, list) under a tracked field is a member itself, written `.` in FieldsV1, so the
+/// manager that creates `labels` owns `f:labels/.` as well as each label (`metadata` is never
+/// created by a request and has none).
+fn with_self_members(set: FieldSet) -> FieldSet {
+    let mut out = set.clone();
+    for path in &set {
+        for end in 1..path.len() {
+            let prefix = &path[..end];
+            if prefix == ["f:metadata"] || path[end] == "." {
+                continue;
+            }
+            let mut own = prefix.to_vec();
+            own.push(".".into());
+            out.insert(own);
+        }
+    }
+    out
 }
 
 /// A field owned by another manager with a different live value.
@@ -807,10 +840,26 @@ mod tests {
         let list = entries(&updated);
         let creator = list.iter().find(|e| e.manager == "creator").unwrap();
         let editor = list.iter().find(|e| e.manager == "editor").unwrap();
-        assert_eq!(
-            render_path(creator.fields.iter().next().unwrap()),
-            ".spec.b"
+        // The leaves: as before. The creator of `spec` also owns the container itself
+        // (FieldsV1 `f:spec/.`), as structured-merge-diff records an Update in kube-apiserver.
+        let leaves = |e: &Entry| -> Vec<String> {
+            e.fields
+                .iter()
+                .filter(|p| p.last().map(String::as_str) != Some("."))
+                .map(|p| render_path(p))
+                .collect()
+        };
+        assert_eq!(leaves(creator), [".spec.b"]);
+        assert_eq!(leaves(editor), [".spec.a"]);
+        assert!(
+            creator
+                .fields
+                .contains(&vec!["f:spec".to_string(), ".".to_string()])
         );
-        assert_eq!(render_path(editor.fields.iter().next().unwrap()), ".spec.a");
+        assert_eq!(
+            editor.fields.len(),
+            1,
+            "editing a child does not take the container"
+        );
     }
 }

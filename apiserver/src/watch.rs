@@ -62,7 +62,7 @@ impl Filter {
     }
 
     fn concerns(&self, event: &StoreEvent) -> bool {
-        event.key.group == self.resource.group
+        event.key.group == crate::events::storage_group(&self.resource)
             && event.key.plural == self.resource.plural
             && self
                 .namespace
@@ -256,8 +256,10 @@ async fn stream(
         return;
     }
     // Watchers of the storage version that see an event as committed share one rendering.
-    let shareable =
-        request.rendering == Rendering::Full && request.version == request.resource.storage_version;
+    // (The events.k8s.io view of the Event store renders the same events differently.)
+    let shareable = request.rendering == Rendering::Full
+        && request.version == request.resource.storage_version
+        && !crate::events::is_events_api(&request.resource);
     let mut deliver = |event: &StoreEvent, last_rv: &mut u64| -> Option<Bytes> {
         if event.resource_version <= *last_rv {
             return None;

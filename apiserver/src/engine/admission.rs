@@ -109,6 +109,17 @@ fn typed_builtin(
     Ok((out, dropped))
 }
 
+/// `data: {}` and `binaryData: {}` are not stored (Go's `omitempty` maps of ConfigMap and
+/// Secret: kube-apiserver never returns them).
+fn drop_empty_maps(object: &mut Value) {
+    if let Some(fields) = object.as_object_mut() {
+        fields.retain(|k, v| {
+            !(matches!(k.as_str(), "data" | "binaryData")
+                && v.as_object().is_some_and(serde_json::Map::is_empty))
+        });
+    }
+}
+
 /// What the write pipeline needs to know about the request.
 pub(super) struct WriteContext<'a> {
     pub(super) target: &'a Target,
@@ -246,10 +257,12 @@ impl Engine {
                         }
                     }
                 }
+                drop_empty_maps(&mut object);
                 errors.extend(validate_data_keys(&object));
                 errors.extend(immutable_data(old, &object));
             }
             Kind::ConfigMap => {
+                drop_empty_maps(&mut object);
                 errors.extend(validate_data_keys(&object));
                 errors.extend(immutable_data(old, &object));
             }

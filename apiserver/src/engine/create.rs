@@ -187,7 +187,19 @@ impl Engine {
                         && resource.kind == Kind::Custom,
                     now: &context.now,
                 };
-                ssa::record_update(None, &mut object, &schema, writer);
+                // kube-apiserver's namespace strategy sets `spec.finalizers` and `status.phase`
+                // after the field manager ran: nobody manages them.
+                let mut tracked = object.clone();
+                if resource.kind == Kind::Namespace
+                    && let Some(fields) = tracked.as_object_mut()
+                {
+                    fields.remove("spec");
+                    fields.remove("status");
+                }
+                ssa::record_update(None, &mut tracked, &schema, writer);
+                if let Some(managed) = tracked.pointer("/metadata/managedFields").cloned() {
+                    metadata_mut(&mut object).insert("managedFields".into(), managed);
+                }
             }
         }
         object["apiVersion"] = json!(resource.api_version(&resource.storage_version));
@@ -235,6 +247,7 @@ impl Engine {
                 warnings,
             });
         }
+        let object = crate::events::to_storage(resource, object);
         let stored = state.store.create(target.key(&name), object);
         Ok(Outcome {
             code: 201,

@@ -76,7 +76,10 @@ impl Engine {
             }
             if !deleting {
                 metadata.insert("deletionTimestamp".into(), json!(now));
-                metadata.insert("deletionGracePeriodSeconds".into(), json!(0));
+                // kube-apiserver's namespace storage sets only the timestamp.
+                if resource.kind != Kind::Namespace {
+                    metadata.insert("deletionGracePeriodSeconds".into(), json!(0));
+                }
                 if let Some(generation) = metadata.get("generation").and_then(Value::as_i64) {
                     metadata.insert("generation".into(), json!(generation + 1));
                 }
@@ -140,9 +143,12 @@ impl Engine {
 fn refuse_system_namespace(resource: &ResourceType, name: &str) -> Result<(), ApiError> {
     if resource.kind == Kind::Namespace && matches!(name, "default" | "kube-system" | "kube-public")
     {
+        let mut details = serde_json::Map::new();
+        details.insert("name".into(), json!(name));
+        details.insert("kind".into(), json!("namespaces"));
         return Err(ApiError::forbidden(
             format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"),
-            None,
+            Some(details),
         ));
     }
     Ok(())

@@ -47,11 +47,11 @@ impl Engine {
         let mut items = Vec::new();
         let mut remaining = 0u64;
         let mut next = None;
-        for (key, object) in
-            state
-                .store
-                .list(&target.resource.group, &target.resource.plural, namespace)
-        {
+        for (key, object) in state.store.list(
+            crate::events::storage_group(&target.resource),
+            &target.resource.plural,
+            namespace,
+        ) {
             let position = format!("{}/{}", key.namespace, key.name);
             if !start_after.is_empty() && position <= start_after {
                 continue;
@@ -70,7 +70,16 @@ impl Engine {
                     next = Some(position.clone());
                 }
             }
-            items.push(Self::present(&target.resource, &target.version, object));
+            let mut item = Self::present(&target.resource, &target.version, object);
+            // kube-apiserver's lists of built-in kinds are typed: their items carry no
+            // apiVersion and kind (custom resources' items do).
+            if target.resource.kind != crate::registry::Kind::Custom
+                && let Some(fields) = item.as_object_mut()
+            {
+                fields.remove("apiVersion");
+                fields.remove("kind");
+            }
+            items.push(item);
         }
         let mut metadata = json!({"resourceVersion": snapshot_rv.to_string()});
         if remaining > 0
@@ -78,6 +87,9 @@ impl Engine {
         {
             metadata["continue"] = json!(encode_continue(&position, snapshot_rv));
             metadata["remainingItemCount"] = json!(remaining);
+        } else if target.resource.kind == crate::registry::Kind::Custom {
+            // kube-apiserver's unstructured lists always carry the (empty) continue token.
+            metadata["continue"] = json!("");
         }
         Ok(json!({
             "apiVersion": target.api_version(),

@@ -136,6 +136,7 @@ impl Engine {
     /// applied on read.
     pub fn present(resource: &ResourceType, version: &str, object: &Value) -> Value {
         let mut out = object.clone();
+        crate::events::present(resource, &mut out);
         out["apiVersion"] = json!(resource.api_version(version));
         if let Some(schema) = resource.version(version).and_then(|v| v.schema.as_ref()) {
             schema::default_and_drop_nulls(&mut out, schema);

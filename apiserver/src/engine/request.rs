@@ -83,7 +83,7 @@ impl Target {
             String::new()
         };
         ObjectKey::new(
-            &self.resource.group,
+            crate::events::storage_group(&self.resource),
             &self.resource.plural,
             &namespace,
             name,

@@ -424,6 +424,7 @@ fn commit_update(
 ) -> Outcome {
     let target = context.target;
     let resource = &target.resource;
+    let new = crate::events::to_storage(resource, new);
     let answer = |body: &Value, warnings: Vec<String>| Outcome {
         code: 200,
         body: Engine::present(resource, &target.version, body),

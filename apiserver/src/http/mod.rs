@@ -467,7 +467,11 @@ impl Frontend {
             }
             (&Method::GET, true, _) if is_watch => self.watch(target, query, accept),
             (&Method::POST, false, None) => {
-                let options = body_write_options(query, headers, &body)?;
+                // kube-apiserver names the manager after the User-Agent when none is given.
+                let mut options = body_write_options(query, headers, &body)?;
+                if options.field_manager.is_none() {
+                    options.field_manager = user_agent_manager(headers);
+                }
                 let body = decode_body(headers, &body, &target)?;
                 let outcome = engine.create(&target, body, &options)?;
                 Ok(outcome_response(outcome))
@@ -509,7 +513,10 @@ impl Frontend {
                 )?))
             }
             (&Method::PUT, true, _) => {
-                let options = body_write_options(query, headers, &body)?;
+                let mut options = body_write_options(query, headers, &body)?;
+                if options.field_manager.is_none() {
+                    options.field_manager = user_agent_manager(headers);
+                }
                 let body = decode_body(headers, &body, &target)?;
                 Ok(outcome_response(engine.replace(&target, body, &options)?))
             }

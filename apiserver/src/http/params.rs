@@ -188,7 +188,17 @@ pub(super) fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
             .filter(|r| !r.is_empty())
             .map(str::to_string),
     };
-    if options.resource_version_match.is_some() && options.resource_version.is_none() {
+    // A watch-list request (`sendInitialEvents=true`) may leave resourceVersion unset: a
+    // consistent read, as kube-apiserver serves it (client-go's WatchList sends it so).
+    let watching = matches!(query.get("watch"), Some("true" | "1"));
+    let watch_list = watching && query.get("sendInitialEvents") == Some("true");
+    if !watching && query.get("sendInitialEvents").is_some() {
+        return Err(ApiError::invalid_message(
+            "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list",
+        ));
+    }
+    if options.resource_version_match.is_some() && options.resource_version.is_none() && !watch_list
+    {
         return Err(ApiError::invalid_message(
             "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
         ));

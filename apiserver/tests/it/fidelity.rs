@@ -1340,3 +1340,211 @@ async fn schema_only_builtins() {
         "Service \"a\" is invalid: spec.clusterIPs[0]: Invalid value: [\"10.0.0.1\"]: may not change once set"
     );
 }
+
+/// [API-35] Both Event APIs are one store (as in kube-apiserver): an Event written through
+/// `events.k8s.io/v1` (kube-rs's Recorder) is read, listed, selected, watched and deleted
+/// through core `v1` (`kubectl describe`), and the other way round.
+#[tokio::test]
+async fn events_share_one_store_across_both_apis() {
+    let s = server().await;
+    let new = "/apis/events.k8s.io/v1/namespaces/default/events";
+    let core = "/api/v1/namespaces/default/events";
+    let watch_rv = get(&s, core).await.body["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let created = post(
+        &s,
+        new,
+        json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "demo.1"},
+            "eventTime": "2026-12-06T10:00:00.000000Z", "reportingController": "kany8s.io/controller",
+            "reportingInstance": "kany8s-0", "action": "Reconcile", "reason": "Created", "type": "Normal",
+            "note": "created the instance",
+            "regarding": {"apiVersion": "v1", "kind": "ConfigMap", "name": "demo", "namespace": "default"}}),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.body["note"], "created the instance");
+    assert_eq!(created.body["deprecatedSource"], json!({}));
+    let patched = merge_patch(
+        &s,
+        &format!("{new}/demo.1"),
+        json!({"series": {"count": 2, "lastObservedTime": "2026-12-06T10:01:00.000000Z"}}),
+    )
+    .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
+    let through_core = get(&s, &format!("{core}/demo.1")).await;
+    assert_eq!(through_core.status, StatusCode::OK, "{}", through_core.text);
+    assert_eq!(through_core.body["apiVersion"], "v1");
+    assert_eq!(through_core.body["message"], "created the instance");
+    assert_eq!(through_core.body["involvedObject"]["name"], "demo");
+    assert_eq!(
+        through_core.body["reportingComponent"],
+        "kany8s.io/controller"
+    );
+    assert_eq!(through_core.body["series"]["count"], 2);
+    assert_eq!(through_core.body["firstTimestamp"], Value::Null);
+    assert_eq!(
+        through_core.body["metadata"]["resourceVersion"],
+        patched.body["metadata"]["resourceVersion"],
+        "one object, one resourceVersion"
+    );
+    let selected = get(
+        &s,
+        &format!("{core}?fieldSelector=involvedObject.name%3Ddemo"),
+    )
+    .await;
+    assert_eq!(selected.body["items"].as_array().unwrap().len(), 1);
+    let old = post(
+        &s,
+        core,
+        json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "old.1"},
+            "involvedObject": {"kind": "ConfigMap", "name": "demo", "namespace": "default"},
+            "reason": "Legacy", "message": "written through v1", "type": "Warning"}),
+    )
+    .await;
+    assert_eq!(old.status, StatusCode::CREATED, "{}", old.text);
+    let through_new = get(&s, &format!("{new}/old.1")).await;
+    assert_eq!(through_new.body["apiVersion"], "events.k8s.io/v1");
+    assert_eq!(through_new.body["note"], "written through v1");
+    assert_eq!(through_new.body["regarding"]["kind"], "ConfigMap");
+    assert_eq!(
+        get(&s, new).await.body["items"].as_array().unwrap().len(),
+        2
+    );
+    let events = watch_events(
+        &s,
+        &format!("{core}?watch=true&resourceVersion={watch_rv}"),
+        3,
+        Duration::from_secs(2),
+    )
+    .await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["ADDED", "MODIFIED", "ADDED"]);
+    assert_eq!(events[0]["object"]["message"], "created the instance");
+    assert_eq!(
+        delete(&s, &format!("{core}/demo.1")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&s, &format!("{new}/demo.1")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+/// [API-26] [API-08] The namespace lifecycle as kube-apiserver and kube-controller-manager run
+/// it: `spec.finalizers: [kubernetes]` at create; a deleted namespace stays Terminating (no
+/// grace period) with the namespace controller's conditions while content with finalizers
+/// remains; creates in it get E23; it vanishes once the content is gone.
+#[tokio::test]
+async fn namespace_terminates_with_conditions_then_vanishes() {
+    let s = server().await;
+    let created = post(
+        &s,
+        "/api/v1/namespaces",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}}),
+    )
+    .await;
+    assert_eq!(created.body["spec"]["finalizers"], json!(["kubernetes"]));
+    let cms = "/api/v1/namespaces/doomed/configmaps";
+    let mut held = configmap("held");
+    held["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    assert_eq!(post(&s, cms, held).await.status, StatusCode::CREATED);
+    let deleted = delete(&s, "/api/v1/namespaces/doomed").await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert_eq!(deleted.body["status"]["phase"], "Terminating");
+    assert!(deleted.body["metadata"]["deletionTimestamp"].is_string());
+    assert!(
+        deleted.body["metadata"]
+            .get("deletionGracePeriodSeconds")
+            .is_none()
+    );
+    let terminating = get_until(&s, "/api/v1/namespaces/doomed", |r| {
+        condition_status(&r.body, "NamespaceFinalizersRemaining") == Some("True")
+    })
+    .await;
+    let conditions = terminating.body["status"]["conditions"].as_array().unwrap();
+    let by_type = |t: &str| conditions.iter().find(|c| c["type"] == t).unwrap().clone();
+    assert_eq!(
+        by_type("NamespaceContentRemaining")["message"],
+        "Some resources are remaining: configmaps. has 1 resource instances"
+    );
+    assert_eq!(
+        by_type("NamespaceFinalizersRemaining")["message"],
+        "Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances"
+    );
+    assert_eq!(
+        by_type("NamespaceDeletionDiscoveryFailure")["reason"],
+        "ResourcesDiscovered"
+    );
+    assert_eq!(conditions.len(), 5);
+    let refused = post(&s, cms, configmap("late")).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        refused.body["message"],
+        "configmaps \"late\" is forbidden: unable to create new content in namespace doomed because it is being terminated"
+    );
+    assert_eq!(
+        refused.body["details"]["causes"],
+        json!([{"reason": "NamespaceTerminating", "message": "namespace doomed is being terminated", "field": "metadata.namespace"}])
+    );
+    let released = call(
+        &s,
+        Method::PATCH,
+        &format!("{cms}/held"),
+        "application/json-patch+json",
+        json!([{"op": "remove", "path": "/metadata/finalizers"}]),
+    )
+    .await;
+    assert_eq!(released.status, StatusCode::OK, "{}", released.text);
+    let gone = get_until(&s, "/api/v1/namespaces/doomed", |r| {
+        r.status == StatusCode::NOT_FOUND
+    })
+    .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+}
+
+/// [API-26] [API-08] E24 carries kube-apiserver's details.
+#[tokio::test]
+async fn protected_namespace_delete_details() {
+    let s = server().await;
+    let refused = delete(&s, "/api/v1/namespaces/default").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        refused.body["details"],
+        json!({"name": "default", "kind": "namespaces"})
+    );
+}
+
+/// [API-07] [API-14] Found by the differential suite: lists of built-ins are typed (items carry
+/// no apiVersion/kind, custom resources' do), and a watch-list request may leave
+/// resourceVersion unset (a consistent read).
+#[tokio::test]
+async fn typed_builtin_lists_and_watch_list_without_resource_version() {
+    let s = server().await;
+    post(&s, CMS, configmap("c")).await;
+    let list = get(&s, CMS).await;
+    assert!(list.body["items"][0].get("kind").is_none());
+    assert!(list.body["items"][0].get("apiVersion").is_none());
+    let events = watch_events(
+        &s,
+        &format!("{CMS}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"),
+        2,
+        Duration::from_secs(2),
+    )
+    .await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["ADDED", "BOOKMARK"]);
+    let refused = get(&s, &format!("{CMS}?sendInitialEvents=true")).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        refused.body["message"],
+        "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list"
+    );
+    install_widgets(&s).await;
+    let custom = get(&s, WIDGETS).await;
+    assert_eq!(
+        custom.body["metadata"]["continue"], "",
+        "unstructured lists carry it"
+    );
+}
