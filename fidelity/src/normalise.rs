@@ -68,6 +68,14 @@ impl Normaliser {
                 let is_list_meta = map.contains_key("continue")
                     || map.contains_key("remainingItemCount")
                     || (map.len() == 1 && map.contains_key("resourceVersion"));
+                // The initial-events-end bookmark carries the store's global revision, which
+                // other writers of a shared server move: not an object's resourceVersion, so it
+                // must not take a rank (apply_at prints it as `<rv:list>`).
+                let is_bookmark_meta = map
+                    .get("annotations")
+                    .and_then(|a| a.get("k8s.io/initial-events-end"))
+                    .is_some()
+                    && !map.contains_key("name");
                 if let (Some(Value::String(generate)), Some(Value::String(name))) =
                     (map.get("generateName"), map.get("name"))
                     && name.starts_with(generate.as_str())
@@ -79,6 +87,7 @@ impl Normaliser {
                 for (k, v) in map {
                     if k == "resourceVersion"
                         && !is_list_meta
+                        && !is_bookmark_meta
                         && let Some(rv) = v.as_str().and_then(|s| s.parse::<u64>().ok())
                     {
                         rvs.insert(rv);
@@ -254,6 +263,23 @@ mod tests {
         assert_eq!(n.apply(&b)["metadata"]["uid"], "<uid:0>");
         assert_eq!(n.apply(&a)["metadata"]["creationTimestamp"], "<time>");
         assert_eq!(n.apply(&list)["metadata"]["resourceVersion"], "<rv:list>");
+    }
+
+    /// A shared server's initial-events-end bookmark carries a global revision other writers
+    /// moved; it must not shift the ranks of the objects around it.
+    #[test]
+    fn an_initial_events_bookmark_takes_no_rank() {
+        let b = json!({"metadata": {"name": "b", "resourceVersion": "10"}});
+        let bookmark = json!({"type": "BOOKMARK", "object": {"kind": "ConfigMap", "metadata": {
+            "resourceVersion": "15", "annotations": {"k8s.io/initial-events-end": "true"}}}});
+        let marker = json!({"metadata": {"name": "marker", "resourceVersion": "20"}});
+        let mut n = Normaliser::default();
+        n.learn(&[&b, &bookmark, &marker]);
+        assert_eq!(n.apply(&marker)["metadata"]["resourceVersion"], "<rv:1>");
+        assert_eq!(
+            n.apply(&bookmark)["object"]["metadata"]["resourceVersion"],
+            "<rv:list>"
+        );
     }
 
     #[test]
