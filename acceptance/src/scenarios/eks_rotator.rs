@@ -256,7 +256,11 @@ fn time_of(text: &str) -> Option<SystemTime> {
 }
 
 /// The (type, note) of the first event with `reason` about Cluster `cluster`.
-async fn event(h: &Harness, cluster: &str, reason: &str) -> Result<Option<(String, String)>, Failure> {
+async fn event(
+    h: &Harness,
+    cluster: &str,
+    reason: &str,
+) -> Result<Option<(String, String)>, Failure> {
     let events: Api<Event> = Api::namespaced(h.client.clone(), &h.namespace);
     Ok(events
         .list(&ListParams::default())
@@ -272,11 +276,14 @@ async fn event(h: &Harness, cluster: &str, reason: &str) -> Result<Option<(Strin
 }
 
 async fn wait_event(h: &Harness, cluster: &str, reason: &str) -> Result<(String, String), Failure> {
-    h.wait(&format!("event {reason} about Cluster {cluster}"), || async {
-        Ok(event(h, cluster, reason)
-            .await?
-            .ok_or_else(|| "not yet".to_string()))
-    })
+    h.wait(
+        &format!("event {reason} about Cluster {cluster}"),
+        || async {
+            Ok(event(h, cluster, reason)
+                .await?
+                .ok_or_else(|| "not yet".to_string()))
+        },
+    )
     .await
 }
 
@@ -336,7 +343,9 @@ fn chart_values(namespace: &str, fullname: &str) -> Vec<(&'static str, String)> 
 /// authorizer answers for that account with the chart's rules.
 async fn chart_installed(h: &Harness, fullname: &str) -> Result<(Pod, kube::Client), Failure> {
     let Some(upstream) = &h.upstream else {
-        return Err(Failure::new("the chart is installed on the upstream target only"));
+        return Err(Failure::new(
+            "the chart is installed on the upstream target only",
+        ));
     };
     let chart = crate::upstream::repository_root().join("charts/eks-kubeconfig-rotator");
     crate::upstream::helm::install(
@@ -354,10 +363,18 @@ async fn chart_installed(h: &Harness, fullname: &str) -> Result<(Pod, kube::Clie
     let request = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
         "spec": {"expirationSeconds": 3600}});
     let response: Value = accounts
-        .create_subresource("token", &pod.service_account, &PostParams::default(), &request)
+        .create_subresource(
+            "token",
+            &pod.service_account,
+            &PostParams::default(),
+            &request,
+        )
         .await?;
     let token = response["status"]["token"].as_str().unwrap_or_default();
-    let user = format!("system:serviceaccount:{}:{}", h.namespace, pod.service_account);
+    let user = format!(
+        "system:serviceaccount:{}:{}",
+        h.namespace, pod.service_account
+    );
     let text = crate::upstream::pki::kubeconfig(
         &upstream.server,
         &upstream.ca,
@@ -427,7 +444,11 @@ async fn b_rotator_started(h: &Harness) -> Result<Rotator, Failure> {
         };
         (pod, h.client.clone(), None)
     };
-    check_eq("the rotator's arguments", &pod.args, &expected_args(&h.namespace))?;
+    check_eq(
+        "the rotator's arguments",
+        &pod.args,
+        &expected_args(&h.namespace),
+    )?;
     let flags = Flags::parse_args(std::iter::once(ROTATOR.to_string()).chain(pod.args.clone()))
         .map_err(|e| Failure(format!("the chart's arguments: {e}")))?;
     let settings = flags.settings().map_err(Failure)?;
@@ -445,9 +466,10 @@ async fn b_rotator_started(h: &Harness) -> Result<Rotator, Failure> {
         .build();
     let tokens = TokenSource::new(
         ProfileFileCredentialsProvider::builder()
-            .configure(&ProviderConfig::default().with_http_client(http_client_fn(|_, _| {
-                SharedHttpConnector::new(NoNetwork)
-            })))
+            .configure(
+                &ProviderConfig::default()
+                    .with_http_client(http_client_fn(|_, _| SharedHttpConnector::new(NoNetwork))),
+            )
             .profile_files(files)
             .profile_name(profile)
             .build(),
@@ -632,8 +654,12 @@ async fn d_kubeconfig_written_and_verified(h: &Harness) -> Result<(Published, Ta
         &json!(CLUSTER),
     )?;
     let token = token_of(&probe);
-    let url = presigned_url(&token)
-        .ok_or_else(|| Failure(format!("the probe token is no EKS token ({} bytes)", token.len())))?;
+    let url = presigned_url(&token).ok_or_else(|| {
+        Failure(format!(
+            "the probe token is no EKS token ({} bytes)",
+            token.len()
+        ))
+    })?;
     check_token(&url)?;
     println!(
         "[{}] step D: the token, decoded (secret parts elided): k8s-aws-v1. + base64url({})",
@@ -649,7 +675,11 @@ async fn d_kubeconfig_written_and_verified(h: &Harness) -> Result<(Published, Ta
             "args": ["eks", "get-token", "--region", REGION, "--cluster-name", CLUSTER]}),
     )?;
     let (kind, note) = wait_event(h, CLUSTER, "SecretSynced").await?;
-    check_eq("SecretSynced", (kind.as_str(), note.as_str()), ("Normal", "kubeconfig secrets reconciled"))?;
+    check_eq(
+        "SecretSynced",
+        (kind.as_str(), note.as_str()),
+        ("Normal", "kubeconfig secrets reconciled"),
+    )?;
 
     let instance = h
         .wait_object(INSTANCE.0, INSTANCE.1, CLUSTER, "ready", |o| {
@@ -688,7 +718,11 @@ async fn d_kubeconfig_written_and_verified(h: &Harness) -> Result<(Published, Ta
         .next()
         .unwrap_or_default()
         .to_string();
-    check_eq("control plane endpoint host", &endpoint["host"], &json!(host))?;
+    check_eq(
+        "control plane endpoint host",
+        &endpoint["host"],
+        &json!(host),
+    )?;
     h.wait_object(CAPI, "Cluster", CLUSTER, "the endpoint copied", |o| {
         o["spec"]["controlPlaneEndpoint"] == endpoint
     })
@@ -760,10 +794,20 @@ fn check_token(url: &str) -> Result<(), Failure> {
 /// The objects the rotation must leave alone, as (what, api version, kind, name).
 fn untouched() -> [(&'static str, &'static str, &'static str, String); 5] {
     [
-        ("exec Secret", "v1", "Secret", format!("{CLUSTER}-kubeconfig-exec")),
+        (
+            "exec Secret",
+            "v1",
+            "Secret",
+            format!("{CLUSTER}-kubeconfig-exec"),
+        ),
         ("ACK Cluster", ACK, "Cluster", CLUSTER.to_string()),
         ("instance", INSTANCE.0, INSTANCE.1, CLUSTER.to_string()),
-        ("control plane", CP, "Kany8sControlPlane", CLUSTER.to_string()),
+        (
+            "control plane",
+            CP,
+            "Kany8sControlPlane",
+            CLUSTER.to_string(),
+        ),
         ("Cluster", CAPI, "Cluster", CLUSTER.to_string()),
     ]
 }
@@ -798,12 +842,15 @@ async fn e_token_refreshed_nothing_else_rewritten(
         "the token was replaced only after it had expired".into()
     })?;
     let second_expiration = time_of(annotation(&second, EXPIRATION));
-    check(second_expiration.is_some_and(|t| t > first_expiration), || {
-        format!(
-            "the new expiration {:?} is not after the old one",
-            annotation(&second, EXPIRATION)
-        )
-    })?;
+    check(
+        second_expiration.is_some_and(|t| t > first_expiration),
+        || {
+            format!(
+                "the new expiration {:?} is not after the old one",
+                annotation(&second, EXPIRATION)
+            )
+        },
+    )?;
     check_token(&presigned_url(&token_of(&second)).unwrap_or_default())?;
     check_eq(
         "probe kubeconfig cluster after the rotation",
@@ -831,7 +878,10 @@ async fn e_token_refreshed_nothing_else_rewritten(
             new["metadata"]["resourceVersion"] == old["metadata"]["resourceVersion"]
         };
         check(same, || {
-            format!("the {what} was written during the rotation: {}", writers(old, &new))
+            format!(
+                "the {what} was written during the rotation: {}",
+                writers(old, &new)
+            )
         })?;
         if kind == "Kany8sControlPlane" {
             check(
@@ -886,14 +936,17 @@ async fn f_user_owned_secret_never_overwritten(
             h.namespace
         ),
     )?;
-    h.wait("two passes of the rotator that refused to write", || async {
-        let now = conflicts(&rotator.metrics);
-        Ok(if now >= counted + 2.0 {
-            Ok(())
-        } else {
-            Err(format!("{now} conflicts counted, {counted} before"))
-        })
-    })
+    h.wait(
+        "two passes of the rotator that refused to write",
+        || async {
+            let now = conflicts(&rotator.metrics);
+            Ok(if now >= counted + 2.0 {
+                Ok(())
+            } else {
+                Err(format!("{now} conflicts counted, {counted} before"))
+            })
+        },
+    )
     .await?;
     let after = object(h, "v1", "Secret", &name).await?;
     check_eq(
@@ -903,7 +956,9 @@ async fn f_user_owned_secret_never_overwritten(
     )
     .map_err(|e| Failure(format!("{e}: {}", writers(&before, &after))))?;
     check(
-        h.get("v1", "Secret", &format!("{name}-exec")).await?.is_none(),
+        h.get("v1", "Secret", &format!("{name}-exec"))
+            .await?
+            .is_none(),
         || "the exec Secret was written despite the conflict".into(),
     )?;
     // Option A verifies any compliant Secret: the user's.
@@ -952,7 +1007,10 @@ async fn h_chart_uninstalled(h: &Harness, rotator: Rotator) -> Result<(), Failur
         return Ok(());
     };
     drop(rotator);
-    h.step("H", "helm uninstall removes the chart's ClusterRole and binding");
+    h.step(
+        "H",
+        "helm uninstall removes the chart's ClusterRole and binding",
+    );
     crate::upstream::helm::uninstall(&h.kubeconfig, RELEASE, &h.namespace)
         .await
         .map_err(|e| Failure(e.to_string()))?;
@@ -980,7 +1038,10 @@ mod tests {
         assert_eq!(query(url, "X-Amz-Expires"), Some("60"));
         assert_eq!(query(url, "X-Amz"), None);
         let shown = elided(url);
-        assert!(!shown.contains("AKIDEXAMPLE") && !shown.contains("SESSION"), "{shown}");
+        assert!(
+            !shown.contains("AKIDEXAMPLE") && !shown.contains("SESSION"),
+            "{shown}"
+        );
         assert!(shown.contains("X-Amz-Signature=<elided>"), "{shown}");
         assert!(
             shown.contains("X-Amz-Credential=<elided>%2F20261206%2Feu-west-1%2Fsts%2Faws4_request"),

@@ -5,11 +5,10 @@
 //! it, with instance metadata disabled (no AWS network call). Its stderr is searched for
 //! secrets.
 
-
 use std::process::{Command, Stdio};
 
-use base64::Engine;
 use crate::common::*;
+use base64::Engine;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

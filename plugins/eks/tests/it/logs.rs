@@ -3,7 +3,6 @@
 //! level, every target, and searched. The test runs on one thread so the subscriber set for it
 //! sees every task.
 
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -5,7 +5,6 @@
 //! and writes the Secret. Checks the RGD's version mapping, its readiness (ACTIVE and an
 //! endpoint) and that it publishes no `kubeconfigSecretRef` ([ROT-09]).
 
-
 use std::time::Duration;
 
 use crate::common::*;

@@ -3,11 +3,10 @@
 //! assertions wait for proof that a reconcile happened (an event or the reconcile counter),
 //! never for a fixed time.
 
-
 use std::time::Duration;
 
-use base64::Engine;
 use crate::common::*;
+use base64::Engine;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kany8s_eks::schedule::Policy;
