@@ -38,7 +38,9 @@ use kany8s_eks::token::TokenSource;
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
 
-use super::common::{CAPI, CLUSTERS, CP, apply_rgds, base64_text, initialized, merge_patch};
+use super::common::{
+    CAPI, CLUSTERS, CP, apply_rgds, base64_text, check_cluster_secret, initialized, merge_patch,
+};
 use crate::ack::Published;
 use crate::harness::{Failure, Harness, Target, check, check_eq, has_condition, writers};
 
@@ -444,6 +446,18 @@ async fn b_rotator_started(h: &Harness) -> Result<Rotator, Failure> {
         };
         (pod, h.client.clone(), None)
     };
+    run_rotator(h, &pod, client, chart).await
+}
+
+/// Runs the rotator in this process as `pod` would, with `client`: its arguments, its
+/// credentials Secret's key as a file (as the kubelet would mount it), the profile provider
+/// alone, leader election; waits until it holds the Lease.
+async fn run_rotator(
+    h: &Harness,
+    pod: &Pod,
+    client: kube::Client,
+    chart: Option<String>,
+) -> Result<Rotator, Failure> {
     check_eq(
         "the rotator's arguments",
         &pod.args,
@@ -452,8 +466,6 @@ async fn b_rotator_started(h: &Harness) -> Result<Rotator, Failure> {
     let flags = Flags::parse_args(std::iter::once(ROTATOR.to_string()).chain(pod.args.clone()))
         .map_err(|e| Failure(format!("the chart's arguments: {e}")))?;
     let settings = flags.settings().map_err(Failure)?;
-
-    // What the kubelet would mount: the credentials Secret's key as a file.
     let (secret, key, profile) = &pod.credentials;
     let mounted = object(h, "v1", "Secret", secret).await?;
     let credentials =
@@ -732,17 +744,8 @@ async fn d_kubeconfig_written_and_verified(h: &Harness) -> Result<(Published, Ta
 
 /// [ROT-06], [ROT-07]: type, label, the rotator's annotations, a non-controller owner.
 fn check_secret(secret: &Value, cluster: &Value) -> Result<(), Failure> {
+    check_cluster_secret(secret, CLUSTER)?;
     let name = secret["metadata"]["name"].as_str().unwrap_or_default();
-    check_eq(
-        &format!("{name} type"),
-        &secret["type"],
-        &json!("cluster.x-k8s.io/secret"),
-    )?;
-    check_eq(
-        &format!("{name} label"),
-        &secret["metadata"]["labels"]["cluster.x-k8s.io/cluster-name"],
-        &json!(CLUSTER),
-    )?;
     for (key, value) in [
         (MANAGED_BY, ROTATOR),
         ("eks.kany8s.io/region", REGION),
