@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 CARGO ?= cargo
 
-SCENARIOS := kro-reflection kro-infra-reflection kro-infra-cluster-identity kro-reflection-multi-rgd topology pause-quiet capd-kubeadm
+SCENARIOS := kro-reflection kro-infra-reflection kro-infra-cluster-identity kro-reflection-multi-rgd topology pause-quiet capd-kubeadm eks-rotator
 TARGET ?= embedded
 
 .PHONY: upstream dev test fidelity lint crds fmt bench-apiserver bench-scale bench-chaos release-manifests test-acceptance $(addprefix test-acceptance-,$(SCENARIOS)) kind-up kind-down kind-capd-kubeadm

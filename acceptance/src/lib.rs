@@ -1,6 +1,7 @@
 //! Kany8s acceptance: the simulated Cluster API core, the embedded target, the sandbox and the
 //! scenario runners (provider.md §11).
 
+pub mod ack;
 pub mod bench;
 pub mod capd;
 pub mod capi;

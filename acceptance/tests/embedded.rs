@@ -51,3 +51,9 @@ async fn pause_resume_without_writes() {
 async fn acc50_capd_kubeadm() {
     scenario("capd-kubeadm").await;
 }
+
+/// The EKS pack with the eks-kubeconfig-rotator in process ([ROT-03]–[ROT-09], [PLG-06]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eks_rotator() {
+    scenario("eks-rotator").await;
+}

@@ -110,6 +110,16 @@ async fn acc50_capd_kubeadm_with_real_kubeadm_bootstrap() {
     scenario("capd-kubeadm").await;
 }
 
+/// The EKS pack with real kro, the rotator's chart `helm install`ed and the rotator run as the
+/// chart's ServiceAccount ([ROT-03]–[ROT-10], [PLG-06]); needs helm (`make upstream`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eks_rotator_with_its_chart_installed_by_helm() {
+    if !acceptance::upstream::helm::require("the eks-rotator scenario on the upstream target") {
+        return;
+    }
+    scenario("eks-rotator").await;
+}
+
 /// The target's kubectl as admin: (success, stdout, or stdout and stderr on failure).
 async fn kubectl(stack: &Upstream, args: &[&str]) -> (bool, String) {
     let output = tokio::process::Command::new(stack.bin.join("kubectl"))

@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::common::{CAPI, CP, base64_text};
+use super::common::{CAPI, CP, base64_text, check_cluster_secret};
 use crate::harness::{Failure, Harness, Target, check, check_eq, condition, has_condition};
 
 const DOCKER: &str = "infrastructure.cluster.x-k8s.io/v1beta2";
@@ -151,16 +151,7 @@ async fn b_certificate_secrets(h: &Harness, cluster_uid: &Value) -> Result<Strin
         let secret = h
             .wait_object("v1", "Secret", &name, "exists", |_| true)
             .await?;
-        check_eq(
-            &format!("{name} type"),
-            &secret["type"],
-            &json!("cluster.x-k8s.io/secret"),
-        )?;
-        check_eq(
-            &format!("{name} label"),
-            &secret["metadata"]["labels"]["cluster.x-k8s.io/cluster-name"],
-            &json!(CLUSTER),
-        )?;
+        check_cluster_secret(&secret, CLUSTER)?;
         check(
             !base64_text(&secret["data"]["tls.crt"]).is_empty()
                 && !base64_text(&secret["data"]["tls.key"]).is_empty(),

@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::harness::{Failure, Harness, check, has_condition};
+use crate::harness::{Failure, Harness, check, check_eq, has_condition};
 
 pub(super) const CP: &str = "controlplane.cluster.x-k8s.io/v1alpha1";
 pub(super) const IC: &str = "infrastructure.cluster.x-k8s.io/v1alpha1";
@@ -44,6 +44,22 @@ pub(super) fn secret_manifest(
         secret["metadata"]["labels"] = json!({"cluster.x-k8s.io/cluster-name": cluster});
     }
     serde_json::to_string(&secret).unwrap_or_default()
+}
+
+/// A Secret Cluster API reads for `cluster`: type `cluster.x-k8s.io/secret` and the
+/// `cluster.x-k8s.io/cluster-name` label.
+pub(super) fn check_cluster_secret(secret: &Value, cluster: &str) -> Result<(), Failure> {
+    let name = secret["metadata"]["name"].as_str().unwrap_or_default();
+    check_eq(
+        &format!("{name} type"),
+        &secret["type"],
+        &json!("cluster.x-k8s.io/secret"),
+    )?;
+    check_eq(
+        &format!("{name} label"),
+        &secret["metadata"]["labels"]["cluster.x-k8s.io/cluster-name"],
+        &json!(cluster),
+    )
 }
 
 /// Provides Secret `<cluster>-kubeconfig` as a plugin would (Option A): a workload kubeconfig

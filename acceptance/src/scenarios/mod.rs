@@ -1,10 +1,11 @@
 //! The acceptance scenarios (provider.md §11), written once for every target: one file per
 //! scenario, each a sequence of step functions named after its lettered steps (`h.step("B",
 //! …)`), with what several share in `common.rs`; plus the extras of the embedded and upstream
-//! targets (topology, quiet pause).
+//! targets (topology, quiet pause, the EKS pack with the kubeconfig rotator).
 
 mod capd_kubeadm;
 mod common;
+mod eks_rotator;
 mod kro_infra_cluster_identity;
 mod kro_infra_reflection;
 mod kro_reflection;
@@ -26,6 +27,7 @@ pub const ALL: &[(&str, bool)] = &[
     ("topology", false),
     ("pause-quiet", false),
     ("capd-kubeadm", true),
+    ("eks-rotator", false),
 ];
 
 /// Runs scenario `name`.
@@ -38,6 +40,7 @@ pub async fn run(name: &str, h: &Harness) -> Result<(), Failure> {
         "topology" => topology::run(h).await,
         "pause-quiet" => pause_quiet::run(h).await,
         "capd-kubeadm" => capd_kubeadm::run(h).await,
+        "eks-rotator" => eks_rotator::run(h).await,
         other => Err(Failure(format!(
             "unknown scenario \"{other}\" (known: {})",
             ALL.iter().map(|s| s.0).collect::<Vec<_>>().join(", ")

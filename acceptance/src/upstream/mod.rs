@@ -6,6 +6,7 @@
 //! Only what cannot run here is simulated, in process: the scheduler and kubelet (no container
 //! runtime; [`kubelet`]) and the CAPD infrastructure of the kubeadm scenario.
 
+pub mod helm;
 pub mod kubelet;
 pub mod manifests;
 pub mod pki;

@@ -4,13 +4,10 @@
 //! and the rotator finds the ACK Cluster through the Cluster's `controlPlaneRef` ([PLG-02])
 //! and writes the Secret. Checks the RGD's version mapping, its readiness (ACTIVE and an
 //! endpoint) and that it publishes no `kubeconfigSecretRef` ([ROT-09]).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use fake_kro::sim::{ChildMode, SimOptions};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use serde_json::{Value, json};

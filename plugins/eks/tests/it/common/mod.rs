@@ -1,7 +1,7 @@
 //! Shared setup of the rotator's component tests: the embedded API server (in process) with the
 //! Cluster API `Cluster` CRD and the project's minimal ACK EKS CRD, the rotator with static
 //! credentials, and polling helpers that wait for proof instead of sleeping.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+#![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::Duration;

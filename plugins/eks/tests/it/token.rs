@@ -1,7 +1,6 @@
 //! [ROT-04]: the EKS token against fixed AWS SigV4 test vectors and against a signature
 //! recomputed here, independently of the SDK (HMAC-SHA256 from the `hmac`/`sha2` crates, used
 //! by this test only). Fixed credentials and clock; nothing reaches AWS.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};

@@ -2,15 +2,12 @@
 //! (missing ACK Cluster, rotation, conflicts, takeover, a token failure) are captured at debug
 //! level, every target, and searched. The test runs on one thread so the subscriber set for it
 //! sees every task.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use kany8s_eks::schedule::Policy;
 use kube::api::PostParams;
 use serde_json::json;

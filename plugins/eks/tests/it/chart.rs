@@ -5,7 +5,6 @@
 //! rotator's own flag parser accepts. helm is the one `make upstream` builds
 //! (`$UPSTREAM_BIN/helm`, default `<repo>/.upstream/bin/helm`); without it the tests skip, and
 //! fail when `CI` is set.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -2,14 +2,11 @@
 //! process, ACK played by the test, static credentials (nothing reaches AWS). Negative
 //! assertions wait for proof that a reconcile happened (an event or the reconcile counter),
 //! never for a fixed time.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kany8s_eks::schedule::Policy;

@@ -4,14 +4,11 @@
 //! here a shared credentials file named by `AWS_SHARED_CREDENTIALS_FILE`, as the chart mounts
 //! it, with instance metadata disabled (no AWS network call). Its stderr is searched for
 //! secrets.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::process::{Command, Stdio};
 
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
