@@ -396,13 +396,25 @@ async fn rbac_matches_what_the_controllers_do() {
             .flat_map(|d| d["rules"].as_array().cloned().unwrap_or_default())
             .collect();
         let granted = grants(&rules);
-        // [RB-03]: the grouped demo RGD's kinds are granted to the control-plane manager by an
-        // aggregated role of the fixture (not shipped, so not held to the "used" rule).
+        // [RB-03]: the kinds of RGDs outside kro.run (the grouped demo, the EKS pack) are
+        // granted to the control-plane manager by the aggregated roles of fixtures/rbac (not
+        // shipped in the bundle, so not held to the "used" rule).
         let mut allowed = granted.clone();
         if group == Group::ControlPlane {
-            let extra =
-                std::fs::read_to_string(root().join("fixtures/rbac/demo-grouped-role.yaml"))
-                    .unwrap();
+            let mut extra_roles: Vec<PathBuf> = std::fs::read_dir(root().join("fixtures/rbac"))
+                .unwrap()
+                .map(|entry| entry.unwrap().path())
+                .collect();
+            extra_roles.sort();
+            assert!(
+                extra_roles.len() >= 2,
+                "fixtures/rbac holds the extra-group roles"
+            );
+            let extra = extra_roles
+                .iter()
+                .map(|path| std::fs::read_to_string(path).unwrap())
+                .collect::<Vec<_>>()
+                .join("\n---\n");
             for doc in documents(&extra) {
                 allowed.extend(grants(
                     doc["rules"]

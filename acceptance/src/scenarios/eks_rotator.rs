@@ -317,7 +317,7 @@ async fn a_pack_installed(h: &Harness) -> Result<(), Failure> {
     ] {
         h.apply_fixture(crd, &[]).await?;
     }
-    h.apply_fixture("acceptance/eks-ack-role.yaml", &[]).await?;
+    h.apply_fixture("rbac/eks-ack-role.yaml", &[]).await?;
     h.wait("the ACK EKS API to be served", || async {
         Ok(h.api(ACK, "Cluster").await.map(|_| ()).map_err(|e| e.0))
     })
