@@ -386,21 +386,22 @@ impl Upstream {
             .await?;
         timings.push(("kube-controller-manager".into(), waited));
         processes.push(kcm);
+        let mut upstream = Self {
+            server,
+            port: api_port,
+            kubeconfig: options.kubeconfig.clone(),
+            ca: authority.ca.cert.clone(),
+            authority_ca: authority.ca.clone(),
+            ports,
+            logs,
+            timings,
+            bin,
+            dir: dir.clone(),
+            processes,
+            actors: None,
+        };
         if options.components == Components::Kubernetes {
-            return Ok(Self {
-                server,
-                port: api_port,
-                kubeconfig: options.kubeconfig.clone(),
-                ca: authority.ca.cert.clone(),
-                authority_ca: authority.ca.clone(),
-                ports,
-                logs,
-                timings,
-                bin,
-                dir: dir.clone(),
-                processes,
-                actors: None,
-            });
+            return Ok(upstream);
         }
 
         // CRDs: kro's, Cluster API's (conversion to the providers' webhook servers), the
@@ -413,29 +414,29 @@ impl Upstream {
                 name: "capi-core",
                 binary: "capi-core",
                 folder: "core",
-                webhook_port: port(&mut ports)?,
-                health_port: port(&mut ports)?,
+                webhook_port: port(&mut upstream.ports)?,
+                health_port: port(&mut upstream.ports)?,
                 feature_gates: Some("ClusterTopology=true"),
             },
             Provider {
                 name: "capi-kubeadm-bootstrap",
                 binary: "capi-kubeadm-bootstrap",
                 folder: "bootstrap/kubeadm",
-                webhook_port: port(&mut ports)?,
-                health_port: port(&mut ports)?,
+                webhook_port: port(&mut upstream.ports)?,
+                health_port: port(&mut upstream.ports)?,
                 feature_gates: None,
             },
             Provider {
                 name: "capi-kubeadm-control-plane",
                 binary: "capi-kubeadm-control-plane",
                 folder: "controlplane/kubeadm",
-                webhook_port: port(&mut ports)?,
-                health_port: port(&mut ports)?,
+                webhook_port: port(&mut upstream.ports)?,
+                health_port: port(&mut upstream.ports)?,
                 feature_gates: Some("ClusterTopology=true"),
             },
         ];
         let mut crds = documents_in(&kro_dir.join("helm/crds"))?;
-        let kubectl = bin.join("kubectl");
+        let kubectl = upstream.bin.join("kubectl");
         for provider in &providers {
             // The provider's own kustomization adds the contract labels and the conversion
             // webhook; only the webhook's address is rewritten.
@@ -464,27 +465,29 @@ impl Upstream {
                 what: "CRDs".into(),
                 message: e.to_string(),
             })?;
-        timings.push(("CRDs established".into(), started.elapsed()));
+        upstream
+            .timings
+            .push(("CRDs established".into(), started.elapsed()));
 
         // kro.
-        let kro_health = port(&mut ports)?;
+        let kro_health = port(&mut upstream.ports)?;
         let mut kro = Process::start(
             "kro",
-            &bin.join("kro"),
+            &upstream.bin.join("kro"),
             &args(&[
                 format!("--kubeconfig={}", options.kubeconfig.display()),
                 "--metrics-bind-address=0".into(),
                 format!("--health-probe-bind-address=127.0.0.1:{kro_health}"),
                 "--leader-elect=false".into(),
             ]),
-            &logs,
+            &upstream.logs,
             &[],
         )?;
         let waited = kro
             .wait_ready(READY_TIMEOUT, || http_ok(kro_health, "/readyz"))
             .await?;
-        timings.push(("kro".into(), waited));
-        processes.push(kro);
+        upstream.timings.push(("kro".into(), waited));
+        upstream.processes.push(kro);
 
         // Cluster API managers, then their admission webhooks (failurePolicy Fail: created only
         // once the servers answer).
@@ -501,14 +504,19 @@ impl Upstream {
             if let Some(gates) = provider.feature_gates {
                 list.push(format!("--feature-gates={gates}"));
             }
-            let mut manager =
-                Process::start(provider.name, &bin.join(provider.binary), &list, &logs, &[])?;
+            let mut manager = Process::start(
+                provider.name,
+                &upstream.bin.join(provider.binary),
+                &list,
+                &upstream.logs,
+                &[],
+            )?;
             let health = provider.health_port;
             let waited = manager
                 .wait_ready(READY_TIMEOUT, || http_ok(health, "/readyz"))
                 .await?;
-            timings.push((provider.name.to_string(), waited));
-            processes.push(manager);
+            upstream.timings.push((provider.name.to_string(), waited));
+            upstream.processes.push(manager);
         }
         let started = Instant::now();
         let mut webhooks = Vec::new();
@@ -524,7 +532,9 @@ impl Upstream {
             )?);
         }
         apply_all(&admin_client, webhooks).await?;
-        timings.push(("webhooks".into(), started.elapsed()));
+        upstream
+            .timings
+            .push(("webhooks".into(), started.elapsed()));
 
         let actors = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -532,20 +542,6 @@ impl Upstream {
             .enable_all()
             .build()
             .map_err(|e| UpstreamError::Io("the actors' runtime".into(), e))?;
-        let mut upstream = Self {
-            server,
-            port: api_port,
-            kubeconfig: options.kubeconfig.clone(),
-            ca: authority.ca.cert.clone(),
-            authority_ca: authority.ca.clone(),
-            ports,
-            logs,
-            timings,
-            bin,
-            dir: dir.clone(),
-            processes,
-            actors: None,
-        };
 
         // Simulated: the scheduler and kubelet, the CAPD infrastructure.
         let kubeconfig = options.kubeconfig.clone();
