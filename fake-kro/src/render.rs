@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use kany8s_apiserver::status::{ApiError, ResourceName};
+
 use crate::crd::{self, CrdOptions};
 use crate::graph::{Graph, NodeState, Pass, PassOptions, Readiness, Visit, evaluate_status, merge};
 
@@ -86,7 +88,9 @@ pub fn render(
     Ok(rendered)
 }
 
-/// The instance without status, defaulted and validated against the generated CRD's schema.
+/// The instance without status, as the API server would store it (pruned, defaulted — inside
+/// defaulted objects too — and validated against the generated CRD's schema: value constraints
+/// and CEL rules); a refusal is the API server's message.
 fn defaulted_instance(generated: &Value, instance: &Value) -> Result<Value, String> {
     let schema = generated
         .pointer("/spec/versions/0/schema/openAPIV3Schema")
@@ -96,21 +100,21 @@ fn defaulted_instance(generated: &Value, instance: &Value) -> Result<Value, Stri
     if let Some(o) = instance.as_object_mut() {
         o.remove("status");
     }
-    instance = kube_cel::apply_defaults(&schema, &instance);
-    if let Err(errors) = kube_cel::Validator::new().validate(&schema, &instance, None) {
-        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        return Err(format!("instance is invalid: {}", messages.join("; ")));
+    let (_pruned, errors) = kany8s_apiserver::schema::admit(&mut instance, &schema, None, false);
+    if errors.is_empty() {
+        return Ok(instance);
     }
-    for field in schema
-        .pointer("/properties/spec/required")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        if instance.pointer(&format!("/spec/{field}")).is_none() {
-            return Err(format!("instance is invalid: spec.{field}: Required value"));
-        }
-    }
-    Ok(instance)
+    let text = |value: Option<&Value>| {
+        value
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let resource = ResourceName {
+        group: text(generated.pointer("/spec/group")),
+        plural: text(generated.pointer("/spec/names/plural")),
+        kind: text(generated.pointer("/spec/names/kind")),
+    };
+    let name = text(instance.pointer("/metadata/name"));
+    Err(ApiError::invalid(&resource, &name, &errors).message)
 }

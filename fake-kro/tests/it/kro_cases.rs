@@ -452,7 +452,7 @@ fn kro_own_cases() {
     categories.push(("crd", crd, 11));
     let mut e2e = Tally::default();
     e2e_cases(&mut e2e);
-    categories.push(("e2e", e2e, 12));
+    categories.push(("e2e", e2e, 16));
     let verbose = std::env::var_os("KRO_CASES_VERBOSE").is_some();
     let mut below = Vec::new();
     for (category, tally, floor) in &categories {

@@ -92,14 +92,14 @@ fn status_from_observed_fixtures() {
     );
 }
 
-/// An instance missing a required field is refused with the field named.
+/// An instance missing a required field is refused with the API server's message.
 #[test]
 fn invalid_instances_are_refused() {
     let mut bad = instance();
     bad["spec"].as_object_mut().unwrap().remove("version");
     assert_eq!(
         render(&demo(), &bad, &BTreeMap::new()).unwrap_err(),
-        "instance is invalid: spec.version: Required value"
+        "DemoControlPlane.kro.run \"demo\" is invalid: spec.version: Required value"
     );
 }
 
@@ -227,5 +227,111 @@ fn kro_cel_library_renders_with_kros_values() {
     assert_eq!(
         cm["data"],
         json!({"digest": "47mKTaMaEn1L3m5DAz9muidMqw636xxw7EFAK/YnPdg=", "doubled": "[2,4]", "bound": "tt"})
+    );
+}
+
+fn e2e_rgd(case: &str) -> Value {
+    let path = format!(
+        "{}/tests/data/kro/e2e/{case}/rgd.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    yaml_serde::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Defaults apply inside objects that are themselves defaulted (`retry: {}` gets its fields'
+/// defaults), and inside given objects and list items ([KRO-RENDER], kro's chainsaw
+/// required-default case).
+#[test]
+fn defaults_apply_inside_defaulted_objects() {
+    let instance = json!({"apiVersion": "kro.run/v1alpha1", "kind": "ComplexApp",
+        "metadata": {"name": "app", "namespace": "ns"},
+        "spec": {"appName": "a", "database": {"host": "h", "username": "u"},
+                 "endpoints": [{"name": "api", "url": "https://x"}]}});
+    let rendered = render(
+        &e2e_rgd("chainsaw-required-default-instance"),
+        &instance,
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    let spec = &rendered.instance["spec"];
+    assert_eq!(
+        spec["retry"],
+        json!({"maxRetries": 3, "backoffMs": 1000, "exponential": true})
+    );
+    assert_eq!(spec["resources"], json!({"cpu": "100m", "memory": "128Mi"}));
+    assert_eq!(spec["database"]["port"], json!(8080));
+    assert_eq!(spec["endpoints"][0]["timeout"], json!(30));
+}
+
+/// Value constraints of the instance schema are enforced with the API server's messages:
+/// lengths, pattern, item counts, uniqueness, bounds and enums ([KRO-RENDER]).
+#[test]
+fn value_constraints_refuse_instances_with_the_api_server_message() {
+    let valid = json!({"email": "user@example.com", "username": "testuser123",
+        "tags": ["a"], "priorities": [1], "replicas": 3});
+    let prefix = "ValidationTestApp.kro.run \"app\" is invalid: ";
+    let cases = [
+        (
+            json!({"tags": ["a", "b", "c", "d"]}),
+            "spec.tags: Too many: 4: must have at most 3 items",
+        ),
+        (
+            json!({"tags": []}),
+            "spec.tags: Invalid value: 0: spec.tags in body should have at least 1 items",
+        ),
+        (
+            json!({"tags": ["a", "a"]}),
+            "spec.tags[1]: Duplicate value: \"a\"",
+        ),
+        (
+            json!({"username": "ab"}),
+            "spec.username: Invalid value: \"ab\": spec.username in body should be at least 3 chars long",
+        ),
+        (
+            json!({"username": "a_very_long_username"}),
+            "spec.username: Too long: may not be more than 15 bytes",
+        ),
+        (
+            json!({"username": "no-dash"}),
+            "spec.username: Invalid value: \"no-dash\": spec.username in body should match '^[a-zA-Z0-9_]+$'",
+        ),
+        (
+            json!({"replicas": 11}),
+            "spec.replicas: Invalid value: 11: spec.replicas in body should be less than or equal to 10",
+        ),
+        (
+            json!({"replicas": 0}),
+            "spec.replicas: Invalid value: 0: spec.replicas in body should be greater than or equal to 1",
+        ),
+    ];
+    for (patch, message) in cases {
+        let mut spec = valid.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        let instance = json!({"apiVersion": "kro.run/v1alpha1", "kind": "ValidationTestApp",
+            "metadata": {"name": "app", "namespace": "ns"}, "spec": spec});
+        let error = render(
+            &e2e_rgd("chainsaw-validation-markers-valid"),
+            &instance,
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert_eq!(error, format!("{prefix}{message}"), "patch {patch}");
+    }
+    let mut instance = json!({"apiVersion": "kro.run/v1alpha1", "kind": "ComplexApp",
+        "metadata": {"name": "app", "namespace": "ns"},
+        "spec": {"appName": "a", "environment": "qa", "database": {"host": "h", "username": "u"},
+                 "endpoints": [{"name": "api", "url": "https://x"}]}});
+    let rgd = e2e_rgd("chainsaw-required-default-instance");
+    assert_eq!(
+        render(&rgd, &instance, &BTreeMap::new()).unwrap_err(),
+        "ComplexApp.kro.run \"app\" is invalid: [spec.environment: Unsupported value: \"qa\": supported values: \"development\", \"staging\", \"production\", <nil>: Invalid value: \"null\": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation]"
+    );
+    instance["spec"]["environment"] = json!("staging");
+    instance["spec"]["replicas"] = json!(11);
+    assert_eq!(
+        render(&rgd, &instance, &BTreeMap::new()).unwrap_err(),
+        "ComplexApp.kro.run \"app\" is invalid: spec.replicas: Invalid value: \"integer\": validation failed"
     );
 }
