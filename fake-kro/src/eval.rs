@@ -1,8 +1,9 @@
 //! CEL evaluation with kro's semantics (kro.md §6.4–§6.5): hand-made JSON ↔ CEL conversion
-//! (integers stay `int`), and the split between "pending" (retry later) and real errors.
+//! (integers stay `int`; a resource's `format: byte` fields, such as a Secret's `data`, are
+//! bytes), and the split between "pending" (retry later) and real errors.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use kube_cel::KubeCelExt;
 use kube_cel::cel::common::ast::CallExpr;
@@ -43,6 +44,179 @@ pub fn to_cel(value: &Value) -> Cel {
             Cel::Map(Map {
                 map: Arc::new(converted),
             })
+        }
+    }
+}
+
+/// The `format: byte` fields of a kind's schema, as a tree of field names (`*` for map values
+/// and list items). kro converts a resource to CEL through its kind's schema, so these fields
+/// (a Secret's `data`, a ConfigMap's `binaryData`, webhook `caBundle`s) are base64-decoded
+/// bytes in expressions: `string(secret.data.password)` is the password itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ByteFields {
+    here: bool,
+    children: BTreeMap<String, ByteFields>,
+}
+
+/// Byte fields by (apiVersion, kind); `None` for kinds without any.
+type ByKind = BTreeMap<(String, String), Option<Arc<ByteFields>>>;
+
+/// The key of map values and list items in [`ByteFields`].
+const ANY_KEY: &str = "*";
+
+impl ByteFields {
+    /// The byte fields of `schema`; `None` when it has none.
+    pub fn of(schema: &Value) -> Option<Self> {
+        let mut fields = Self {
+            here: schema.get("type").and_then(Value::as_str) == Some("string")
+                && schema.get("format").and_then(Value::as_str) == Some("byte"),
+            children: BTreeMap::new(),
+        };
+        for (name, child) in schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(inner) = Self::of(child) {
+                fields.children.insert(name.clone(), inner);
+            }
+        }
+        for key in ["additionalProperties", "items"] {
+            if let Some(inner) = schema.get(key).filter(|s| s.is_object()).and_then(Self::of) {
+                fields.children.insert(ANY_KEY.into(), inner);
+            }
+        }
+        (fields.here || !fields.children.is_empty()).then_some(fields)
+    }
+
+    /// The byte fields of a built-in kind (cached; `None` when it has none or is unknown).
+    pub fn of_kind(api_version: &str, kind: &str) -> Option<Arc<Self>> {
+        static CACHE: LazyLock<Mutex<ByKind>> = LazyLock::new(|| Mutex::new(BTreeMap::new()));
+        let key = (api_version.to_string(), kind.to_string());
+        if let Ok(cache) = CACHE.lock()
+            && let Some(known) = cache.get(&key)
+        {
+            return known.clone();
+        }
+        let fields = crate::kinds::schema(api_version, kind)
+            .and_then(|schema| Self::of(&schema))
+            .map(Arc::new);
+        if let Ok(mut cache) = CACHE.lock() {
+            cache.insert(key, fields.clone());
+        }
+        fields
+    }
+
+    fn child(&self, key: &str) -> Option<&Self> {
+        self.children
+            .get(key)
+            .or_else(|| self.children.get(ANY_KEY))
+    }
+}
+
+/// JSON → CEL through a kind's byte fields. A byte field that is not valid base64 stays a
+/// string (kro makes it an error value that fails the expressions reading it).
+fn to_cel_typed(value: &Value, bytes: Option<&ByteFields>) -> Cel {
+    use base64::Engine as _;
+    let Some(fields) = bytes else {
+        return to_cel(value);
+    };
+    match value {
+        Value::String(s) if fields.here => base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map_or_else(|_| to_cel(value), |b| Cel::Bytes(Arc::new(b))),
+        Value::Array(items) => {
+            let item = fields.child(ANY_KEY);
+            Cel::List(Arc::new(
+                items.iter().map(|v| to_cel_typed(v, item)).collect(),
+            ))
+        }
+        Value::Object(map) => {
+            let converted: HashMap<Key, Cel> = map
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        Key::String(Arc::new(k.clone())),
+                        to_cel_typed(v, fields.child(k)),
+                    )
+                })
+                .collect();
+            Cel::Map(Map {
+                map: Arc::new(converted),
+            })
+        }
+        other => to_cel(other),
+    }
+}
+
+/// What expressions see: `schema` and the resources observed so far, each resource with the
+/// byte fields of its kind.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Variables {
+    values: BTreeMap<String, Value>,
+    bytes: BTreeMap<String, Arc<ByteFields>>,
+}
+
+impl Variables {
+    /// A variable taken as plain JSON (the instance as `schema`, a forEach iterator).
+    pub fn insert(&mut self, name: impl Into<String>, value: Value) {
+        let name = name.into();
+        self.bytes.remove(&name);
+        self.values.insert(name, value);
+    }
+
+    /// A resource, typed by its own `apiVersion` and `kind`.
+    pub fn insert_resource(&mut self, name: impl Into<String>, object: Value) {
+        let name = name.into();
+        let text = |field: &str| {
+            object
+                .get(field)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        };
+        match ByteFields::of_kind(text("apiVersion"), text("kind")) {
+            Some(fields) => {
+                self.bytes.insert(name.clone(), fields);
+            }
+            None => {
+                self.bytes.remove(&name);
+            }
+        }
+        self.values.insert(name, object);
+    }
+
+    /// Keeps the variables whose name passes `keep`.
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.values.retain(|name, _| keep(name));
+        self.bytes.retain(|name, _| keep(name));
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.values.get(name)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+
+    /// The JSON values by name.
+    pub fn values(&self) -> &BTreeMap<String, Value> {
+        &self.values
+    }
+
+    /// Evaluates `expression` over these variables.
+    pub fn evaluate(&self, expression: &str) -> Result<Value, EvalError> {
+        let result = evaluate_typed(expression, &self.values, &self.bytes)?;
+        to_json(&result).map_err(EvalError::Failed)
+    }
+}
+
+impl From<BTreeMap<String, Value>> for Variables {
+    fn from(values: BTreeMap<String, Value>) -> Self {
+        Self {
+            values,
+            bytes: BTreeMap::new(),
         }
     }
 }
@@ -247,6 +421,14 @@ pub fn evaluate_cel(
     expression: &str,
     variables: &BTreeMap<String, Value>,
 ) -> Result<Cel, EvalError> {
+    evaluate_typed(expression, variables, &BTreeMap::new())
+}
+
+fn evaluate_typed(
+    expression: &str,
+    variables: &BTreeMap<String, Value>,
+    bytes: &BTreeMap<String, Arc<ByteFields>>,
+) -> Result<Cel, EvalError> {
     let mut parsed = celtype::parse(expression).map_err(EvalError::Failed)?;
     // kro's runtime.newCondition macro runs at parse time: its keys are not references.
     for_each_call(&mut parsed, &mut kro_library::expand_new_condition)
@@ -268,7 +450,10 @@ pub fn evaluate_cel(
     context.add_function(OPT_SELECT, optional_select);
     context.add_function(OPT_INDEX, optional_index);
     for (name, value) in variables {
-        context.add_variable_from_value(name.clone(), to_cel(value));
+        context.add_variable_from_value(
+            name.clone(),
+            to_cel_typed(value, bytes.get(name).map(Arc::as_ref)),
+        );
     }
     Cel::resolve(&parsed, &context).map_err(classify)
 }
@@ -282,6 +467,42 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect()
+    }
+
+    /// kro converts resources through their kind's schema: a Secret's `data` (and any
+    /// `format: byte` field) is bytes, base64-decoded, and written back as base64; other kinds'
+    /// strings stay strings.
+    #[test]
+    fn byte_fields_of_a_resource_are_bytes() {
+        let mut v = Variables::default();
+        v.insert_resource(
+            "secret",
+            json!({"apiVersion": "v1", "kind": "Secret", "data": {"password": "czNjcmV0"}}),
+        );
+        v.insert_resource(
+            "cm",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"password": "czNjcmV0"},
+                   "binaryData": {"blob": "AAE="}}),
+        );
+        assert_eq!(
+            v.evaluate("string(secret.data.password)"),
+            Ok(json!("s3cret"))
+        );
+        assert_eq!(v.evaluate("size(secret.data.password)"), Ok(json!(6)));
+        assert_eq!(v.evaluate("secret.data.password"), Ok(json!("czNjcmV0")));
+        assert_eq!(
+            v.evaluate("secret.data.password == b's3cret'"),
+            Ok(json!(true))
+        );
+        assert_eq!(v.evaluate("cm.data.password"), Ok(json!("czNjcmV0")));
+        assert_eq!(v.evaluate("size(cm.binaryData.blob)"), Ok(json!(2)));
+        // The same object as plain JSON (no kind) keeps the base64 text.
+        v.insert("secret", json!({"data": {"password": "czNjcmV0"}}));
+        assert_eq!(v.evaluate("secret.data.password"), Ok(json!("czNjcmV0")));
+        assert!(
+            v.evaluate("string(secret.data.password)")
+                .is_ok_and(|s| s == "czNjcmV0")
+        );
     }
 
     /// [KRO-EV] kro's value semantics and the pending/error split.

@@ -70,12 +70,8 @@ pub fn render(
         rendered.not_rendered.insert(id.clone(), why.to_string());
     }
     // Status sees only resources with observed-state fixtures (kro reads the cluster).
-    let status_variables: BTreeMap<String, Value> = pass
-        .variables()
-        .iter()
-        .filter(|(id, _)| *id == "schema" || observed.contains_key(*id))
-        .map(|(id, v)| (id.clone(), v.clone()))
-        .collect();
+    let mut status_variables = pass.variables().clone();
+    status_variables.retain(|id| id == "schema" || observed.contains_key(id));
     let mut status = Map::new();
     if let Some(fields) = rgd
         .pointer("/spec/schema/status")

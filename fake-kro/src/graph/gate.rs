@@ -1,13 +1,11 @@
 //! The two per-node conditions of kro.md §5.7: includeWhen (is the node part of this pass?) and
 //! readyWhen (is its observed object ready?).
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use super::Node;
 use crate::celtype;
-use crate::eval::{self, EvalError};
+use crate::eval::{EvalError, Variables};
 use crate::expr::{self, Scanned};
 
 /// What a node's includeWhen conditions decide (kro's `IsIgnored`, kro.md §5.7 [KRO-20]).
@@ -25,13 +23,13 @@ pub enum Inclusion {
 
 /// Evaluates `node`'s includeWhen conditions in order; the first false, pending or failed one
 /// decides, as in kro.
-pub fn inclusion(node: &Node, variables: &BTreeMap<String, Value>) -> Inclusion {
+pub fn inclusion(node: &Node, variables: &Variables) -> Inclusion {
     for condition in &node.include_when {
         // The checker refuses a condition that is not one standalone expression (V4).
         let Ok(Scanned::Standalone(e)) = expr::scan(condition) else {
             continue;
         };
-        match eval::evaluate(&e, variables) {
+        match variables.evaluate(&e) {
             Ok(Value::Bool(true)) => {}
             Ok(Value::Bool(false) | Value::Null) => return Inclusion::Excluded,
             Ok(_) => {
@@ -72,12 +70,13 @@ pub fn readiness(
             "node \"{id}\": no observed state: waiting for readiness"
         ));
     }
-    let variables = BTreeMap::from([(id.to_string(), observed.clone())]);
+    let mut variables = Variables::default();
+    variables.insert_resource(id, observed.clone());
     for condition in ready_when {
         let Ok(Scanned::Standalone(e)) = expr::scan(condition) else {
             continue;
         };
-        match eval::evaluate(&e, &variables) {
+        match variables.evaluate(&e) {
             Ok(Value::Bool(true)) => {}
             Ok(Value::Bool(false)) | Ok(Value::Null) | Err(EvalError::Pending(_)) => {
                 return Err(format!(

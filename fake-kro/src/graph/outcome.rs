@@ -1,13 +1,12 @@
 //! What a pass yields for the instance (kro.md §5.4–§5.6): its `state`, the ResourcesReady
 //! condition and the author status fields.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value};
 
 use super::pass::{NodeState, Pass};
 use super::template::evaluate_status;
 use crate::conditions::Condition;
+use crate::eval::Variables;
 
 /// The instance's `status.state` (kro.md §5.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,7 +163,7 @@ fn in_order<'p>(
 /// The author status fields of `rgd` over `variables` (kro.md §5.4): a field whose data is
 /// pending is absent, and a field that fails leaves it and the fields after it out of this
 /// pass; `state` and `conditions` are kro's own.
-pub fn author_status(rgd: &Value, variables: &BTreeMap<String, Value>) -> Map<String, Value> {
+pub fn author_status(rgd: &Value, variables: &Variables) -> Map<String, Value> {
     let mut out = Map::new();
     if let Some(fields) = rgd
         .pointer("/spec/schema/status")

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::gate::{Inclusion, inclusion, readiness};
 use super::template::{inherit_namespace, instance_scope, render_value};
 use super::{Graph, Node};
-use crate::eval::EvalError;
+use crate::eval::{EvalError, Variables};
 use crate::pluralize::pluralize;
 
 /// Outcome of one node in a pass.
@@ -86,7 +86,7 @@ pub struct Pass<'g> {
     /// A child being deleted by someone else stops the walk (kro's `ResourceDeleting`).
     resource_deleting: Option<String>,
     states: BTreeMap<String, NodeState>,
-    variables: BTreeMap<String, Value>,
+    variables: Variables,
     /// The first pending node's message, as kro surfaces it.
     first_pending: Option<String>,
 }
@@ -203,7 +203,7 @@ impl<'g> Pass<'g> {
             Readiness::Held => readiness(id, ready_when, &object, true),
             Readiness::Evaluate => readiness(id, ready_when, &object, false),
         };
-        self.variables.insert(id.to_string(), object);
+        self.variables.insert_resource(id, object);
         self.states.insert(
             id.to_string(),
             state.map_or_else(NodeState::Waiting, |()| NodeState::Synced),
@@ -245,7 +245,7 @@ impl<'g> Pass<'g> {
     }
 
     /// Every variable so far: `schema` and each node observed in this pass.
-    pub fn variables(&self) -> &BTreeMap<String, Value> {
+    pub fn variables(&self) -> &Variables {
         &self.variables
     }
 
@@ -278,18 +278,16 @@ impl<'g> Pass<'g> {
 
     /// The variables status expressions see: `schema` and the nodes whose object this pass
     /// observed (synced or waiting), not those that ended in error.
-    pub fn observed_variables(&self) -> BTreeMap<String, Value> {
-        self.variables
-            .iter()
-            .filter(|(id, _)| {
-                *id == "schema"
-                    || matches!(
-                        self.states.get(*id),
-                        Some(NodeState::Synced | NodeState::Waiting(_))
-                    )
-            })
-            .map(|(id, v)| (id.clone(), v.clone()))
-            .collect()
+    pub fn observed_variables(&self) -> Variables {
+        let mut observed = self.variables.clone();
+        observed.retain(|id| {
+            id == "schema"
+                || matches!(
+                    self.states.get(id),
+                    Some(NodeState::Synced | NodeState::Waiting(_))
+                )
+        });
+        observed
     }
 }
 
@@ -301,7 +299,7 @@ pub struct IdentityWalk<'g> {
     graph: &'g Graph,
     namespace: Option<String>,
     cursor: usize,
-    variables: BTreeMap<String, Value>,
+    variables: Variables,
 }
 
 impl<'g> IdentityWalk<'g> {
@@ -344,11 +342,11 @@ impl<'g> IdentityWalk<'g> {
 
     /// Node `id`'s object exists: dependents' identities may read it.
     pub fn observed(&mut self, id: &str, object: Value) {
-        self.variables.insert(id.to_string(), object);
+        self.variables.insert_resource(id, object);
     }
 
     /// `schema` and every node observed so far.
-    pub fn variables(&self) -> &BTreeMap<String, Value> {
+    pub fn variables(&self) -> &Variables {
         &self.variables
     }
 }

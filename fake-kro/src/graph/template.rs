@@ -1,38 +1,35 @@
 //! Template rendering (kro.md §6.1, §6.4): `${…}` resolution in child templates and author
 //! status fields, the variables a pass starts from, and kro's namespace inheritance.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value, json};
 
-use crate::eval::{self, EvalError};
+use crate::eval::{EvalError, Variables};
 use crate::expr::{self, Part, Scanned};
 use crate::kinds;
 
 /// The variables every expression of a pass sees first: `schema`, the instance without status.
-pub fn instance_scope(instance: &Value) -> BTreeMap<String, Value> {
+pub fn instance_scope(instance: &Value) -> Variables {
     let mut schema = instance.clone();
     if let Some(o) = schema.as_object_mut() {
         o.remove("status");
     }
-    BTreeMap::from([("schema".to_string(), schema)])
+    let mut variables = Variables::default();
+    variables.insert("schema", schema);
+    variables
 }
 
 /// Renders a template: standalone expressions take any type; templates concatenate strings.
-pub fn render_value(
-    value: &Value,
-    variables: &BTreeMap<String, Value>,
-) -> Result<Value, EvalError> {
+pub fn render_value(value: &Value, variables: &Variables) -> Result<Value, EvalError> {
     Ok(match value {
         Value::String(s) => match expr::scan(s).map_err(EvalError::Failed)? {
             Scanned::Literal => value.clone(),
-            Scanned::Standalone(e) => eval::evaluate(&e, variables)?,
+            Scanned::Standalone(e) => variables.evaluate(&e)?,
             Scanned::Template(parts) => {
                 let mut out = String::new();
                 for part in parts {
                     match part {
                         Part::Literal(l) => out.push_str(&l),
-                        Part::Expression(e) => match eval::evaluate(&e, variables)? {
+                        Part::Expression(e) => match variables.evaluate(&e)? {
                             Value::String(v) => out.push_str(&v),
                             other => {
                                 return Err(EvalError::Failed(format!(
@@ -77,7 +74,7 @@ pub fn merge(base: &mut Value, overlay: &Value) {
 /// Evaluates author status fields; a field whose expression is pending is left out.
 pub fn evaluate_status(
     fields: &Map<String, Value>,
-    variables: &BTreeMap<String, Value>,
+    variables: &Variables,
     out: &mut Map<String, Value>,
 ) -> Result<(), String> {
     for (key, value) in fields {

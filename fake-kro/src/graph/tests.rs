@@ -61,7 +61,7 @@ fn kro20_include_when_decides_like_kro() {
         Inclusion::Failed(why) if why.starts_with("includeWhen \"schema.spec.absent == 'x'\": ")
     ));
     let mut observed = scope.clone();
-    observed.insert("cm".into(), configmap("cm"));
+    observed.insert_resource("cm", configmap("cm"));
     assert!(matches!(
         inclusion(&node_with(&["${cm.data.ok == 'yes'}"]), &observed),
         Inclusion::Pending(why) if why.starts_with("includeWhen \"cm.data.ok == 'yes'\": ")

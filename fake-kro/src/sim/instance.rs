@@ -19,6 +19,7 @@ use super::script::{Failure, FailureKind, KubeconfigSecret, Script};
 use super::status::write_status;
 use super::{FINALIZER, Shared, SimError, SimOptions, deletion, lock, now};
 use crate::conditions::{self, Condition, Conditions};
+use crate::eval::Variables;
 use crate::graph::{
     Graph, InstanceState, Outcome, Pass, PassOptions, ResourcesReady, Visit, author_status,
     instance_scope,
@@ -70,7 +71,7 @@ pub(super) struct Observation {
 
 impl Observation {
     /// The author status fields over `variables`, with the script's overrides.
-    pub(super) fn author(&self, variables: &BTreeMap<String, Value>) -> Map<String, Value> {
+    pub(super) fn author(&self, variables: &Variables) -> Map<String, Value> {
         let mut author = author_status(&self.rgd, variables);
         self.script.override_status(&mut author);
         author

@@ -335,3 +335,50 @@ fn value_constraints_refuse_instances_with_the_api_server_message() {
         "ComplexApp.kro.run \"app\" is invalid: spec.replicas: Invalid value: \"integer\": validation failed"
     );
 }
+
+/// A Secret's `data` is bytes to expressions, as kro converts resources through their kind's
+/// schema: `string(…)` decodes it, `size(…)` counts bytes, and bytes are written back base64
+/// (a child's field, a status field) ([KRO-RENDER]).
+#[test]
+fn secret_data_is_bytes() {
+    let rgd = json!({"apiVersion": "kro.run/v1alpha1", "kind": "ResourceGraphDefinition", "metadata": {"name": "creds"},
+        "spec": {"schema": {"apiVersion": "v1alpha1", "kind": "Creds",
+            "spec": {"name": "string | required=true"},
+            "status": {"password": "${credentials.data.password}", "length": "${size(credentials.data.password)}"}},
+        "resources": [
+            {"id": "credentials", "template": {"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "${schema.spec.name}"}, "data": {"password": "czNjcmV0"}}},
+            {"id": "config", "template": {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "${schema.spec.name}-config"},
+                "data": {"password": "${string(credentials.data.password)}"}}},
+            {"id": "copy", "template": {"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "${schema.spec.name}-copy"},
+                "data": {"password": "${credentials.data.password}"}}}]}});
+    let errors: Vec<_> = fake_kro::check::check(&rgd, &Default::default())
+        .into_iter()
+        .filter(|d| d.severity == fake_kro::check::Severity::Error)
+        .map(|d| d.message)
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let instance = json!({"apiVersion": "kro.run/v1alpha1", "kind": "Creds",
+        "metadata": {"name": "c", "namespace": "ns"}, "spec": {"name": "db"}});
+    let observed = BTreeMap::from([(
+        "credentials".to_string(),
+        json!({"data": {"password": "czNjcmV0"}}),
+    )]);
+    let rendered = render(&rgd, &instance, &observed).unwrap();
+    let resource = |id: &str| {
+        rendered
+            .resources
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, r)| r.clone())
+            .unwrap()
+    };
+    assert_eq!(resource("config")["data"]["password"], "s3cret");
+    assert_eq!(resource("copy")["data"]["password"], "czNjcmV0");
+    assert_eq!(
+        rendered.instance["status"],
+        json!({"password": "czNjcmV0", "length": 6})
+    );
+}
