@@ -186,6 +186,33 @@ impl Variables {
         self.values.insert(name, object);
     }
 
+    /// A collection's observed items, each typed by its own kind.
+    pub fn insert_collection(&mut self, name: impl Into<String>, items: Vec<Value>) {
+        let name = name.into();
+        let text = |item: &Value, field: &str| {
+            item.get(field)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let item_fields = items
+            .first()
+            .and_then(|item| ByteFields::of_kind(&text(item, "apiVersion"), &text(item, "kind")));
+        match item_fields {
+            Some(fields) => {
+                let list = ByteFields {
+                    here: false,
+                    children: BTreeMap::from([(ANY_KEY.to_string(), fields.as_ref().clone())]),
+                };
+                self.bytes.insert(name.clone(), Arc::new(list));
+            }
+            None => {
+                self.bytes.remove(&name);
+            }
+        }
+        self.values.insert(name, Value::Array(items));
+    }
+
     /// Keeps the variables whose name passes `keep`.
     pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
         self.values.retain(|name, _| keep(name));
@@ -469,7 +496,7 @@ mod tests {
             .collect()
     }
 
-    /// kro converts resources through their kind's schema: a Secret's `data` (and any
+    /// [KRO-14] kro converts resources through their kind's schema: a Secret's `data` (and any
     /// `format: byte` field) is bytes, base64-decoded, and written back as base64; other kinds'
     /// strings stay strings.
     #[test]

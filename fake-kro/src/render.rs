@@ -3,7 +3,7 @@
 //! counts as observed, through its observed-state fixture if there is one), and the instance
 //! status is evaluated from the fixtures — "RGD + instance in, expansion and status out".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
@@ -50,15 +50,41 @@ pub fn render(
     };
     let mut pass = Pass::new(&graph, &instance, options);
     let mut rendered = Rendered::default();
-    while let Some(Visit { node, desired }) = pass.next_visit() {
-        // Dependents see the observed object when there is a fixture for it.
+    // Nodes the status may read: a resource with a fixture, a collection with one for every
+    // item (an empty collection is observed as such).
+    let mut with_fixtures: BTreeSet<String> = BTreeSet::new();
+    let mut items_without_fixture: BTreeSet<String> = BTreeSet::new();
+    while let Some(Visit {
+        node,
+        desired,
+        item,
+    }) = pass.next_visit()
+    {
+        // Dependents see the observed object when there is a fixture for it (a collection
+        // item's fixture is named by kro's expanded id, `<id>-<index>`).
+        let key = item.map_or_else(|| node.id.clone(), |i| i.expanded_id(&node.id));
         let mut seen = desired.clone();
-        if let Some(fixture) = observed.get(&node.id) {
-            merge(&mut seen, fixture);
+        match observed.get(&key) {
+            Some(fixture) => merge(&mut seen, fixture),
+            None if item.is_some() => {
+                items_without_fixture.insert(node.id.clone());
+            }
+            None => {}
         }
-        pass.observed(&node.id, seen);
+        if observed.contains_key(&key) && item.is_none() {
+            with_fixtures.insert(node.id.clone());
+        }
+        match item {
+            Some(item) => pass.observed_item(&node.id, item.index, Some(seen)),
+            None => pass.observed(&node.id, seen),
+        }
         if node.template.is_some() {
-            rendered.resources.push((node.id.clone(), desired));
+            rendered.resources.push((key, desired));
+        }
+    }
+    for node in graph.ordered().filter(|n| n.is_collection()) {
+        if pass.collection_size(&node.id).is_some() && !items_without_fixture.contains(&node.id) {
+            with_fixtures.insert(node.id.clone());
         }
     }
     for id in graph.order() {
@@ -71,7 +97,7 @@ pub fn render(
     }
     // Status sees only resources with observed-state fixtures (kro reads the cluster).
     let mut status_variables = pass.variables().clone();
-    status_variables.retain(|id| id == "schema" || observed.contains_key(id));
+    status_variables.retain(|id| id == "schema" || with_fixtures.contains(id));
     let mut status = Map::new();
     if let Some(fields) = rgd
         .pointer("/spec/schema/status")

@@ -93,3 +93,49 @@ pub fn readiness(
     }
     Ok(())
 }
+
+/// Whether a collection's observed items meet its readyWhen conditions (kro.md §5.11): every
+/// desired item observed, then each condition true for every item, seen as `each`. The error
+/// is kro's readiness text.
+pub fn collection_readiness(
+    id: &str,
+    ready_when: &[String],
+    observed: &[Value],
+    desired: usize,
+) -> Result<(), String> {
+    if observed.len() < desired {
+        return Err(format!(
+            "node \"{id}\": collection not ready: observed {} but desired {desired} (waiting for readiness)",
+            observed.len()
+        ));
+    }
+    for (index, item) in observed.iter().enumerate() {
+        let mut variables = Variables::default();
+        variables.insert_resource("each", item.clone());
+        for condition in ready_when {
+            let Ok(Scanned::Standalone(e)) = expr::scan(condition) else {
+                continue;
+            };
+            match variables.evaluate(&e) {
+                Ok(Value::Bool(true)) => {}
+                Ok(Value::Bool(false)) => {
+                    return Err(format!(
+                        "readyWhen condition evaluated to false: \"{e}\" (waiting for readiness)"
+                    ));
+                }
+                Ok(_) => return Err(format!("readyWhen \"{e}\" did not return bool")),
+                Err(EvalError::Pending(_)) => {
+                    return Err(format!(
+                        "node \"{id}\": failed to evaluate readyWhen \"{e}\" (item {index}) (waiting for readiness)"
+                    ));
+                }
+                Err(EvalError::Failed(why)) => {
+                    return Err(format!(
+                        "node \"{id}\": failed to evaluate readyWhen \"{e}\" (item {index}): {why}"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}

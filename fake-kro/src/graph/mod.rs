@@ -27,7 +27,10 @@ use crate::expr::{self, Part, Scanned};
 
 pub use gate::{Inclusion, inclusion, readiness};
 pub use outcome::{InstanceState, Outcome, ResourcesReady, author_status};
-pub use pass::{IdentityWalk, NodeFault, NodeState, Pass, PassOptions, Readiness, Visit};
+pub use pass::{
+    COLLECTION_INDEX_LABEL, IdentityWalk, Item, MAX_COLLECTION_SIZE, NodeFault, NodeState, Pass,
+    PassOptions, Readiness, Visit, expand_collection,
+};
 pub use template::{evaluate_status, inherit_namespace, instance_scope, merge, render_value};
 
 /// One resource node of an RGD.
@@ -40,9 +43,17 @@ pub struct Node {
     pub ready_when: Vec<String>,
     pub include_when: Vec<String>,
     pub dependencies: BTreeSet<String>,
+    /// forEach dimensions in order: iterator name and its `${…}` list expression; a node with
+    /// any is a collection (kro.md §5.11).
+    pub for_each: Vec<(String, String)>,
 }
 
 impl Node {
+    /// A forEach collection: one object per combination of its dimensions' items.
+    pub fn is_collection(&self) -> bool {
+        !self.for_each.is_empty()
+    }
+
     /// The object kro renders for this node: its template, or its external reference.
     pub fn object(&self) -> Option<&Value> {
         self.template.as_ref().or(self.external.as_ref())
@@ -98,6 +109,7 @@ pub fn nodes(rgd: &Value) -> Vec<Node> {
             if let Some(t) = r.get("template") {
                 expressions_in(t, &mut expressions);
             }
+            let mut for_each = Vec::new();
             for dimension in r
                 .get("forEach")
                 .and_then(Value::as_array)
@@ -105,10 +117,15 @@ pub fn nodes(rgd: &Value) -> Vec<Node> {
                 .flatten()
                 .filter_map(Value::as_object)
             {
-                dimension
-                    .values()
-                    .for_each(|v| expressions_in(v, &mut expressions));
+                for (name, list) in dimension {
+                    expressions_in(list, &mut expressions);
+                    if let Some(list) = list.as_str() {
+                        for_each.push((name.clone(), list.to_string()));
+                    }
+                }
             }
+            // Iterators are variables of the node's own items, not dependencies.
+            let iterators: BTreeSet<&str> = for_each.iter().map(|(n, _)| n.as_str()).collect();
             let include_when = strings_of(r.get("includeWhen"));
             include_when
                 .iter()
@@ -117,7 +134,7 @@ pub fn nodes(rgd: &Value) -> Vec<Node> {
                 .iter()
                 .filter_map(|e| celtype::parse(e).ok())
                 .flat_map(|p| celtype::identifiers(&p))
-                .filter(|x| ids.contains(x) && *x != id)
+                .filter(|x| ids.contains(x) && *x != id && !iterators.contains(x.as_str()))
                 .collect();
             Some(Node {
                 id,
@@ -127,6 +144,7 @@ pub fn nodes(rgd: &Value) -> Vec<Node> {
                 ready_when: strings_of(r.get("readyWhen")),
                 include_when,
                 dependencies,
+                for_each,
             })
         })
         .collect()

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::gate::{Inclusion, inclusion, readiness};
+use super::gate::{Inclusion, collection_readiness, inclusion, readiness};
 use super::template::{inherit_namespace, instance_scope, render_value};
 use super::{Graph, Node};
 use crate::eval::{EvalError, Variables};
@@ -62,11 +62,14 @@ pub struct PassOptions {
     pub cel_fault: Option<NodeFault>,
 }
 
-/// A node the caller must observe, with its rendered desired object (namespace inherited).
+/// A node the caller must observe, with its rendered desired object (namespace inherited);
+/// for a forEach collection, one visit per item.
 #[derive(Clone, Debug)]
 pub struct Visit<'g> {
     pub node: &'g Node,
     pub desired: Value,
+    /// The item's place in its collection (`None` for a single resource).
+    pub item: Option<Item>,
 }
 
 impl Visit<'_> {
@@ -74,6 +77,40 @@ impl Visit<'_> {
     pub fn is_external(&self) -> bool {
         self.node.template.is_none()
     }
+}
+
+/// An item of a forEach collection: its index in kro's expansion order and the collection's
+/// size (kro's `collection-index` and `collection-size` labels).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Item {
+    pub index: usize,
+    pub size: usize,
+}
+
+impl Item {
+    /// kro's id of the expanded item in apply results: `<node>-<index>`.
+    pub fn expanded_id(&self, node: &str) -> String {
+        format!("{node}-{}", self.index)
+    }
+}
+
+/// kro's `--rgd-max-collection-size` default.
+pub const MAX_COLLECTION_SIZE: usize = 1000;
+
+/// The label kro puts on every desired item of a collection.
+pub const COLLECTION_INDEX_LABEL: &str = "kro.run/collection-index";
+
+/// A collection being visited: its desired items and what the caller reported for each.
+#[derive(Debug)]
+struct Expansion {
+    id: String,
+    desired: Vec<Value>,
+    observed: Vec<Option<Value>>,
+    /// Items handed to the caller so far.
+    handed: usize,
+    /// Items the caller reported (observed, not found or failed).
+    reported: usize,
+    failed: Option<String>,
 }
 
 /// One reconcile pass: node states, the variables expressions see, and what blocked the pass.
@@ -89,6 +126,10 @@ pub struct Pass<'g> {
     variables: Variables,
     /// The first pending node's message, as kro surfaces it.
     first_pending: Option<String>,
+    /// The collection whose items are being visited.
+    expansion: Option<Expansion>,
+    /// Collections expanded in this pass and their sizes.
+    sizes: BTreeMap<String, usize>,
 }
 
 impl<'g> Pass<'g> {
@@ -101,21 +142,31 @@ impl<'g> Pass<'g> {
             states: BTreeMap::new(),
             variables: instance_scope(instance),
             first_pending: None,
+            expansion: None,
+            sizes: BTreeMap::new(),
         }
     }
 
     /// Settles nodes in topological order until one must be observed; `None` when the walk is
-    /// over.
+    /// over. A collection is handed out one item at a time; the caller reports each visit
+    /// (`observed`, `not_found`, `failed`, or their `_item` forms) before asking for the next.
     pub fn next_visit(&mut self) -> Option<Visit<'g>> {
         let graph = self.graph;
         while self.resource_deleting.is_none() {
+            if let Some(visit) = self.next_item() {
+                return Some(visit);
+            }
             let id = graph.order.get(self.cursor)?;
             self.cursor += 1;
             let Some(node) = graph.node(id) else {
                 continue;
             };
             if let Some(desired) = self.prepare(node) {
-                return Some(Visit { node, desired });
+                return Some(Visit {
+                    node,
+                    desired,
+                    item: None,
+                });
             }
         }
         None
@@ -155,6 +206,9 @@ impl<'g> Pass<'g> {
             let message = fault.message.clone();
             return self.settle(id, NodeState::Error(message));
         }
+        if node.is_collection() {
+            return self.expand(node, object);
+        }
         let mut desired = match render_value(object, &self.variables) {
             Ok(rendered) => rendered,
             Err(EvalError::Pending(p)) => {
@@ -172,6 +226,128 @@ impl<'g> Pass<'g> {
             return self.settle(id, NodeState::Error(e));
         }
         Some(desired)
+    }
+
+    /// Expands a collection (kro's forEach, kro.md §5.11) and starts handing out its items; an
+    /// empty collection is observed (and ready) at once.
+    fn expand(&mut self, node: &Node, template: &Value) -> Option<Value> {
+        let id = node.id.as_str();
+        let namespace = self.options.namespace.clone();
+        match expand_collection(node, template, &self.variables, namespace.as_deref()) {
+            Err(EvalError::Pending(why)) => self.pending(node, why),
+            Err(EvalError::Failed(why)) => self.settle(id, NodeState::Error(why)),
+            Ok(desired) if desired.is_empty() => self.collection_observed(id, Vec::new(), 0),
+            Ok(desired) => {
+                self.expansion = Some(Expansion {
+                    id: id.to_string(),
+                    observed: vec![None; desired.len()],
+                    desired,
+                    handed: 0,
+                    reported: 0,
+                    failed: None,
+                });
+                None
+            }
+        }
+    }
+
+    /// The next item of the collection being visited, if any is left to hand out.
+    fn next_item(&mut self) -> Option<Visit<'g>> {
+        let graph = self.graph;
+        let expansion = self.expansion.as_mut()?;
+        let index = expansion.handed;
+        let desired = expansion.desired.get(index)?.clone();
+        expansion.handed += 1;
+        let size = expansion.desired.len();
+        let node = graph.node(&expansion.id)?;
+        Some(Visit {
+            node,
+            desired,
+            item: Some(Item { index, size }),
+        })
+    }
+
+    /// Item `index` of collection `id` as read or applied (`None`: it does not exist yet).
+    /// Once every item is reported, the collection's readiness sets its state and dependents
+    /// see its observed items, in expansion order.
+    pub fn observed_item(&mut self, id: &str, index: usize, object: Option<Value>) {
+        let Some(expansion) = self.expansion.as_mut().filter(|e| e.id == id) else {
+            return;
+        };
+        if let Some(slot) = expansion.observed.get_mut(index) {
+            *slot = object;
+            expansion.reported += 1;
+        }
+        self.finish_collection();
+    }
+
+    /// Reading or applying item `index` of collection `id` failed.
+    pub fn failed_item(&mut self, id: &str, index: usize, message: String) {
+        let Some(expansion) = self.expansion.as_mut().filter(|e| e.id == id) else {
+            return;
+        };
+        expansion
+            .failed
+            .get_or_insert_with(|| format!("collection item {index}: {message}"));
+        expansion.reported += 1;
+        self.finish_collection();
+    }
+
+    fn finish_collection(&mut self) {
+        let done = self
+            .expansion
+            .as_ref()
+            .is_some_and(|e| e.reported >= e.desired.len());
+        if !done {
+            return;
+        }
+        let Some(expansion) = self.expansion.take() else {
+            return;
+        };
+        if let Some(message) = expansion.failed {
+            self.states.insert(expansion.id, NodeState::Error(message));
+            return;
+        }
+        let size = expansion.desired.len();
+        let observed: Vec<Value> = expansion.observed.into_iter().flatten().collect();
+        self.collection_observed(&expansion.id, observed, size);
+    }
+
+    /// Collection `id`'s observed items (in expansion order) against its desired size: its
+    /// readiness sets its state, and dependents see the items from now on.
+    pub fn observed_collection(&mut self, id: &str, observed: Vec<Value>, desired: usize) {
+        self.collection_observed(id, observed, desired);
+    }
+
+    /// The number of items collection `id` expanded to in this pass (`None`: not expanded).
+    pub fn collection_size(&self, id: &str) -> Option<usize> {
+        self.sizes.get(id).copied()
+    }
+
+    fn collection_observed(
+        &mut self,
+        id: &str,
+        observed: Vec<Value>,
+        desired: usize,
+    ) -> Option<Value> {
+        self.sizes.insert(id.to_string(), desired);
+        let ready_when = self
+            .graph
+            .node(id)
+            .map(|n| n.ready_when.as_slice())
+            .unwrap_or_default();
+        let state = match self.options.readiness {
+            _ if desired == 0 => Ok(()),
+            Readiness::Assumed => Ok(()),
+            Readiness::Held => readiness(id, &[], &Value::Null, true),
+            Readiness::Evaluate => collection_readiness(id, ready_when, &observed, desired),
+        };
+        self.variables.insert_collection(id, observed);
+        self.states.insert(
+            id.to_string(),
+            state.map_or_else(NodeState::Waiting, |()| NodeState::Synced),
+        );
+        None
     }
 
     fn settle(&mut self, id: &str, state: NodeState) -> Option<Value> {
@@ -300,6 +476,8 @@ pub struct IdentityWalk<'g> {
     namespace: Option<String>,
     cursor: usize,
     variables: Variables,
+    /// The remaining items of the collection being walked.
+    items: std::collections::VecDeque<Visit<'g>>,
 }
 
 impl<'g> IdentityWalk<'g> {
@@ -309,6 +487,7 @@ impl<'g> IdentityWalk<'g> {
             namespace,
             cursor: 0,
             variables: instance_scope(instance),
+            items: std::collections::VecDeque::new(),
         }
     }
 
@@ -316,6 +495,9 @@ impl<'g> IdentityWalk<'g> {
     /// kro's reason when an includeWhen condition fails.
     pub fn next_visit(&mut self) -> Result<Option<Visit<'g>>, String> {
         let graph = self.graph;
+        if let Some(visit) = self.items.pop_front() {
+            return Ok(Some(visit));
+        }
         while let Some(id) = graph.order.get(self.cursor) {
             self.cursor += 1;
             let Some(node) = graph.node(id) else {
@@ -329,13 +511,38 @@ impl<'g> IdentityWalk<'g> {
                 Inclusion::Excluded | Inclusion::Pending(_) => continue,
                 Inclusion::Failed(why) => return Err(why),
             }
+            if node.is_collection() {
+                let namespace = self.namespace.as_deref();
+                let Ok(items) = expand_collection(node, template, &self.variables, namespace)
+                else {
+                    continue;
+                };
+                let size = items.len();
+                self.items = items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, desired)| Visit {
+                        node,
+                        desired,
+                        item: Some(Item { index, size }),
+                    })
+                    .collect();
+                match self.items.pop_front() {
+                    Some(visit) => return Ok(Some(visit)),
+                    None => continue,
+                }
+            }
             let Ok(mut desired) = render_value(template, &self.variables) else {
                 continue;
             };
             if inherit_namespace(id, &mut desired, self.namespace.as_deref()).is_err() {
                 continue;
             }
-            return Ok(Some(Visit { node, desired }));
+            return Ok(Some(Visit {
+                node,
+                desired,
+                item: None,
+            }));
         }
         Ok(None)
     }
@@ -348,6 +555,132 @@ impl<'g> IdentityWalk<'g> {
     /// `schema` and every node observed so far.
     pub fn variables(&self) -> &Variables {
         &self.variables
+    }
+}
+
+/// A collection's desired items (kro's `hardResolveCollection`): the cartesian product of its
+/// dimensions (the last one varying fastest), each item rendered with its iterators, its
+/// namespace inherited and kro's index label set; identities must be unique. An empty
+/// dimension gives no items. Errors carry kro's texts.
+pub fn expand_collection(
+    node: &Node,
+    template: &Value,
+    variables: &Variables,
+    namespace: Option<&str>,
+) -> Result<Vec<Value>, EvalError> {
+    let id = node.id.as_str();
+    let mut dimensions = Vec::new();
+    for (name, list) in &node.for_each {
+        let value = match crate::expr::scan(list) {
+            Ok(crate::expr::Scanned::Standalone(e)) => variables.evaluate(&e),
+            _ => Ok(Value::String(list.clone())),
+        };
+        let items = match value {
+            Ok(Value::Array(items)) => items,
+            Ok(Value::Null) => {
+                return Err(EvalError::Failed(format!(
+                    "forEach \"{name}\": expression \"{list}\" returned null, expected list"
+                )));
+            }
+            Ok(_) => {
+                return Err(EvalError::Failed(format!(
+                    "forEach \"{name}\": expression \"{list}\" did not return a list"
+                )));
+            }
+            Err(EvalError::Pending(p)) => {
+                return Err(EvalError::Pending(format!(
+                    "node \"{id}\": forEach \"{name}\": {p}"
+                )));
+            }
+            Err(EvalError::Failed(e)) => {
+                return Err(EvalError::Failed(format!("forEach \"{name}\": {e}")));
+            }
+        };
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        dimensions.push((name.as_str(), items));
+    }
+    let mut total = 1usize;
+    for (_, items) in &dimensions {
+        total = total.saturating_mul(items.len());
+        if total > MAX_COLLECTION_SIZE {
+            return Err(EvalError::Failed(format!(
+                "collection size of {total} is over the maximum collection size of {MAX_COLLECTION_SIZE}"
+            )));
+        }
+    }
+    let mut desired = Vec::with_capacity(total);
+    let mut identities = std::collections::BTreeSet::new();
+    for index in 0..total {
+        let mut scope = variables.clone();
+        let mut rest = index;
+        for (name, items) in dimensions.iter().rev() {
+            scope.insert(*name, items[rest % items.len()].clone());
+            rest /= items.len();
+        }
+        let mut item = render_value(template, &scope).map_err(|e| match e {
+            EvalError::Pending(p) => {
+                EvalError::Pending(format!("node \"{id}\": failed to evaluate expression: {p}"))
+            }
+            EvalError::Failed(e) => {
+                EvalError::Failed(format!("node \"{id}\": collection iteration eval: {e}"))
+            }
+        })?;
+        inherit_namespace(id, &mut item, namespace).map_err(EvalError::Failed)?;
+        let identity = identity_of(&item);
+        if !identities.insert(identity.clone()) {
+            return Err(EvalError::Failed(format!(
+                "node \"{id}\" identity collision: duplicate identity: {identity}"
+            )));
+        }
+        set_label(&mut item, COLLECTION_INDEX_LABEL, &index.to_string());
+        desired.push(item);
+    }
+    Ok(desired)
+}
+
+/// kro's identity key of an object: `<group>/<version>/<kind>/<namespace>/<name>`.
+fn identity_of(object: &Value) -> String {
+    let text = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let (group, version) = text("/apiVersion")
+        .rsplit_once('/')
+        .unwrap_or(("", text("/apiVersion")));
+    format!(
+        "{group}/{version}/{}/{}/{}",
+        text("/kind"),
+        text("/metadata/namespace"),
+        text("/metadata/name")
+    )
+}
+
+/// Sets one label on an object, creating `metadata.labels` as needed.
+pub fn set_label(object: &mut Value, key: &str, value: &str) {
+    let Some(map) = object.as_object_mut() else {
+        return;
+    };
+    let metadata = map
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !metadata.is_object() {
+        *metadata = Value::Object(Default::default());
+    }
+    let Some(metadata) = metadata.as_object_mut() else {
+        return;
+    };
+    let labels = metadata
+        .entry("labels")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !labels.is_object() {
+        *labels = Value::Object(Default::default());
+    }
+    if let Some(labels) = labels.as_object_mut() {
+        labels.insert(key.to_string(), Value::String(value.to_string()));
     }
 }
 

@@ -189,3 +189,160 @@ fn identity_walk_stops_at_a_failing_include_when() {
         "includeWhen \"schema.spec.extra\": expression \"schema.spec.extra\" did not return bool"
     );
 }
+
+fn fleet(for_each: Value, ready_when: Value) -> Graph {
+    Graph::of(&rgd(json!([
+        {"id": "workers", "forEach": for_each, "readyWhen": ready_when,
+         "template": {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "${schema.metadata.name}-${region}-${tier}"}}},
+        {"id": "summary", "template": {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "${workers[1].metadata.name}"}}}
+    ])))
+    .unwrap()
+}
+
+fn fleet_instance(regions: Value) -> Value {
+    json!({"metadata": {"name": "f"}, "spec": {"regions": regions, "tiers": ["web", "db"]}})
+}
+
+/// [KRO-20] A collection expands to the cartesian product of its dimensions (the last
+/// varying fastest), one visit per item with kro's index label; its readiness is each item's
+/// readyWhen on `each`, every desired item observed; dependents wait for it, then see its
+/// items as a list in expansion order.
+#[test]
+fn a_collection_expands_and_is_ready_when_every_item_is() {
+    let graph = fleet(
+        json!([{"region": "${schema.spec.regions}"}, {"tier": "${schema.spec.tiers}"}]),
+        json!(["${each.data.?ready.orValue('') == 'yes'}"]),
+    );
+    assert!(
+        graph
+            .node("summary")
+            .unwrap()
+            .dependencies
+            .contains("workers")
+    );
+    let options = PassOptions {
+        namespace: Some("ns".into()),
+        ..PassOptions::default()
+    };
+    let instance = fleet_instance(json!(["eu", "us"]));
+    let mut pass = Pass::new(&graph, &instance, options.clone());
+    let mut names = Vec::new();
+    while let Some(visit) = pass.next_visit() {
+        let item = visit.item.expect("collection items only");
+        assert_eq!(item.size, 4);
+        assert_eq!(
+            visit.desired["metadata"]["labels"]["kro.run/collection-index"],
+            json!(item.index.to_string())
+        );
+        names.push(
+            visit.desired["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+        let ready = if item.index == 2 { "no" } else { "yes" };
+        let mut observed = visit.desired.clone();
+        observed["data"] = json!({"ready": ready});
+        pass.observed_item("workers", item.index, Some(observed));
+    }
+    assert_eq!(names, ["f-eu-web", "f-eu-db", "f-us-web", "f-us-db"]);
+    assert_eq!(
+        pass.state("workers"),
+        Some(&NodeState::Waiting(
+            "readyWhen condition evaluated to false: \"each.data.?ready.orValue('') == 'yes'\" (waiting for readiness)".into()
+        ))
+    );
+    assert!(matches!(pass.state("summary"), Some(NodeState::Pending(_))));
+
+    // An item not there yet: the collection is not ready.
+    let mut pass = Pass::new(&graph, &instance, options.clone());
+    while let Some(visit) = pass.next_visit() {
+        let index = visit.item.unwrap().index;
+        let observed = (index != 3).then(|| {
+            let mut o = visit.desired.clone();
+            o["data"] = json!({"ready": "yes"});
+            o
+        });
+        pass.observed_item("workers", index, observed);
+    }
+    assert_eq!(
+        pass.state("workers"),
+        Some(&NodeState::Waiting(
+            "node \"workers\": collection not ready: observed 3 but desired 4 (waiting for readiness)".into()
+        ))
+    );
+
+    // Every item ready: dependents render from the list.
+    let mut pass = Pass::new(&graph, &instance, options.clone());
+    let mut summary = None;
+    while let Some(visit) = pass.next_visit() {
+        match visit.item {
+            Some(item) => {
+                let mut o = visit.desired.clone();
+                o["data"] = json!({"ready": "yes"});
+                pass.observed_item("workers", item.index, Some(o));
+            }
+            None => {
+                summary = Some(visit.desired.clone());
+                pass.observed("summary", visit.desired);
+            }
+        }
+    }
+    assert_eq!(pass.state("workers"), Some(&NodeState::Synced));
+    assert_eq!(summary.unwrap()["metadata"]["name"], "f-eu-db");
+    assert_eq!(pass.collection_size("workers"), Some(4));
+
+    // An empty dimension: an empty collection, ready at once, with no visit.
+    let mut pass = Pass::new(&graph, &fleet_instance(json!([])), options);
+    assert!(pass.next_visit().is_none());
+    assert_eq!(pass.state("workers"), Some(&NodeState::Synced));
+    assert!(
+        matches!(pass.state("summary"), Some(NodeState::Pending(p)) if p.contains("Index out of bounds")),
+        "{:?}",
+        pass.state("summary")
+    );
+    assert_eq!(pass.collection_size("workers"), Some(0));
+}
+
+/// [KRO-20] kro's errors: a dimension that is not a list, duplicate identities, and a
+/// collection over kro's maximum size.
+#[test]
+fn collection_errors_are_kros() {
+    let error_of = |for_each: Value, regions: Value| {
+        let graph = fleet(for_each, json!([]));
+        let options = PassOptions {
+            namespace: Some("ns".into()),
+            ..PassOptions::default()
+        };
+        let mut pass = Pass::new(&graph, &fleet_instance(regions), options);
+        assert!(pass.next_visit().is_none());
+        match pass.state("workers") {
+            Some(NodeState::Error(e)) => e.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        error_of(
+            json!([{"region": "${schema.metadata.name}"}, {"tier": "${schema.spec.tiers}"}]),
+            json!([])
+        ),
+        "forEach \"region\": expression \"${schema.metadata.name}\" did not return a list"
+    );
+    assert_eq!(
+        error_of(
+            json!([{"region": "${schema.spec.regions}"}, {"tier": "${schema.spec.tiers}"}]),
+            json!(["eu", "eu"])
+        ),
+        "node \"workers\" identity collision: duplicate identity: /v1/ConfigMap/ns/f-eu-web"
+    );
+    let many: Vec<i64> = (0..501).collect();
+    assert_eq!(
+        error_of(
+            json!([{"region": "${schema.spec.regions}"}, {"tier": "${schema.spec.tiers}"}]),
+            json!(many)
+        ),
+        "collection size of 1002 is over the maximum collection size of 1000"
+    );
+}

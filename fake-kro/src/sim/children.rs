@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::script::Script;
 use super::{Shared, lock, now};
-use crate::graph::merge;
+use crate::graph::{COLLECTION_INDEX_LABEL, Item, merge};
 
 /// Where children live (kro.md §5.11).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -36,6 +36,23 @@ pub fn applyset_id(name: &str, namespace: &str, kind: &str, group: &str) -> Stri
         "applyset-{}-v1",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
     )
+}
+
+/// kro's label of a collection's size on each of its items.
+pub const COLLECTION_SIZE_LABEL: &str = "kro.run/collection-size";
+
+/// The key a child is remembered and observed under: the node id, and for a collection item
+/// `<id>[<namespace>/<name>]`, its identity (no node id contains brackets), so that an item
+/// keeps its key when the collection around it changes, as kro's ApplySet tracks identities.
+pub fn child_key(id: &str, item: Option<Item>, desired: &Value) -> String {
+    match item {
+        Some(_) => format!(
+            "{id}[{}/{}]",
+            text(desired, "/metadata/namespace"),
+            text(desired, "/metadata/name")
+        ),
+        None => id.to_string(),
+    }
 }
 
 /// The instance a child belongs to, as kro labels it.
@@ -82,6 +99,14 @@ impl Owner<'_> {
         for (key, value) in labels {
             metadata["labels"][key] = json!(value);
         }
+    }
+
+    /// Adds kro's labels of a collection item (kro.md §5.11): its index and the collection's
+    /// size, beside the child labels.
+    pub fn label_item(&self, id: &str, item: Item, child: &mut Value) {
+        self.label(id, child);
+        child["metadata"]["labels"][COLLECTION_INDEX_LABEL] = json!(item.index.to_string());
+        child["metadata"]["labels"][COLLECTION_SIZE_LABEL] = json!(item.size.to_string());
     }
 
     /// The ApplySet parent metadata kro applies to the instance before its children.
@@ -217,6 +242,22 @@ impl Children<'_> {
             ChildMode::Virtual => Ok(Some(self.observe_virtual(id, desired.clone()))),
             ChildMode::Applied => self.get(id, desired).await,
         }
+    }
+
+    /// The items of collection `id` last applied, by child key (what pruning deletes).
+    pub fn remembered_items(&self, id: &str) -> Vec<(String, Value)> {
+        let prefix = format!("{id}[");
+        lock(self.shared)
+            .instances
+            .get(self.instance_uid)
+            .map(|m| {
+                m.children
+                    .iter()
+                    .filter(|(key, _)| key.starts_with(&prefix))
+                    .map(|(key, v)| (key.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The desired object last applied for node `id` (what pruning deletes).

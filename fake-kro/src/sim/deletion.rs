@@ -94,21 +94,26 @@ async fn last_existing_child(
 ) -> Result<Found, SimError> {
     let mut found = Found::Nothing;
     loop {
-        let Visit { node, desired } = match walk.next_visit() {
+        let Visit {
+            node,
+            desired,
+            item,
+        } = match walk.next_visit() {
             Ok(Some(visit)) => visit,
             Ok(None) => return Ok(found),
             Err(why) => return Ok(Found::Blocked(why)),
         };
+        let key = children::child_key(&node.id, item, &desired);
         let current = children
-            .get(&node.id, &desired)
+            .get(&key, &desired)
             .await
             .map_err(SimError::Invalid)?;
         if let Some(object) = current {
-            walk.observed(&node.id, object.clone());
-            found = Found::Child {
-                id: node.id.clone(),
-                object,
-            };
+            // Identities reading a collection are not resolved in deletion's walk.
+            if item.is_none() {
+                walk.observed(&node.id, object.clone());
+            }
+            found = Found::Child { id: key, object };
         }
     }
 }

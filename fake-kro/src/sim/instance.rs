@@ -2,7 +2,7 @@
 //! kro's finalizer and labels; drive the graph engine's pass — read every node it renders,
 //! then apply the children and prune — and write kro's status. Deletion is `deletion`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use super::{FINALIZER, Shared, SimError, SimOptions, deletion, lock, now};
 use crate::conditions::{self, Condition, Conditions};
 use crate::eval::Variables;
 use crate::graph::{
-    Graph, InstanceState, Outcome, Pass, PassOptions, ResourcesReady, Visit, author_status,
+    Graph, InstanceState, Item, Outcome, Pass, PassOptions, ResourcesReady, Visit, author_status,
     instance_scope,
 };
 
@@ -212,9 +212,14 @@ async fn run_pass(
     let queued = read_children(&mut pass, &children, &owner, failure).await;
     let mut mutated = false;
     if pass.resource_deleting().is_none() {
+        let applied_items: BTreeSet<String> = queued
+            .iter()
+            .filter(|q| q.item.is_some())
+            .map(Queued::key)
+            .collect();
         mutated = apply_children(seen, &mut pass, &children, &owner, queued).await?;
         if pass.is_clean() {
-            mutated |= prune(&pass, &children).await?;
+            mutated |= prune(&pass, &children, &applied_items).await?;
         }
         if let Some(secret) = seen.script.kubeconfig_due(seen.first_pass) {
             let endpoint = seen
@@ -231,11 +236,19 @@ async fn run_pass(
     ))
 }
 
-/// A child to apply after the reads: its desired object and what was read before.
+/// A child to apply after the reads: its node, its place in a collection, its desired object
+/// and what was read before.
 struct Queued {
     id: String,
+    item: Option<Item>,
     desired: Value,
     before: Option<Value>,
+}
+
+impl Queued {
+    fn key(&self) -> String {
+        children::child_key(&self.id, self.item, &self.desired)
+    }
 }
 
 /// Phase one: every node the engine renders is read (external references are only read); a
@@ -249,45 +262,66 @@ async fn read_children(
     let mut queued = Vec::new();
     while let Some(visit) = pass.next_visit() {
         let external = visit.is_external();
-        let Visit { node, mut desired } = visit;
+        let Visit {
+            node,
+            mut desired,
+            item,
+        } = visit;
         let id = node.id.as_str();
+        let key = children::child_key(id, item, &desired);
         if let Some(message) = failure.and_then(|f| f.apply_fault(id)) {
-            pass.failed(id, format!("apply results contain errors: {message}"));
+            let message = format!("apply results contain errors: {message}");
+            match item {
+                Some(item) => pass.failed_item(id, item.index, message),
+                None => pass.failed(id, message),
+            }
             continue;
         }
-        if !external {
-            owner.label(id, &mut desired);
+        match item {
+            Some(item) => owner.label_item(id, item, &mut desired),
+            None if !external => owner.label(id, &mut desired),
+            None => {}
         }
         let current = if external {
             children.get_external(id, &desired).await
         } else {
-            children.get(id, &desired).await
+            children.get(&key, &desired).await
         };
-        match current {
-            Err(e) => pass.failed(id, format!("apply results contain errors: {e}")),
+        let before = match current {
+            Err(e) => {
+                let message = format!("apply results contain errors: {e}");
+                match item {
+                    Some(item) => pass.failed_item(id, item.index, message),
+                    None => pass.failed(id, message),
+                }
+                continue;
+            }
             Ok(Some(current)) if !external && children::is_terminating(&current) => {
                 pass.resource_is_deleting(id, &current);
+                continue;
             }
             Ok(Some(current)) => {
-                pass.observed(id, current.clone());
-                if !external {
-                    queued.push(Queued {
-                        id: id.to_string(),
-                        desired,
-                        before: Some(current),
-                    });
+                match item {
+                    Some(item) => pass.observed_item(id, item.index, Some(current.clone())),
+                    None => pass.observed(id, current.clone()),
                 }
+                Some(current)
             }
             Ok(None) => {
-                pass.not_found(id);
-                if !external {
-                    queued.push(Queued {
-                        id: id.to_string(),
-                        desired,
-                        before: None,
-                    });
+                match item {
+                    Some(item) => pass.observed_item(id, item.index, None),
+                    None => pass.not_found(id),
                 }
+                None
             }
+        };
+        if !external {
+            queued.push(Queued {
+                id: id.to_string(),
+                item,
+                desired,
+                before,
+            });
         }
     }
     queued
@@ -314,25 +348,68 @@ async fn apply_children(
         )
         .await?;
     let mut mutated = false;
-    for Queued {
-        id,
-        desired,
-        before,
-    } in queued
-    {
-        match children.apply(&id, &desired, before.as_ref()).await {
+    // A collection's apply results are gathered and reported together once its last queued
+    // item is applied, as kro does.
+    let mut remaining: BTreeMap<String, usize> = BTreeMap::new();
+    for q in queued.iter().filter(|q| q.item.is_some()) {
+        *remaining.entry(q.id.clone()).or_default() += 1;
+    }
+    let mut collection: Option<(String, Vec<Value>, usize, Option<String>)> = None;
+    for queued in queued {
+        let key = queued.key();
+        let result = children
+            .apply(&key, &queued.desired, queued.before.as_ref())
+            .await;
+        let Some(item) = queued.item else {
+            match result {
+                Ok((observed, changed)) => {
+                    mutated |= changed;
+                    pass.observed(&queued.id, observed);
+                }
+                Err(e) => pass.failed(&queued.id, format!("apply results contain errors: {e}")),
+            }
+            continue;
+        };
+        let (_, items, _, failed) = collection.get_or_insert_with(|| {
+            (
+                queued.id.clone(),
+                Vec::with_capacity(item.size),
+                item.size,
+                None,
+            )
+        });
+        match result {
             Ok((observed, changed)) => {
                 mutated |= changed;
-                pass.observed(&id, observed);
+                items.push(observed);
             }
-            Err(e) => pass.failed(&id, format!("apply results contain errors: {e}")),
+            Err(e) => {
+                failed.get_or_insert(format!(
+                    "collection item {}: apply results contain errors: {e}",
+                    item.index
+                ));
+            }
+        }
+        let left = remaining.entry(queued.id.clone()).or_default();
+        *left = left.saturating_sub(1);
+        if *left == 0
+            && let Some((id, items, size, failed)) = collection.take()
+        {
+            match failed {
+                Some(message) => pass.failed(&id, message),
+                None => pass.observed_collection(&id, items, size),
+            }
         }
     }
     Ok(mutated)
 }
 
 /// Prune: the children of nodes that are no longer included. Whether any went.
-async fn prune(pass: &Pass<'_>, children: &Children<'_>) -> Result<bool, SimError> {
+async fn prune(
+    pass: &Pass<'_>,
+    children: &Children<'_>,
+    applied_items: &BTreeSet<String>,
+) -> Result<bool, SimError> {
     let mut pruned = false;
     for id in pass.skipped() {
         if let Some(previous) = children.remembered(id) {
@@ -341,6 +418,19 @@ async fn prune(pass: &Pass<'_>, children: &Children<'_>) -> Result<bool, SimErro
                 .await
                 .map_err(SimError::Invalid)?;
             pruned = true;
+        }
+    }
+    // Items a collection no longer expands to (or all of a skipped one's), as kro's ApplySet
+    // prunes them.
+    for node in pass.graph().ordered().filter(|n| n.is_collection()) {
+        for (key, previous) in children.remembered_items(&node.id) {
+            if !applied_items.contains(&key) {
+                children
+                    .delete(&key, &previous)
+                    .await
+                    .map_err(SimError::Invalid)?;
+                pruned = true;
+            }
         }
     }
     Ok(pruned)

@@ -338,7 +338,7 @@ fn value_constraints_refuse_instances_with_the_api_server_message() {
 
 /// A Secret's `data` is bytes to expressions, as kro converts resources through their kind's
 /// schema: `string(…)` decodes it, `size(…)` counts bytes, and bytes are written back base64
-/// (a child's field, a status field) ([KRO-RENDER]).
+/// (a child's field, a status field) ([KRO-14]).
 #[test]
 fn secret_data_is_bytes() {
     let rgd = json!({"apiVersion": "kro.run/v1alpha1", "kind": "ResourceGraphDefinition", "metadata": {"name": "creds"},
@@ -381,4 +381,101 @@ fn secret_data_is_bytes() {
         rendered.instance["status"],
         json!({"password": "czNjcmV0", "length": 6})
     );
+}
+
+fn fleet_rgd() -> Value {
+    yaml_serde::from_str(
+        r#"
+apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata: {name: fleet}
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: Fleet
+    spec: {regions: "[]string", tiers: "[]string"}
+    status:
+      names: ${workers.map(w, w.metadata.name)}
+      count: ${size(workers)}
+  resources:
+  - id: workers
+    forEach:
+    - region: ${schema.spec.regions}
+    - tier: ${schema.spec.tiers}
+    readyWhen: ["${each.data.region != ''}"]
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata: {name: "${schema.metadata.name}-${region}-${tier}"}
+      data: {region: "${region}", tier: "${tier}"}
+  - id: summary
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata: {name: "${schema.metadata.name}-summary"}
+      data: {first: "${workers[0].metadata.name}"}
+"#,
+    )
+    .unwrap()
+}
+
+/// [KRO-20] `render` expands a forEach collection: the cartesian product of its
+/// dimensions in kro's order, each item with its iterators, the instance's namespace and kro's
+/// index label, listed as `<id>-<index>`; dependents read the items as a list; the status sees
+/// the collection when every item has a fixture (`<id>-<index>.yaml`).
+#[test]
+fn for_each_collections_are_expanded() {
+    let rgd = fleet_rgd();
+    let errors: Vec<_> = fake_kro::check::check(&rgd, &Default::default())
+        .into_iter()
+        .filter(|d| d.severity == fake_kro::check::Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let instance = json!({"apiVersion": "kro.run/v1alpha1", "kind": "Fleet",
+        "metadata": {"name": "f", "namespace": "ns"},
+        "spec": {"regions": ["eu", "us"], "tiers": ["web", "db"]}});
+    let rendered = render(&rgd, &instance, &BTreeMap::new()).unwrap();
+    let ids: Vec<&str> = rendered
+        .resources
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "workers-0",
+            "workers-1",
+            "workers-2",
+            "workers-3",
+            "summary"
+        ]
+    );
+    assert_eq!(
+        rendered.resources[1].1,
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "f-eu-db", "namespace": "ns", "labels": {"kro.run/collection-index": "1"}},
+            "data": {"region": "eu", "tier": "db"}})
+    );
+    assert_eq!(rendered.resources[4].1["data"]["first"], "f-eu-web");
+    assert_eq!(rendered.instance["status"], json!({}));
+
+    let observed: BTreeMap<String, Value> = (0..4)
+        .map(|i| (format!("workers-{i}"), json!({"data": {"observed": "yes"}})))
+        .collect();
+    let rendered = render(&rgd, &instance, &observed).unwrap();
+    assert_eq!(
+        rendered.instance["status"],
+        json!({"count": 4, "names": ["f-eu-web", "f-eu-db", "f-us-web", "f-us-db"]})
+    );
+
+    // An empty dimension: no items; the status sees the empty collection.
+    let mut empty = instance.clone();
+    empty["spec"]["tiers"] = json!([]);
+    let rendered = render(&rgd, &empty, &BTreeMap::new()).unwrap();
+    assert!(rendered.resources.is_empty());
+    assert_eq!(
+        rendered.instance["status"],
+        json!({"count": 0, "names": []})
+    );
+    assert!(rendered.not_rendered["summary"].contains("Index out of bounds"));
 }

@@ -197,3 +197,120 @@ async fn invalid_rgd_is_inactive() {
     );
     assert_eq!(condition(&inactive, "Ready").unwrap()["status"], "False");
 }
+
+fn fleet_rgd() -> Value {
+    json!({"apiVersion": "kro.run/v1alpha1", "kind": "ResourceGraphDefinition", "metadata": {"name": "fleet"},
+        "spec": {"schema": {"apiVersion": "v1alpha1", "kind": "Fleet",
+            "spec": {"regions": "[]string"},
+            "status": {"names": "${workers.map(w, w.metadata.name)}", "count": "${size(workers)}"}},
+        "resources": [{"id": "workers", "forEach": [{"region": "${schema.spec.regions}"}],
+            "readyWhen": ["${each.metadata.name != ''}"],
+            "template": {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "${schema.metadata.name}-${region}"},
+                "data": {"region": "${region}"}}}]}})
+}
+
+/// The ConfigMaps of the `workers` collection, by name, with their labels.
+async fn workers(client: &kube::Client) -> Vec<(String, Value)> {
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), "default");
+    let listed = configmaps
+        .list(&kube::api::ListParams::default().labels("kro.run/node-id=workers"))
+        .await
+        .unwrap();
+    let mut found: Vec<(String, Value)> = listed
+        .items
+        .into_iter()
+        .map(|cm| {
+            let labels = json!(cm.metadata.labels.unwrap_or_default());
+            (cm.metadata.name.unwrap_or_default(), labels)
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
+}
+
+/// [KRO-20] [KRO-SIM-01] a forEach collection in the simulator: one child per item with
+/// kro's node and collection labels, the status reading the collection, items pruned when the
+/// collection shrinks, and every item deleted with the instance.
+#[tokio::test]
+async fn collections_expand_shrink_and_delete() {
+    let (_server, client) = start_with(fake_kro::sim::SimOptions {
+        requeue: Duration::from_millis(100),
+        mode: fake_kro::sim::ChildMode::Applied,
+        ..fake_kro::sim::SimOptions::default()
+    })
+    .await;
+    let rgds = apply_rgd(&client, fleet_rgd()).await;
+    wait_for(&rgds, "fleet", "Active", |o| {
+        o.pointer("/status/state") == Some(&json!("Active"))
+    })
+    .await;
+    let fleets: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("kro.run", "v1alpha1", "Fleet"),
+            "fleets",
+        ),
+    );
+    let fleet = json!({"apiVersion": "kro.run/v1alpha1", "kind": "Fleet",
+        "metadata": {"name": "f", "namespace": "default"}, "spec": {"regions": ["eu", "us"]}});
+    fleets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(fleet).unwrap(),
+        )
+        .await
+        .unwrap();
+    let active = wait_for(&fleets, "f", "ACTIVE with two workers", |o| {
+        o.pointer("/status/state") == Some(&json!("ACTIVE"))
+            && o.pointer("/status/count") == Some(&json!(2))
+    })
+    .await;
+    assert_eq!(active["status"]["names"], json!(["f-eu", "f-us"]));
+    let found = workers(&client).await;
+    assert_eq!(found.len(), 2);
+    for (index, (name, labels)) in found.iter().enumerate() {
+        assert_eq!(name, ["f-eu", "f-us"][index]);
+        assert_eq!(labels["kro.run/collection-index"], index.to_string());
+        assert_eq!(labels["kro.run/collection-size"], "2");
+        assert_eq!(labels["kro.run/instance-name"], "f");
+    }
+
+    // The collection shrinks: the item it no longer expands to is pruned.
+    fleets
+        .patch(
+            "f",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"regions": ["us"]}})),
+        )
+        .await
+        .unwrap();
+    wait_for(&fleets, "f", "one worker", |o| {
+        o.pointer("/status/count") == Some(&json!(1))
+    })
+    .await;
+    for _ in 0..200 {
+        if workers(&client).await.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let found = workers(&client).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "f-us");
+    assert_eq!(found[0].1["kro.run/collection-index"], "0");
+    assert_eq!(found[0].1["kro.run/collection-size"], "1");
+
+    // Deletion takes every item, then the finalizer.
+    fleets.delete("f", &DeleteParams::default()).await.unwrap();
+    for _ in 0..200 {
+        if fleets.get_opt("f").await.unwrap().is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(fleets.get_opt("f").await.unwrap().is_none());
+    assert!(workers(&client).await.is_empty());
+}
