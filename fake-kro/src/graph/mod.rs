@@ -9,7 +9,9 @@
 //! - `gate`: includeWhen and readyWhen.
 //! - `pass`: one reconcile pass as a state machine (`Pass`), and deletion's identity walk.
 //! - `outcome`: the instance `state`, the ResourcesReady condition and the author status.
+//! - `authored`: author conditions (`status.conditions` expressions) evaluated and stamped.
 
+mod authored;
 mod gate;
 mod outcome;
 mod pass;
@@ -25,6 +27,7 @@ use serde_json::{Value, json};
 use crate::celtype;
 use crate::expr::{self, Part, Scanned};
 
+pub use authored::{AuthoredConditions, Stamp, author_condition_expressions, author_conditions};
 pub use gate::{Inclusion, inclusion, readiness};
 pub use outcome::{InstanceState, Outcome, ResourcesReady, author_status};
 pub use pass::{

@@ -346,3 +346,83 @@ fn collection_errors_are_kros() {
         "collection size of 1002 is over the maximum collection size of 1000"
     );
 }
+
+fn stamp<'a>(previous: &'a [Value], built_in: &'a [Value]) -> Stamp<'a> {
+    Stamp {
+        previous,
+        built_in,
+        set: crate::conditions::INSTANCE,
+        generation: 3,
+        now: "2026-01-02T00:00:00Z",
+    }
+}
+
+/// [KRO-32] author conditions as kro v0.9.3 evaluates and stamps them: built-ins readable
+/// through `runtime.condition(schema, …)`, observedGeneration stamped, the transition time
+/// kept while the status holds, empty reason and message left out; a pending expression keeps
+/// the previous condition of its type; a failing or malformed one and duplicate types degrade
+/// the result.
+#[test]
+fn author_conditions_are_evaluated_and_stamped() {
+    let built_in = [
+        json!({"type": "GraphResolved", "status": "True", "reason": "Resolved", "message": "ok"}),
+        json!({"type": "Custom", "status": "True"}),
+    ];
+    let previous = [
+        json!({"type": "Echo", "status": "True", "lastTransitionTime": "2025-01-01T00:00:00Z"}),
+        json!({"type": "Later", "status": "False", "lastTransitionTime": "2025-01-01T00:00:00Z"}),
+    ];
+    let mut variables = instance_scope(&instance());
+    variables.insert_resource(
+        "cm",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"ok": "yes"}}),
+    );
+    let expressions: Vec<String> = [
+        "${runtime.newCondition({type: 'Echo', status: runtime.condition(schema, 'GraphResolved').status, reason: runtime.condition(schema, 'GraphResolved').reason, message: ''})}",
+        "${[runtime.newCondition({type: 'Config', status: cm.data.ok == 'yes' ? 'True' : 'False', reason: 'Checked', message: schema.spec.name})]}",
+        "${runtime.newCondition({type: 'Later', status: svc.spec.ready, reason: '', message: ''})}",
+    ]
+    .map(String::from)
+    .to_vec();
+    let authored = author_conditions(
+        &expressions,
+        &variables,
+        &instance(),
+        stamp(&previous, &built_in),
+    );
+    assert_eq!(authored.degraded, None);
+    assert_eq!(
+        authored.conditions,
+        [
+            json!({"type": "Echo", "status": "True", "reason": "Resolved", "observedGeneration": 3,
+                   "lastTransitionTime": "2025-01-01T00:00:00Z"}),
+            json!({"type": "Config", "status": "True", "reason": "Checked", "message": "demo",
+                   "observedGeneration": 3, "lastTransitionTime": "2026-01-02T00:00:00Z"}),
+            previous[1].clone(),
+        ]
+    );
+
+    let bad: Vec<String> = [
+        "${'not a condition'}",
+        "${runtime.newCondition({type: 'Dup', status: 'True'})}",
+        "${runtime.newCondition({type: 'Dup', status: 'False'})}",
+        "${runtime.newCondition({type: 'Kept', status: 'True'})}",
+    ]
+    .map(String::from)
+    .to_vec();
+    let authored = author_conditions(&bad, &variables, &instance(), stamp(&[], &built_in));
+    assert_eq!(
+        authored.degraded.as_deref(),
+        Some(
+            "author condition evaluation degraded: \"'not a condition'\": condition \"'not a condition'\" must return a Condition or list(Condition), got string; duplicate condition type(s) [Dup] dropped"
+        )
+    );
+    assert_eq!(
+        authored.conditions,
+        [
+            json!({"type": "Kept", "status": "True", "observedGeneration": 3,
+                "lastTransitionTime": "2026-01-02T00:00:00Z"})
+        ]
+    );
+    assert_eq!(author_condition_expressions(&rgd(json!([]))), None);
+}

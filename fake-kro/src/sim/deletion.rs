@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::children::{self, Children};
 use super::instance::{InstanceContext, Observation};
-use super::status::write_status;
+use super::status::{StatusParts, write_status};
 use super::{SimError, finalizers_without_kro, lock};
 use crate::conditions::{Condition, Conditions};
 use crate::graph::{Graph, IdentityWalk, InstanceState, ResourcesReady, Visit};
@@ -55,15 +55,13 @@ pub(super) async fn delete_pass(
             .map_err(SimError::Invalid)?;
     }
     let author = seen.author(walk.variables());
-    let action = write_status(
-        &seen.api,
-        &seen.name,
+    let parts = StatusParts {
+        authored: seen.authored(walk.variables(), &conditions),
         conditions,
-        InstanceState::Deleting,
+        state: InstanceState::Deleting,
         author,
-        seen.requeue,
-    )
-    .await?;
+    };
+    let action = write_status(&seen.api, &seen.name, parts, seen.requeue).await?;
     if hold.is_some() {
         return Ok(Action::requeue(Duration::from_millis(200)));
     }

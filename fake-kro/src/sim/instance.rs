@@ -16,13 +16,13 @@ use tokio::time::Instant;
 use super::children::{self, Children, Owner};
 use super::rgd::rgd_resource;
 use super::script::{Failure, FailureKind, KubeconfigSecret, Script};
-use super::status::write_status;
+use super::status::{StatusParts, write_status};
 use super::{FINALIZER, Shared, SimError, SimOptions, deletion, lock, now};
 use crate::conditions::{self, Condition, Conditions};
 use crate::eval::Variables;
 use crate::graph::{
-    Graph, InstanceState, Item, Outcome, Pass, PassOptions, ResourcesReady, Visit, author_status,
-    instance_scope,
+    AuthoredConditions, Graph, InstanceState, Item, Outcome, Pass, PassOptions, ResourcesReady,
+    Stamp, Visit, author_condition_expressions, author_conditions, author_status, instance_scope,
 };
 
 /// One instance controller: the kind it reconciles and the RGD that defines it.
@@ -70,6 +70,47 @@ pub(super) struct Observation {
 }
 
 impl Observation {
+    /// The author conditions of this pass over `variables`, with kro's built-in `conditions`
+    /// readable to them (`None`: the RGD declares none).
+    pub(super) fn authored(
+        &self,
+        variables: &Variables,
+        conditions: &Conditions,
+    ) -> Option<AuthoredConditions> {
+        let expressions = author_condition_expressions(&self.rgd)?;
+        let previous = self.stored_conditions();
+        let stamp = Stamp {
+            previous: &previous,
+            built_in: &conditions.list,
+            set: conditions.set,
+            generation: conditions.generation,
+            now: &conditions.now,
+        };
+        Some(author_conditions(
+            &expressions,
+            variables,
+            &self.instance,
+            stamp,
+        ))
+    }
+
+    /// The stored conditions, unchanged, when the RGD declares author conditions.
+    pub(super) fn kept_author_conditions(&self) -> Option<AuthoredConditions> {
+        author_condition_expressions(&self.rgd)?;
+        Some(AuthoredConditions {
+            conditions: self.stored_conditions(),
+            degraded: None,
+        })
+    }
+
+    fn stored_conditions(&self) -> Vec<Value> {
+        self.instance
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The author status fields over `variables`, with the script's overrides.
     pub(super) fn author(&self, variables: &Variables) -> Map<String, Value> {
         let mut author = author_status(&self.rgd, variables);
@@ -132,16 +173,17 @@ pub(super) async fn reconcile_instance(
         return deletion::delete_pass(&ctx, &seen, conditions).await;
     }
     let failure = seen.script.failure(seen.first_pass);
-    let write = |conditions, state, author| {
-        write_status(
-            &seen.api,
-            &seen.name,
+    let write = |conditions: Conditions, state, author, variables: &Variables| {
+        let authored = seen.authored(variables, &conditions);
+        let parts = StatusParts {
             conditions,
             state,
             author,
-            seen.requeue,
-        )
+            authored,
+        };
+        write_status(&seen.api, &seen.name, parts, seen.requeue)
     };
+    let scope = instance_scope(&seen.instance);
     if let Some(failure) = failure.filter(|f| f.kind == FailureKind::Manage) {
         let message = format!("finalizer/labeling failed: {}", failure.message);
         conditions.set(&Condition {
@@ -150,7 +192,7 @@ pub(super) async fn reconcile_instance(
             reason: "ManagementFailed",
             message: &message,
         });
-        return write(conditions, InstanceState::InProgress, Map::new()).await;
+        return write(conditions, InstanceState::InProgress, Map::new(), &scope).await;
     }
     ensure_managed(&ctx, &seen).await?;
     conditions.set(&Condition {
@@ -166,7 +208,14 @@ pub(super) async fn reconcile_instance(
             reason: "ResolutionFailed",
             message: "latest issued graph revision 1 failed",
         });
-        return write(conditions, InstanceState::Error, Map::new()).await;
+        // kro's early exit leaves the stored conditions alone when the author declares some.
+        let parts = StatusParts {
+            authored: seen.kept_author_conditions(),
+            conditions,
+            state: InstanceState::Error,
+            author: Map::new(),
+        };
+        return write_status(&seen.api, &seen.name, parts, seen.requeue).await;
     }
     conditions.set(&Condition {
         type_: "GraphResolved",
@@ -177,24 +226,24 @@ pub(super) async fn reconcile_instance(
     if is_suspended(&seen.object) {
         // v0.9.x: nodes are not processed; state stays ACTIVE with Ready False (quirks Q2, Q4).
         conditions.set(&ResourcesReady::suspended().condition());
-        let author = seen.author(&instance_scope(&seen.instance));
-        return write(conditions, InstanceState::Active, author).await;
+        let author = seen.author(&scope);
+        return write(conditions, InstanceState::Active, author, &scope).await;
     }
     let graph = Graph::of(&seen.rgd).map_err(SimError::Invalid)?;
-    let (outcome, author) = run_pass(&ctx, &seen, &graph, failure).await?;
+    let (outcome, author, observed) = run_pass(&ctx, &seen, &graph, failure).await?;
     conditions.set(&outcome.resources_ready.condition());
-    write(conditions, outcome.state, author).await
+    write(conditions, outcome.state, author, &observed).await
 }
 
 /// kro's two-phase walk (kro.md §5.4): read every node the engine renders, then apply the
 /// ApplySet parent and the children, prune on a clean pass, and publish the script's kubeconfig.
-/// The engine's outcome and the author status fields.
+/// The engine's outcome, the author status fields and the variables the pass observed.
 async fn run_pass(
     ctx: &InstanceContext,
     seen: &Observation,
     graph: &Graph,
     failure: Option<&Failure>,
-) -> Result<(Outcome, Map<String, Value>), SimError> {
+) -> Result<(Outcome, Map<String, Value>, Variables), SimError> {
     let options = PassOptions {
         namespace: ctx.child_namespace(seen),
         readiness: seen.script.readiness(seen.first_pass),
@@ -230,9 +279,11 @@ async fn run_pass(
             publish_kubeconfig(&ctx.client, &seen.object, secret, endpoint).await?;
         }
     }
+    let observed = pass.observed_variables();
     Ok((
         Outcome::of(&pass, mutated),
-        seen.author(&pass.observed_variables()),
+        seen.author(&observed),
+        observed,
     ))
 }
 

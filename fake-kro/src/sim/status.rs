@@ -9,23 +9,47 @@ use serde_json::{Map, Value, json};
 
 use super::SimError;
 use crate::conditions::Conditions;
-use crate::graph::InstanceState;
+use crate::graph::{AuthoredConditions, InstanceState};
+
+/// The status of one pass: kro's conditions, the state, the author's fields and, when the RGD
+/// declares them, the author's conditions (kro.md §5.10).
+pub(super) struct StatusParts {
+    pub conditions: Conditions,
+    pub state: InstanceState,
+    pub author: Map<String, Value>,
+    pub authored: Option<AuthoredConditions>,
+}
 
 /// Writes `{conditions, state, author fields}` when it differs from the stored status: GET the
 /// instance, replace `.status`, PUT `/status`, retrying on 409 with a fresh GET (kro.md §5.1).
-/// `state` is ACTIVE whenever the root condition is ready.
+/// `state` is ACTIVE whenever the root condition is ready, and ERROR when author conditions
+/// degraded; author conditions replace the built-in ones on the wire.
 pub(super) async fn write_status(
     api: &Api<DynamicObject>,
     name: &str,
-    conditions: Conditions,
-    state: InstanceState,
-    author: Map<String, Value>,
+    parts: StatusParts,
     requeue: Duration,
 ) -> Result<Action, SimError> {
+    let StatusParts {
+        conditions,
+        state,
+        author,
+        authored,
+    } = parts;
     let ready = conditions.is_root_ready();
     let mut status = author;
-    status.insert("conditions".into(), Value::Array(conditions.list));
-    let state = if ready { InstanceState::Active } else { state };
+    let mut state = if ready { InstanceState::Active } else { state };
+    match authored {
+        Some(authored) => {
+            if authored.degraded.is_some() {
+                state = InstanceState::Error;
+            }
+            status.insert("conditions".into(), Value::Array(authored.conditions));
+        }
+        None => {
+            status.insert("conditions".into(), Value::Array(conditions.list));
+        }
+    }
     status.insert("state".into(), json!(state.as_str()));
     let status = Value::Object(status);
     let mut attempts = 0;

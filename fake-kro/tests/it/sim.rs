@@ -314,3 +314,90 @@ async fn collections_expand_shrink_and_delete() {
     assert!(fleets.get_opt("f").await.unwrap().is_none());
     assert!(workers(&client).await.is_empty());
 }
+
+fn gauge_rgd() -> Value {
+    json!({"apiVersion": "kro.run/v1alpha1", "kind": "ResourceGraphDefinition", "metadata": {"name": "gauge"},
+        "spec": {"schema": {"apiVersion": "v1alpha1", "kind": "Gauge",
+            "spec": {"ok": "string | default=\"no\""},
+            "status": {"ok": "${cm.data.ok}", "conditions": [
+                "${runtime.newCondition({type: 'ConfigReady', status: cm.data.ok == 'yes' ? 'True' : 'False', reason: 'Checked', message: ''})}",
+                "${[runtime.newCondition({type: 'Echo', status: runtime.condition(schema, 'GraphResolved').status, reason: runtime.condition(schema, 'GraphResolved').reason, message: 'seen'})]}"
+            ]}},
+        "resources": [{"id": "cm", "template": {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "${schema.metadata.name}"}, "data": {"ok": "${schema.spec.ok}"}}}]}})
+}
+
+/// [KRO-32] author conditions in the simulator: only they are written to
+/// `.status.conditions` (kro's built-ins stay readable through `runtime.condition`), stamped
+/// with the generation, and a condition keeps its transition time while its status holds.
+#[tokio::test]
+async fn author_conditions_replace_the_built_ins() {
+    let (_server, client) = start().await;
+    let rgds = apply_rgd(&client, gauge_rgd()).await;
+    wait_for(&rgds, "gauge", "Active", |o| {
+        o.pointer("/status/state") == Some(&json!("Active"))
+    })
+    .await;
+    let gauges: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("kro.run", "v1alpha1", "Gauge"),
+            "gauges",
+        ),
+    );
+    let gauge = json!({"apiVersion": "kro.run/v1alpha1", "kind": "Gauge",
+        "metadata": {"name": "g", "namespace": "default"}, "spec": {}});
+    gauges
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(gauge).unwrap(),
+        )
+        .await
+        .unwrap();
+    let first = wait_for(&gauges, "g", "ACTIVE with author conditions", |o| {
+        o.pointer("/status/state") == Some(&json!("ACTIVE"))
+            && condition(o, "ConfigReady").is_some()
+    })
+    .await;
+    let types: Vec<&str> = first["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["ConfigReady", "Echo"], "no built-in on the wire");
+    let config = condition(&first, "ConfigReady").unwrap();
+    assert_eq!(config["status"], "False");
+    assert_eq!(config["reason"], "Checked");
+    assert!(config.get("message").is_none(), "empty message left out");
+    assert_eq!(config["observedGeneration"], 1);
+    let echo = condition(&first, "Echo").unwrap().clone();
+    assert_eq!(
+        (&echo["status"], &echo["reason"], &echo["message"]),
+        (&json!("True"), &json!("Resolved"), &json!("seen"))
+    );
+
+    gauges
+        .patch(
+            "g",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"ok": "yes"}})),
+        )
+        .await
+        .unwrap();
+    let second = wait_for(&gauges, "g", "ConfigReady True", |o| {
+        condition(o, "ConfigReady").is_some_and(|c| c["status"] == "True")
+    })
+    .await;
+    assert_eq!(
+        condition(&second, "ConfigReady").unwrap()["observedGeneration"],
+        2
+    );
+    assert_eq!(
+        condition(&second, "Echo").unwrap()["lastTransitionTime"],
+        echo["lastTransitionTime"],
+        "unchanged status keeps its transition time"
+    );
+    assert_eq!(second["status"]["ok"], "yes");
+}
