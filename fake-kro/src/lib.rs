@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod cel_macros;
 pub mod celtype;
 pub mod check;
+pub mod compat;
 pub mod conditions;
 pub mod crd;
 pub mod eval;

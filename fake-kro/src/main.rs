@@ -1,6 +1,7 @@
 //! The `fake-kro` command: `crd` (RGD → CRD), `render` (offline rendering), `check` (the offline
 //! checker) and `run` (the lifecycle simulator against a Kubernetes API).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -74,6 +75,10 @@ enum Command {
         /// documents or `kubectl get crd -o yaml` output); may be repeated.
         #[arg(long = "crds", value_name = "PATH")]
         crds: Vec<PathBuf>,
+        /// The RGDs as they stand before this change (a file of RGDs): an RGD of the same
+        /// name whose CRD would break existing instances is refused as kro refuses it (K1).
+        #[arg(long, value_name = "PATH")]
+        previous: Option<PathBuf>,
     },
 }
 
@@ -131,7 +136,15 @@ fn main() -> ExitCode {
             contract,
             all,
             crds,
+            previous,
         } => {
+            let previous = match previous.as_ref().map(read_rgds).transpose() {
+                Ok(previous) => by_name(previous.unwrap_or_default()),
+                Err(message) => {
+                    eprintln!("fake-kro: --previous {message}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let mut catalog = Catalog::default();
             for path in &crds {
                 if let Err(e) = catalog.load(path) {
@@ -147,6 +160,7 @@ fn main() -> ExitCode {
             check_files(
                 &files,
                 format,
+                &previous,
                 CheckOptions {
                     contract,
                     all_errors: all,
@@ -260,7 +274,26 @@ fn render(
     Ok(out)
 }
 
-fn check_files(files: &[PathBuf], format: Format, options: CheckOptions) -> ExitCode {
+/// RGDs by `metadata.name`.
+fn by_name(rgds: Vec<Value>) -> BTreeMap<String, Value> {
+    rgds.into_iter()
+        .map(|rgd| {
+            let name = rgd
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            (name, rgd)
+        })
+        .collect()
+}
+
+fn check_files(
+    files: &[PathBuf],
+    format: Format,
+    previous: &BTreeMap<String, Value>,
+    options: CheckOptions,
+) -> ExitCode {
     let mut findings = Vec::new();
     let mut errors = 0usize;
     for file in files {
@@ -288,6 +321,13 @@ fn check_files(files: &[PathBuf], format: Format, options: CheckOptions) -> Exit
                 continue;
             }
             let located = positions.get(index).cloned().unwrap_or_default();
+            let mut options = options.clone();
+            options.previous = value
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .and_then(|name| previous.get(name))
+                .cloned()
+                .map(std::sync::Arc::new);
             for diagnostic in check(&value, &options) {
                 let at = fake_kro::locate::find(&located, &diagnostic.path);
                 if diagnostic.severity == Severity::Error {

@@ -55,6 +55,9 @@ pub struct CheckOptions {
     pub catalog: Arc<Catalog>,
     /// kro's `CELOmitFunction` feature gate (off by default, as in kro).
     pub omit_function: bool,
+    /// The RGD as it stands before this update: its CRD is compared with the new one as kro
+    /// compares the stored CRD (K1, kro.md §7.6).
+    pub previous: Option<Arc<Value>>,
 }
 
 /// kro's reserved words beyond CEL's (`decl::CEL_RESERVED`), which ids and iterators may not use.
@@ -185,7 +188,7 @@ impl<'a> Checker<'a> {
     }
 
     fn run(&mut self) {
-        let stages: [fn(&mut Self); 11] = [
+        let stages: [fn(&mut Self); 12] = [
             Self::api_server_schema,
             Self::naming,
             Self::for_each,
@@ -196,6 +199,7 @@ impl<'a> Checker<'a> {
             Self::typed_resources,
             Self::status,
             Self::typed_status,
+            Self::breaking_changes,
             Self::contract,
         ];
         for stage in stages {
@@ -205,6 +209,51 @@ impl<'a> Checker<'a> {
             }
         }
         self.pitfalls();
+    }
+
+    /// K1: an update whose CRD would break the instances of the previous one is refused by kro
+    /// when it ensures the CRD (`KindReady=False`), unless the RGD allows breaking changes.
+    fn breaking_changes(&mut self) {
+        let Some(previous) = self.options.previous.clone() else {
+            return;
+        };
+        let allowed = self
+            .rgd
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(crate::compat::ALLOW_BREAKING_CHANGES))
+            .and_then(Value::as_str)
+            == Some("true");
+        let options = crate::crd::CrdOptions::default();
+        let (Ok(old), Ok(new)) = (
+            crate::crd::generate(&previous, &options),
+            crate::crd::generate(self.rgd, &options),
+        ) else {
+            return;
+        };
+        let name = new
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if old.pointer("/metadata/name").and_then(Value::as_str) != Some(name.as_str()) {
+            return;
+        }
+        match crate::compat::compare_crds(&old, &new) {
+            Err(e) => self.error(
+                "K1",
+                "spec.schema",
+                format!("failed to check schema compatibility: {e}"),
+            ),
+            Ok(report) if !report.breaking.is_empty() && !allowed => self.error(
+                "K1",
+                "spec.schema",
+                format!(
+                    "cannot update CRD {name}: breaking changes detected: {}",
+                    report.summary()
+                ),
+            ),
+            Ok(_) => {}
+        }
     }
 
     /// V0: what the API server rejects on apply (the RGD CRD's own schema).

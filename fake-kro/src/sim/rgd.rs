@@ -17,6 +17,7 @@ use super::instance::{InstanceContext, reconcile_instance};
 use super::{FINALIZER, Shared, SimError, SimOptions, finalizers_without_kro, lock, now};
 use crate::catalog::Catalog;
 use crate::check::{CheckOptions, Severity, check};
+use crate::compat::{ALLOW_BREAKING_CHANGES, compare_crds};
 use crate::conditions::{self, Condition, Conditions};
 use crate::crd::{CrdOptions, generate};
 use crate::graph::Graph;
@@ -119,6 +120,9 @@ enum Verdict {
     Invalid(String),
     /// The CRD of `kind` is served and its instance controller runs.
     Accepted { kind: String },
+    /// The graph is valid but its CRD could not be updated (kro's `KindReady=False Failed`,
+    /// e.g. breaking changes, kro.md §7.6); the RGD is `Inactive` and the stored CRD stays.
+    KindUnready { message: String },
 }
 
 pub(super) async fn reconcile_rgd(
@@ -159,12 +163,22 @@ pub(super) async fn reconcile_rgd(
         Some(e) => Some(e),
         None => unserved_template(&ctx.client, &value).await,
     };
-    let retry_later = first_error.is_some();
+    let mut retry_later = first_error.is_some();
     let verdict = match (first_error, generated) {
         (Some(error), _) | (None, Err(error)) => Verdict::Invalid(error),
-        (None, Ok(crd)) => Verdict::Accepted {
-            kind: install(&ctx, &crd, &name).await?,
-        },
+        (None, Ok(crd)) => {
+            let allow_breaking = rgd
+                .annotations()
+                .get(ALLOW_BREAKING_CHANGES)
+                .is_some_and(|v| v == "true");
+            match install(&ctx, &crd, &name, allow_breaking).await? {
+                Ok(kind) => Verdict::Accepted { kind },
+                Err(message) => {
+                    retry_later = true;
+                    Verdict::KindUnready { message }
+                }
+            }
+        }
     };
     let status = rgd_status(&value, conditions, &verdict);
     if value.get("status") != Some(&status) {
@@ -223,21 +237,48 @@ async fn release(
 }
 
 /// Applies the generated CRD, waits until it is served and starts its instance controller;
-/// the kind it serves.
-async fn install(ctx: &RgdContext, crd: &Value, rgd_name: &str) -> Result<String, SimError> {
+/// the kind it serves. An existing CRD is compared first, as kro does (kro.md §7.6): no change
+/// skips the write, breaking changes refuse it with kro's message unless `allow_breaking`.
+async fn install(
+    ctx: &RgdContext,
+    crd: &Value,
+    rgd_name: &str,
+    allow_breaking: bool,
+) -> Result<Result<String, String>, SimError> {
     let crds: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
     let crd_name = text(crd, "/metadata/name");
-    let typed: CustomResourceDefinition =
-        serde_json::from_value(crd.clone()).map_err(|e| SimError::Invalid(e.to_string()))?;
-    crds.patch(
-        &crd_name,
-        &PatchParams::apply("kro.run/resourcegraphdefinition-controller").force(),
-        &Patch::Apply(&typed),
-    )
-    .await?;
+    let existing = match crds.get_opt(&crd_name).await? {
+        Some(existing) => {
+            Some(serde_json::to_value(&existing).map_err(|e| SimError::Invalid(e.to_string()))?)
+        }
+        None => None,
+    };
+    let report = match existing.as_ref().map(|e| compare_crds(e, crd)).transpose() {
+        Ok(report) => report,
+        Err(e) => return Ok(Err(format!("failed to check schema compatibility: {e}"))),
+    };
+    if let Some(report) = &report
+        && !report.breaking.is_empty()
+        && !allow_breaking
+    {
+        return Ok(Err(format!(
+            "cannot update CRD {crd_name}: breaking changes detected: {}",
+            report.summary()
+        )));
+    }
+    if report.is_none_or(|r| r.has_changes()) {
+        let typed: CustomResourceDefinition =
+            serde_json::from_value(crd.clone()).map_err(|e| SimError::Invalid(e.to_string()))?;
+        crds.patch(
+            &crd_name,
+            &PatchParams::apply("kro.run/resourcegraphdefinition-controller").force(),
+            &Patch::Apply(&typed),
+        )
+        .await?;
+    }
     wait_established(&crds, &crd_name).await?;
     start_instances(ctx, &crd_name, crd, rgd_name);
-    Ok(text(crd, "/spec/names/kind"))
+    Ok(Ok(text(crd, "/spec/names/kind")))
 }
 
 /// kro's RGD status for a verdict (kro.md §8): conditions, `state`, and for an accepted graph
@@ -253,6 +294,22 @@ fn rgd_status(rgd: &Value, mut conditions: Conditions, verdict: &Verdict) -> Val
                 message: error,
             });
             status["state"] = json!("Inactive");
+        }
+        Verdict::KindUnready { message } => {
+            conditions.set(&Condition {
+                type_: "GraphAccepted",
+                status: "True",
+                reason: "Valid",
+                message: "resource graph and schema are valid",
+            });
+            conditions.set(&Condition {
+                type_: "KindReady",
+                status: "False",
+                reason: "Failed",
+                message,
+            });
+            status["state"] = json!("Inactive");
+            graph_status(rgd, &mut status);
         }
         Verdict::Accepted { kind } => {
             conditions.set(&Condition {
@@ -280,21 +337,26 @@ fn rgd_status(rgd: &Value, mut conditions: Conditions, verdict: &Verdict) -> Val
                 message: "controller is running",
             });
             status["state"] = json!("Active");
-            // The checker refused cycles already; an empty order would only hide one.
-            let graph = Graph::of(rgd).unwrap_or_default();
-            status["topologicalOrder"] = json!(graph.order());
-            let resources: Vec<Value> = graph
-                .ordered()
-                .filter(|n| !n.dependencies.is_empty())
-                .map(|n| json!({"id": n.id, "dependencies": n.dependencies.iter().map(|d| json!({"id": d})).collect::<Vec<_>>()}))
-                .collect();
-            if !resources.is_empty() {
-                status["resources"] = json!(resources);
-            }
+            graph_status(rgd, &mut status);
         }
     }
     status["conditions"] = Value::Array(conditions.list);
     status
+}
+
+/// An accepted graph's topological order and each node's dependencies in the RGD status.
+fn graph_status(rgd: &Value, status: &mut Value) {
+    // The checker refused cycles already; an empty order would only hide one.
+    let graph = Graph::of(rgd).unwrap_or_default();
+    status["topologicalOrder"] = json!(graph.order());
+    let resources: Vec<Value> = graph
+        .ordered()
+        .filter(|n| !n.dependencies.is_empty())
+        .map(|n| json!({"id": n.id, "dependencies": n.dependencies.iter().map(|d| json!({"id": d})).collect::<Vec<_>>()}))
+        .collect();
+    if !resources.is_empty() {
+        status["resources"] = json!(resources);
+    }
 }
 
 /// V4's `failed to get schema` for the first template whose kind the API does not serve.

@@ -299,3 +299,43 @@ fn typed_admission_with_built_in_kinds(
     let rgd = with("/spec/resources/0/template", template);
     assert_eq!(first_error(&rgd), (id.to_string(), message.to_string()));
 }
+
+/// [KRO-30] `check --previous`: an update whose CRD breaks the previous one's instances is K1
+/// with kro's message; `kro.run/allow-breaking-changes: "true"` or a compatible change passes;
+/// an RGD of another kind is not compared.
+#[test]
+fn breaking_updates_are_k1() {
+    let rgd = |spec: Value, annotations: Value| {
+        json!({"apiVersion": "kro.run/v1alpha1", "kind": "ResourceGraphDefinition",
+            "metadata": {"name": "widget", "annotations": annotations},
+            "spec": {"schema": {"apiVersion": "v1alpha1", "kind": "Widget", "spec": spec},
+                "resources": [{"id": "cm", "template": {"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "${schema.metadata.name}"}}}]}})
+    };
+    let previous = rgd(json!({"name": "string", "size": "integer"}), json!({}));
+    let options = CheckOptions {
+        previous: Some(std::sync::Arc::new(previous)),
+        ..CheckOptions::default()
+    };
+    let breaking = rgd(json!({"name": "string | required=true"}), json!({}));
+    assert_eq!(
+        errors(&check(&breaking, &options)),
+        [(
+            "K1".to_string(),
+            "cannot update CRD widgets.kro.run: breaking changes detected: Property size was removed; Field name is newly required".to_string()
+        )]
+    );
+    let allowed = rgd(
+        json!({"name": "string | required=true"}),
+        json!({"kro.run/allow-breaking-changes": "true"}),
+    );
+    assert!(errors(&check(&allowed, &options)).is_empty());
+    let compatible = rgd(
+        json!({"name": "string", "size": "integer", "extra": "boolean"}),
+        json!({}),
+    );
+    assert!(errors(&check(&compatible, &options)).is_empty());
+    let mut other_kind = breaking.clone();
+    other_kind["spec"]["schema"]["kind"] = json!("Gadget");
+    assert!(errors(&check(&other_kind, &options)).is_empty());
+}

@@ -198,3 +198,108 @@ fn fixture_crd_snapshots() {
     }
     assert_eq!(count, 10);
 }
+
+fn widget_crd(spec: Value) -> Value {
+    let rgd = json!({"apiVersion": "kro.run/v1alpha1", "kind": "ResourceGraphDefinition",
+        "metadata": {"name": "widget"},
+        "spec": {"schema": {"apiVersion": "v1alpha1", "kind": "Widget", "spec": spec}, "resources": []}});
+    generate(&rgd, &options()).unwrap()
+}
+
+/// [KRO-30] kro's breaking-change verdicts between the CRD of an RGD and the CRD of its update
+/// (kro.md §7.6): removals, type changes, newly required fields, restricted enums, added or
+/// changed patterns and tightened bounds break; additions, relaxations and defaults do not;
+/// kro's summary names the first three.
+#[test]
+fn breaking_changes_between_crd_generations() {
+    use fake_kro::compat::compare_crds;
+    let base = json!({"name": "string | required=true", "size": "integer | minimum=1 maximum=10",
+        "tier": "string | enum=\"a,b,c\"", "tags": "[]string | maxItems=5",
+        "note": "string | maxLength=20"});
+    let verdict = |patch: Value| {
+        let mut spec = base.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            if v.is_null() {
+                spec.as_object_mut().unwrap().remove(k);
+            } else {
+                spec[k] = v.clone();
+            }
+        }
+        let report = compare_crds(&widget_crd(base.clone()), &widget_crd(spec)).unwrap();
+        (report.has_changes(), report.summary())
+    };
+    assert_eq!(verdict(json!({})), (false, "no breaking changes".into()));
+    let breaking = [
+        (json!({"note": null}), "Property note was removed"),
+        (
+            json!({"size": "string"}),
+            "Type changed from integer to string",
+        ),
+        (
+            json!({"tier": "string | enum=\"a,b\""}),
+            "Enum value \"c\" was removed",
+        ),
+        (
+            json!({"note": "string | maxLength=20 pattern=\"^x\""}),
+            "Validation pattern ^x was added",
+        ),
+        (
+            json!({"size": "integer | minimum=2 maximum=10"}),
+            "Minimum was increased from 1 to 2",
+        ),
+        (
+            json!({"size": "integer | minimum=1 maximum=9"}),
+            "Maximum was decreased from 10 to 9",
+        ),
+        (
+            json!({"tags": "[]string | maxItems=5 minItems=1"}),
+            "MinItems constraint 1 was added",
+        ),
+        (
+            json!({"note": "string | maxLength=10"}),
+            "MaxLength was decreased from 20 to 10",
+        ),
+        (
+            json!({"note": "string | maxLength=20 required=true"}),
+            "Field note is newly required",
+        ),
+        (
+            json!({"extra": "string | required=true"}),
+            "Optional property extra was added",
+        ),
+    ];
+    for (patch, description) in breaking {
+        assert_eq!(
+            verdict(patch.clone()),
+            (true, description.into()),
+            "{patch}"
+        );
+    }
+    let compatible = [
+        json!({"extra": "string"}),
+        json!({"extra": "string | required=true default=\"x\""}),
+        json!({"size": "integer | minimum=0 maximum=11"}),
+        json!({"tier": "string | enum=\"a,b,c,d\""}),
+        json!({"note": "string"}),
+        json!({"name": "string"}),
+        json!({"note": "string | maxLength=20 default=\"hi\""}),
+    ];
+    for patch in compatible {
+        assert_eq!(
+            verdict(patch.clone()),
+            (true, "no breaking changes".into()),
+            "{patch}"
+        );
+    }
+    assert_eq!(
+        verdict(json!({"note": null, "tags": null, "tier": null, "size": null})).1,
+        "Property note was removed; Property size was removed; Property tags was removed; and 1 more changes"
+    );
+    let mut two_versions = widget_crd(base.clone());
+    let version = two_versions["spec"]["versions"][0].clone();
+    two_versions["spec"]["versions"] = json!([version.clone(), version]);
+    assert_eq!(
+        compare_crds(&two_versions, &widget_crd(base)).unwrap_err(),
+        "expected exactly one version in each CRD, got 2 old and 1 new versions"
+    );
+}

@@ -401,3 +401,71 @@ async fn author_conditions_replace_the_built_ins() {
     );
     assert_eq!(second["status"]["ok"], "yes");
 }
+
+/// [KRO-30] [KRO-31] an RGD update whose CRD would break existing instances is refused as kro
+/// refuses it: `KindReady=False Failed` with kro's message, the RGD `Inactive`, the stored CRD
+/// unchanged; `kro.run/allow-breaking-changes: "true"` lets it through.
+#[tokio::test]
+async fn breaking_rgd_updates_are_refused() {
+    let (_server, client) = start().await;
+    let rgds = apply_rgd(&client, gauge_rgd()).await;
+    wait_for(&rgds, "gauge", "Active", |o| {
+        o.pointer("/status/state") == Some(&json!("Active"))
+    })
+    .await;
+    let mut changed = gauge_rgd();
+    changed["spec"]["schema"]["spec"] = json!({"ok": "string | default=\"no\" maxLength=3"});
+    let patch = json!({"spec": changed["spec"]});
+    rgds.patch(
+        "gauge",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(patch),
+    )
+    .await
+    .unwrap();
+    let refused = wait_for(&rgds, "gauge", "Inactive", |o| {
+        o.pointer("/status/state") == Some(&json!("Inactive"))
+    })
+    .await;
+    let kind_ready = condition(&refused, "KindReady").unwrap();
+    assert_eq!(kind_ready["status"], "False");
+    assert_eq!(kind_ready["reason"], "Failed");
+    assert_eq!(
+        kind_ready["message"],
+        "cannot update CRD gauges.kro.run: breaking changes detected: MaxLength constraint 3 was added"
+    );
+    assert_eq!(
+        condition(&refused, "GraphAccepted").unwrap()["status"],
+        "True"
+    );
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    let stored = serde_json::to_value(crds.get("gauges.kro.run").await.unwrap()).unwrap();
+    assert_eq!(
+        stored.pointer(
+            "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/ok/maxLength"
+        ),
+        None
+    );
+
+    rgds.patch(
+        "gauge",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(
+            json!({"metadata": {"annotations": {"kro.run/allow-breaking-changes": "true"}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    wait_for(&rgds, "gauge", "Active again", |o| {
+        o.pointer("/status/state") == Some(&json!("Active"))
+    })
+    .await;
+    let stored = serde_json::to_value(crds.get("gauges.kro.run").await.unwrap()).unwrap();
+    assert_eq!(
+        stored.pointer(
+            "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/ok/maxLength"
+        ),
+        Some(&json!(3))
+    );
+}
