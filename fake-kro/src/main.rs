@@ -39,6 +39,10 @@ enum Command {
         /// A folder of `<resource id>.yaml` observed-state fixtures (e.g. a Deployment status).
         #[arg(long, value_name = "DIR")]
         resources: Option<PathBuf>,
+        /// CRDs the templates' kinds resolve against when the RGD is admitted (as `check`);
+        /// may be repeated.
+        #[arg(long = "crds", value_name = "PATH")]
+        crds: Vec<PathBuf>,
     },
     /// Run the kro simulator (RGDs → CRDs and status; instances → kro's lifecycle, children
     /// applied to the API) against a Kubernetes API until interrupted.
@@ -120,7 +124,8 @@ fn main() -> ExitCode {
             rgd,
             instance,
             resources,
-        } => match render(&rgd, &instance, resources.as_deref()) {
+            crds,
+        } => match render(&rgd, &instance, resources.as_deref(), &crds) {
             Ok(yaml) => {
                 print!("{yaml}");
                 ExitCode::SUCCESS
@@ -238,7 +243,15 @@ fn render(
     rgd: &std::path::Path,
     instance: &std::path::Path,
     resources: Option<&std::path::Path>,
+    crds: &[PathBuf],
 ) -> Result<String, String> {
+    let mut catalog = Catalog::default();
+    for path in crds {
+        catalog.load(path).map_err(|e| format!("--crds {e}"))?;
+    }
+    let options = fake_kro::render::RenderOptions {
+        admission: Some(std::sync::Arc::new(catalog)),
+    };
     let rgd_value = read_one(rgd)?;
     let instance_value = read_one(instance)?;
     let mut observed = std::collections::BTreeMap::new();
@@ -256,7 +269,7 @@ fn render(
             }
         }
     }
-    let rendered = fake_kro::render::render(&rgd_value, &instance_value, &observed)
+    let rendered = fake_kro::render::render_with(&rgd_value, &instance_value, &observed, &options)
         .map_err(|e| format!("{}: {e}", rgd.display()))?;
     let mut out = String::new();
     for (id, object) in &rendered.resources {

@@ -4,11 +4,14 @@
 //! status is evaluated from the fixtures — "RGD + instance in, expansion and status out".
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use kany8s_apiserver::status::{ApiError, ResourceName};
 
+use crate::catalog::Catalog;
+use crate::check::{CheckOptions, Severity, check};
 use crate::crd::{self, CrdOptions};
 use crate::graph::{Graph, NodeState, Pass, PassOptions, Readiness, Visit, evaluate_status, merge};
 
@@ -23,12 +26,50 @@ pub struct Rendered {
     pub not_rendered: BTreeMap<String, String>,
 }
 
-/// Renders `instance` of `rgd`; `observed` maps resource ids to observed-state fixtures.
+/// How an RGD is rendered.
+#[derive(Clone, Debug, Default)]
+pub struct RenderOptions {
+    /// Admit the RGD first, typed against these kinds (built-in kinds plus CRDs given with
+    /// `--crds`), as `fake-kro render` does; `None` renders any graph, to study the engine's
+    /// runtime behaviour on graphs kro's admission would stop.
+    pub admission: Option<Arc<Catalog>>,
+}
+
+/// Renders `instance` of `rgd` without admission; `observed` maps resource ids to
+/// observed-state fixtures.
 pub fn render(
     rgd: &Value,
     instance: &Value,
     observed: &BTreeMap<String, Value>,
 ) -> Result<Rendered, String> {
+    render_with(rgd, instance, observed, &RenderOptions::default())
+}
+
+/// [`render`] with `options`: with admission, an RGD kro would not accept (its first admission
+/// error, typed against the given kinds) is refused before any instance is rendered, as kro
+/// never serves an instance of an RGD it did not accept.
+pub fn render_with(
+    rgd: &Value,
+    instance: &Value,
+    observed: &BTreeMap<String, Value>,
+    options: &RenderOptions,
+) -> Result<Rendered, String> {
+    if let Some(catalog) = &options.admission
+        && let Some(refused) = check(
+            rgd,
+            &CheckOptions {
+                catalog: catalog.clone(),
+                ..CheckOptions::default()
+            },
+        )
+        .into_iter()
+        .find(|d| d.severity == Severity::Error)
+    {
+        return Err(format!(
+            "kro does not accept the RGD: error[{}]: {}",
+            refused.id, refused.message
+        ));
+    }
     let generated = crd::generate(rgd, &CrdOptions::default())?;
     let mut instance = defaulted_instance(&generated, instance)?;
     let graph = Graph::of(rgd)?;

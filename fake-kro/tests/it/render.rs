@@ -479,3 +479,40 @@ fn for_each_collections_are_expanded() {
     );
     assert!(rendered.not_rendered["summary"].contains("Index out of bounds"));
 }
+
+/// `render --crds`: the RGD is admitted first, typed against the given CRDs as `check` types
+/// it, and an RGD kro would not accept is refused with kro's message; without the CRD the kind
+/// is unknown (a warning) and the instance renders ([KRO-27]).
+#[test]
+fn render_admits_the_rgd_against_the_given_crds() {
+    use fake_kro::render::{RenderOptions, render_with};
+    let rgd = json!({"apiVersion": "kro.run/v1alpha1", "kind": "ResourceGraphDefinition", "metadata": {"name": "rg"},
+        "spec": {"schema": {"apiVersion": "v1alpha1", "kind": "Group", "spec": {"location": "string"}},
+        "resources": [{"id": "group", "template": {"apiVersion": "resources.azure.com/v1api20200601",
+            "kind": "ResourceGroup", "metadata": {"name": "${schema.metadata.name}"},
+            "spec": {"location": "${schema.spec.location}", "region": "${schema.spec.location}"}}}]}});
+    let instance = json!({"apiVersion": "kro.run/v1alpha1", "kind": "Group",
+        "metadata": {"name": "g", "namespace": "ns"}, "spec": {"location": "westeurope"}});
+    let mut catalog = fake_kro::catalog::Catalog::default();
+    catalog
+        .load(std::path::Path::new(&format!(
+            "{}/tests/data/crds/aso.yaml",
+            env!("CARGO_MANIFEST_DIR")
+        )))
+        .unwrap();
+    let with_crds = RenderOptions {
+        admission: Some(std::sync::Arc::new(catalog)),
+    };
+    let refused = render_with(&rgd, &instance, &BTreeMap::new(), &with_crds).unwrap_err();
+    assert!(
+        refused.starts_with(
+            "kro does not accept the RGD: error[V4]: failed to build resource \"group\":"
+        ) && refused.contains("region"),
+        "{refused}"
+    );
+    let built_in_only = RenderOptions {
+        admission: Some(std::sync::Arc::new(fake_kro::catalog::Catalog::default())),
+    };
+    let rendered = render_with(&rgd, &instance, &BTreeMap::new(), &built_in_only).unwrap();
+    assert_eq!(rendered.resources[0].1["spec"]["region"], "westeurope");
+}
