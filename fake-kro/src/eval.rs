@@ -237,6 +237,25 @@ impl Variables {
         let result = evaluate_typed(expression, &self.values, &self.bytes)?;
         to_json(&result).map_err(EvalError::Failed)
     }
+
+    /// [`Variables::evaluate`], and whether the CEL value held bytes anywhere (kro v0.9.3
+    /// cannot write such a value into the instance status, see `graph::StatusError`).
+    pub fn evaluate_noting_bytes(&self, expression: &str) -> Result<(Value, bool), EvalError> {
+        let result = evaluate_typed(expression, &self.values, &self.bytes)?;
+        let json = to_json(&result).map_err(EvalError::Failed)?;
+        Ok((json, holds_bytes(&result)))
+    }
+}
+
+fn holds_bytes(value: &Cel) -> bool {
+    match value {
+        Cel::Bytes(_) => true,
+        Cel::List(items) => items.iter().any(holds_bytes),
+        Cel::Map(map) => map.map.values().any(holds_bytes),
+        Cel::Opaque(_) => unwrap_optional(value)
+            .is_some_and(|inner| !matches!(inner, Cel::Opaque(_)) && holds_bytes(&inner)),
+        _ => false,
+    }
 }
 
 impl From<BTreeMap<String, Value>> for Variables {

@@ -144,7 +144,7 @@ pub fn render_with(
         .pointer("/spec/schema/status")
         .and_then(Value::as_object)
     {
-        evaluate_status(fields, &status_variables, &mut status)?;
+        evaluate_status(fields, &status_variables, &mut status).map_err(|e| e.to_string())?;
     }
     instance["status"] = Value::Object(status);
     rendered.instance = instance;

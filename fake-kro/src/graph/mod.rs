@@ -34,7 +34,9 @@ pub use pass::{
     COLLECTION_INDEX_LABEL, IdentityWalk, Item, MAX_COLLECTION_SIZE, NodeFault, NodeState, Pass,
     PassOptions, Readiness, Visit, expand_collection,
 };
-pub use template::{evaluate_status, inherit_namespace, instance_scope, merge, render_value};
+pub use template::{
+    StatusError, evaluate_status, inherit_namespace, instance_scope, merge, render_value,
+};
 
 /// One resource node of an RGD.
 #[derive(Clone, Debug)]

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::pass::{NodeState, Pass};
-use super::template::evaluate_status;
+use super::template::{StatusError, evaluate_status};
 use crate::conditions::Condition;
 use crate::eval::Variables;
 
@@ -163,16 +163,23 @@ fn in_order<'p>(
 /// The author status fields of `rgd` over `variables` (kro.md §5.4): a field whose data is
 /// pending is absent, and a field that fails leaves it and the fields after it out of this
 /// pass; `state` and `conditions` are kro's own.
-pub fn author_status(rgd: &Value, variables: &Variables) -> Map<String, Value> {
+/// A field that evaluates to bytes is an error: kro writes no status at all then.
+pub fn author_status(
+    rgd: &Value,
+    variables: &Variables,
+) -> Result<Map<String, Value>, StatusError> {
     let mut out = Map::new();
     if let Some(fields) = rgd
         .pointer("/spec/schema/status")
         .and_then(Value::as_object)
     {
-        // The error only ends this pass's evaluation early, as kro's does.
-        let _ = evaluate_status(fields, variables, &mut out);
+        match evaluate_status(fields, variables, &mut out) {
+            // A failing field only ends this pass's evaluation early, as kro's does.
+            Ok(()) | Err(StatusError::Field { .. }) => {}
+            Err(bytes @ StatusError::Bytes { .. }) => return Err(bytes),
+        }
     }
     out.remove("state");
     out.remove("conditions");
-    out
+    Ok(out)
 }

@@ -71,12 +71,26 @@ pub fn merge(base: &mut Value, overlay: &Value) {
     }
 }
 
+/// Why author status fields stopped evaluating.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StatusError {
+    /// A field failed; the fields after it are not evaluated in this pass.
+    #[error("status.{field}: {message}")]
+    Field { field: String, message: String },
+    /// A field evaluated to bytes (a Secret's `data`, …): kro v0.9.3 panics deep-copying the
+    /// resolved status, recovers, and writes no status at all in that reconcile.
+    #[error(
+        "status.{field}: the value holds bytes, which kro v0.9.3 cannot write: recovered from panic in reconcile: cannot deep copy []uint8 (no status is written)"
+    )]
+    Bytes { field: String },
+}
+
 /// Evaluates author status fields; a field whose expression is pending is left out.
 pub fn evaluate_status(
     fields: &Map<String, Value>,
     variables: &Variables,
     out: &mut Map<String, Value>,
-) -> Result<(), String> {
+) -> Result<(), StatusError> {
     for (key, value) in fields {
         if key == "conditions" {
             continue;
@@ -89,13 +103,37 @@ pub fn evaluate_status(
                     out.insert(key.clone(), Value::Object(inner));
                 }
             }
-            other => match render_value(other, variables) {
-                Ok(Value::Null) | Err(EvalError::Pending(_)) => {}
-                Ok(v) => {
-                    out.insert(key.clone(), v);
+            other => {
+                let standalone = match other {
+                    Value::String(s) => match expr::scan(s) {
+                        Ok(Scanned::Standalone(e)) => Some(e),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let result = match standalone {
+                    Some(e) => match variables.evaluate_noting_bytes(&e) {
+                        Ok((_, true)) => {
+                            return Err(StatusError::Bytes { field: key.clone() });
+                        }
+                        Ok((value, false)) => Ok(value),
+                        Err(e) => Err(e),
+                    },
+                    None => render_value(other, variables),
+                };
+                match result {
+                    Ok(Value::Null) | Err(EvalError::Pending(_)) => {}
+                    Ok(v) => {
+                        out.insert(key.clone(), v);
+                    }
+                    Err(EvalError::Failed(message)) => {
+                        return Err(StatusError::Field {
+                            field: key.clone(),
+                            message,
+                        });
+                    }
                 }
-                Err(EvalError::Failed(e)) => return Err(format!("status.{key}: {e}")),
-            },
+            }
         }
     }
     Ok(())

@@ -143,7 +143,10 @@ fn a_pass_gates_dependents_on_readiness() {
     );
     assert_eq!(
         author_status(&rgd(json!([])), &pass.observed_variables()),
-        serde_json::Map::from_iter([("name".to_string(), json!("demo"))])
+        Ok(serde_json::Map::from_iter([(
+            "name".to_string(),
+            json!("demo")
+        )]))
     );
 
     // Once cm is ready, svc renders from it; both synced: ACTIVE, and `cluster mutated` wins.
@@ -425,4 +428,28 @@ fn author_conditions_are_evaluated_and_stamped() {
         ]
     );
     assert_eq!(author_condition_expressions(&rgd(json!([]))), None);
+}
+
+/// [KRO-14] an author status field holding bytes (here inside a list) stops the whole status
+/// write, as kro v0.9.3's recovered panic does; other fields fail alone.
+#[test]
+fn a_status_field_holding_bytes_writes_no_status() {
+    let rgd = json!({"spec": {"schema": {"status": {
+        "name": "${schema.spec.name}", "secrets": "${[s.data.key]}"}}}});
+    let mut variables = instance_scope(&instance());
+    variables.insert_resource(
+        "s",
+        json!({"apiVersion": "v1", "kind": "Secret", "data": {"key": "AAE="}}),
+    );
+    assert_eq!(
+        author_status(&rgd, &variables),
+        Err(StatusError::Bytes {
+            field: "secrets".into()
+        })
+    );
+    variables.insert("s", json!({"data": {"key": "AAE="}}));
+    assert_eq!(
+        author_status(&rgd, &variables).unwrap()["secrets"],
+        json!(["AAE="])
+    );
 }

@@ -22,7 +22,8 @@ use crate::conditions::{self, Condition, Conditions};
 use crate::eval::Variables;
 use crate::graph::{
     AuthoredConditions, Graph, InstanceState, Item, Outcome, Pass, PassOptions, ResourcesReady,
-    Stamp, Visit, author_condition_expressions, author_conditions, author_status, instance_scope,
+    Stamp, StatusError, Visit, author_condition_expressions, author_conditions, author_status,
+    instance_scope,
 };
 
 /// One instance controller: the kind it reconciles and the RGD that defines it.
@@ -111,11 +112,12 @@ impl Observation {
             .unwrap_or_default()
     }
 
-    /// The author status fields over `variables`, with the script's overrides.
-    pub(super) fn author(&self, variables: &Variables) -> Map<String, Value> {
-        let mut author = author_status(&self.rgd, variables);
+    /// The author status fields over `variables`, with the script's overrides; an error when
+    /// kro could not write them (a field holding bytes).
+    pub(super) fn author(&self, variables: &Variables) -> Result<Map<String, Value>, StatusError> {
+        let mut author = author_status(&self.rgd, variables)?;
         self.script.override_status(&mut author);
-        author
+        Ok(author)
     }
 }
 
@@ -192,7 +194,13 @@ pub(super) async fn reconcile_instance(
             reason: "ManagementFailed",
             message: &message,
         });
-        return write(conditions, InstanceState::InProgress, Map::new(), &scope).await;
+        return write(
+            conditions,
+            InstanceState::InProgress,
+            Ok(Map::new()),
+            &scope,
+        )
+        .await;
     }
     ensure_managed(&ctx, &seen).await?;
     conditions.set(&Condition {
@@ -213,7 +221,7 @@ pub(super) async fn reconcile_instance(
             authored: seen.kept_author_conditions(),
             conditions,
             state: InstanceState::Error,
-            author: Map::new(),
+            author: Ok(Map::new()),
         };
         return write_status(&seen.api, &seen.name, parts, seen.requeue).await;
     }
@@ -243,7 +251,7 @@ async fn run_pass(
     seen: &Observation,
     graph: &Graph,
     failure: Option<&Failure>,
-) -> Result<(Outcome, Map<String, Value>, Variables), SimError> {
+) -> Result<(Outcome, Result<Map<String, Value>, StatusError>, Variables), SimError> {
     let options = PassOptions {
         namespace: ctx.child_namespace(seen),
         readiness: seen.script.readiness(seen.first_pass),
@@ -271,11 +279,12 @@ async fn run_pass(
             mutated |= prune(&pass, &children, &applied_items).await?;
         }
         if let Some(secret) = seen.script.kubeconfig_due(seen.first_pass) {
-            let endpoint = seen
-                .author(pass.variables())
-                .get("endpoint")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            let endpoint = seen.author(pass.variables()).ok().and_then(|author| {
+                author
+                    .get("endpoint")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            });
             publish_kubeconfig(&ctx.client, &seen.object, secret, endpoint).await?;
         }
     }

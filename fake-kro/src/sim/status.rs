@@ -9,14 +9,15 @@ use serde_json::{Map, Value, json};
 
 use super::SimError;
 use crate::conditions::Conditions;
-use crate::graph::{AuthoredConditions, InstanceState};
+use crate::graph::{AuthoredConditions, InstanceState, StatusError};
 
 /// The status of one pass: kro's conditions, the state, the author's fields and, when the RGD
 /// declares them, the author's conditions (kro.md §5.10).
 pub(super) struct StatusParts {
     pub conditions: Conditions,
     pub state: InstanceState,
-    pub author: Map<String, Value>,
+    /// An error when kro could not write the status at all (a field holding bytes).
+    pub author: Result<Map<String, Value>, StatusError>,
     pub authored: Option<AuthoredConditions>,
 }
 
@@ -37,7 +38,14 @@ pub(super) async fn write_status(
         authored,
     } = parts;
     let ready = conditions.is_root_ready();
-    let mut status = author;
+    let mut status = match author {
+        Ok(author) => author,
+        Err(e) => {
+            // kro's reconcile fails in its status write and retries; nothing is written.
+            tracing::warn!(instance = %name, error = %e, "instance status not written, as kro");
+            return Ok(Action::requeue(requeue));
+        }
+    };
     let mut state = if ready { InstanceState::Active } else { state };
     match authored {
         Some(authored) => {
