@@ -95,7 +95,7 @@ fn expression_end(chars: &[char], start: usize) -> Result<Option<usize>, String>
 }
 
 /// Go's `%q` of a literal, as kro quotes template literals.
-fn go_quote(s: &str) -> String {
+pub(crate) fn go_quote(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {

@@ -29,19 +29,21 @@ pub fn inclusion(node: &Node, variables: &Variables) -> Inclusion {
         let Ok(Scanned::Standalone(e)) = expr::scan(condition) else {
             continue;
         };
+        // kro quotes expressions with Go's %q.
+        let q = expr::go_quote(&e);
         match variables.evaluate(&e) {
             Ok(Value::Bool(true)) => {}
             Ok(Value::Bool(false) | Value::Null) => return Inclusion::Excluded,
             Ok(_) => {
                 return Inclusion::Failed(format!(
-                    "includeWhen \"{e}\": expression \"{e}\" did not return bool"
+                    "includeWhen {q}: expression {q} did not return bool"
                 ));
             }
             Err(EvalError::Pending(why)) if reads_a_resource(node, &e) => {
-                return Inclusion::Pending(format!("includeWhen \"{e}\": {why}"));
+                return Inclusion::Pending(format!("includeWhen {q}: {why}"));
             }
             Err(EvalError::Pending(why) | EvalError::Failed(why)) => {
-                return Inclusion::Failed(format!("includeWhen \"{e}\": {why}"));
+                return Inclusion::Failed(format!("includeWhen {q}: {why}"));
             }
         }
     }
@@ -76,17 +78,19 @@ pub fn readiness(
         let Ok(Scanned::Standalone(e)) = expr::scan(condition) else {
             continue;
         };
+        // kro quotes expressions with Go's %q.
+        let q = expr::go_quote(&e);
         match variables.evaluate(&e) {
             Ok(Value::Bool(true)) => {}
             Ok(Value::Bool(false)) | Ok(Value::Null) | Err(EvalError::Pending(_)) => {
                 return Err(format!(
-                    "readyWhen condition evaluated to false: \"{e}\" (waiting for readiness)"
+                    "readyWhen condition evaluated to false: {q} (waiting for readiness)"
                 ));
             }
-            Ok(_) => return Err(format!("expression \"{e}\" did not return bool")),
+            Ok(_) => return Err(format!("expression {q} did not return bool")),
             Err(EvalError::Failed(_)) => {
                 return Err(format!(
-                    "node \"{id}\": failed to evaluate readyWhen expression: \"{e}\" (waiting for readiness)"
+                    "node \"{id}\": failed to evaluate readyWhen expression: {q} (waiting for readiness)"
                 ));
             }
         }
@@ -116,22 +120,23 @@ pub fn collection_readiness(
             let Ok(Scanned::Standalone(e)) = expr::scan(condition) else {
                 continue;
             };
+            let q = expr::go_quote(&e);
             match variables.evaluate(&e) {
                 Ok(Value::Bool(true)) => {}
                 Ok(Value::Bool(false)) => {
                     return Err(format!(
-                        "readyWhen condition evaluated to false: \"{e}\" (waiting for readiness)"
+                        "readyWhen condition evaluated to false: {q} (waiting for readiness)"
                     ));
                 }
-                Ok(_) => return Err(format!("readyWhen \"{e}\" did not return bool")),
+                Ok(_) => return Err(format!("readyWhen {q} did not return bool")),
                 Err(EvalError::Pending(_)) => {
                     return Err(format!(
-                        "node \"{id}\": failed to evaluate readyWhen \"{e}\" (item {index}) (waiting for readiness)"
+                        "node \"{id}\": failed to evaluate readyWhen {q} (item {index}) (waiting for readiness)"
                     ));
                 }
                 Err(EvalError::Failed(why)) => {
                     return Err(format!(
-                        "node \"{id}\": failed to evaluate readyWhen \"{e}\" (item {index}): {why}"
+                        "node \"{id}\": failed to evaluate readyWhen {q} (item {index}): {why}"
                     ));
                 }
             }

@@ -453,3 +453,15 @@ fn a_status_field_holding_bytes_writes_no_status() {
         json!(["AAE="])
     );
 }
+
+/// [KRO-20] a collection item whose readyWhen data is missing waits with kro's text, the
+/// expression quoted as Go's %q (as kro v0.9.3 printed it on the upstream target).
+#[test]
+fn collection_readiness_texts_are_kros() {
+    let item = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {}});
+    assert_eq!(
+        gate::collection_readiness("workers", &["${each.data.ready == \"yes\"}".into()], &[item], 1),
+        Err(r#"node "workers": failed to evaluate readyWhen "each.data.ready == \"yes\"" (item 0) (waiting for readiness)"#.to_string())
+    );
+    assert_eq!(gate::collection_readiness("workers", &[], &[], 0), Ok(()));
+}
