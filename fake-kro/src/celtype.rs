@@ -285,6 +285,31 @@ fn collect(expr: &IdedExpr, bound: &mut Vec<String>, out: &mut BTreeSet<String>)
         }
         Expr::Select(s) => collect(&s.operand, bound, out),
         Expr::Call(call) => {
+            // kro's `runtime.newCondition` macro: the map literal's bare keys are field names.
+            if is_new_condition(call) {
+                if let Some(target) = &call.target {
+                    collect(target, bound, out);
+                }
+                for arg in &call.args {
+                    match &arg.expr {
+                        Expr::Map(map) => {
+                            for entry in &map.entries {
+                                match &entry.expr {
+                                    EntryExpr::MapEntry(e) => {
+                                        if !matches!(e.key.expr, Expr::Ident(_)) {
+                                            collect(&e.key, bound, out);
+                                        }
+                                        collect(&e.value, bound, out);
+                                    }
+                                    EntryExpr::StructField(f) => collect(&f.value, bound, out),
+                                }
+                            }
+                        }
+                        _ => collect(arg, bound, out),
+                    }
+                }
+                return;
+            }
             let binders = macro_binders(call);
             if let Some(target) = &call.target {
                 collect(target, bound, out);
@@ -340,6 +365,12 @@ fn collect(expr: &IdedExpr, bound: &mut Vec<String>, out: &mut BTreeSet<String>)
         }
         Expr::Literal(_) | Expr::Unspecified => {}
     }
+}
+
+fn is_new_condition(call: &kube_cel::cel::common::ast::CallExpr) -> bool {
+    call.func_name == "newCondition"
+        && call.args.len() == 1
+        && matches!(call.target.as_deref().map(|t| &t.expr), Some(Expr::Ident(n)) if n == "runtime")
 }
 
 /// The variables a macro call the parser leaves as a call binds: its first `names` arguments,

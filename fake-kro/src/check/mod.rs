@@ -188,7 +188,7 @@ impl<'a> Checker<'a> {
     }
 
     fn run(&mut self) {
-        let stages: [fn(&mut Self); 12] = [
+        let stages: [fn(&mut Self); 13] = [
             Self::api_server_schema,
             Self::naming,
             Self::for_each,
@@ -199,6 +199,7 @@ impl<'a> Checker<'a> {
             Self::typed_resources,
             Self::status,
             Self::typed_status,
+            Self::author_conditions,
             Self::breaking_changes,
             Self::contract,
         ];

@@ -17,6 +17,7 @@ use crate::simpleschema::find_cycle;
 use crate::typecheck::fields::{self, Field};
 use crate::typecheck::inspect::{Inspection, inspect};
 use crate::typecheck::{Env, Type, check as type_check, compat, decl};
+use kube_cel::cel::common::ast::{CallExpr, EntryExpr, Expr, IdedExpr, LiteralValue};
 
 /// What the build stages learn about one resource.
 #[derive(Clone, Debug)]
@@ -625,6 +626,89 @@ impl Checker<'_> {
         Ok(())
     }
 
+    /// V9: author conditions (`status.conditions`, kro.md §5.10) as kro builds them: each a
+    /// standalone expression, kro's literal rules, references to resources, `schema` and
+    /// `runtime` only, typed as a condition or a list of them.
+    pub(super) fn author_conditions(&mut self) {
+        let Some(entries) = self
+            .rgd
+            .pointer("/spec/schema/status/conditions")
+            .and_then(Value::as_array)
+        else {
+            return;
+        };
+        let path = "spec.schema.status.conditions";
+        let wrap = |m: String| format!("failed to build instance conditions: {m}");
+        let mut expressions = Vec::new();
+        for entry in entries {
+            // A non-string entry is V8's (the status schema).
+            let Some(text) = entry.as_str() else {
+                return;
+            };
+            match expr::scan(text) {
+                Ok(Scanned::Standalone(e)) => expressions.push(e),
+                _ => {
+                    let message =
+                        "invalid conditions block: only standalone expressions are allowed";
+                    self.error("V9", path, wrap(message.into()));
+                    return;
+                }
+            }
+        }
+        if let Err(e) = condition_literal_rules(&expressions) {
+            self.error("V9", path, wrap(e));
+            return;
+        }
+        let ids: Vec<String> = self.nodes.iter().map(|n| n.id.clone()).collect();
+        let known = known_identifiers(&ids);
+        let mut allowed: Vec<&str> = ids.iter().map(String::as_str).collect();
+        allowed.extend(["schema", "runtime"]);
+        for e in &expressions {
+            if let Err(why) = restricted(e, &known, &allowed) {
+                self.error("V9", path, wrap(format!("condition \"{e}\": {why}")));
+                return;
+            }
+        }
+        let runtime = Type::Object(std::sync::Arc::new(crate::typecheck::types::ObjectType {
+            name: crate::typecheck::checker::RUNTIME_TYPE.into(),
+            fields: BTreeMap::new(),
+            preserve_unknown: false,
+        }));
+        let env = self.typed_env().with("runtime", runtime);
+        let is_condition = |t: &Type| match t {
+            Type::Object(o) => o.name == crate::typecheck::checker::CONDITION_TYPE,
+            other => *other == Type::Dyn,
+        };
+        for e in &expressions {
+            let output = match type_check(e, &env) {
+                Ok(output) => output,
+                Err(why) => {
+                    self.error(
+                        "V9",
+                        path,
+                        wrap(format!("failed to type-check condition \"{e}\": {why}")),
+                    );
+                    return;
+                }
+            };
+            let element = match &output {
+                Type::List(element) => element.as_ref(),
+                other => other,
+            };
+            if !is_condition(element) {
+                self.error(
+                    "V9",
+                    path,
+                    wrap(format!(
+                        "condition \"{e}\": condition expressions must return runtime.newCondition(...) or a list of them, got \"{}\"",
+                        output.display()
+                    )),
+                );
+                return;
+            }
+        }
+    }
+
     /// V8: each status expression type-checks in kro's environment.
     pub(super) fn typed_status(&mut self) {
         if self.out.iter().any(|d| d.id == "V8" || d.id == "V10") {
@@ -652,6 +736,165 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// kro's built-in instance condition types, the only ones author conditions may read from
+/// `schema`.
+const BUILT_IN_CONDITIONS: [&str; 4] = [
+    "Ready",
+    "InstanceManaged",
+    "GraphResolved",
+    "ResourcesReady",
+];
+
+/// The calls `runtime.<method>(…)` under an expression, in pre-order.
+fn runtime_calls<'e>(expr: &'e IdedExpr, method: &str, out: &mut Vec<&'e CallExpr>) {
+    match &expr.expr {
+        Expr::Call(call) => {
+            if call.func_name == method
+                && matches!(call.target.as_deref().map(|t| &t.expr), Some(Expr::Ident(n)) if n == "runtime")
+            {
+                out.push(call);
+            }
+            if let Some(target) = &call.target {
+                runtime_calls(target, method, out);
+            }
+            call.args.iter().for_each(|a| runtime_calls(a, method, out));
+        }
+        Expr::Select(s) => runtime_calls(&s.operand, method, out),
+        Expr::List(l) => l
+            .elements
+            .iter()
+            .for_each(|e| runtime_calls(e, method, out)),
+        Expr::Map(m) => {
+            for entry in &m.entries {
+                if let EntryExpr::MapEntry(e) = &entry.expr {
+                    runtime_calls(&e.key, method, out);
+                    runtime_calls(&e.value, method, out);
+                }
+            }
+        }
+        Expr::Comprehension(c) => {
+            for part in [
+                &c.iter_range,
+                &c.accu_init,
+                &c.loop_cond,
+                &c.loop_step,
+                &c.result,
+            ] {
+                runtime_calls(part, method, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn string_literal(expr: &IdedExpr) -> Option<String> {
+    match &expr.expr {
+        Expr::Literal(LiteralValue::String(s)) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+/// The string literal under `key` (a bare or quoted key) of a map literal.
+fn map_literal_string(map: &IdedExpr, key: &str) -> Option<String> {
+    let Expr::Map(m) = &map.expr else {
+        return None;
+    };
+    m.entries.iter().find_map(|entry| match &entry.expr {
+        EntryExpr::MapEntry(e) => {
+            let matches = match &e.key.expr {
+                Expr::Ident(name) => name == key,
+                _ => string_literal(&e.key).as_deref() == Some(key),
+            };
+            if matches {
+                string_literal(&e.value)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    })
+}
+
+/// kro's literal rules of author conditions (`validateConditionExpressions`): a literal type
+/// declared by two entries, `runtime.condition(schema, 'X')` naming an author type or an
+/// unknown one, a literal status outside True/False/Unknown, an empty literal type.
+fn condition_literal_rules(expressions: &[String]) -> Result<(), String> {
+    let parsed: Vec<Option<IdedExpr>> = expressions
+        .iter()
+        .map(|e| crate::celtype::parse(e).ok())
+        .collect();
+    let mut declared = BTreeSet::new();
+    for root in parsed.iter().flatten() {
+        let mut calls = Vec::new();
+        runtime_calls(root, "newCondition", &mut calls);
+        let types: BTreeSet<String> = calls
+            .iter()
+            .filter(|c| c.args.len() == 1)
+            .filter_map(|c| map_literal_string(&c.args[0], "type"))
+            .collect();
+        for t in types {
+            if !declared.insert(t.clone()) {
+                return Err(format!(
+                    "condition type \"{t}\" is declared by more than one conditions entry"
+                ));
+            }
+        }
+    }
+    for (root, text) in parsed.iter().zip(expressions) {
+        let Some(root) = root else {
+            continue;
+        };
+        let quoted = expr::go_quote(text);
+        let mut calls = Vec::new();
+        runtime_calls(root, "condition", &mut calls);
+        runtime_calls(root, "newCondition", &mut calls);
+        // kro visits in pre-order; both kinds are checked, the first failure wins.
+        for call in calls {
+            if call.func_name == "condition" {
+                let [object, name] = call.args.as_slice() else {
+                    continue;
+                };
+                if !matches!(&object.expr, Expr::Ident(n) if n == "schema") {
+                    continue;
+                }
+                let Some(name) = string_literal(name) else {
+                    continue;
+                };
+                if BUILT_IN_CONDITIONS.contains(&name.as_str()) {
+                    continue;
+                }
+                let q = expr::go_quote(&name);
+                return Err(if declared.contains(&name) {
+                    format!(
+                        "runtime.condition(schema, {q}): custom conditions cannot reference each other in expression {quoted}"
+                    )
+                } else {
+                    format!(
+                        "runtime.condition(schema, {q}): unknown condition type; only kro's built-in types (InstanceManaged, GraphResolved, ResourcesReady, Ready) can be read from schema in expression {quoted}"
+                    )
+                });
+            }
+            let [argument] = call.args.as_slice() else {
+                continue;
+            };
+            if let Some(status) = map_literal_string(argument, "status")
+                && !["True", "False", "Unknown"].contains(&status.as_str())
+            {
+                return Err(format!(
+                    "runtime.newCondition: status must be one of True, False, Unknown (got {}) in expression {quoted}",
+                    expr::go_quote(&status)
+                ));
+            }
+            if map_literal_string(argument, "type").as_deref() == Some("") {
+                return Err(format!(
+                    "runtime.newCondition: type must not be empty in expression {quoted}"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// kro's `validateConditionExpression`: type-checks and returns bool or optional bool.

@@ -252,6 +252,8 @@ pub fn parse_type(text: &str) -> Type {
         "google.protobuf.Any" => Type::Any,
         "google.protobuf.Timestamp" => Type::Timestamp,
         "google.protobuf.Duration" => Type::Duration,
+        // kro's condition object, whose fields expressions select.
+        super::checker::CONDITION_TYPE => super::checker::condition_type(),
         other => Type::opaque(other),
     }
 }

@@ -339,3 +339,69 @@ fn breaking_updates_are_k1() {
     other_kind["spec"]["schema"]["kind"] = json!("Gadget");
     assert!(errors(&check(&other_kind, &options)).is_empty());
 }
+
+/// [KRO-32] V9: author conditions as kro builds them, with kro's messages: standalone
+/// expressions only, a type declared twice, a self reference, an unknown built-in, a literal
+/// status outside True/False/Unknown, references beyond resources/schema/runtime, and a result
+/// that is not a condition.
+#[test]
+fn author_conditions_are_v9() {
+    let rgd = |conditions: Value| {
+        json!({"apiVersion": "kro.run/v1alpha1", "kind": "ResourceGraphDefinition", "metadata": {"name": "c"},
+            "spec": {"schema": {"apiVersion": "v1alpha1", "kind": "C", "spec": {"name": "string"},
+                "status": {"conditions": conditions}},
+            "resources": [{"id": "cm", "template": {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "${schema.spec.name}"}, "data": {"ok": "yes"}}}]}})
+    };
+    let v9 = |conditions: Value| {
+        let found = errors(&check(&rgd(conditions), &CheckOptions::default()));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "V9");
+        found[0].1.clone()
+    };
+    let ok = "${runtime.newCondition({type: 'A', status: 'True', reason: '', message: ''})}";
+    assert!(
+        errors(&check(
+            &rgd(json!([ok, "${runtime.newCondition({type: 'B', status: cm.data.ok == 'yes' ? 'True' : 'False', reason: runtime.condition(schema, 'Ready').reason, message: ''})}"])),
+            &CheckOptions::default()
+        ))
+        .is_empty()
+    );
+    assert_eq!(
+        v9(json!(["runtime.newCondition({type: 'A', status: 'True'})"])),
+        "failed to build instance conditions: invalid conditions block: only standalone expressions are allowed"
+    );
+    assert_eq!(
+        v9(json!([ok, ok])),
+        "failed to build instance conditions: condition type \"A\" is declared by more than one conditions entry"
+    );
+    assert_eq!(
+        v9(json!([
+            ok,
+            "${runtime.newCondition({type: 'B', status: runtime.condition(schema, 'A').status})}"
+        ])),
+        "failed to build instance conditions: runtime.condition(schema, \"A\"): custom conditions cannot reference each other in expression \"runtime.newCondition({type: 'B', status: runtime.condition(schema, 'A').status})\""
+    );
+    assert_eq!(
+        v9(json!([
+            "${runtime.newCondition({type: 'B', status: runtime.condition(schema, 'Nope').status})}"
+        ])),
+        "failed to build instance conditions: runtime.condition(schema, \"Nope\"): unknown condition type; only kro's built-in types (InstanceManaged, GraphResolved, ResourcesReady, Ready) can be read from schema in expression \"runtime.newCondition({type: 'B', status: runtime.condition(schema, 'Nope').status})\""
+    );
+    assert_eq!(
+        v9(json!([
+            "${runtime.newCondition({type: 'B', status: 'YES'})}"
+        ])),
+        "failed to build instance conditions: runtime.newCondition: status must be one of True, False, Unknown (got \"YES\") in expression \"runtime.newCondition({type: 'B', status: 'YES'})\""
+    );
+    assert_eq!(
+        v9(json!([
+            "${runtime.newCondition({type: 'B', status: other.status})}"
+        ])),
+        "failed to build instance conditions: condition \"runtime.newCondition({type: 'B', status: other.status})\": references unknown identifiers: [other]"
+    );
+    assert_eq!(
+        v9(json!(["${schema.spec.name}"])),
+        "failed to build instance conditions: condition \"schema.spec.name\": condition expressions must return runtime.newCondition(...) or a list of them, got \"string\""
+    );
+}
