@@ -180,7 +180,7 @@ pub fn status_schema(
                 for (i, item) in items.iter().enumerate() {
                     if !item.is_string() {
                         return Err(format!(
-                            "failed to build instance status schema: status.conditions[{i}] must be a CEL expression string, got {}",
+                            "failed to build instance status schema: failed to extract conditions block: status.conditions[{i}] must be a CEL expression string, got {}",
                             go_type(item)
                         ));
                     }
@@ -188,7 +188,7 @@ pub fn status_schema(
             }
             other => {
                 return Err(format!(
-                    "failed to build instance status schema: status.conditions must be a list, got {}",
+                    "failed to build instance status schema: failed to extract conditions block: status.conditions must be a list, got {}",
                     go_type(other)
                 ));
             }
@@ -203,7 +203,11 @@ pub fn status_schema(
         &mut fields,
         &mut literals,
     )
-    .map_err(|e| format!("failed to build instance status schema: {e}"))?;
+    .map_err(|e| {
+        format!(
+            "failed to build instance status schema: failed to extract CEL expressions from status: {e}"
+        )
+    })?;
     if !literals.is_empty() {
         return Err(format!(
             "failed to build instance status schema: status fields without expressions are not supported: [{}]",

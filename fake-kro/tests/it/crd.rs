@@ -150,7 +150,13 @@ fn status_errors() {
     let err = generate(&rgd(json!({"conditions": "x"}), cm()), &options()).unwrap_err();
     assert_eq!(
         err,
-        "failed to build instance status schema: status.conditions must be a list, got string"
+        "failed to build instance status schema: failed to extract conditions block: status.conditions must be a list, got string"
+    );
+    // Both texts as kro v0.9.3 wrote them on the upstream target.
+    let err = generate(&rgd(json!({"a": "${outer(${inner})}"}), cm()), &options()).unwrap_err();
+    assert_eq!(
+        err,
+        "failed to build instance status schema: failed to extract CEL expressions from status: nested expressions are not allowed unless inside string literals"
     );
 }
 

@@ -440,7 +440,7 @@ fn kro_own_cases() {
     for file in ["builder.yaml", "validation.yaml", "validation-omit.yaml"] {
         admission(file, &mut builder);
     }
-    categories.push(("builder/validation", builder, 165));
+    categories.push(("builder/validation", builder, 166));
     let mut cel = Tally::default();
     cel_cases(&data_dir().join("cel.yaml"), &mut cel);
     categories.push(("cel", cel, 128));
