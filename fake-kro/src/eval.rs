@@ -238,6 +238,15 @@ impl Variables {
         to_json(&result).map_err(EvalError::Failed)
     }
 
+    /// [`Variables::evaluate`]; `None` when the value is kro's `omit()` sentinel.
+    pub fn evaluate_omittable(&self, expression: &str) -> Result<Option<Value>, EvalError> {
+        let result = evaluate_typed(expression, &self.values, &self.bytes)?;
+        if kro_library::is_omit(&result) {
+            return Ok(None);
+        }
+        to_json(&result).map(Some).map_err(EvalError::Failed)
+    }
+
     /// [`Variables::evaluate`], and whether the CEL value held bytes anywhere (kro v0.9.3
     /// cannot write such a value into the instance status, see `graph::StatusError`).
     pub fn evaluate_noting_bytes(&self, expression: &str) -> Result<(Value, bool), EvalError> {
@@ -282,10 +291,17 @@ pub fn to_json(value: &Cel) -> Result<Value, String> {
             use base64::Engine as _;
             json!(base64::engine::general_purpose::STANDARD.encode(b.as_slice()))
         }
-        Cel::List(items) => Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?),
+        // `omit()` in a list or map removes the element, as kro cleans its sentinels.
+        Cel::List(items) => Value::Array(
+            items
+                .iter()
+                .filter(|v| !kro_library::is_omit(v))
+                .map(to_json)
+                .collect::<Result<_, _>>()?,
+        ),
         Cel::Map(map) => {
             let mut out = serde_json::Map::new();
-            for (k, v) in map.map.iter() {
+            for (k, v) in map.map.iter().filter(|(_, v)| !kro_library::is_omit(v)) {
                 let key = match k {
                     Key::String(s) => s.to_string(),
                     other => return Err(format!("map keys must be strings, got {other:?}")),
@@ -296,6 +312,8 @@ pub fn to_json(value: &Cel) -> Result<Value, String> {
         }
         Cel::Timestamp(t) => json!(t.to_rfc3339_opts(chrono_seconds(), true)),
         Cel::Duration(d) => json!(go_duration(d.num_seconds())),
+        // A field set to `omit()` is removed by the caller (`render_value`); alone it is null.
+        value if kro_library::is_omit(value) => Value::Null,
         Cel::Opaque(o) => {
             let any: &dyn std::any::Any = o.as_ref();
             match any.downcast_ref::<OptionalValue>() {
@@ -461,6 +479,14 @@ pub fn evaluate(expression: &str, variables: &BTreeMap<String, Value>) -> Result
     to_json(&result).map_err(EvalError::Failed)
 }
 
+/// [`evaluate`]; `None` when the value is kro's `omit()` sentinel (the field is removed).
+pub fn evaluate_omittable(
+    expression: &str,
+    variables: &BTreeMap<String, Value>,
+) -> Result<Option<Value>, EvalError> {
+    Variables::from(variables.clone()).evaluate_omittable(expression)
+}
+
 /// [`evaluate`] before the conversion to JSON: the CEL value itself, for values JSON cannot
 /// hold (maps with integer keys, which kro's own tests compare).
 pub fn evaluate_cel(
@@ -489,6 +515,17 @@ fn evaluate_typed(
         )));
     }
     for_each_call(&mut parsed, &mut rewrite_optional).map_err(EvalError::Failed)?;
+    // With `omit()` in the expression, equality refuses the sentinel as kro's does.
+    let mut uses_omit = false;
+    for_each_call(&mut parsed, &mut |call| {
+        uses_omit |= call.func_name == "omit" && call.target.is_none() && call.args.is_empty();
+        Ok(())
+    })
+    .map_err(EvalError::Failed)?;
+    if uses_omit {
+        for_each_call(&mut parsed, &mut kro_library::route_omit_equality)
+            .map_err(EvalError::Failed)?;
+    }
     for_each_call(&mut parsed, &mut cel_macros::route_macro_call).map_err(EvalError::Failed)?;
     let mut context = Context::default().with_all();
     kro_library::register(&mut context);

@@ -26,8 +26,74 @@ fn kro_error(message: impl Into<String>) -> ExecutionError {
     ExecutionError::function_error(KRO_LIBRARY_ERROR, message.into())
 }
 
+/// kro's `omit()` sentinel (behind the `CELOmitFunction` gate, which admission enforces): the
+/// field or list element it lands in is removed from the rendered object. It cannot be
+/// compared or combined.
+#[derive(Debug)]
+pub struct Omit;
+
+impl kube_cel::cel::objects::Opaque for Omit {
+    fn runtime_type_name(&self) -> &str {
+        "kro.omit"
+    }
+}
+
+impl kube_cel::cel::objects::OpaqueEq for Omit {
+    fn opaque_eq(&self, _other: &dyn kube_cel::cel::objects::Opaque) -> bool {
+        false
+    }
+}
+
+/// Whether a value is the `omit()` sentinel.
+pub fn is_omit(value: &Cel) -> bool {
+    match value {
+        Cel::Opaque(o) => {
+            let any: &dyn std::any::Any = o.as_ref();
+            any.downcast_ref::<Omit>().is_some()
+        }
+        _ => false,
+    }
+}
+
+fn omit() -> ResolveResult {
+    Ok(Cel::Opaque(Arc::new(Omit)))
+}
+
+/// The name equality is routed to in expressions that use `omit()`.
+pub(crate) const OMIT_AWARE_EQUALS: &str = "__kro_omit_equals__";
+pub(crate) const OMIT_AWARE_NOT_EQUALS: &str = "__kro_omit_not_equals__";
+
+fn omit_aware_equals(left: Cel, right: Cel) -> ResolveResult {
+    if is_omit(&left) || is_omit(&right) {
+        return Err(kro_error(
+            "omit() is a field-removal sentinel and cannot be compared",
+        ));
+    }
+    Ok(Cel::Bool(left == right))
+}
+
+fn omit_aware_not_equals(left: Cel, right: Cel) -> ResolveResult {
+    omit_aware_equals(left, right).map(|eq| Cel::Bool(eq != Cel::Bool(true)))
+}
+
+/// Routes `==` and `!=` to the omit-aware evaluators.
+pub(crate) fn route_omit_equality(
+    call: &mut kube_cel::cel::common::ast::CallExpr,
+) -> Result<(), String> {
+    use kube_cel::cel::common::ast::operators;
+    if call.func_name == operators::EQUALS {
+        call.func_name = OMIT_AWARE_EQUALS.into();
+    } else if call.func_name == operators::NOT_EQUALS {
+        call.func_name = OMIT_AWARE_NOT_EQUALS.into();
+    }
+    Ok(())
+}
+
 /// Registers kro's library on an evaluation context.
 pub fn register(context: &mut Context<'_>) {
+    context.add_function("omit", omit);
+    context.add_function(OMIT_AWARE_EQUALS, omit_aware_equals);
+    context.add_function(OMIT_AWARE_NOT_EQUALS, omit_aware_not_equals);
     context.add_function("hash.fnv64a", hash_fnv64a);
     context.add_function("hash.sha256", hash_sha256);
     context.add_function("hash.md5", hash_md5);

@@ -18,12 +18,18 @@ pub fn instance_scope(instance: &Value) -> Variables {
     variables
 }
 
-/// Renders a template: standalone expressions take any type; templates concatenate strings.
+/// Renders a template: standalone expressions take any type; templates concatenate strings; a
+/// field or list element whose expression gives kro's `omit()` is removed.
 pub fn render_value(value: &Value, variables: &Variables) -> Result<Value, EvalError> {
-    Ok(match value {
+    Ok(render_omittable(value, variables)?.unwrap_or(Value::Null))
+}
+
+/// [`render_value`]; `None` when the value is `omit()`.
+fn render_omittable(value: &Value, variables: &Variables) -> Result<Option<Value>, EvalError> {
+    Ok(Some(match value {
         Value::String(s) => match expr::scan(s).map_err(EvalError::Failed)? {
             Scanned::Literal => value.clone(),
-            Scanned::Standalone(e) => variables.evaluate(&e)?,
+            Scanned::Standalone(e) => return variables.evaluate_omittable(&e),
             Scanned::Template(parts) => {
                 let mut out = String::new();
                 for part in parts {
@@ -45,18 +51,21 @@ pub fn render_value(value: &Value, variables: &Variables) -> Result<Value, EvalE
         Value::Object(map) => {
             let mut out = Map::new();
             for (k, v) in map {
-                out.insert(k.clone(), render_value(v, variables)?);
+                if let Some(rendered) = render_omittable(v, variables)? {
+                    out.insert(k.clone(), rendered);
+                }
             }
             Value::Object(out)
         }
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| render_value(v, variables))
-                .collect::<Result<_, _>>()?,
-        ),
+        Value::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.extend(render_omittable(item, variables)?);
+            }
+            Value::Array(out)
+        }
         other => other.clone(),
-    })
+    }))
 }
 
 /// Deep merge (`overlay` wins; objects merge recursively).

@@ -521,3 +521,30 @@ fn render_admits_the_rgd_against_the_given_crds() {
     let rendered = render_with(&rgd, &instance, &BTreeMap::new(), &built_in_only).unwrap();
     assert_eq!(rendered.resources[0].1["spec"]["region"], "westeurope");
 }
+
+/// kro's `omit()` (behind the `CELOmitFunction` gate, which admission enforces): a field set to
+/// it is removed from the rendered child, a list element too, and in a list or map built by the
+/// expression its entries go ([KRO-13]).
+#[test]
+fn omit_removes_fields_and_elements() {
+    let rgd = json!({"apiVersion": "kro.run/v1alpha1", "kind": "ResourceGraphDefinition", "metadata": {"name": "o"},
+        "spec": {"schema": {"apiVersion": "v1alpha1", "kind": "O", "spec": {"note": "string | default=\"\""}},
+        "resources": [{"id": "cm", "template": {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "o", "labels": {"note": "${schema.spec.note == '' ? omit() : schema.spec.note}"}},
+            "data": {"keep": "yes", "gone": "${omit()}"},
+            "spec": {"list": ["a", "${omit()}", "b"], "built": "${['x', omit(), 'y']}"}}}]}});
+    let instance = json!({"apiVersion": "kro.run/v1alpha1", "kind": "O",
+        "metadata": {"name": "o", "namespace": "ns"}, "spec": {}});
+    let rendered = render(&rgd, &instance, &BTreeMap::new()).unwrap();
+    let cm = &rendered.resources[0].1;
+    assert_eq!(cm["metadata"]["labels"], json!({}));
+    assert_eq!(cm["data"], json!({"keep": "yes"}));
+    assert_eq!(cm["spec"], json!({"list": ["a", "b"], "built": ["x", "y"]}));
+    let mut noted = instance.clone();
+    noted["spec"]["note"] = json!("hi");
+    let rendered = render(&rgd, &noted, &BTreeMap::new()).unwrap();
+    assert_eq!(
+        rendered.resources[0].1["metadata"]["labels"],
+        json!({"note": "hi"})
+    );
+}
