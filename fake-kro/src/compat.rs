@@ -22,6 +22,15 @@ pub struct Change {
 }
 
 impl Change {
+    fn new(path: String, kind: &str, old: String, new: String) -> Self {
+        Self {
+            path,
+            kind: kind.to_string(),
+            old,
+            new,
+        }
+    }
+
     /// kro's description of a change.
     pub fn description(&self) -> String {
         let name = self.path.rsplit('.').next().unwrap_or(&self.path);
@@ -109,21 +118,11 @@ impl Report {
     }
 
     fn breaking(&mut self, path: String, kind: &str, old: String, new: String) {
-        self.breaking.push(Change {
-            path,
-            kind: kind.to_string(),
-            old,
-            new,
-        });
+        self.breaking.push(Change::new(path, kind, old, new));
     }
 
     fn compatible(&mut self, path: String, kind: &str, old: String, new: String) {
-        self.compatible.push(Change {
-            path,
-            kind: kind.to_string(),
-            old,
-            new,
-        });
+        self.compatible.push(Change::new(path, kind, old, new));
     }
 }
 

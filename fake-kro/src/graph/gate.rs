@@ -59,6 +59,37 @@ fn reads_a_resource(node: &Node, expression: &str) -> bool {
     })
 }
 
+/// One readyWhen condition's verdict on one object, before kro words it.
+enum Verdict {
+    True,
+    /// false, or null (which single resources treat as false).
+    False {
+        null: bool,
+    },
+    NotBool,
+    Pending,
+    Failed(String),
+}
+
+/// The first readyWhen condition that is not true over `variables`, with its Go-quoted text.
+fn first_unmet(ready_when: &[String], variables: &Variables) -> Option<(String, Verdict)> {
+    ready_when.iter().find_map(|condition| {
+        let Ok(Scanned::Standalone(e)) = expr::scan(condition) else {
+            return None;
+        };
+        let verdict = match variables.evaluate(&e) {
+            Ok(Value::Bool(true)) => Verdict::True,
+            Ok(Value::Bool(false)) => Verdict::False { null: false },
+            Ok(Value::Null) => Verdict::False { null: true },
+            Ok(_) => Verdict::NotBool,
+            Err(EvalError::Pending(_)) => Verdict::Pending,
+            Err(EvalError::Failed(why)) => Verdict::Failed(why),
+        };
+        // kro quotes expressions with Go's %q.
+        (!matches!(verdict, Verdict::True)).then(|| (expr::go_quote(&e), verdict))
+    })
+}
+
 /// Whether `observed` meets node `id`'s readyWhen conditions (kro.md §5.7); `held` forces
 /// "no observed state" (a script's `readyAfter`). The error is kro's readiness text.
 pub fn readiness(
@@ -74,28 +105,16 @@ pub fn readiness(
     }
     let mut variables = Variables::default();
     variables.insert_resource(id, observed.clone());
-    for condition in ready_when {
-        let Ok(Scanned::Standalone(e)) = expr::scan(condition) else {
-            continue;
-        };
-        // kro quotes expressions with Go's %q.
-        let q = expr::go_quote(&e);
-        match variables.evaluate(&e) {
-            Ok(Value::Bool(true)) => {}
-            Ok(Value::Bool(false)) | Ok(Value::Null) | Err(EvalError::Pending(_)) => {
-                return Err(format!(
-                    "readyWhen condition evaluated to false: {q} (waiting for readiness)"
-                ));
-            }
-            Ok(_) => return Err(format!("expression {q} did not return bool")),
-            Err(EvalError::Failed(_)) => {
-                return Err(format!(
-                    "node \"{id}\": failed to evaluate readyWhen expression: {q} (waiting for readiness)"
-                ));
-            }
-        }
+    match first_unmet(ready_when, &variables) {
+        None | Some((_, Verdict::True)) => Ok(()),
+        Some((q, Verdict::False { .. } | Verdict::Pending)) => Err(format!(
+            "readyWhen condition evaluated to false: {q} (waiting for readiness)"
+        )),
+        Some((q, Verdict::NotBool)) => Err(format!("expression {q} did not return bool")),
+        Some((q, Verdict::Failed(_))) => Err(format!(
+            "node \"{id}\": failed to evaluate readyWhen expression: {q} (waiting for readiness)"
+        )),
     }
-    Ok(())
 }
 
 /// Whether a collection's observed items meet its readyWhen conditions (kro.md §5.11): every
@@ -116,29 +135,26 @@ pub fn collection_readiness(
     for (index, item) in observed.iter().enumerate() {
         let mut variables = Variables::default();
         variables.insert_resource("each", item.clone());
-        for condition in ready_when {
-            let Ok(Scanned::Standalone(e)) = expr::scan(condition) else {
-                continue;
-            };
-            let q = expr::go_quote(&e);
-            match variables.evaluate(&e) {
-                Ok(Value::Bool(true)) => {}
-                Ok(Value::Bool(false)) => {
-                    return Err(format!(
-                        "readyWhen condition evaluated to false: {q} (waiting for readiness)"
-                    ));
-                }
-                Ok(_) => return Err(format!("readyWhen {q} did not return bool")),
-                Err(EvalError::Pending(_)) => {
-                    return Err(format!(
-                        "node \"{id}\": failed to evaluate readyWhen {q} (item {index}) (waiting for readiness)"
-                    ));
-                }
-                Err(EvalError::Failed(why)) => {
-                    return Err(format!(
-                        "node \"{id}\": failed to evaluate readyWhen {q} (item {index}): {why}"
-                    ));
-                }
+        match first_unmet(ready_when, &variables) {
+            None | Some((_, Verdict::True)) => {}
+            Some((q, Verdict::False { null: false })) => {
+                return Err(format!(
+                    "readyWhen condition evaluated to false: {q} (waiting for readiness)"
+                ));
+            }
+            // kro's collections take only a bool: null is not one.
+            Some((q, Verdict::False { null: true } | Verdict::NotBool)) => {
+                return Err(format!("readyWhen {q} did not return bool"));
+            }
+            Some((q, Verdict::Pending)) => {
+                return Err(format!(
+                    "node \"{id}\": failed to evaluate readyWhen {q} (item {index}) (waiting for readiness)"
+                ));
+            }
+            Some((q, Verdict::Failed(why))) => {
+                return Err(format!(
+                    "node \"{id}\": failed to evaluate readyWhen {q} (item {index}): {why}"
+                ));
             }
         }
     }

@@ -331,11 +331,7 @@ impl<'g> Pass<'g> {
         desired: usize,
     ) -> Option<Value> {
         self.sizes.insert(id.to_string(), desired);
-        let ready_when = self
-            .graph
-            .node(id)
-            .map(|n| n.ready_when.as_slice())
-            .unwrap_or_default();
+        let ready_when = self.ready_when(id);
         let state = match self.options.readiness {
             _ if desired == 0 => Ok(()),
             Readiness::Assumed => Ok(()),
@@ -343,11 +339,25 @@ impl<'g> Pass<'g> {
             Readiness::Evaluate => collection_readiness(id, ready_when, &observed, desired),
         };
         self.variables.insert_collection(id, observed);
+        self.set_readiness(id, state);
+        None
+    }
+
+    /// Node `id`'s readyWhen conditions.
+    fn ready_when(&self, id: &str) -> &'g [String] {
+        let graph = self.graph;
+        graph
+            .node(id)
+            .map(|n| n.ready_when.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// Synced when ready, else waiting with the readiness text.
+    fn set_readiness(&mut self, id: &str, readiness: Result<(), String>) {
         self.states.insert(
             id.to_string(),
-            state.map_or_else(NodeState::Waiting, |()| NodeState::Synced),
+            readiness.map_or_else(NodeState::Waiting, |()| NodeState::Synced),
         );
-        None
     }
 
     fn settle(&mut self, id: &str, state: NodeState) -> Option<Value> {
@@ -369,21 +379,14 @@ impl<'g> Pass<'g> {
     /// Node `id`'s object as read or applied: its readiness sets its state, and dependents see
     /// it from now on.
     pub fn observed(&mut self, id: &str, object: Value) {
-        let ready_when = self
-            .graph
-            .node(id)
-            .map(|n| n.ready_when.as_slice())
-            .unwrap_or_default();
+        let ready_when = self.ready_when(id);
         let state = match self.options.readiness {
             Readiness::Assumed => Ok(()),
             Readiness::Held => readiness(id, ready_when, &object, true),
             Readiness::Evaluate => readiness(id, ready_when, &object, false),
         };
         self.variables.insert_resource(id, object);
-        self.states.insert(
-            id.to_string(),
-            state.map_or_else(NodeState::Waiting, |()| NodeState::Synced),
-        );
+        self.set_readiness(id, state);
     }
 
     /// Node `id`'s object does not exist (yet).
@@ -640,6 +643,11 @@ pub fn expand_collection(
     Ok(desired)
 }
 
+/// The group and version of an apiVersion (`v1` is the core group's).
+fn group_version(api_version: &str) -> (&str, &str) {
+    api_version.rsplit_once('/').unwrap_or(("", api_version))
+}
+
 /// kro's identity key of an object: `<group>/<version>/<kind>/<namespace>/<name>`.
 fn identity_of(object: &Value) -> String {
     let text = |p: &str| {
@@ -648,9 +656,7 @@ fn identity_of(object: &Value) -> String {
             .and_then(Value::as_str)
             .unwrap_or_default()
     };
-    let (group, version) = text("/apiVersion")
-        .rsplit_once('/')
-        .unwrap_or(("", text("/apiVersion")));
+    let (group, version) = group_version(text("/apiVersion"));
     format!(
         "{group}/{version}/{}/{}/{}",
         text("/kind"),
@@ -661,27 +667,22 @@ fn identity_of(object: &Value) -> String {
 
 /// Sets one label on an object, creating `metadata.labels` as needed.
 pub fn set_label(object: &mut Value, key: &str, value: &str) {
-    let Some(map) = object.as_object_mut() else {
-        return;
-    };
-    let metadata = map
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Default::default()));
-    if !metadata.is_object() {
-        *metadata = Value::Object(Default::default());
-    }
-    let Some(metadata) = metadata.as_object_mut() else {
-        return;
-    };
-    let labels = metadata
-        .entry("labels")
-        .or_insert_with(|| Value::Object(Default::default()));
-    if !labels.is_object() {
-        *labels = Value::Object(Default::default());
-    }
-    if let Some(labels) = labels.as_object_mut() {
+    if let Some(labels) = object_entry(object, "metadata")
+        .and_then(|m| object_entry(m, "labels"))
+        .and_then(Value::as_object_mut)
+    {
         labels.insert(key.to_string(), Value::String(value.to_string()));
     }
+}
+
+/// The value under `key` of `parent` (an object), made an empty object when absent or not an
+/// object; `None` when `parent` is not an object.
+fn object_entry<'v>(parent: &'v mut Value, key: &str) -> Option<&'v mut Value> {
+    let child = parent.as_object_mut()?.entry(key).or_insert(Value::Null);
+    if !child.is_object() {
+        *child = Value::Object(Default::default());
+    }
+    Some(child)
 }
 
 /// kro's `gvr "<group>/<version>, Resource=<plural>"` for a node's template.
@@ -692,9 +693,7 @@ fn gvr_of(template: Option<&Value>) -> String {
             .and_then(Value::as_str)
             .unwrap_or_default()
     };
-    let (group, version) = field("/apiVersion")
-        .rsplit_once('/')
-        .unwrap_or(("", field("/apiVersion")));
+    let (group, version) = group_version(field("/apiVersion"));
     format!(
         "gvr \"{group}/{version}, Resource={}\"",
         pluralize(&field("/kind").to_lowercase())

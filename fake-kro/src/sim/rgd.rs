@@ -281,6 +281,14 @@ async fn install(
     Ok(Ok(text(crd, "/spec/names/kind")))
 }
 
+/// kro's condition of a graph that builds.
+const GRAPH_ACCEPTED: Condition<'static> = Condition {
+    type_: "GraphAccepted",
+    status: "True",
+    reason: "Valid",
+    message: "resource graph and schema are valid",
+};
+
 /// kro's RGD status for a verdict (kro.md §8): conditions, `state`, and for an accepted graph
 /// its topological order and each node's dependencies.
 fn rgd_status(rgd: &Value, mut conditions: Conditions, verdict: &Verdict) -> Value {
@@ -296,12 +304,7 @@ fn rgd_status(rgd: &Value, mut conditions: Conditions, verdict: &Verdict) -> Val
             status["state"] = json!("Inactive");
         }
         Verdict::KindUnready { message } => {
-            conditions.set(&Condition {
-                type_: "GraphAccepted",
-                status: "True",
-                reason: "Valid",
-                message: "resource graph and schema are valid",
-            });
+            conditions.set(&GRAPH_ACCEPTED);
             conditions.set(&Condition {
                 type_: "KindReady",
                 status: "False",
@@ -312,12 +315,7 @@ fn rgd_status(rgd: &Value, mut conditions: Conditions, verdict: &Verdict) -> Val
             graph_status(rgd, &mut status);
         }
         Verdict::Accepted { kind } => {
-            conditions.set(&Condition {
-                type_: "GraphAccepted",
-                status: "True",
-                reason: "Valid",
-                message: "resource graph and schema are valid",
-            });
+            conditions.set(&GRAPH_ACCEPTED);
             conditions.set(&Condition {
                 type_: "GraphRevisionsResolved",
                 status: "True",

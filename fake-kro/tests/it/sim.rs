@@ -198,6 +198,30 @@ async fn invalid_rgd_is_inactive() {
     assert_eq!(condition(&inactive, "Ready").unwrap()["status"], "False");
 }
 
+/// Applies `rgd`, waits until it is Active, and returns the API of its instances (`kind`,
+/// `plural`) in `default`.
+async fn active_instances(
+    client: &kube::Client,
+    rgd: Value,
+    kind: &str,
+    plural: &str,
+) -> Api<DynamicObject> {
+    let name = rgd["metadata"]["name"].as_str().unwrap().to_string();
+    let rgds = apply_rgd(client, rgd).await;
+    wait_for(&rgds, &name, "Active", |o| {
+        o.pointer("/status/state") == Some(&json!("Active"))
+    })
+    .await;
+    Api::namespaced_with(
+        client.clone(),
+        "default",
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("kro.run", "v1alpha1", kind),
+            plural,
+        ),
+    )
+}
+
 fn fleet_rgd() -> Value {
     json!({"apiVersion": "kro.run/v1alpha1", "kind": "ResourceGraphDefinition", "metadata": {"name": "fleet"},
         "spec": {"schema": {"apiVersion": "v1alpha1", "kind": "Fleet",
@@ -241,19 +265,7 @@ async fn collections_expand_shrink_and_delete() {
         ..fake_kro::sim::SimOptions::default()
     })
     .await;
-    let rgds = apply_rgd(&client, fleet_rgd()).await;
-    wait_for(&rgds, "fleet", "Active", |o| {
-        o.pointer("/status/state") == Some(&json!("Active"))
-    })
-    .await;
-    let fleets: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        "default",
-        &kube::api::ApiResource::from_gvk_with_plural(
-            &kube::api::GroupVersionKind::gvk("kro.run", "v1alpha1", "Fleet"),
-            "fleets",
-        ),
-    );
+    let fleets = active_instances(&client, fleet_rgd(), "Fleet", "fleets").await;
     let fleet = json!({"apiVersion": "kro.run/v1alpha1", "kind": "Fleet",
         "metadata": {"name": "f", "namespace": "default"}, "spec": {"regions": ["eu", "us"]}});
     fleets
@@ -333,19 +345,7 @@ fn gauge_rgd() -> Value {
 #[tokio::test]
 async fn author_conditions_replace_the_built_ins() {
     let (_server, client) = start().await;
-    let rgds = apply_rgd(&client, gauge_rgd()).await;
-    wait_for(&rgds, "gauge", "Active", |o| {
-        o.pointer("/status/state") == Some(&json!("Active"))
-    })
-    .await;
-    let gauges: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        "default",
-        &kube::api::ApiResource::from_gvk_with_plural(
-            &kube::api::GroupVersionKind::gvk("kro.run", "v1alpha1", "Gauge"),
-            "gauges",
-        ),
-    );
+    let gauges = active_instances(&client, gauge_rgd(), "Gauge", "gauges").await;
     let gauge = json!({"apiVersion": "kro.run/v1alpha1", "kind": "Gauge",
         "metadata": {"name": "g", "namespace": "default"}, "spec": {}});
     gauges
