@@ -469,3 +469,42 @@ async fn breaking_rgd_updates_are_refused() {
         Some(&json!(3))
     );
 }
+
+/// [KRO-23] the same collection in Virtual mode: the same status as Applied, shrinking too.
+#[tokio::test]
+async fn collections_in_virtual_mode() {
+    let (_server, client) = start().await;
+    let fleets = active_instances(&client, fleet_rgd(), "Fleet", "fleets").await;
+    let fleet = json!({"apiVersion": "kro.run/v1alpha1", "kind": "Fleet",
+        "metadata": {"name": "v", "namespace": "default"}, "spec": {"regions": ["eu", "us"]}});
+    fleets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(fleet).unwrap(),
+        )
+        .await
+        .unwrap();
+    let active = wait_for(&fleets, "v", "ACTIVE with two workers", |o| {
+        o.pointer("/status/state") == Some(&json!("ACTIVE"))
+            && o.pointer("/status/count") == Some(&json!(2))
+    })
+    .await;
+    assert_eq!(active["status"]["names"], json!(["v-eu", "v-us"]));
+    assert!(
+        workers(&client).await.is_empty(),
+        "virtual children are not applied"
+    );
+    fleets
+        .patch(
+            "v",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"regions": ["us"]}})),
+        )
+        .await
+        .unwrap();
+    let shrunk = wait_for(&fleets, "v", "one worker", |o| {
+        o.pointer("/status/count") == Some(&json!(1))
+    })
+    .await;
+    assert_eq!(shrunk["status"]["names"], json!(["v-us"]));
+}
