@@ -481,6 +481,9 @@ pub struct IdentityWalk<'g> {
     variables: Variables,
     /// The remaining items of the collection being walked.
     items: std::collections::VecDeque<Visit<'g>>,
+    /// The collection being walked and its items found so far, which dependents see once
+    /// its last item is visited.
+    collection: Option<(String, Vec<Value>)>,
 }
 
 impl<'g> IdentityWalk<'g> {
@@ -491,6 +494,7 @@ impl<'g> IdentityWalk<'g> {
             cursor: 0,
             variables: instance_scope(instance),
             items: std::collections::VecDeque::new(),
+            collection: None,
         }
     }
 
@@ -500,6 +504,9 @@ impl<'g> IdentityWalk<'g> {
         let graph = self.graph;
         if let Some(visit) = self.items.pop_front() {
             return Ok(Some(visit));
+        }
+        if let Some((id, found)) = self.collection.take() {
+            self.variables.insert_collection(id, found);
         }
         while let Some(id) = graph.order.get(self.cursor) {
             self.cursor += 1;
@@ -521,6 +528,11 @@ impl<'g> IdentityWalk<'g> {
                     continue;
                 };
                 let size = items.len();
+                if size == 0 {
+                    self.variables.insert_collection(id.clone(), Vec::new());
+                    continue;
+                }
+                self.collection = Some((id.clone(), Vec::new()));
                 self.items = items
                     .into_iter()
                     .enumerate()
@@ -550,9 +562,13 @@ impl<'g> IdentityWalk<'g> {
         Ok(None)
     }
 
-    /// Node `id`'s object exists: dependents' identities may read it.
+    /// Node `id`'s object exists: dependents' identities may read it (a collection's items
+    /// once its last one is visited, in expansion order).
     pub fn observed(&mut self, id: &str, object: Value) {
-        self.variables.insert_resource(id, object);
+        match &mut self.collection {
+            Some((collection, found)) if collection == id => found.push(object),
+            _ => self.variables.insert_resource(id, object),
+        }
     }
 
     /// `schema` and every node observed so far.

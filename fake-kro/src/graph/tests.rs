@@ -465,3 +465,25 @@ fn collection_readiness_texts_are_kros() {
     );
     assert_eq!(gate::collection_readiness("workers", &[], &[], 0), Ok(()));
 }
+
+/// [KRO-21] deletion's walk expands a collection into its items, and a dependent's identity
+/// reads the items found, in expansion order.
+#[test]
+fn identity_walk_visits_collection_items() {
+    let graph = fleet(
+        json!([{"region": "${schema.spec.regions}"}, {"tier": "${schema.spec.tiers}"}]),
+        json!([]),
+    );
+    let instance = fleet_instance(json!(["eu"]));
+    let mut walk = IdentityWalk::new(&graph, &instance, Some("ns".into()));
+    for expected in ["f-eu-web", "f-eu-db"] {
+        let visit = walk.next_visit().unwrap().unwrap();
+        assert_eq!(visit.desired["metadata"]["name"], expected);
+        assert!(visit.item.is_some());
+        walk.observed("workers", visit.desired);
+    }
+    let summary = walk.next_visit().unwrap().unwrap();
+    assert_eq!(summary.node.id, "summary");
+    assert_eq!(summary.desired["metadata"]["name"], "f-eu-db");
+    assert!(walk.next_visit().unwrap().is_none());
+}

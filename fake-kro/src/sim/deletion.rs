@@ -107,10 +107,7 @@ async fn last_existing_child(
             .await
             .map_err(SimError::Invalid)?;
         if let Some(object) = current {
-            // Identities reading a collection are not resolved in deletion's walk.
-            if item.is_none() {
-                walk.observed(&node.id, object.clone());
-            }
+            walk.observed(&node.id, object.clone());
             found = Found::Child { id: key, object };
         }
     }
