@@ -797,25 +797,7 @@ pub static KNOWN: &[(&str, &str, &str, &str)] = &[
         "/body/message",
         ERROR_TEXT,
     ),
-    (
-        r#"ssa-builtin"#,
-        r#"apply namespace"#,
-        "/body",
-        MANAGED_FIELDS,
-    ),
-    (
-        r#"ssa-builtin"#,
-        r#"apply new key"#,
-        "/body",
-        MANAGED_FIELDS,
-    ),
     (r#"ssa-builtin"#, r#"apply yaml"#, "/body", GAP),
-    (
-        r#"ssa-builtin"#,
-        r#"default manager"#,
-        "/body",
-        MANAGED_FIELDS,
-    ),
     (
         r#"ssa-builtin"#,
         r#"long manager"#,
@@ -827,18 +809,6 @@ pub static KNOWN: &[(&str, &str, &str, &str)] = &[
         r#"apply dry run"#,
         "/body/details",
         ERROR_TEXT,
-    ),
-    (
-        r#"ssa-ownership"#,
-        r#"apply no-op"#,
-        "/body",
-        MANAGED_FIELDS,
-    ),
-    (
-        r#"ssa-ownership"#,
-        r#"apply status"#,
-        "/body",
-        MANAGED_FIELDS,
     ),
     (
         r#"ssa-ownership"#,
@@ -870,7 +840,6 @@ pub static KNOWN: &[(&str, &str, &str, &str)] = &[
         "/body/message",
         ERROR_TEXT,
     ),
-    (r#"ssa-ownership"#, r#"final"#, "/body", MANAGED_FIELDS),
     (
         r#"ssa-ownership"#,
         r#"shared same value"#,

@@ -266,7 +266,13 @@ impl Engine {
                 errors.extend(validate_data_keys(&object));
                 errors.extend(immutable_data(old, &object));
             }
-            Kind::CustomResourceDefinition => errors.extend(crate::crd::validate(&object)),
+            Kind::CustomResourceDefinition => {
+                crate::crd::set_defaults(&mut object);
+                if old.is_none() {
+                    crate::crd::reset_status(&mut object);
+                }
+                errors.extend(crate::crd::validate(&object));
+            }
             Kind::Service => errors.extend(self.service_ip(old, &mut object)),
             Kind::Event
             | Kind::Lease
