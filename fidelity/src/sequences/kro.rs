@@ -272,9 +272,10 @@ const ACK_CRDS: &[&str] = &[
     "fixtures/crds/ack/eks.services.k8s.aws_clusters.yaml",
 ];
 
-/// The `ready` author field is true.
+/// The steady state after a driving write: the `ready` author field true and every resource
+/// ready (a pass in between may already show `ready: true` beside `cluster mutated`).
 fn ready(status: &Value) -> bool {
-    status["ready"] == true
+    status["ready"] == true && condition(status, "ResourcesReady")["status"] == "True"
 }
 
 /// `cluster`'s readyWhen waits for ACK's status; the sequence plays ACK.
