@@ -591,18 +591,15 @@ pub fn apply(
                 continue;
             }
             if value_at(live_object, path) != value_at(applied, path) {
-                let who = if entry.operation == "Apply" {
-                    format!("\"{}\"", entry.manager)
-                } else {
-                    let mut who = format!(
-                        "\"{}\" using {} at {}",
-                        entry.manager, entry.api_version, entry.time
-                    );
-                    if !entry.subresource.is_empty() {
-                        who.push_str(&format!(" with subresource \"{}\"", entry.subresource));
-                    }
-                    who
-                };
+                // kube-apiserver 1.36: the manager, its subresource, and for an Update entry
+                // the apiVersion (the manager identifier it prints carries no time).
+                let mut who = format!("\"{}\"", entry.manager);
+                if !entry.subresource.is_empty() {
+                    who.push_str(&format!(" with subresource \"{}\"", entry.subresource));
+                }
+                if entry.operation != "Apply" {
+                    who.push_str(&format!(" using {}", entry.api_version));
+                }
                 conflicts.push((
                     Conflict {
                         manager: entry.manager.clone(),

@@ -201,6 +201,28 @@ impl ApiError {
         .with_details(d)
     }
 
+    /// An update without `metadata.resourceVersion` of a kind that needs one: kube-apiserver
+    /// names the resource (plural) and reports the field with value `0`.
+    pub fn resource_version_required(resource: &ResourceName, name: &str) -> Self {
+        let error = FieldError::new(
+            "metadata.resourceVersion",
+            FieldErrorKind::Invalid,
+            Some("0".into()),
+            "must be specified for an update",
+        );
+        let mut d = details(name, &resource.group, &resource.plural);
+        d.insert(
+            "causes".into(),
+            json!([{"reason": error.kind.reason(), "message": error.cause_message(), "field": error.path}]),
+        );
+        Self::new(
+            422,
+            "Invalid",
+            format!("{} \"{name}\" is invalid: {error}", resource.resource()),
+        )
+        .with_details(d)
+    }
+
     /// A 422 whose message is given whole (E11–E16).
     pub fn invalid_message(message: impl Into<String>) -> Self {
         Self::new(422, "Invalid", message)

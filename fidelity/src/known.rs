@@ -45,46 +45,6 @@ pub const KRO_DEPLOYMENT_CONTROLLER: &str = "environment: the upstream target ru
 
 /// (sequence, observation label, check path, reason).
 pub static KNOWN: &[(&str, &str, &str, &str)] = &[
-    (r#"cr-cel"#, r#"immutable id"#, "/body/details", ERROR_TEXT),
-    (r#"cr-cel"#, r#"immutable id"#, "/body/message", ERROR_TEXT),
-    (
-        r#"cr-cel"#,
-        r#"rule fails on create"#,
-        "/body/details",
-        ERROR_TEXT,
-    ),
-    (
-        r#"cr-cel"#,
-        r#"rule fails on create"#,
-        "/body/message",
-        ERROR_TEXT,
-    ),
-    (
-        r#"cr-cel"#,
-        r#"schema error skips rules"#,
-        "/body/details",
-        ERROR_TEXT,
-    ),
-    (
-        r#"cr-cel"#,
-        r#"schema error skips rules"#,
-        "/body/message",
-        ERROR_TEXT,
-    ),
-    (
-        r#"cr-cel"#,
-        r#"size may only grow"#,
-        "/body/details",
-        ERROR_TEXT,
-    ),
-    (
-        r#"cr-cel"#,
-        r#"size may only grow"#,
-        "/body/message",
-        ERROR_TEXT,
-    ),
-    (r#"cr-cel"#, r#"two failures"#, "/body/details", ERROR_TEXT),
-    (r#"cr-cel"#, r#"two failures"#, "/body/message", ERROR_TEXT),
     (
         r#"cr-schema"#,
         r#"float for integer"#,
@@ -757,18 +717,6 @@ pub static KNOWN: &[(&str, &str, &str, &str)] = &[
         ERROR_TEXT,
     ),
     (
-        r#"occ-custom"#,
-        r#"update without rv"#,
-        "/body/details",
-        ERROR_TEXT,
-    ),
-    (
-        r#"occ-custom"#,
-        r#"update without rv"#,
-        "/body/message",
-        ERROR_TEXT,
-    ),
-    (
         r#"partial-metadata"#,
         r#"list asked as single"#,
         "/body/message",
@@ -807,18 +755,6 @@ pub static KNOWN: &[(&str, &str, &str, &str)] = &[
         "/body/message",
         ERROR_TEXT,
     ),
-    (
-        r#"ssa-builtin"#,
-        r#"apply conflict"#,
-        "/body/details",
-        ERROR_TEXT,
-    ),
-    (
-        r#"ssa-builtin"#,
-        r#"apply conflict"#,
-        "/body/message",
-        ERROR_TEXT,
-    ),
     (r#"ssa-builtin"#, r#"apply yaml"#, "/body", GAP),
     (
         r#"ssa-builtin"#,
@@ -828,38 +764,8 @@ pub static KNOWN: &[(&str, &str, &str, &str)] = &[
     ),
     (
         r#"ssa-ownership"#,
-        r#"apply dry run"#,
-        "/body/details",
-        ERROR_TEXT,
-    ),
-    (
-        r#"ssa-ownership"#,
         r#"apply without manager"#,
         "/body/details",
-        ERROR_TEXT,
-    ),
-    (
-        r#"ssa-ownership"#,
-        r#"conflict one"#,
-        "/body/details",
-        ERROR_TEXT,
-    ),
-    (
-        r#"ssa-ownership"#,
-        r#"conflict two"#,
-        "/body/details",
-        ERROR_TEXT,
-    ),
-    (
-        r#"ssa-ownership"#,
-        r#"conflict with update"#,
-        "/body/details",
-        ERROR_TEXT,
-    ),
-    (
-        r#"ssa-ownership"#,
-        r#"conflict with update"#,
-        "/body/message",
         ERROR_TEXT,
     ),
     (
@@ -873,18 +779,6 @@ pub static KNOWN: &[(&str, &str, &str, &str)] = &[
         r#"update by carol"#,
         "/body",
         MANAGED_FIELDS,
-    ),
-    (
-        r#"ssa-topology"#,
-        r#"bob atomic conflict"#,
-        "/body/details",
-        ERROR_TEXT,
-    ),
-    (
-        r#"ssa-topology"#,
-        r#"bob port conflict"#,
-        "/body/details",
-        ERROR_TEXT,
     ),
     (r#"ssa-topology"#, r#"duplicate map key"#, "/body", GAP),
     (r#"ssa-topology"#, r#"duplicate map key"#, "/body/code", GAP),

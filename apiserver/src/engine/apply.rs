@@ -57,7 +57,7 @@ impl Engine {
             now: &now,
         };
         let merged = ssa::apply(live.as_ref(), &applied, &schema_value, writer, force)
-            .map_err(|conflicts| conflict_error(resource, &name, &conflicts))?;
+            .map_err(|conflicts| conflict_error(&conflicts))?;
         let context = WriteContext {
             target,
             options,
@@ -140,11 +140,7 @@ fn reset_fields(resource: &ResourceType, subresource: &str, applied: &mut Value)
     }
 }
 
-fn conflict_error(
-    resource: &ResourceType,
-    name: &str,
-    conflicts: &[(ssa::Conflict, String)],
-) -> ApiError {
+fn conflict_error(conflicts: &[(ssa::Conflict, String)]) -> ApiError {
     let mut by_manager: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (conflict, who) in conflicts {
         by_manager
@@ -174,12 +170,8 @@ fn conflict_error(
         .iter()
         .map(|(c, who)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {who}"), "field": c.path}))
         .collect();
+    // kube-apiserver's apply conflict names no object in its details: causes only.
     let mut details = Map::new();
-    details.insert("name".into(), json!(name));
-    if !resource.group.is_empty() {
-        details.insert("group".into(), json!(resource.group));
-    }
-    details.insert("kind".into(), json!(resource.plural));
     details.insert("causes".into(), Value::Array(causes));
     ApiError {
         code: 409,

@@ -57,10 +57,10 @@ impl Engine {
             .to_string();
         if body_rv.is_empty() {
             if !target.resource.kind.allows_unconditional_update() {
-                return Err(ApiError::invalid_message(format!(
-                    "{} \"{name}\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
-                    target.resource.name().resource()
-                )));
+                return Err(ApiError::resource_version_required(
+                    &target.resource.name(),
+                    &name,
+                ));
             }
         } else if body_rv != old_rv {
             return Err(ApiError::conflict(&target.resource.name(), &name));
