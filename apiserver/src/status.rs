@@ -223,6 +223,22 @@ impl ApiError {
         .with_details(d)
     }
 
+    /// A 422 for a request option (`PatchOptions`, `ListOptions`, ...): kube-apiserver names the
+    /// options kind of meta.k8s.io and gives the field error as a cause.
+    pub fn invalid_options(options_kind: &str, error: &FieldError) -> Self {
+        let mut d = details("", "meta.k8s.io", options_kind);
+        d.insert(
+            "causes".into(),
+            json!([{"reason": error.kind.reason(), "message": error.cause_message(), "field": error.path}]),
+        );
+        Self::new(
+            422,
+            "Invalid",
+            format!("{options_kind}.meta.k8s.io \"\" is invalid: {error}"),
+        )
+        .with_details(d)
+    }
+
     /// A 422 whose message is given whole (E11–E16).
     pub fn invalid_message(message: impl Into<String>) -> Self {
         Self::new(422, "Invalid", message)

@@ -308,12 +308,6 @@ pub static KNOWN: &[(&str, &str, &str, &str)] = &[
         ERROR_TEXT,
     ),
     (
-        r#"crud-paging"#,
-        r#"rv match without rv"#,
-        "/body/details",
-        ERROR_TEXT,
-    ),
-    (
         r#"crud-secret"#,
         r#"bad base64"#,
         "/body/message",
@@ -564,21 +558,6 @@ pub static KNOWN: &[(&str, &str, &str, &str)] = &[
     ),
     (r#"fv-custom"#, r#"apply strict"#, "/body/reason", GAP),
     (r#"fv-custom"#, r#"apply strict"#, "/status", GAP),
-    (r#"fv-custom"#, r#"invalid value"#, "/body/code", GAP),
-    (
-        r#"fv-custom"#,
-        r#"invalid value"#,
-        "/body/details",
-        ERROR_TEXT,
-    ),
-    (
-        r#"fv-custom"#,
-        r#"invalid value"#,
-        "/body/message",
-        ERROR_TEXT,
-    ),
-    (r#"fv-custom"#, r#"invalid value"#, "/body/reason", GAP),
-    (r#"fv-custom"#, r#"invalid value"#, "/status", GAP),
     (r#"fv-custom"#, r#"patch strict"#, "/body/code", GAP),
     (
         r#"fv-custom"#,
@@ -725,12 +704,6 @@ pub static KNOWN: &[(&str, &str, &str, &str)] = &[
     (r#"partial-metadata"#, r#"list widgets"#, "/body", TABLES),
     (
         r#"patch-types"#,
-        r#"custom force non-apply"#,
-        "/body/details",
-        ERROR_TEXT,
-    ),
-    (
-        r#"patch-types"#,
         r#"json bad body"#,
         "/body/message",
         ERROR_TEXT,
@@ -756,18 +729,6 @@ pub static KNOWN: &[(&str, &str, &str, &str)] = &[
         ERROR_TEXT,
     ),
     (r#"ssa-builtin"#, r#"apply yaml"#, "/body", GAP),
-    (
-        r#"ssa-builtin"#,
-        r#"long manager"#,
-        "/body/details",
-        ERROR_TEXT,
-    ),
-    (
-        r#"ssa-ownership"#,
-        r#"apply without manager"#,
-        "/body/details",
-        ERROR_TEXT,
-    ),
     (
         r#"ssa-ownership"#,
         r#"shared same value"#,
@@ -830,12 +791,6 @@ pub static KNOWN: &[(&str, &str, &str, &str)] = &[
     (r#"tables"#, r#"widgets with object"#, "/body", TABLES),
     (r#"watch-expired"#, r#"expired"#, "/events", GAP),
     (r#"watch-expired"#, r#"list too old exact"#, "/body", GAP),
-    (
-        r#"watch-initial-events"#,
-        r#"on a list"#,
-        "/body/details",
-        ERROR_TEXT,
-    ),
     (
         r#"watch-initial-events"#,
         r#"without match"#,

@@ -11,7 +11,7 @@ use super::{Engine, Outcome, Target, WriteOptions};
 use crate::meta;
 use crate::registry::ResourceType;
 use crate::ssa;
-use crate::status::ApiError;
+use crate::status::{ApiError, FieldError};
 use crate::store::ObjectKey;
 
 impl Engine {
@@ -95,8 +95,9 @@ fn check_apply_request(
     applied: &Value,
 ) -> Result<String, ApiError> {
     let Some(manager) = options.field_manager.clone().filter(|m| !m.is_empty()) else {
-        return Err(ApiError::invalid_message(
-            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+        return Err(ApiError::invalid_options(
+            "PatchOptions",
+            &FieldError::required("fieldManager").with_detail("is required for apply patch"),
         ));
     };
     let name = target.name.clone().unwrap_or_default();

@@ -77,8 +77,9 @@ impl Engine {
         options: &WriteOptions,
     ) -> Result<Outcome, ApiError> {
         if options.force.is_some() && patch_type != PatchType::Apply {
-            return Err(ApiError::invalid_message(
-                "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch",
+            return Err(ApiError::invalid_options(
+                "PatchOptions",
+                &FieldError::forbidden("force", "may not be specified for non-apply patch"),
             ));
         }
         if patch_type == PatchType::Strategic && !target.resource.kind.accepts_strategic_merge() {

@@ -1555,3 +1555,113 @@ async fn typed_builtin_lists_and_watch_list_without_resource_version() {
         "unstructured lists carry it"
     );
 }
+
+/// [API-13] An unsupported fieldValidation value is kube-apiserver 1.36's 422 on the request's
+/// options kind (CreateOptions for a POST), with the field error as a cause.
+#[tokio::test]
+async fn unsupported_field_validation_names_the_options_kind() {
+    let s = server().await;
+    let r = post(
+        &s,
+        "/api/v1/namespaces/default/configmaps?fieldValidation=Bogus",
+        configmap("c"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.body["reason"], "Invalid");
+    assert_eq!(
+        r.body["message"],
+        r#"CreateOptions.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: "Bogus": supported values: "", "Ignore", "Strict", "Warn""#
+    );
+    assert_eq!(r.body["details"]["group"], "meta.k8s.io");
+    assert_eq!(r.body["details"]["kind"], "CreateOptions");
+    assert_eq!(
+        r.body["details"]["causes"][0]["reason"],
+        "FieldValueNotSupported"
+    );
+}
+
+/// [API-29] A conflict with an Update manager names its apiVersion but no time, and the
+/// details of an apply conflict carry only the causes (kube-apiserver 1.36); managedFields
+/// list Apply entries before Update entries.
+#[tokio::test]
+async fn apply_conflict_with_an_update_manager() {
+    let s = server().await;
+    let url = "/api/v1/namespaces/default/configmaps";
+    let created = post(&s, &format!("{url}?fieldManager=creator"), {
+        let mut c = configmap("c");
+        c["data"] = json!({"a": "1"});
+        c
+    })
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let applied = call(
+        &s,
+        Method::PATCH,
+        &format!("{url}/c?fieldManager=applier"),
+        "application/apply-patch+yaml",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"b": "2"}}),
+    )
+    .await;
+    let operations: Vec<&str> = applied.body["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(operations, ["Apply", "Update"]);
+    let conflict = call(
+        &s,
+        Method::PATCH,
+        &format!("{url}/c?fieldManager=applier"),
+        "application/apply-patch+yaml",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "9"}}),
+    )
+    .await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT);
+    assert_eq!(
+        conflict.body["message"],
+        "Apply failed with 1 conflict: conflict with \"creator\" using v1: .data.a"
+    );
+    assert_eq!(
+        conflict.body["details"],
+        json!({"causes": [{"reason": "FieldManagerConflict", "message": "conflict with \"creator\" using v1", "field": ".data.a"}]})
+    );
+}
+
+/// [API-20] A CRD's conversion defaults to `None`, and the status its controllers write is
+/// owned by `kube-apiserver` (an Update of the status subresource), not by its creator.
+#[tokio::test]
+async fn crd_status_is_owned_by_kube_apiserver() {
+    let s = server().await;
+    install_widgets(&s).await;
+    let crd = get(
+        &s,
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",
+    )
+    .await;
+    assert_eq!(crd.body["spec"]["conversion"], json!({"strategy": "None"}));
+    let entries = crd.body["metadata"]["managedFields"].as_array().unwrap();
+    let status = entries
+        .iter()
+        .find(|e| e["manager"] == "kube-apiserver")
+        .expect("an entry of kube-apiserver");
+    assert_eq!(status["operation"], "Update");
+    assert_eq!(status["subresource"], "status");
+    let owned = &status["fieldsV1"]["f:status"];
+    assert!(owned["f:acceptedNames"].get("f:kind").is_some(), "{owned}");
+    assert!(
+        owned["f:conditions"]
+            .get(r#"k:{"type":"Established"}"#)
+            .is_some(),
+        "{owned}"
+    );
+    assert!(owned["f:conditions"].get(".").is_none(), "{owned}");
+    assert!(
+        entries
+            .iter()
+            .filter(|e| e["manager"] != "kube-apiserver")
+            .all(|e| e["fieldsV1"].get("f:status").is_none()),
+        "the creator owns no status: {entries:?}"
+    );
+}
