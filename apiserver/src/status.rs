@@ -307,6 +307,13 @@ impl ApiError {
         )
     }
 
+    /// E26 for a PATCH whose Content-Type is no patch type at all: kube-apiserver's router
+    /// refuses it before any handler, with its bare text and empty details.
+    pub fn unsupported_patch_type() -> Self {
+        Self::new(415, "UnsupportedMediaType", "415: Unsupported Media Type")
+            .with_details(Map::new())
+    }
+
     /// E27: nothing acceptable in `Accept`.
     pub fn not_acceptable(message: impl Into<String>) -> Self {
         Self::new(406, "NotAcceptable", message)
@@ -351,6 +358,12 @@ impl ApiError {
         });
         if let Some(details) = &self.details {
             status["details"] = Value::Object(details.clone());
+        }
+        // Go's `metav1.Status` omits an empty reason (`omitempty`).
+        if self.reason.is_empty()
+            && let Some(fields) = status.as_object_mut()
+        {
+            fields.remove("reason");
         }
         status
     }
@@ -508,6 +521,17 @@ pub fn go_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error without a reason (E19's internal error) has no `reason` key, as Go omits it.
+    #[test]
+    fn an_empty_reason_is_omitted() {
+        let status = ApiError::new(500, "", "resourceVersion should not be set").to_status();
+        assert!(status.get("reason").is_none(), "{status}");
+        assert_eq!(
+            ApiError::conflict(&widgets(), "w").to_status()["reason"],
+            "Conflict"
+        );
+    }
 
     fn widgets() -> ResourceName {
         ResourceName {

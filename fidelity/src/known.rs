@@ -252,12 +252,6 @@ pub static KNOWN: &[(&str, &str, &str, &str)] = &[
     ),
     (
         r#"crud-configmap"#,
-        r#"create with resourceVersion"#,
-        "/body/reason",
-        GAP,
-    ),
-    (
-        r#"crud-configmap"#,
         r#"list bad selector"#,
         "/body/message",
         ERROR_TEXT,
@@ -268,21 +262,6 @@ pub static KNOWN: &[(&str, &str, &str, &str)] = &[
         "/body/message",
         ERROR_TEXT,
     ),
-    (r#"crud-custom"#, r#"wrong kind"#, "/body/code", GAP),
-    (
-        r#"crud-custom"#,
-        r#"wrong kind"#,
-        "/body/details",
-        ERROR_TEXT,
-    ),
-    (
-        r#"crud-custom"#,
-        r#"wrong kind"#,
-        "/body/message",
-        ERROR_TEXT,
-    ),
-    (r#"crud-custom"#, r#"wrong kind"#, "/body/reason", GAP),
-    (r#"crud-custom"#, r#"wrong kind"#, "/status", GAP),
     (
         r#"crud-generate-name"#,
         r#"generated"#,
@@ -716,18 +695,6 @@ pub static KNOWN: &[(&str, &str, &str, &str)] = &[
     ),
     (r#"patch-types"#, r#"strategic delete key"#, "/body", GAP),
     (r#"patch-types"#, r#"strategic finalizers"#, "/body", GAP),
-    (
-        r#"patch-types"#,
-        r#"unsupported patch type"#,
-        "/body/details",
-        ERROR_TEXT,
-    ),
-    (
-        r#"patch-types"#,
-        r#"unsupported patch type"#,
-        "/body/message",
-        ERROR_TEXT,
-    ),
     (r#"ssa-builtin"#, r#"apply yaml"#, "/body", GAP),
     (
         r#"ssa-ownership"#,

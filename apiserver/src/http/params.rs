@@ -111,12 +111,7 @@ pub(super) fn patch_type(headers: &HeaderMap) -> Result<PatchType, ApiError> {
         "application/json-patch+json" => Ok(PatchType::Json),
         "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
         "application/apply-patch+yaml" => Ok(PatchType::Apply),
-        _ => Err(ApiError::unsupported_media_type(&[
-            "application/json-patch+json",
-            "application/merge-patch+json",
-            "application/apply-patch+yaml",
-            "application/strategic-merge-patch+json",
-        ])),
+        _ => Err(ApiError::unsupported_patch_type()),
     }
 }
 

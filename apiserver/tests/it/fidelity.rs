@@ -1665,3 +1665,41 @@ async fn crd_status_is_owned_by_kube_apiserver() {
         "the creator owns no status: {entries:?}"
     );
 }
+
+/// [API-32] A custom resource whose data claims another kind is kube-apiserver's 422 on the
+/// `kind` field, named after the claimed kind.
+#[tokio::test]
+async fn custom_resource_of_another_kind_is_invalid() {
+    let s = server().await;
+    install_widgets(&s).await;
+    let mut gadget = widget("w2", json!({}));
+    gadget["kind"] = json!("Gadget");
+    let r = post(&s, WIDGETS, gadget).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(
+        r.body["message"],
+        r#"Gadget.example.com "w2" is invalid: kind: Invalid value: "Gadget": must be Widget"#
+    );
+    assert_eq!(r.body["details"]["kind"], "Gadget");
+    assert_eq!(r.body["details"]["causes"][0]["field"], "kind");
+}
+
+/// [API-10] E26: a PATCH whose Content-Type is no patch type is refused before any handler,
+/// with kube-apiserver's bare 415 text and empty details.
+#[tokio::test]
+async fn unknown_patch_content_type_is_a_bare_415() {
+    let s = server().await;
+    post(&s, "/api/v1/namespaces/default/configmaps", configmap("c")).await;
+    let r = call(
+        &s,
+        Method::PATCH,
+        "/api/v1/namespaces/default/configmaps/c",
+        "application/x-unknown",
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(r.body["reason"], "UnsupportedMediaType");
+    assert_eq!(r.body["message"], "415: Unsupported Media Type");
+    assert_eq!(r.body["details"], json!({}));
+}
