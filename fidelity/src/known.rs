@@ -257,12 +257,6 @@ pub static KNOWN: &[(&str, &str, &str, &str)] = &[
         ERROR_TEXT,
     ),
     (
-        r#"crud-configmap"#,
-        r#"list unsupported field"#,
-        "/body/message",
-        ERROR_TEXT,
-    ),
-    (
         r#"crud-generate-name"#,
         r#"generated"#,
         "/body",
