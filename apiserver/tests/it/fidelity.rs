@@ -1703,3 +1703,24 @@ async fn unknown_patch_content_type_is_a_bare_415() {
     assert_eq!(r.body["message"], "415: Unsupported Media Type");
     assert_eq!(r.body["details"], json!({}));
 }
+
+/// [API-22] An unknown propagationPolicy is an error of the request's DeleteOptions, answered
+/// before the object is looked up (a 422 even when it does not exist).
+#[tokio::test]
+async fn unknown_propagation_policy_is_invalid_before_lookup() {
+    let s = server().await;
+    let r = call(
+        &s,
+        Method::DELETE,
+        "/api/v1/namespaces/default/configmaps/missing?propagationPolicy=Sideways",
+        "application/json",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(
+        r.body["message"],
+        r#"DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "Sideways": supported values: "Foreground", "Background", "Orphan", "nil""#
+    );
+    assert_eq!(r.body["details"]["kind"], "DeleteOptions");
+}
