@@ -532,18 +532,6 @@ pub static KNOWN: &[(&str, &str, &str, &str)] = &[
     (r#"fv-duplicates"#, r#"yaml strict"#, "/body/reason", GAP),
     (r#"fv-duplicates"#, r#"yaml strict"#, "/body/status", GAP),
     (r#"fv-duplicates"#, r#"yaml strict"#, "/status", GAP),
-    (
-        r#"gc-background"#,
-        r#"bad owner ref"#,
-        "/body/details",
-        ERROR_TEXT,
-    ),
-    (
-        r#"gc-background"#,
-        r#"bad owner ref"#,
-        "/body/message",
-        ERROR_TEXT,
-    ),
     (r#"gc-background"#, r#"dependent"#, "/body", MANAGED_FIELDS),
     (
         r#"gc-background"#,

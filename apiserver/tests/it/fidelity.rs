@@ -1724,3 +1724,19 @@ async fn unknown_propagation_policy_is_invalid_before_lookup() {
     );
     assert_eq!(r.body["details"]["kind"], "DeleteOptions");
 }
+
+/// [API-23] An owner reference without uid is reported at `metadata.ownerReferences.uid` (no
+/// index), as kube-apiserver 1.36 words it.
+#[tokio::test]
+async fn owner_reference_without_uid() {
+    let s = server().await;
+    let mut bad = configmap("bad");
+    bad["metadata"]["ownerReferences"] =
+        json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "a", "uid": ""}]);
+    let r = post(&s, "/api/v1/namespaces/default/configmaps", bad).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(
+        r.body["message"],
+        r#"ConfigMap "bad" is invalid: metadata.ownerReferences.uid: Invalid value: "": must not be empty"#
+    );
+}
