@@ -70,6 +70,15 @@ fn details(name: &str, group: &str, kind: &str) -> Map<String, Value> {
     details
 }
 
+/// Details with one field error as their only cause.
+fn with_cause(mut details: Map<String, Value>, error: &FieldError) -> Map<String, Value> {
+    details.insert(
+        "causes".into(),
+        json!([{"reason": error.kind.reason(), "message": error.cause_message(), "field": error.path}]),
+    );
+    details
+}
+
 impl ApiError {
     pub fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
         Self {
@@ -210,33 +219,26 @@ impl ApiError {
             Some("0".into()),
             "must be specified for an update",
         );
-        let mut d = details(name, &resource.group, &resource.plural);
-        d.insert(
-            "causes".into(),
-            json!([{"reason": error.kind.reason(), "message": error.cause_message(), "field": error.path}]),
-        );
         Self::new(
             422,
             "Invalid",
             format!("{} \"{name}\" is invalid: {error}", resource.resource()),
         )
-        .with_details(d)
+        .with_details(with_cause(
+            details(name, &resource.group, &resource.plural),
+            &error,
+        ))
     }
 
     /// A 422 for a request option (`PatchOptions`, `ListOptions`, ...): kube-apiserver names the
     /// options kind of meta.k8s.io and gives the field error as a cause.
     pub fn invalid_options(options_kind: &str, error: &FieldError) -> Self {
-        let mut d = details("", "meta.k8s.io", options_kind);
-        d.insert(
-            "causes".into(),
-            json!([{"reason": error.kind.reason(), "message": error.cause_message(), "field": error.path}]),
-        );
         Self::new(
             422,
             "Invalid",
             format!("{options_kind}.meta.k8s.io \"\" is invalid: {error}"),
         )
-        .with_details(d)
+        .with_details(with_cause(details("", "meta.k8s.io", options_kind), error))
     }
 
     /// A 422 whose message is given whole (E11–E16).

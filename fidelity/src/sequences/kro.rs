@@ -164,47 +164,31 @@ fn demo_spec() -> Value {
     json!({"name": "demo", "version": "v1.34.0"})
 }
 
+/// A demo control-plane RGD (a Deployment and a Service, children without a driver): the
+/// fixtures differ in kind, group, defaults and status fields.
+fn demo_case(file: &'static str) -> Case {
+    Case {
+        source: Source::Fixture(file),
+        crds: &[],
+        spec: Some(demo_spec),
+        children: DEMO_CHILDREN,
+        drive: None,
+        explains: &[],
+    }
+}
+
 async fn demo(c: &mut Ctx) -> Result<(), FidelityError> {
-    lifecycle(
-        c,
-        Case {
-            source: Source::Fixture("control-plane/demo-control-plane.yaml"),
-            crds: &[],
-            spec: Some(demo_spec),
-            children: DEMO_CHILDREN,
-            drive: None,
-            explains: &[],
-        },
-    )
-    .await
+    lifecycle(c, demo_case("control-plane/demo-control-plane.yaml")).await
 }
 
 async fn demo_alt(c: &mut Ctx) -> Result<(), FidelityError> {
-    lifecycle(
-        c,
-        Case {
-            source: Source::Fixture("control-plane/demo-control-plane-alt.yaml"),
-            crds: &[],
-            spec: Some(demo_spec),
-            children: DEMO_CHILDREN,
-            drive: None,
-            explains: &[],
-        },
-    )
-    .await
+    lifecycle(c, demo_case("control-plane/demo-control-plane-alt.yaml")).await
 }
 
 async fn demo_grouped(c: &mut Ctx) -> Result<(), FidelityError> {
     lifecycle(
         c,
-        Case {
-            source: Source::Fixture("control-plane/demo-control-plane-grouped.yaml"),
-            crds: &[],
-            spec: Some(demo_spec),
-            children: DEMO_CHILDREN,
-            drive: None,
-            explains: &[],
-        },
+        demo_case("control-plane/demo-control-plane-grouped.yaml"),
     )
     .await
 }
@@ -212,14 +196,7 @@ async fn demo_grouped(c: &mut Ctx) -> Result<(), FidelityError> {
 async fn demo_kubeconfig(c: &mut Ctx) -> Result<(), FidelityError> {
     lifecycle(
         c,
-        Case {
-            source: Source::Fixture("control-plane/demo-control-plane-kubeconfig.yaml"),
-            crds: &[],
-            spec: Some(demo_spec),
-            children: DEMO_CHILDREN,
-            drive: None,
-            explains: &[],
-        },
+        demo_case("control-plane/demo-control-plane-kubeconfig.yaml"),
     )
     .await
 }
@@ -384,28 +361,34 @@ async fn gke_kcc(c: &mut Ctx) -> Result<(), FidelityError> {
     .await
 }
 
+/// An RGD kro is expected to reject: no instance is created.
+fn rejected_case(
+    source: Source,
+    explains: &'static [(&'static str, &'static str, &'static str)],
+) -> Case {
+    Case {
+        source,
+        crds: &[],
+        spec: None,
+        children: &[],
+        drive: None,
+        explains,
+    }
+}
+
 /// A child of a kind no API serves: kro rejects the RGD.
 async fn broken(c: &mut Ctx) -> Result<(), FidelityError> {
-    lifecycle(
-        c,
-        Case {
-            source: Source::Fixture("other/demo-control-plane-broken.yaml"),
-            crds: &[],
-            spec: None,
-            children: &[],
-            drive: None,
-            explains: &[
-                (
-                    RGD,
-                    "/status/conditions/GraphAccepted/message",
-                    KRO_UNKNOWN_KIND,
-                ),
-                (RGD, "/status/conditions/Ready/message", KRO_UNKNOWN_KIND),
-                (VERDICT, "/accepted", KRO_CHECK_OFFLINE),
-            ],
-        },
-    )
-    .await
+    let explains = &[
+        (
+            RGD,
+            "/status/conditions/GraphAccepted/message",
+            KRO_UNKNOWN_KIND,
+        ),
+        (RGD, "/status/conditions/Ready/message", KRO_UNKNOWN_KIND),
+        (VERDICT, "/accepted", KRO_CHECK_OFFLINE),
+    ];
+    let source = Source::Fixture("other/demo-control-plane-broken.yaml");
+    lifecycle(c, rejected_case(source, explains)).await
 }
 
 /// kro.md SEQ-1's RGD (one ConfigMap, status `name`), with an optional readyWhen (SEQ-3).
@@ -488,52 +471,31 @@ async fn seq3(c: &mut Ctx) -> Result<(), FidelityError> {
 
 /// A status expression that does not parse.
 async fn invalid_cel(c: &mut Ctx) -> Result<(), FidelityError> {
-    lifecycle(
-        c,
-        Case {
-            source: Source::Built(|| {
-                let mut rgd = configmap_rgd("fid-invalid-cel.kro.run", "FidInvalidCel", None);
-                rgd["spec"]["schema"]["status"]["name"] = json!("${cm.metadata.name +}");
-                rgd
-            }),
-            crds: &[],
-            spec: None,
-            children: &[],
-            drive: None,
-            explains: &[
-                (
-                    RGD,
-                    "/status/conditions/GraphAccepted/message",
-                    KRO_CEL_PARSE,
-                ),
-                (RGD, "/status/conditions/Ready/message", KRO_CEL_PARSE),
-            ],
-        },
-    )
-    .await
+    let source = Source::Built(|| {
+        let mut rgd = configmap_rgd("fid-invalid-cel.kro.run", "FidInvalidCel", None);
+        rgd["spec"]["schema"]["status"]["name"] = json!("${cm.metadata.name +}");
+        rgd
+    });
+    let explains = &[
+        (
+            RGD,
+            "/status/conditions/GraphAccepted/message",
+            KRO_CEL_PARSE,
+        ),
+        (RGD, "/status/conditions/Ready/message", KRO_CEL_PARSE),
+    ];
+    lifecycle(c, rejected_case(source, explains)).await
 }
 
-/// A template field of the wrong type (an integer where the Deployment wants a string list
-/// element's string).
+/// A template field of the wrong type: an integer expression for a ConfigMap's string data.
 async fn invalid_type(c: &mut Ctx) -> Result<(), FidelityError> {
-    lifecycle(
-        c,
-        Case {
-            source: Source::Built(|| {
-                let mut rgd = configmap_rgd("fid-invalid-type.kro.run", "FidInvalidType", None);
-                rgd["spec"]["schema"]["spec"]["replicas"] = json!("integer | default=1");
-                rgd["spec"]["resources"][0]["template"]["data"]["v"] =
-                    json!("${schema.spec.replicas}");
-                rgd
-            }),
-            crds: &[],
-            spec: None,
-            children: &[],
-            drive: None,
-            explains: &[],
-        },
-    )
-    .await
+    let source = Source::Built(|| {
+        let mut rgd = configmap_rgd("fid-invalid-type.kro.run", "FidInvalidType", None);
+        rgd["spec"]["schema"]["spec"]["replicas"] = json!("integer | default=1");
+        rgd["spec"]["resources"][0]["template"]["data"]["v"] = json!("${schema.spec.replicas}");
+        rgd
+    });
+    lifecycle(c, rejected_case(source, &[])).await
 }
 
 /// The condition `kind` of an object's status (`null` when absent).
