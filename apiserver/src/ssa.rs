@@ -22,8 +22,16 @@ static METADATA_SCHEMA: LazyLock<Value> = LazyLock::new(|| {
     }})
 });
 
-/// The metadata fields field management tracks.
-const TRACKED_METADATA: &[&str] = &["labels", "annotations", "finalizers", "ownerReferences"];
+/// The metadata fields field management tracks (kube-apiserver strips name, namespace, uid,
+/// resourceVersion, generation, creationTimestamp, selfLink and managedFields; a
+/// `generateName` the writer sent is its own).
+const TRACKED_METADATA: &[&str] = &[
+    "generateName",
+    "labels",
+    "annotations",
+    "finalizers",
+    "ownerReferences",
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Topology<'a> {

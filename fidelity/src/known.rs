@@ -258,12 +258,6 @@ pub static KNOWN: &[(&str, &str, &str, &str)] = &[
     ),
     (
         r#"crud-generate-name"#,
-        r#"generated"#,
-        "/body",
-        MANAGED_FIELDS,
-    ),
-    (
-        r#"crud-generate-name"#,
         r#"invalid prefix"#,
         "/body/details",
         ERROR_TEXT,

@@ -1740,3 +1740,20 @@ async fn owner_reference_without_uid() {
         r#"ConfigMap "bad" is invalid: metadata.ownerReferences.uid: Invalid value: "": must not be empty"#
     );
 }
+
+/// [API-25] The writer of a generateName owns it, as kube-apiserver's field manager records it.
+#[tokio::test]
+async fn generate_name_is_managed() {
+    let s = server().await;
+    let r = post(
+        &s,
+        "/api/v1/namespaces/default/configmaps?fieldManager=maker",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "gen-"}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(
+        r.body["metadata"]["managedFields"][0]["fieldsV1"],
+        json!({"f:metadata": {"f:generateName": {}}})
+    );
+}
