@@ -12,6 +12,7 @@ use crate::crd;
 use crate::engine::{CRD_CLEANUP_FINALIZER, DeleteOptions, Engine, Target, Transaction};
 use crate::meta;
 use crate::registry::{Kind, ResourceType};
+use crate::ssa;
 use crate::store::{EventType, ObjectKey, Store, StoreEvent};
 
 const CRD_GROUP: &str = "apiextensions.k8s.io";
@@ -117,6 +118,21 @@ async fn reconcile_crd(engine: &Engine, delays: &ControllerDelays, name: &str) {
             return;
         };
         let now = engine.clock().timestamp();
+        let storage: Vec<Value> = crd_object
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .map(|vs| {
+                vs.iter()
+                    .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                    .filter_map(|v| v.get("name").cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        // kube-apiserver sets storedVersions when the CRD is created, before any manager.
+        if crd_object.pointer("/status/storedVersions").is_none() {
+            crd_object["status"]["storedVersions"] = json!(storage);
+        }
+        let before = crd_object.clone();
         match name_conflict(txn.store(), &crd_object) {
             Some((reason, message)) => {
                 crd::set_condition(
@@ -156,19 +172,7 @@ async fn reconcile_crd(engine: &Engine, delays: &ControllerDelays, name: &str) {
                 );
             }
         }
-        let storage: Vec<Value> = crd_object
-            .pointer("/spec/versions")
-            .and_then(Value::as_array)
-            .map(|vs| {
-                vs.iter()
-                    .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
-                    .filter_map(|v| v.get("name").cloned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if crd_object.pointer("/status/storedVersions").is_none() {
-            crd_object["status"]["storedVersions"] = json!(storage);
-        }
+        record_status_write(&before, &mut crd_object, &now);
         txn.update(crd_key(name), crd_object);
         txn.sync_registry();
         return;
@@ -184,6 +188,7 @@ async fn reconcile_crd(engine: &Engine, delays: &ControllerDelays, name: &str) {
             return;
         };
         let now = engine.clock().timestamp();
+        let before = crd_object.clone();
         crd::set_condition(
             &mut crd_object,
             "Established",
@@ -192,12 +197,27 @@ async fn reconcile_crd(engine: &Engine, delays: &ControllerDelays, name: &str) {
             "the initial names have been accepted",
             &now,
         );
+        record_status_write(&before, &mut crd_object, &now);
         txn.update(crd_key(name), crd_object);
         txn.sync_registry();
         return;
     }
     // A spec change (new schema, versions) takes effect at once.
     engine.transaction().sync_registry();
+}
+
+/// Records a status write of the CRD controllers in managedFields, as kube-apiserver's own
+/// manager (what `kubectl get crd -o yaml --show-managed-fields` shows after a CRD is created).
+fn record_status_write(before: &Value, crd_object: &mut Value, now: &str) {
+    let schema = ssa::management_schema(Some(&crd::status_management_schema()));
+    let writer = ssa::Writer {
+        manager: crd::STATUS_MANAGER,
+        api_version: "apiextensions.k8s.io/v1",
+        subresource: "status",
+        has_status_subresource: true,
+        now,
+    };
+    ssa::record_update(Some(before), crd_object, &schema, writer);
 }
 
 fn name_conflict(store: &Store, crd_object: &Value) -> Option<(String, String)> {

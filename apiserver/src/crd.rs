@@ -14,6 +14,52 @@ fn str_at<'a>(object: &'a Value, pointer: &str) -> &'a str {
         .unwrap_or_default()
 }
 
+/// kube-apiserver's defaults of a CRD spec (apiextensions v1 `SetDefaults`): no conversion
+/// given is `strategy: None`.
+pub fn set_defaults(crd: &mut Value) {
+    let Some(spec) = crd.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let conversion = spec
+        .entry("conversion")
+        .or_insert_with(|| json!({"strategy": "None"}));
+    if let Some(conversion) = conversion.as_object_mut() {
+        conversion
+            .entry("strategy")
+            .or_insert_with(|| json!("None"));
+    }
+}
+
+/// The status of a new CRD, as kube-apiserver's create leaves it: whatever the request sent is
+/// dropped, conditions are `null`, the accepted names are empty and the storage version is the
+/// one stored version.
+pub fn reset_status(crd: &mut Value) {
+    let stored: Vec<Value> = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .map(|versions| {
+            versions
+                .iter()
+                .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                .filter_map(|v| v.get("name").cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    crd["status"] = json!({"conditions": null, "acceptedNames": {"plural": "", "kind": ""}, "storedVersions": stored});
+}
+
+/// The field manager of the CRD status kube-apiserver's own controllers write (names, then
+/// establishing): `kube-apiserver`, an `Update` of the `status` subresource.
+pub const STATUS_MANAGER: &str = "kube-apiserver";
+
+/// What field management knows of a CRD's status: conditions are a list map keyed by `type`.
+pub fn status_management_schema() -> Value {
+    json!({"type": "object", "properties": {"status": {"type": "object", "properties": {
+        "conditions": {"type": "array", "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"], "items": {"type": "object"}}
+    }}}})
+}
+
 /// Create/update validation of a CRD beyond its typed shape.
 pub fn validate(crd: &Value) -> Vec<FieldError> {
     let mut errors = Vec::new();
@@ -94,9 +140,14 @@ pub fn set_condition(
     if !crd.get("status").is_some_and(Value::is_object) {
         crd["status"] = json!({});
     }
-    let conditions = crd["status"]
-        .as_object_mut()
-        .map(|s| s.entry("conditions").or_insert_with(|| json!([])));
+    // A new CRD's conditions are `null` until the first one is set.
+    let conditions = crd["status"].as_object_mut().map(|s| {
+        let conditions = s.entry("conditions").or_insert_with(|| json!([]));
+        if !conditions.is_array() {
+            *conditions = json!([]);
+        }
+        conditions
+    });
     let Some(Value::Array(conditions)) = conditions else {
         return;
     };

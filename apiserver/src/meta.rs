@@ -268,8 +268,9 @@ pub fn validate(metadata: &Map<String, Value>) -> Vec<FieldError> {
     }
     if let Some(references) = metadata.get("ownerReferences").and_then(Value::as_array) {
         let mut controllers = Vec::new();
-        for (i, reference) in references.iter().enumerate() {
-            let path = format!("metadata.ownerReferences[{i}]");
+        for reference in references {
+            // kube-apiserver validates each reference at `metadata.ownerReferences` (no index).
+            let path = "metadata.ownerReferences";
             for field in ["apiVersion", "kind", "name", "uid"] {
                 if reference
                     .get(field)
@@ -280,7 +281,7 @@ pub fn validate(metadata: &Map<String, Value>) -> Vec<FieldError> {
                         "apiVersion" => "version must not be empty",
                         "kind" => "kind must not be empty",
                         "name" => "name must not be empty",
-                        _ => "uid must not be empty",
+                        _ => "must not be empty",
                     };
                     errors.push(FieldError::invalid(
                         format!("{path}.{field}"),

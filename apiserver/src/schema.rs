@@ -407,23 +407,27 @@ pub fn has_cel_rules(schema: &Value) -> bool {
     }
 }
 
-/// The schema node at a dotted field path (array indices skipped).
-fn schema_at<'a>(schema: &'a Value, path: &str) -> Option<&'a Value> {
-    let mut node = schema;
+/// The value at a field path of an error (`spec.ports[1].name`), if the object has one.
+fn value_at_path<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut node = object;
     for segment in path.split('.').filter(|s| !s.is_empty()) {
-        let name = segment.split('[').next().unwrap_or(segment);
-        node = node
-            .get("properties")
-            .and_then(|p| p.get(name))
-            .or_else(|| node.get("additionalProperties"))?;
-        if segment.contains('[') {
-            node = node.get("items")?;
+        let mut parts = segment.split('[');
+        let name = parts.next().unwrap_or(segment);
+        if !name.is_empty() {
+            node = node.get(name)?;
+        }
+        for index in parts {
+            let index: usize = index.trim_end_matches(']').parse().ok()?;
+            node = node.get(index)?;
         }
     }
     Some(node)
 }
 
-/// Evaluates the schema's CEL rules (transition rules against `old`).
+/// Evaluates the schema's CEL rules (transition rules against `old`). A failed rule is reported
+/// as kube-apiserver 1.36 does: with the field's value when it is a scalar
+/// (`spec.id: Invalid value: "two": id is immutable`), without one for an object or a list
+/// (`spec: Invalid value: low must not exceed high`).
 pub fn validate_cel(schema: &Value, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let Err(failures) = kube_cel::Validator::new().validate(schema, object, old) else {
         return Vec::new();
@@ -431,14 +435,13 @@ pub fn validate_cel(schema: &Value, object: &Value, old: Option<&Value>) -> Vec<
     failures
         .iter()
         .map(|failure| {
-            let type_name = schema_at(schema, &failure.field_path)
-                .and_then(|s| s.get("type"))
-                .and_then(Value::as_str)
-                .unwrap_or("object");
+            let value = value_at_path(object, &failure.field_path)
+                .filter(|v| !v.is_object() && !v.is_array())
+                .map(go_value);
             let mut error = FieldError::new(
                 failure.field_path.clone(),
                 FieldErrorKind::Invalid,
-                Some(go_quote(type_name)),
+                value,
                 failure.message.clone(),
             );
             if failure.reason.as_deref() == Some("FieldValueForbidden") {
@@ -623,7 +626,8 @@ mod tests {
         );
     }
 
-    /// [API-08] T37: a transition rule rejects a change with the schema type as value.
+    /// [API-08] T37: a transition rule rejects a change with the field's value (kube-apiserver
+    /// 1.36; 1.32 printed the schema type).
     #[test]
     fn cel_transition_rule() {
         let schema = widget_schema();
@@ -632,7 +636,7 @@ mod tests {
         let (_, errors) = admit(&mut new, &schema, Some(&old), false);
         assert_eq!(
             messages(&errors),
-            ["spec.id: Invalid value: \"string\": field is immutable"]
+            ["spec.id: Invalid value: \"b\": field is immutable"]
         );
         let mut created = json!({"spec": {"name": "abc", "id": "b"}});
         assert!(admit(&mut created, &schema, None, false).1.is_empty());

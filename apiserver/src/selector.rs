@@ -233,9 +233,21 @@ fn split_unescaped(input: &str) -> Vec<String> {
     parts.into_iter().filter(|p| !p.trim().is_empty()).collect()
 }
 
+/// Which fields a resource's selectors accept, and how kube-apiserver words a field it does not.
+#[derive(Clone, Copy)]
+#[allow(missing_debug_implementations)] // holds a closure
+pub struct SelectableFields<'a> {
+    pub supported: &'a dyn Fn(&str) -> bool,
+    /// The kind has only `metadata.name` and `metadata.namespace` (Go's default field label
+    /// conversion, which names them in its error); kinds with their own conversion say
+    /// `field label not supported`.
+    pub metadata_only: bool,
+}
+
 impl FieldSelector {
     /// Parses a selector and checks every field against the ones the resource supports.
-    pub fn parse(input: &str, supported: &dyn Fn(&str) -> bool) -> Result<Self, ApiError> {
+    pub fn parse(input: &str, fields: SelectableFields<'_>) -> Result<Self, ApiError> {
+        let supported = fields.supported;
         let mut terms = Vec::new();
         for part in split_unescaped(input) {
             let (field, equal, value) = if let Some((f, v)) = part.split_once("!=") {
@@ -251,9 +263,13 @@ impl FieldSelector {
             };
             let field = field.trim();
             if !supported(field) {
-                return Err(ApiError::bad_request(format!(
-                    "field label not supported: {field}"
-                )));
+                return Err(ApiError::bad_request(if fields.metadata_only {
+                    format!(
+                        "\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+                    )
+                } else {
+                    format!("field label not supported: {field}")
+                }));
             }
             terms.push((field.to_string(), equal, unescape(value.trim())));
         }
@@ -316,10 +332,23 @@ mod tests {
     #[test]
     fn field_selector_support() {
         let supported = |f: &str| f == "metadata.name";
-        let s = FieldSelector::parse("metadata.name=x", &supported).unwrap();
+        let own = SelectableFields {
+            supported: &supported,
+            metadata_only: false,
+        };
+        let s = FieldSelector::parse("metadata.name=x", own).unwrap();
         assert_eq!(s.pinned_name(), Some("x"));
         assert!(s.matches(&|_| Some("x".into())));
-        let e = FieldSelector::parse("spec.foo=x", &supported).unwrap_err();
+        let e = FieldSelector::parse("spec.foo=x", own).unwrap_err();
         assert_eq!(e.message, "field label not supported: spec.foo");
+        let default = SelectableFields {
+            supported: &supported,
+            metadata_only: true,
+        };
+        let e = FieldSelector::parse("data.a=1", default).unwrap_err();
+        assert_eq!(
+            e.message,
+            r#""data.a" is not a known field selector: only "metadata.name", "metadata.namespace""#
+        );
     }
 }

@@ -22,8 +22,16 @@ static METADATA_SCHEMA: LazyLock<Value> = LazyLock::new(|| {
     }})
 });
 
-/// The metadata fields field management tracks.
-const TRACKED_METADATA: &[&str] = &["labels", "annotations", "finalizers", "ownerReferences"];
+/// The metadata fields field management tracks (kube-apiserver strips name, namespace, uid,
+/// resourceVersion, generation, creationTimestamp, selfLink and managedFields; a
+/// `generateName` the writer sent is its own).
+const TRACKED_METADATA: &[&str] = &[
+    "generateName",
+    "labels",
+    "annotations",
+    "finalizers",
+    "ownerReferences",
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Topology<'a> {
@@ -366,13 +374,25 @@ pub fn entries(object: &Value) -> Vec<Entry> {
         .unwrap_or_default()
 }
 
-/// Writes managedFields back, dropping entries that own nothing.
+/// kube-apiserver's order of managedFields entries: by operation (`Apply` before `Update`),
+/// then time to the second, manager, apiVersion, subresource.
+fn entry_order(entry: &Entry) -> (&str, &str, &str, &str, &str) {
+    // RFC 3339 with a `Z`: the first 19 characters compare as the time to the second.
+    let seconds = entry.time.get(..19).unwrap_or(&entry.time);
+    (
+        &entry.operation,
+        seconds,
+        &entry.manager,
+        &entry.api_version,
+        &entry.subresource,
+    )
+}
+
+/// Writes managedFields back in kube-apiserver's order, dropping entries that own nothing.
 pub fn set_entries(object: &mut Value, entries: &[Entry]) {
-    let list: Vec<Value> = entries
-        .iter()
-        .filter(|e| !e.fields.is_empty())
-        .map(Entry::to_json)
-        .collect();
+    let mut kept: Vec<&Entry> = entries.iter().filter(|e| !e.fields.is_empty()).collect();
+    kept.sort_by(|a, b| entry_order(a).cmp(&entry_order(b)));
+    let list: Vec<Value> = kept.into_iter().map(Entry::to_json).collect();
     let Some(root) = object.as_object_mut() else {
         return;
     };
@@ -442,17 +462,26 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, schema: &Value, write
                 subresource,
                 has_status_subresource,
             );
-            // A container's own member (`.`) changes only when the container appears or goes.
+            // A container's own member (`.`) changes only when the container appears or goes;
+            // a container that was there empty or null (a leaf of the old object) was not
+            // created by this write.
             let mut changed: FieldSet = new_fields
                 .iter()
-                .filter(|p| {
-                    !old_fields.contains(*p)
-                        || (p.last().map(String::as_str) != Some(".")
-                            && value_at(old, p) != value_at(new, p))
+                .filter(|p| match p.split_last() {
+                    Some((last, container)) if last == "." => {
+                        !old_fields.contains(*p) && !old_fields.contains(container)
+                    }
+                    _ => !old_fields.contains(*p) || value_at(old, p) != value_at(new, p),
                 })
                 .cloned()
                 .collect();
-            changed.extend(old_fields.difference(&new_fields).cloned());
+            // Removed: old fields the new object lacks, except empty containers it filled.
+            changed.extend(
+                old_fields
+                    .difference(&new_fields)
+                    .filter(|gone| !new_fields.iter().any(|p| p.starts_with(gone)))
+                    .cloned(),
+            );
             changed
         }
     };
@@ -570,18 +599,15 @@ pub fn apply(
                 continue;
             }
             if value_at(live_object, path) != value_at(applied, path) {
-                let who = if entry.operation == "Apply" {
-                    format!("\"{}\"", entry.manager)
-                } else {
-                    let mut who = format!(
-                        "\"{}\" using {} at {}",
-                        entry.manager, entry.api_version, entry.time
-                    );
-                    if !entry.subresource.is_empty() {
-                        who.push_str(&format!(" with subresource \"{}\"", entry.subresource));
-                    }
-                    who
-                };
+                // kube-apiserver 1.36: the manager, its subresource, and for an Update entry
+                // the apiVersion (the manager identifier it prints carries no time).
+                let mut who = format!("\"{}\"", entry.manager);
+                if !entry.subresource.is_empty() {
+                    who.push_str(&format!(" with subresource \"{}\"", entry.subresource));
+                }
+                if entry.operation != "Apply" {
+                    who.push_str(&format!(" using {}", entry.api_version));
+                }
                 conflicts.push((
                     Conflict {
                         manager: entry.manager.clone(),

@@ -70,6 +70,15 @@ fn details(name: &str, group: &str, kind: &str) -> Map<String, Value> {
     details
 }
 
+/// Details with one field error as their only cause.
+fn with_cause(mut details: Map<String, Value>, error: &FieldError) -> Map<String, Value> {
+    details.insert(
+        "causes".into(),
+        json!([{"reason": error.kind.reason(), "message": error.cause_message(), "field": error.path}]),
+    );
+    details
+}
+
 impl ApiError {
     pub fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
         Self {
@@ -201,6 +210,37 @@ impl ApiError {
         .with_details(d)
     }
 
+    /// An update without `metadata.resourceVersion` of a kind that needs one: kube-apiserver
+    /// names the resource (plural) and reports the field with value `0`.
+    pub fn resource_version_required(resource: &ResourceName, name: &str) -> Self {
+        let error = FieldError::new(
+            "metadata.resourceVersion",
+            FieldErrorKind::Invalid,
+            Some("0".into()),
+            "must be specified for an update",
+        );
+        Self::new(
+            422,
+            "Invalid",
+            format!("{} \"{name}\" is invalid: {error}", resource.resource()),
+        )
+        .with_details(with_cause(
+            details(name, &resource.group, &resource.plural),
+            &error,
+        ))
+    }
+
+    /// A 422 for a request option (`PatchOptions`, `ListOptions`, ...): kube-apiserver names the
+    /// options kind of meta.k8s.io and gives the field error as a cause.
+    pub fn invalid_options(options_kind: &str, error: &FieldError) -> Self {
+        Self::new(
+            422,
+            "Invalid",
+            format!("{options_kind}.meta.k8s.io \"\" is invalid: {error}"),
+        )
+        .with_details(with_cause(details("", "meta.k8s.io", options_kind), error))
+    }
+
     /// A 422 whose message is given whole (E11–E16).
     pub fn invalid_message(message: impl Into<String>) -> Self {
         Self::new(422, "Invalid", message)
@@ -269,6 +309,13 @@ impl ApiError {
         )
     }
 
+    /// E26 for a PATCH whose Content-Type is no patch type at all: kube-apiserver's router
+    /// refuses it before any handler, with its bare text and empty details.
+    pub fn unsupported_patch_type() -> Self {
+        Self::new(415, "UnsupportedMediaType", "415: Unsupported Media Type")
+            .with_details(Map::new())
+    }
+
     /// E27: nothing acceptable in `Accept`.
     pub fn not_acceptable(message: impl Into<String>) -> Self {
         Self::new(406, "NotAcceptable", message)
@@ -313,6 +360,12 @@ impl ApiError {
         });
         if let Some(details) = &self.details {
             status["details"] = Value::Object(details.clone());
+        }
+        // Go's `metav1.Status` omits an empty reason (`omitempty`).
+        if self.reason.is_empty()
+            && let Some(fields) = status.as_object_mut()
+        {
+            fields.remove("reason");
         }
         status
     }
@@ -470,6 +523,17 @@ pub fn go_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error without a reason (E19's internal error) has no `reason` key, as Go omits it.
+    #[test]
+    fn an_empty_reason_is_omitted() {
+        let status = ApiError::new(500, "", "resourceVersion should not be set").to_status();
+        assert!(status.get("reason").is_none(), "{status}");
+        assert_eq!(
+            ApiError::conflict(&widgets(), "w").to_status()["reason"],
+            "Conflict"
+        );
+    }
 
     fn widgets() -> ResourceName {
         ResourceName {

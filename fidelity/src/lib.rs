@@ -4,6 +4,10 @@
 //! ([`compare`]). A known difference is declared next to its request with its reason
 //! ([`Req::explain`]); everything else that differs fails the suite.
 //!
+//! The fake-kro differential runs the same way: sequences on [`Stack::Kro`] create RGDs and
+//! instances on the embedded server with fake-kro's controllers and on the upstream target with
+//! real kro v0.9.3, and compare what a client of kro sees (`sequences::kro`).
+//!
 //! `make fidelity` runs the `fidelity` binary (table, summary line, `target/fidelity/differences.md`);
 //! `cargo test -p fidelity` runs the same suite and fails on any unexplained difference.
 
@@ -54,10 +58,12 @@ pub enum Area {
     Discovery,
     Tables,
     Kubectl,
+    KroFixtures,
+    KroSequences,
 }
 
 impl Area {
-    pub const ALL: [Area; 14] = [
+    pub const ALL: [Area; 16] = [
         Area::Crud,
         Area::Concurrency,
         Area::Patch,
@@ -72,6 +78,8 @@ impl Area {
         Area::Discovery,
         Area::Tables,
         Area::Kubectl,
+        Area::KroFixtures,
+        Area::KroSequences,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +98,8 @@ impl Area {
             Area::Discovery => "discovery + OpenAPI v3",
             Area::Tables => "Table + PartialObjectMetadata",
             Area::Kubectl => "kubectl commands",
+            Area::KroFixtures => "kro: fixture RGDs",
+            Area::KroSequences => "kro: SEQ + invalid RGDs",
         }
     }
 }
@@ -97,10 +107,21 @@ impl Area {
 /// The future a sequence body returns.
 pub type SequenceFuture<'a> = Pin<Box<dyn Future<Output = Result<(), FidelityError>> + Send + 'a>>;
 
+/// What a sequence runs against on each side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stack {
+    /// The embedded server alone; upstream etcd, kube-apiserver, kube-controller-manager.
+    Kubernetes,
+    /// The embedded server with fake-kro's controllers (Applied mode, no child simulators);
+    /// upstream the same Kubernetes plus real kro v0.9.3 (`Components::Kro`).
+    Kro,
+}
+
 /// One request sequence: run once per server with the same code.
 #[derive(Clone, Copy)]
 pub struct Sequence {
     pub area: Area,
+    pub stack: Stack,
     /// Unique, a DNS label part: it names the sequence's namespace (`fid-<name>`).
     pub name: &'static str,
     /// The spec ids it covers.
@@ -123,6 +144,22 @@ macro_rules! sequence {
     ($area:expr, $name:literal, [$($id:literal),*], $f:path) => {
         $crate::Sequence {
             area: $area,
+            stack: $crate::Stack::Kubernetes,
+            name: $name,
+            ids: &[$($id),*],
+            run: |c| Box::pin($f(c)),
+        }
+    };
+}
+
+/// `kro_sequence!(Area::KroFixtures, "kro-demo", ["KRO-18"], function)`: a sequence of the
+/// fake-kro differential ([`Stack::Kro`]).
+#[macro_export]
+macro_rules! kro_sequence {
+    ($area:expr, $name:literal, [$($id:literal),*], $f:path) => {
+        $crate::Sequence {
+            area: $area,
+            stack: $crate::Stack::Kro,
             name: $name,
             ids: &[$($id),*],
             run: |c| Box::pin($f(c)),

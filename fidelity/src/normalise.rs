@@ -9,7 +9,9 @@
 //!   store, which other writers move);
 //! - RFC 3339 timestamps → `<time>` (`<time.F>` with F fraction digits: the shape is compared);
 //! - generated names → `<prefix><gen>`; continue tokens → `<continue>`;
-//! - server build values of `/version` → `<build>`.
+//! - server build values of `/version` → `<build>`;
+//! - managedFields entries in a fixed order (operation, manager, apiVersion, subresource): the
+//!   servers order them by the second they were written in, which is timing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
@@ -34,6 +36,19 @@ static RV_IN_PARENS: LazyLock<Option<Regex>> =
 /// kubectl's human ages (`0s`, `5m2s`, `3h`, `<unknown>` stays).
 static AGE: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"^\d+(d|h|m|s)(\d+(h|m|s))?$").ok());
+
+/// The order managedFields entries are compared in: kube-apiserver sorts them by operation,
+/// then time to the second, then manager; whether two writes of a sequence fall in one second
+/// is timing, so the comparison orders by operation, manager, apiVersion and subresource.
+fn managed_fields_order(entry: &Value) -> (String, String, String, String) {
+    let text = |k: &str| entry[k].as_str().unwrap_or_default().to_string();
+    (
+        text("operation"),
+        text("manager"),
+        text("apiVersion"),
+        text("subresource"),
+    )
+}
 
 /// The tokens of one server's side of one sequence.
 #[derive(Debug, Default)]
@@ -130,11 +145,16 @@ impl Normaliser {
                     .collect::<serde_json::Map<_, _>>()
                     .into()
             }
-            Value::Array(items) => items
-                .iter()
-                .map(|i| self.apply_at(i, key, list_meta))
-                .collect::<Vec<_>>()
-                .into(),
+            Value::Array(items) => {
+                let mut items: Vec<Value> = items
+                    .iter()
+                    .map(|i| self.apply_at(i, key, list_meta))
+                    .collect();
+                if key == Some("managedFields") {
+                    items.sort_by_key(managed_fields_order);
+                }
+                items.into()
+            }
             Value::String(s) => Value::String(self.string(s, key, list_meta)),
             other => other.clone(),
         }
@@ -263,6 +283,37 @@ mod tests {
         assert_eq!(n.apply(&b)["metadata"]["uid"], "<uid:0>");
         assert_eq!(n.apply(&a)["metadata"]["creationTimestamp"], "<time>");
         assert_eq!(n.apply(&list)["metadata"]["resourceVersion"], "<rv:list>");
+    }
+
+    /// Two Apply entries written in different seconds on one server and in one second on the
+    /// other compare equal; Apply still comes before Update.
+    #[test]
+    fn managed_fields_compare_without_their_seconds() {
+        let entry = |manager: &str, operation: &str, time: &str| json!({"manager": manager, "operation": operation, "apiVersion": "v1", "time": time});
+        let one_second = json!({"metadata": {"managedFields": [
+            entry("b", "Apply", "2026-12-06T16:00:00Z"),
+            entry("a", "Update", "2026-12-06T16:00:00Z"),
+            entry("z", "Apply", "2026-12-06T16:00:00Z"),
+        ]}});
+        let two_seconds = json!({"metadata": {"managedFields": [
+            entry("z", "Apply", "2026-12-06T16:00:00Z"),
+            entry("b", "Apply", "2026-12-06T16:00:01Z"),
+            entry("a", "Update", "2026-12-06T16:00:01Z"),
+        ]}});
+        let n = Normaliser::default();
+        let managers = |v: &Value| -> Vec<Value> {
+            n.apply(v)["metadata"]["managedFields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| e["manager"].clone())
+                .collect()
+        };
+        assert_eq!(managers(&one_second), managers(&two_seconds));
+        assert_eq!(
+            managers(&one_second),
+            vec![json!("b"), json!("z"), json!("a")]
+        );
     }
 
     /// A shared server's initial-events-end bookmark carries a global revision other writers

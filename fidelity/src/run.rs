@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use acceptance::upstream::{Components, Options, Upstream};
+use fake_kro::sim::{ChildMode, SimOptions};
 use futures::StreamExt;
 use kany8s_apiserver::Server;
 use serde_json::{Value, json};
@@ -15,19 +16,34 @@ use crate::compare::{self, Outcome};
 use crate::ctx::{Ctx, Observation, Req, Side};
 use crate::normalise::Normaliser;
 use crate::report::{CheckResult, Report, SequenceResult};
-use crate::{FidelityError, Sequence};
+use crate::{FidelityError, Sequence, Stack};
 
 /// How long one sequence may run on one server.
 const SEQUENCE_TIMEOUT: Duration = Duration::from_secs(240);
 /// Sequences run at the same time (2 shared cores; the servers, not the client, are the load).
 const CONCURRENCY: usize = 4;
 
-/// Starts the oracle: etcd, kube-apiserver and kube-controller-manager only.
-pub async fn start_upstream(dir: &Path) -> Result<Upstream, FidelityError> {
+/// Starts the oracle of `stack`: etcd, kube-apiserver and kube-controller-manager, plus kro
+/// for [`Stack::Kro`].
+pub async fn start_upstream(dir: &Path, stack: Stack) -> Result<Upstream, FidelityError> {
     let mut options = Options::new(dir, &dir.join("admin.kubeconfig"));
-    options.components = Components::Kubernetes;
+    options.components = match stack {
+        Stack::Kubernetes => Components::Kubernetes,
+        Stack::Kro => Components::Kro,
+    };
     options.managers = false;
     Ok(Upstream::start(options).await?)
+}
+
+/// fake-kro as the fake-kro differential runs it: Applied mode (children are real objects of
+/// the embedded server) and no child simulators (the upstream side has no kubelet either; a
+/// sequence drives child status the same way on both sides), kro's default requeue.
+fn fake_kro_options() -> SimOptions {
+    SimOptions {
+        mode: ChildMode::Applied,
+        child_simulators: false,
+        ..SimOptions::default()
+    }
 }
 
 /// The upstream side every sequence shares.
@@ -65,7 +81,7 @@ pub async fn run_all(
     let started = Instant::now();
     let selected: Vec<Sequence> = sequences
         .iter()
-        .filter(|s| filter.is_none_or(|f| s.name.contains(f) || s.area.name().contains(f)))
+        .filter(|s| crate::suite::selected(s, filter))
         .copied()
         .collect();
     let mut results: Vec<SequenceResult> = futures::stream::iter(selected)
@@ -99,7 +115,7 @@ async fn run_side(mut ctx: Ctx, sequence: Sequence) -> (Vec<Observation>, Option
 async fn run_one(upstream: &UpstreamSide, sequence: Sequence) -> SequenceResult {
     let started = Instant::now();
     tracing::info!(sequence = sequence.name, "running");
-    let setup = embedded_side(sequence.name).await;
+    let setup = embedded_side(sequence.name, sequence.stack).await;
     let (embedded, upstream_result) = match setup {
         Ok((ctx, _keep)) => {
             let upstream_home = tempfile::tempdir().ok();
@@ -126,18 +142,35 @@ async fn run_one(upstream: &UpstreamSide, sequence: Sequence) -> SequenceResult 
     result
 }
 
-/// What keeps an embedded server alive for its sequence.
+/// What keeps an embedded server (and its fake-kro) alive for its sequence.
 struct EmbeddedKeep {
     _handle: kany8s_apiserver::ServeHandle,
     _dir: tempfile::TempDir,
+    fake_kro: Option<tokio::task::JoinHandle<()>>,
 }
 
-async fn embedded_side(name: &str) -> Result<(Ctx, EmbeddedKeep), FidelityError> {
+impl Drop for EmbeddedKeep {
+    fn drop(&mut self) {
+        if let Some(task) = self.fake_kro.take() {
+            task.abort();
+        }
+    }
+}
+
+async fn embedded_side(name: &str, stack: Stack) -> Result<(Ctx, EmbeddedKeep), FidelityError> {
     let server = Arc::new(Server::builder().build());
     let (address, handle) = server
         .serve("127.0.0.1:0")
         .await
         .map_err(|e| FidelityError::Io("serving the embedded server".into(), e))?;
+    let fake_kro = (stack == Stack::Kro).then(|| {
+        let client = server.client();
+        tokio::spawn(async move {
+            if let Err(error) = fake_kro::sim::run(client, fake_kro_options()).await {
+                tracing::error!(%error, "fake-kro stopped");
+            }
+        })
+    });
     let dir = tempfile::tempdir().map_err(|e| FidelityError::Io("a temporary folder".into(), e))?;
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, Server::kubeconfig(address))
@@ -156,6 +189,7 @@ async fn embedded_side(name: &str) -> Result<(Ctx, EmbeddedKeep), FidelityError>
         EmbeddedKeep {
             _handle: handle,
             _dir: dir,
+            fake_kro,
         },
     ))
 }

@@ -131,6 +131,9 @@ pub enum Components {
     /// etcd, kube-apiserver and kube-controller-manager only: the oracle of the API server
     /// differential suite, which needs no kro, Cluster API or Kany8s.
     Kubernetes,
+    /// Kubernetes plus kro (its CRDs and its controller): the oracle of the fake-kro
+    /// differential, which needs no Cluster API or Kany8s.
+    Kro,
     /// Everything a scenario needs: Kubernetes, kro, Cluster API, the simulated actors and the
     /// Kany8s install.
     Full,
@@ -437,6 +440,10 @@ impl Upstream {
         ];
         let mut crds = documents_in(&kro_dir.join("helm/crds"))?;
         let kubectl = upstream.bin.join("kubectl");
+        // kro alone: Cluster API's CRDs, managers and webhooks are left out.
+        if options.components == Components::Kro {
+            providers.clear();
+        }
         for provider in &providers {
             // The provider's own kustomization adds the contract labels and the conversion
             // webhook; only the webhook's address is rewritten.
@@ -454,11 +461,13 @@ impl Upstream {
             }
         }
         // Only the infrastructure kinds of the simulated CAPD: KubeadmConfig is the real one.
-        crds.extend(
-            crate::crds::capd_kubeadm()
-                .into_iter()
-                .filter(|c| c["spec"]["group"] == "infrastructure.cluster.x-k8s.io"),
-        );
+        if options.components == Components::Full {
+            crds.extend(
+                crate::crds::capd_kubeadm()
+                    .into_iter()
+                    .filter(|c| c["spec"]["group"] == "infrastructure.cluster.x-k8s.io"),
+            );
+        }
         crate::env::install(&admin_client, crds)
             .await
             .map_err(|e| UpstreamError::Install {
@@ -488,6 +497,9 @@ impl Upstream {
             .await?;
         upstream.timings.push(("kro".into(), waited));
         upstream.processes.push(kro);
+        if options.components == Components::Kro {
+            return Ok(upstream);
+        }
 
         // Cluster API managers, then their admission webhooks (failurePolicy Fail: created only
         // once the servers answer).

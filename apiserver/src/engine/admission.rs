@@ -266,7 +266,13 @@ impl Engine {
                 errors.extend(validate_data_keys(&object));
                 errors.extend(immutable_data(old, &object));
             }
-            Kind::CustomResourceDefinition => errors.extend(crate::crd::validate(&object)),
+            Kind::CustomResourceDefinition => {
+                crate::crd::set_defaults(&mut object);
+                if old.is_none() {
+                    crate::crd::reset_status(&mut object);
+                }
+                errors.extend(crate::crd::validate(&object));
+            }
             Kind::Service => errors.extend(self.service_ip(old, &mut object)),
             Kind::Event
             | Kind::Lease
@@ -343,6 +349,22 @@ pub(super) fn check_type_meta(target: &Target, body: &Value) -> Result<(), ApiEr
         return Err(ApiError::bad_request(format!(
             "the API version in the data ({api_version}) does not match the expected API version ({expected})"
         )));
+    }
+    if !kind.is_empty() && kind != target.resource.kind_name && target.resource.kind == Kind::Custom
+    {
+        // A custom resource is validated as unstructured data: kube-apiserver answers a 422
+        // naming the kind the data claims.
+        let name = meta::str_field(body, "name").unwrap_or_default();
+        let claimed = crate::status::ResourceName {
+            kind: kind.to_string(),
+            ..target.resource.name()
+        };
+        let error = FieldError::invalid(
+            "kind",
+            &json!(kind),
+            format!("must be {}", target.resource.kind_name),
+        );
+        return Err(ApiError::invalid(&claimed, name, &[error]));
     }
     if !kind.is_empty() && kind != target.resource.kind_name {
         return Err(ApiError::bad_request(format!(

@@ -11,7 +11,7 @@ use super::{Engine, Outcome, Target, WriteOptions};
 use crate::meta;
 use crate::registry::ResourceType;
 use crate::ssa;
-use crate::status::ApiError;
+use crate::status::{ApiError, FieldError};
 use crate::store::ObjectKey;
 
 impl Engine {
@@ -57,7 +57,7 @@ impl Engine {
             now: &now,
         };
         let merged = ssa::apply(live.as_ref(), &applied, &schema_value, writer, force)
-            .map_err(|conflicts| conflict_error(resource, &name, &conflicts))?;
+            .map_err(|conflicts| conflict_error(&conflicts))?;
         let context = WriteContext {
             target,
             options,
@@ -95,8 +95,9 @@ fn check_apply_request(
     applied: &Value,
 ) -> Result<String, ApiError> {
     let Some(manager) = options.field_manager.clone().filter(|m| !m.is_empty()) else {
-        return Err(ApiError::invalid_message(
-            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+        return Err(ApiError::invalid_options(
+            "PatchOptions",
+            &FieldError::required("fieldManager").with_detail("is required for apply patch"),
         ));
     };
     let name = target.name.clone().unwrap_or_default();
@@ -140,11 +141,7 @@ fn reset_fields(resource: &ResourceType, subresource: &str, applied: &mut Value)
     }
 }
 
-fn conflict_error(
-    resource: &ResourceType,
-    name: &str,
-    conflicts: &[(ssa::Conflict, String)],
-) -> ApiError {
+fn conflict_error(conflicts: &[(ssa::Conflict, String)]) -> ApiError {
     let mut by_manager: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (conflict, who) in conflicts {
         by_manager
@@ -174,12 +171,8 @@ fn conflict_error(
         .iter()
         .map(|(c, who)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {who}"), "field": c.path}))
         .collect();
+    // kube-apiserver's apply conflict names no object in its details: causes only.
     let mut details = Map::new();
-    details.insert("name".into(), json!(name));
-    if !resource.group.is_empty() {
-        details.insert("group".into(), json!(resource.group));
-    }
-    details.insert("kind".into(), json!(resource.plural));
     details.insert("causes".into(), Value::Array(causes));
     ApiError {
         code: 409,

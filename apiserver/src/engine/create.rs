@@ -188,13 +188,20 @@ impl Engine {
                     now: &context.now,
                 };
                 // kube-apiserver's namespace strategy sets `spec.finalizers` and `status.phase`
-                // after the field manager ran: nobody manages them.
+                // after the field manager ran: nobody manages them. A CRD's status is reset on
+                // create (its strategy's reset fields): its creator never owns it.
                 let mut tracked = object.clone();
-                if resource.kind == Kind::Namespace
-                    && let Some(fields) = tracked.as_object_mut()
-                {
-                    fields.remove("spec");
-                    fields.remove("status");
+                if let Some(fields) = tracked.as_object_mut() {
+                    match resource.kind {
+                        Kind::Namespace => {
+                            fields.remove("spec");
+                            fields.remove("status");
+                        }
+                        Kind::CustomResourceDefinition => {
+                            fields.remove("status");
+                        }
+                        _ => {}
+                    }
                 }
                 ssa::record_update(None, &mut tracked, &schema, writer);
                 if let Some(managed) = tracked.pointer("/metadata/managedFields").cloned() {

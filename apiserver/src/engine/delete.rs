@@ -33,13 +33,14 @@ impl Engine {
     ) -> Result<Outcome, ApiError> {
         let resource = &target.resource;
         let name = key.name.as_str();
+        // Options are validated before the object is looked up (a 422 even for a missing one).
+        check_propagation(options)?;
         let old = state
             .store
             .get(key)
             .cloned()
             .ok_or_else(|| ApiError::not_found(&resource.name(), name))?;
         refuse_system_namespace(resource, name)?;
-        check_propagation(resource, name, options)?;
         check_preconditions(resource, name, &old, options)?;
         let finalizers = finalizers_after_delete(resource, &old, options);
         if finalizers.is_empty() && !namespace_finalizers_pending(resource, &old) {
@@ -154,30 +155,31 @@ fn refuse_system_namespace(resource: &ResourceType, name: &str) -> Result<(), Ap
     Ok(())
 }
 
-/// A propagation policy must be a known one, and not come with `orphanDependents`.
-fn check_propagation(
-    resource: &ResourceType,
-    name: &str,
-    options: &DeleteOptions,
-) -> Result<(), ApiError> {
+/// A propagation policy must be a known one, and not come with `orphanDependents`: errors of
+/// the request's DeleteOptions, as kube-apiserver words them.
+fn check_propagation(options: &DeleteOptions) -> Result<(), ApiError> {
     let Some(policy) = &options.propagation_policy else {
         return Ok(());
     };
     if !matches!(policy.as_str(), "Foreground" | "Background" | "Orphan") {
-        return Err(ApiError::invalid(
-            &resource.name(),
-            name,
-            &[FieldError::new(
+        return Err(ApiError::invalid_options(
+            "DeleteOptions",
+            &FieldError::new(
                 "propagationPolicy",
                 FieldErrorKind::NotSupported,
                 Some(go_quote(policy)),
-                "supported values: \"Foreground\", \"Background\", \"Orphan\"",
-            )],
+                "supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\"",
+            ),
         ));
     }
     if options.orphan_dependents.is_some() {
-        return Err(ApiError::invalid_message(
-            "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Invalid value: \"\": orphanDependents and deletionPropagation cannot be both set",
+        return Err(ApiError::invalid_options(
+            "DeleteOptions",
+            &FieldError::invalid(
+                "propagationPolicy",
+                &json!(""),
+                "orphanDependents and deletionPropagation cannot be both set",
+            ),
         ));
     }
     Ok(())

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::{Engine, ListOptions, Target};
 use crate::registry::{Kind, ResourceType};
-use crate::selector::{FieldSelector, LabelSelector, labels_of};
+use crate::selector::{FieldSelector, LabelSelector, SelectableFields, labels_of};
 use crate::status::ApiError;
 
 impl Engine {
@@ -160,7 +160,19 @@ pub fn parse_field_selector(
             _ => false,
         }
     };
-    FieldSelector::parse(selector, &supported)
+    // Kinds kube-apiserver gives their own field label conversion (§6.4) word an unsupported
+    // field differently from the default conversion every other kind uses.
+    let own_conversion = matches!(
+        resource.kind,
+        Kind::Secret | Kind::Namespace | Kind::Event | Kind::Custom | Kind::ReplicaSet | Kind::Job
+    );
+    FieldSelector::parse(
+        selector,
+        SelectableFields {
+            supported: &supported,
+            metadata_only: !own_conversion,
+        },
+    )
 }
 
 /// The value of a selectable field of an object.

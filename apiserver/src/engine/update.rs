@@ -57,10 +57,10 @@ impl Engine {
             .to_string();
         if body_rv.is_empty() {
             if !target.resource.kind.allows_unconditional_update() {
-                return Err(ApiError::invalid_message(format!(
-                    "{} \"{name}\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
-                    target.resource.name().resource()
-                )));
+                return Err(ApiError::resource_version_required(
+                    &target.resource.name(),
+                    &name,
+                ));
             }
         } else if body_rv != old_rv {
             return Err(ApiError::conflict(&target.resource.name(), &name));
@@ -77,8 +77,9 @@ impl Engine {
         options: &WriteOptions,
     ) -> Result<Outcome, ApiError> {
         if options.force.is_some() && patch_type != PatchType::Apply {
-            return Err(ApiError::invalid_message(
-                "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch",
+            return Err(ApiError::invalid_options(
+                "PatchOptions",
+                &FieldError::forbidden("force", "may not be specified for non-apply patch"),
             ));
         }
         if patch_type == PatchType::Strategic && !target.resource.kind.accepts_strategic_merge() {

@@ -15,13 +15,13 @@ mod params;
 
 pub use self::params::{Query, parse_go_duration};
 use self::params::{
-    body_write_options, content_type, delete_options, list_options, patch_type, percent_decode,
-    user_agent_manager, write_options,
+    body_write_options, content_type, delete_options, list_options, options_kind, patch_type,
+    percent_decode, user_agent_manager, write_options,
 };
 use crate::discovery;
 use crate::engine::{Engine, ListOptions, Outcome, PatchType, Target};
 use crate::registry::{Kind, Registry};
-use crate::status::ApiError;
+use crate::status::{ApiError, FieldError};
 use crate::table::{self, IncludeObject};
 use crate::watch::{self, Rendering, WatchRequest};
 
@@ -468,7 +468,7 @@ impl Frontend {
             (&Method::GET, true, _) if is_watch => self.watch(target, query, accept),
             (&Method::POST, false, None) => {
                 // kube-apiserver names the manager after the User-Agent when none is given.
-                let mut options = body_write_options(query, headers, &body)?;
+                let mut options = body_write_options(query, options_kind(&method), headers, &body)?;
                 if options.field_manager.is_none() {
                     options.field_manager = user_agent_manager(headers);
                 }
@@ -509,11 +509,11 @@ impl Frontend {
                 Ok(outcome_response(engine.replace(
                     &main,
                     current,
-                    &write_options(query)?,
+                    &write_options(query, options_kind(&method))?,
                 )?))
             }
             (&Method::PUT, true, _) => {
-                let mut options = body_write_options(query, headers, &body)?;
+                let mut options = body_write_options(query, options_kind(&method), headers, &body)?;
                 if options.field_manager.is_none() {
                     options.field_manager = user_agent_manager(headers);
                 }
@@ -522,7 +522,7 @@ impl Frontend {
             }
             (&Method::PATCH, true, sub) if sub != Some("finalize") => {
                 let patch_type = patch_type(headers)?;
-                let mut options = body_write_options(query, headers, &body)?;
+                let mut options = body_write_options(query, options_kind(&method), headers, &body)?;
                 if options.field_manager.is_none() && patch_type != PatchType::Apply {
                     options.field_manager = user_agent_manager(headers);
                 }
@@ -628,7 +628,7 @@ impl Frontend {
             &main,
             PatchType::Merge,
             update.to_string().as_bytes(),
-            &write_options(query)?,
+            &write_options(query, "UpdateOptions")?,
         )?;
         Ok(json_response(
             200,
@@ -675,13 +675,21 @@ impl Frontend {
         }
         let send_initial_events = query.flag("sendInitialEvents");
         if send_initial_events && !self.settings.watch_list {
-            return Err(ApiError::invalid_message(
-                "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
+            return Err(ApiError::invalid_options(
+                "ListOptions",
+                &FieldError::forbidden(
+                    "sendInitialEvents",
+                    "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
+                ),
             ));
         }
         if send_initial_events && list.resource_version_match.as_deref() != Some("NotOlderThan") {
-            return Err(ApiError::invalid_message(
-                "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            return Err(ApiError::invalid_options(
+                "ListOptions",
+                &FieldError::forbidden(
+                    "resourceVersionMatch",
+                    "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                ),
             ));
         }
         let timeout = match query

@@ -9,7 +9,7 @@ use http::{HeaderMap, header};
 use serde_json::{Value, json};
 
 use crate::engine::{DeleteOptions, FieldValidation, ListOptions, PatchType, WriteOptions};
-use crate::status::ApiError;
+use crate::status::{ApiError, FieldError, FieldErrorKind, go_quote};
 
 pub(super) fn percent_decode(input: &str) -> String {
     let bytes = input.as_bytes();
@@ -111,12 +111,7 @@ pub(super) fn patch_type(headers: &HeaderMap) -> Result<PatchType, ApiError> {
         "application/json-patch+json" => Ok(PatchType::Json),
         "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
         "application/apply-patch+yaml" => Ok(PatchType::Apply),
-        _ => Err(ApiError::unsupported_media_type(&[
-            "application/json-patch+json",
-            "application/merge-patch+json",
-            "application/apply-patch+yaml",
-            "application/strategic-merge-patch+json",
-        ])),
+        _ => Err(ApiError::unsupported_patch_type()),
     }
 }
 
@@ -125,15 +120,31 @@ pub(super) fn user_agent_manager(headers: &HeaderMap) -> Option<String> {
     Some(agent.split('/').next().unwrap_or(agent).to_string())
 }
 
-pub(super) fn write_options(query: &Query) -> Result<WriteOptions, ApiError> {
+/// The meta.k8s.io options kind of a write: `CreateOptions` (POST), `UpdateOptions` (PUT),
+/// `PatchOptions` (PATCH); kube-apiserver names it in option errors.
+pub(super) fn options_kind(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::POST => "CreateOptions",
+        http::Method::PATCH => "PatchOptions",
+        _ => "UpdateOptions",
+    }
+}
+
+pub(super) fn write_options(query: &Query, kind: &str) -> Result<WriteOptions, ApiError> {
     let field_validation = match query.get("fieldValidation") {
         None | Some("") | Some("Warn") => FieldValidation::Warn,
         Some("Strict") => FieldValidation::Strict,
         Some("Ignore") => FieldValidation::Ignore,
         Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "fieldValidation parameter unsupported: {other}"
-            )));
+            return Err(ApiError::invalid_options(
+                kind,
+                &FieldError::new(
+                    "fieldValidation",
+                    FieldErrorKind::NotSupported,
+                    Some(go_quote(other)),
+                    r#"supported values: "", "Ignore", "Strict", "Warn""#,
+                ),
+            ));
         }
     };
     let field_manager = query
@@ -141,8 +152,14 @@ pub(super) fn write_options(query: &Query) -> Result<WriteOptions, ApiError> {
         .filter(|m| !m.is_empty())
         .map(str::to_string);
     if field_manager.as_ref().is_some_and(|m| m.len() > 128) {
-        return Err(ApiError::invalid_message(
-            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Too long: may not be more than 128 bytes",
+        return Err(ApiError::invalid_options(
+            kind,
+            &FieldError::new(
+                "fieldManager",
+                FieldErrorKind::TooLong,
+                None,
+                "may not be more than 128 bytes",
+            ),
         ));
     }
     Ok(WriteOptions {
@@ -157,10 +174,11 @@ pub(super) fn write_options(query: &Query) -> Result<WriteOptions, ApiError> {
 /// Write options plus the duplicate keys of a JSON (or JSON-as-apply) body.
 pub(super) fn body_write_options(
     query: &Query,
+    kind: &str,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<WriteOptions, ApiError> {
-    let mut options = write_options(query)?;
+    let mut options = write_options(query, kind)?;
     if matches!(
         content_type(headers).as_str(),
         "" | "application/json" | "application/apply-patch+yaml"
@@ -193,14 +211,22 @@ pub(super) fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
     let watching = matches!(query.get("watch"), Some("true" | "1"));
     let watch_list = watching && query.get("sendInitialEvents") == Some("true");
     if !watching && query.get("sendInitialEvents").is_some() {
-        return Err(ApiError::invalid_message(
-            "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list",
+        return Err(ApiError::invalid_options(
+            "ListOptions",
+            &FieldError::forbidden(
+                "sendInitialEvents",
+                "sendInitialEvents is forbidden for list",
+            ),
         ));
     }
     if options.resource_version_match.is_some() && options.resource_version.is_none() && !watch_list
     {
-        return Err(ApiError::invalid_message(
-            "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+        return Err(ApiError::invalid_options(
+            "ListOptions",
+            &FieldError::forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden unless resourceVersion is provided",
+            ),
         ));
     }
     if options.continue_token.is_some()
@@ -209,15 +235,23 @@ pub(super) fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
             .as_deref()
             .is_some_and(|rv| rv != "0")
     {
-        return Err(ApiError::invalid_message(
-            "ListOptions.meta.k8s.io \"\" is invalid: resourceVersion: Forbidden: specifying resource version is not allowed when using continue",
+        return Err(ApiError::invalid_options(
+            "ListOptions",
+            &FieldError::forbidden(
+                "resourceVersion",
+                "specifying resource version is not allowed when using continue",
+            ),
         ));
     }
     if options.resource_version_match.as_deref() == Some("Exact")
         && options.resource_version.as_deref() == Some("0")
     {
-        return Err(ApiError::invalid_message(
-            "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+        return Err(ApiError::invalid_options(
+            "ListOptions",
+            &FieldError::forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+            ),
         ));
     }
     Ok(options)

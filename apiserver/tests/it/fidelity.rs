@@ -97,7 +97,11 @@ async fn t04_optimistic_concurrency() {
     assert_eq!(no_rv.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         no_rv.body["message"],
-        "widgets.example.com \"w\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+        "widgets.example.com \"w\" is invalid: metadata.resourceVersion: Invalid value: 0: must be specified for an update"
+    );
+    assert_eq!(
+        no_rv.body["details"]["causes"][0]["field"],
+        "metadata.resourceVersion"
     );
 }
 
@@ -606,7 +610,8 @@ async fn t01_server_side_apply() {
     );
 }
 
-/// [API-08] T37: a CEL transition rule rejects an update.
+/// [API-08] T37: a CEL transition rule rejects an update, with the field's value as kube-apiserver
+/// 1.36 prints it.
 #[tokio::test]
 async fn t37_cel_transition_rule() {
     let s = server().await;
@@ -616,7 +621,7 @@ async fn t37_cel_transition_rule() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         r.body["message"],
-        "Widget.example.com \"w\" is invalid: spec.id: Invalid value: \"string\": field is immutable"
+        "Widget.example.com \"w\" is invalid: spec.id: Invalid value: \"b\": field is immutable"
     );
 }
 
@@ -679,11 +684,10 @@ async fn discovery_follows_established() {
         widget_crd(),
     )
     .await;
-    assert!(
-        r.body
-            .get("status")
-            .is_none_or(|st| st.get("conditions").is_none()),
-        "T17: no conditions in the create response"
+    assert_eq!(
+        r.body.pointer("/status/conditions"),
+        Some(&Value::Null),
+        "T17: no conditions in the create response (`null`, as kube-apiserver answers)"
     );
     let crd_url = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com";
     let accepted = get_until(&s, crd_url, |r| {
@@ -928,15 +932,18 @@ async fn e33_request_timeout() {
     );
 }
 
-/// [API-20] T17: the CRD create response has no conditions; a watch sees ADDED, then the
-/// names-accepted write, then Established.
+/// [API-20] T17: the CRD create response has no conditions (`conditions: null`, as
+/// kube-apiserver answers); a watch sees ADDED, then the names-accepted write, then Established.
 #[tokio::test]
 async fn t17_crd_condition_sequence() {
     let s = server().await;
     let crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
     let rv = s.engine().resource_version();
     let created = post(&s, crds, widget_crd()).await;
-    assert!(created.body.pointer("/status/conditions").is_none());
+    assert_eq!(
+        created.body.pointer("/status/conditions"),
+        Some(&Value::Null)
+    );
     let events = watch_events(
         &s,
         &format!("{crds}?watch=true&resourceVersion={rv}"),
@@ -1546,5 +1553,207 @@ async fn typed_builtin_lists_and_watch_list_without_resource_version() {
     assert_eq!(
         custom.body["metadata"]["continue"], "",
         "unstructured lists carry it"
+    );
+}
+
+/// [API-13] An unsupported fieldValidation value is kube-apiserver 1.36's 422 on the request's
+/// options kind (CreateOptions for a POST), with the field error as a cause.
+#[tokio::test]
+async fn unsupported_field_validation_names_the_options_kind() {
+    let s = server().await;
+    let r = post(
+        &s,
+        "/api/v1/namespaces/default/configmaps?fieldValidation=Bogus",
+        configmap("c"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.body["reason"], "Invalid");
+    assert_eq!(
+        r.body["message"],
+        r#"CreateOptions.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: "Bogus": supported values: "", "Ignore", "Strict", "Warn""#
+    );
+    assert_eq!(r.body["details"]["group"], "meta.k8s.io");
+    assert_eq!(r.body["details"]["kind"], "CreateOptions");
+    assert_eq!(
+        r.body["details"]["causes"][0]["reason"],
+        "FieldValueNotSupported"
+    );
+}
+
+/// [API-29] A conflict with an Update manager names its apiVersion but no time, and the
+/// details of an apply conflict carry only the causes (kube-apiserver 1.36); managedFields
+/// list Apply entries before Update entries.
+#[tokio::test]
+async fn apply_conflict_with_an_update_manager() {
+    let s = server().await;
+    let url = "/api/v1/namespaces/default/configmaps";
+    let created = post(&s, &format!("{url}?fieldManager=creator"), {
+        let mut c = configmap("c");
+        c["data"] = json!({"a": "1"});
+        c
+    })
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let applied = call(
+        &s,
+        Method::PATCH,
+        &format!("{url}/c?fieldManager=applier"),
+        "application/apply-patch+yaml",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"b": "2"}}),
+    )
+    .await;
+    let operations: Vec<&str> = applied.body["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(operations, ["Apply", "Update"]);
+    let conflict = call(
+        &s,
+        Method::PATCH,
+        &format!("{url}/c?fieldManager=applier"),
+        "application/apply-patch+yaml",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "9"}}),
+    )
+    .await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT);
+    assert_eq!(
+        conflict.body["message"],
+        "Apply failed with 1 conflict: conflict with \"creator\" using v1: .data.a"
+    );
+    assert_eq!(
+        conflict.body["details"],
+        json!({"causes": [{"reason": "FieldManagerConflict", "message": "conflict with \"creator\" using v1", "field": ".data.a"}]})
+    );
+}
+
+/// [API-20] A CRD's conversion defaults to `None`, and the status its controllers write is
+/// owned by `kube-apiserver` (an Update of the status subresource), not by its creator.
+#[tokio::test]
+async fn crd_status_is_owned_by_kube_apiserver() {
+    let s = server().await;
+    install_widgets(&s).await;
+    let crd = get(
+        &s,
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",
+    )
+    .await;
+    assert_eq!(crd.body["spec"]["conversion"], json!({"strategy": "None"}));
+    let entries = crd.body["metadata"]["managedFields"].as_array().unwrap();
+    let status = entries
+        .iter()
+        .find(|e| e["manager"] == "kube-apiserver")
+        .expect("an entry of kube-apiserver");
+    assert_eq!(status["operation"], "Update");
+    assert_eq!(status["subresource"], "status");
+    let owned = &status["fieldsV1"]["f:status"];
+    assert!(owned["f:acceptedNames"].get("f:kind").is_some(), "{owned}");
+    assert!(
+        owned["f:conditions"]
+            .get(r#"k:{"type":"Established"}"#)
+            .is_some(),
+        "{owned}"
+    );
+    assert!(owned["f:conditions"].get(".").is_none(), "{owned}");
+    assert!(
+        entries
+            .iter()
+            .filter(|e| e["manager"] != "kube-apiserver")
+            .all(|e| e["fieldsV1"].get("f:status").is_none()),
+        "the creator owns no status: {entries:?}"
+    );
+}
+
+/// [API-32] A custom resource whose data claims another kind is kube-apiserver's 422 on the
+/// `kind` field, named after the claimed kind.
+#[tokio::test]
+async fn custom_resource_of_another_kind_is_invalid() {
+    let s = server().await;
+    install_widgets(&s).await;
+    let mut gadget = widget("w2", json!({}));
+    gadget["kind"] = json!("Gadget");
+    let r = post(&s, WIDGETS, gadget).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(
+        r.body["message"],
+        r#"Gadget.example.com "w2" is invalid: kind: Invalid value: "Gadget": must be Widget"#
+    );
+    assert_eq!(r.body["details"]["kind"], "Gadget");
+    assert_eq!(r.body["details"]["causes"][0]["field"], "kind");
+}
+
+/// [API-10] E26: a PATCH whose Content-Type is no patch type is refused before any handler,
+/// with kube-apiserver's bare 415 text and empty details.
+#[tokio::test]
+async fn unknown_patch_content_type_is_a_bare_415() {
+    let s = server().await;
+    post(&s, "/api/v1/namespaces/default/configmaps", configmap("c")).await;
+    let r = call(
+        &s,
+        Method::PATCH,
+        "/api/v1/namespaces/default/configmaps/c",
+        "application/x-unknown",
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(r.body["reason"], "UnsupportedMediaType");
+    assert_eq!(r.body["message"], "415: Unsupported Media Type");
+    assert_eq!(r.body["details"], json!({}));
+}
+
+/// [API-22] An unknown propagationPolicy is an error of the request's DeleteOptions, answered
+/// before the object is looked up (a 422 even when it does not exist).
+#[tokio::test]
+async fn unknown_propagation_policy_is_invalid_before_lookup() {
+    let s = server().await;
+    let r = call(
+        &s,
+        Method::DELETE,
+        "/api/v1/namespaces/default/configmaps/missing?propagationPolicy=Sideways",
+        "application/json",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(
+        r.body["message"],
+        r#"DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "Sideways": supported values: "Foreground", "Background", "Orphan", "nil""#
+    );
+    assert_eq!(r.body["details"]["kind"], "DeleteOptions");
+}
+
+/// [API-23] An owner reference without uid is reported at `metadata.ownerReferences.uid` (no
+/// index), as kube-apiserver 1.36 words it.
+#[tokio::test]
+async fn owner_reference_without_uid() {
+    let s = server().await;
+    let mut bad = configmap("bad");
+    bad["metadata"]["ownerReferences"] =
+        json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "a", "uid": ""}]);
+    let r = post(&s, "/api/v1/namespaces/default/configmaps", bad).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(
+        r.body["message"],
+        r#"ConfigMap "bad" is invalid: metadata.ownerReferences.uid: Invalid value: "": must not be empty"#
+    );
+}
+
+/// [API-25] The writer of a generateName owns it, as kube-apiserver's field manager records it.
+#[tokio::test]
+async fn generate_name_is_managed() {
+    let s = server().await;
+    let r = post(
+        &s,
+        "/api/v1/namespaces/default/configmaps?fieldManager=maker",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "gen-"}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(
+        r.body["metadata"]["managedFields"][0]["fieldsV1"],
+        json!({"f:metadata": {"f:generateName": {}}})
     );
 }

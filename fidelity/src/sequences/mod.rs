@@ -11,6 +11,7 @@ mod crd;
 mod crud;
 mod discovery;
 mod events;
+mod kro;
 mod lifecycle;
 mod patch;
 mod watch;
@@ -25,6 +26,7 @@ pub fn all() -> Vec<Sequence> {
     all.extend(lifecycle::sequences());
     all.extend(events::sequences());
     all.extend(discovery::sequences());
+    all.extend(kro::sequences());
     all
 }
 
