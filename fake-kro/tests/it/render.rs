@@ -332,7 +332,8 @@ fn value_constraints_refuse_instances_with_the_api_server_message() {
     instance["spec"]["replicas"] = json!(11);
     assert_eq!(
         render(&rgd, &instance, &BTreeMap::new()).unwrap_err(),
-        "ComplexApp.kro.run \"app\" is invalid: spec.replicas: Invalid value: \"integer\": validation failed"
+        // kube-apiserver 1.36 names a scalar's value in a CEL rule failure (apiserver f007fa9).
+        "ComplexApp.kro.run \"app\" is invalid: spec.replicas: Invalid value: 11: validation failed"
     );
 }
 
