@@ -49,6 +49,11 @@ pub struct Conditions {
     pub created: String,
     pub now: String,
     pub deleting: bool,
+    /// The types whose lastTransitionTime this pass set to `now`, in the order it set them:
+    /// kro's clock is finer than the second its times are stored at, so a transition of this
+    /// pass sorts after an older time of the same second, and after the transitions set before
+    /// it.
+    transitions: Vec<String>,
 }
 
 impl Conditions {
@@ -68,6 +73,7 @@ impl Conditions {
             created,
             now,
             deleting,
+            transitions: Vec::new(),
         };
         for type_ in std::iter::once(set.root).chain(set.dependents.iter().copied()) {
             if conditions.get(type_).is_none() {
@@ -139,6 +145,8 @@ impl Conditions {
                         .cloned()
                         .unwrap_or_else(|| json!(self.now))
                 } else {
+                    self.transitions.retain(|t| t != condition.type_);
+                    self.transitions.push(condition.type_.to_string());
                     json!(self.now)
                 };
                 new["lastTransitionTime"] = time;
@@ -148,6 +156,8 @@ impl Conditions {
                 new["lastTransitionTime"] = json!(if is_builtin {
                     self.created.clone()
                 } else {
+                    self.transitions.retain(|t| t != condition.type_);
+                    self.transitions.push(condition.type_.to_string());
                     self.now.clone()
                 });
                 self.list.push(new);
@@ -159,12 +169,20 @@ impl Conditions {
             }
         }
         let root = self.set.root;
-        // Stable sort: the root last, the others by lastTransitionTime ascending.
+        // Stable sort: the root last, the others by lastTransitionTime ascending (this pass's
+        // transitions after older times of the same second, in the order they were set).
+        let transitions = &self.transitions;
         self.list.sort_by(|a, b| {
             let key = |c: &Value| {
+                let type_ = field(c, "type");
+                let this_pass = field(c, "lastTransitionTime") == self.now;
                 (
-                    field(c, "type") == root,
+                    type_ == root,
                     field(c, "lastTransitionTime").to_string(),
+                    transitions
+                        .iter()
+                        .position(|t| t == type_)
+                        .filter(|_| this_pass),
                 )
             };
             key(a).cmp(&key(b))

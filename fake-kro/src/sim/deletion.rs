@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use kube::ResourceExt;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch};
 use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::children::{self, Children};
 use super::instance::{InstanceContext, Observation};
 use super::status::{StatusParts, write_status};
-use super::{SimError, finalizers_without_kro, lock};
+use super::{SimError, finalizers_without_kro, kro_patch, lock};
 use crate::conditions::{Condition, Conditions};
 use crate::graph::{Graph, IdentityWalk, InstanceState, ResourcesReady, Visit};
 
@@ -122,10 +122,7 @@ async fn remove_finalizer(api: &Api<DynamicObject>, name: &str) -> Result<(), Si
         "resourceVersion": current.resource_version(),
         "finalizers": finalizers_without_kro(&current),
     }});
-    match api
-        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-        .await
-    {
+    match api.patch(name, &kro_patch(), &Patch::Merge(patch)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
         Err(e) => Err(e.into()),

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
@@ -43,6 +43,27 @@ use rgd::{RgdContext, reconcile_rgd, rgd_resource, wait_established};
 
 /// The finalizer kro puts on instances and RGDs.
 pub const FINALIZER: &str = "kro.run/finalizer";
+
+/// The field manager of kro's own writes (RGD finalizer and status, generated CRD, instance
+/// status and finalizer removal): kro names none, and kube-apiserver takes `kro` from its user
+/// agent.
+pub(crate) const KRO_MANAGER: &str = "kro";
+
+/// Patch parameters of a write kro makes in its own name ([`KRO_MANAGER`]).
+pub(crate) fn kro_patch() -> PatchParams {
+    PatchParams {
+        field_manager: Some(KRO_MANAGER.into()),
+        ..PatchParams::default()
+    }
+}
+
+/// Create/replace parameters of a write kro makes in its own name ([`KRO_MANAGER`]).
+pub(crate) fn kro_post() -> PostParams {
+    PostParams {
+        field_manager: Some(KRO_MANAGER.into()),
+        ..PostParams::default()
+    }
+}
 
 /// Errors of one reconcile (retried).
 #[derive(Debug, thiserror::Error)]

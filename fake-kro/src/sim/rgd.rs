@@ -7,14 +7,17 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch};
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use super::instance::{InstanceContext, reconcile_instance};
-use super::{FINALIZER, Shared, SimError, SimOptions, finalizers_without_kro, lock, now};
+use super::{
+    FINALIZER, Shared, SimError, SimOptions, finalizers_without_kro, kro_patch, kro_post, lock, now,
+};
 use crate::catalog::Catalog;
 use crate::check::{CheckOptions, Severity, check};
 use crate::compat::{ALLOW_BREAKING_CHANGES, compare_crds};
@@ -171,7 +174,7 @@ pub(super) async fn reconcile_rgd(
                 .annotations()
                 .get(ALLOW_BREAKING_CHANGES)
                 .is_some_and(|v| v == "true");
-            match install(&ctx, &crd, &name, allow_breaking).await? {
+            match install(&ctx, &crd, &value, allow_breaking).await? {
                 Ok(kind) => Verdict::Accepted { kind },
                 Err(message) => {
                     retry_later = true;
@@ -184,7 +187,7 @@ pub(super) async fn reconcile_rgd(
     if value.get("status") != Some(&status) {
         api.patch_status(
             &name,
-            &PatchParams::default(),
+            &kro_patch(),
             &Patch::Merge(json!({"status": status})),
         )
         .await?;
@@ -212,7 +215,7 @@ async fn set_finalizers(
 ) -> Result<(), SimError> {
     api.patch(
         name,
-        &PatchParams::default(),
+        &kro_patch(),
         &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
     )
     .await?;
@@ -236,13 +239,13 @@ async fn release(
     Ok(Action::await_change())
 }
 
-/// Applies the generated CRD, waits until it is served and starts its instance controller;
+/// Writes the generated CRD, waits until it is served and starts its instance controller;
 /// the kind it serves. An existing CRD is compared first, as kro does (kro.md §7.6): no change
 /// skips the write, breaking changes refuse it with kro's message unless `allow_breaking`.
 async fn install(
     ctx: &RgdContext,
     crd: &Value,
-    rgd_name: &str,
+    rgd: &Value,
     allow_breaking: bool,
 ) -> Result<Result<String, String>, SimError> {
     let crds: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
@@ -266,18 +269,21 @@ async fn install(
             report.summary()
         )));
     }
-    if report.is_none_or(|r| r.has_changes()) {
-        let typed: CustomResourceDefinition =
-            serde_json::from_value(crd.clone()).map_err(|e| SimError::Invalid(e.to_string()))?;
-        crds.patch(
-            &crd_name,
-            &PatchParams::apply("kro.run/resourcegraphdefinition-controller").force(),
-            &Patch::Apply(&typed),
-        )
-        .await?;
+    // As kro: a create when the CRD is absent, a merge patch of the whole CRD when it changed.
+    let typed: CustomResourceDefinition =
+        serde_json::from_value(crd.clone()).map_err(|e| SimError::Invalid(e.to_string()))?;
+    match report {
+        None => {
+            crds.create(&kro_post(), &typed).await?;
+        }
+        Some(report) if report.has_changes() => {
+            crds.patch(&crd_name, &kro_patch(), &Patch::Merge(&typed))
+                .await?;
+        }
+        Some(_) => {}
     }
     wait_established(&crds, &crd_name).await?;
-    start_instances(ctx, &crd_name, crd, rgd_name);
+    start_instances(ctx, &crd_name, crd, rgd);
     Ok(Ok(text(crd, "/spec/names/kind")))
 }
 
@@ -293,6 +299,22 @@ const GRAPH_ACCEPTED: Condition<'static> = Condition {
 /// its topological order and each node's dependencies.
 fn rgd_status(rgd: &Value, mut conditions: Conditions, verdict: &Verdict) -> Value {
     let mut status = json!({});
+    let last_issued = last_issued_revision(rgd);
+    // A graph that builds has a revision: kro issues a new one for a spec it has not compiled
+    // yet (a new generation) and keeps the number otherwise; a rejected spec issues none.
+    let revision = match verdict {
+        Verdict::Invalid(_) => last_issued,
+        Verdict::KindUnready { .. } | Verdict::Accepted { .. } => {
+            if last_issued > 0 && accepted_generation(rgd) == Some(conditions.generation) {
+                last_issued
+            } else {
+                last_issued + 1
+            }
+        }
+    };
+    if revision > 0 {
+        status["lastIssuedRevision"] = json!(revision);
+    }
     match verdict {
         Verdict::Invalid(error) => {
             conditions.set(&Condition {
@@ -320,7 +342,7 @@ fn rgd_status(rgd: &Value, mut conditions: Conditions, verdict: &Verdict) -> Val
                 type_: "GraphRevisionsResolved",
                 status: "True",
                 reason: "Resolved",
-                message: "revision 1 compiled and active",
+                message: &format!("revision {revision} compiled and active"),
             });
             conditions.set(&Condition {
                 type_: "KindReady",
@@ -340,6 +362,23 @@ fn rgd_status(rgd: &Value, mut conditions: Conditions, verdict: &Verdict) -> Val
     }
     status["conditions"] = Value::Array(conditions.list);
     status
+}
+
+/// The RGD's `status.lastIssuedRevision` (0: none issued yet).
+fn last_issued_revision(rgd: &Value) -> i64 {
+    rgd.pointer("/status/lastIssuedRevision")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+}
+
+/// The generation whose graph was last accepted (`GraphAccepted` True), if any.
+fn accepted_generation(rgd: &Value) -> Option<i64> {
+    rgd.pointer("/status/conditions")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|c| c["type"] == "GraphAccepted" && c["status"] == "True")?
+        .get("observedGeneration")
+        .and_then(Value::as_i64)
 }
 
 /// An accepted graph's topological order and each node's dependencies in the RGD status.
@@ -395,8 +434,20 @@ async fn unserved_template(client: &Client, rgd: &Value) -> Option<String> {
         let gvk = GroupVersionKind::gvk(group, version, kind);
         if kube::discovery::pinned_kind(client, &gvk).await.is_err() {
             let id = resource["id"].as_str().unwrap_or_default();
+            // kro's schema resolver (k8s.io/apiserver's discovery resolver) looks the group
+            // version up first, then the kind within it; each says which one it missed.
+            let group_version_served = if group.is_empty() {
+                client.list_core_api_resources(version).await.is_ok()
+            } else {
+                client.list_api_group_resources(api_version).await.is_ok()
+            };
+            let missed = if group_version_served {
+                format!("cannot resolve group version kind \"{group}/{version}, Kind={kind}\"")
+            } else {
+                format!("cannot resolve group version \"{api_version}\"")
+            };
             return Some(format!(
-                "failed to build resource \"{id}\": failed to get schema for resource {id}: schema not found for {api_version}, Kind={kind}"
+                "failed to build resource \"{id}\": failed to get schema for resource {id}: {missed}: schema not found"
             ));
         }
     }
@@ -404,7 +455,49 @@ async fn unserved_template(client: &Client, rgd: &Value) -> Option<String> {
 }
 
 /// Starts the instance controller of an accepted kind, unless it already runs.
-fn start_instances(ctx: &RgdContext, crd_name: &str, crd: &Value, rgd_name: &str) {
+/// The kinds of an RGD's children whose apiVersion and kind are fixed (templates and external
+/// references), once each.
+fn child_kinds(rgd: &Value) -> Vec<GroupVersionKind> {
+    let mut kinds: Vec<GroupVersionKind> = Vec::new();
+    for resource in rgd["spec"]["resources"].as_array().into_iter().flatten() {
+        let object = if resource.get("template").is_some() {
+            &resource["template"]
+        } else {
+            &resource["externalRef"]
+        };
+        let (Some(api_version), Some(kind)) =
+            (object["apiVersion"].as_str(), object["kind"].as_str())
+        else {
+            continue;
+        };
+        if api_version.contains("${") || kind.contains("${") {
+            continue;
+        }
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        if !kinds.contains(&gvk) {
+            kinds.push(gvk);
+        }
+    }
+    kinds
+}
+
+/// The instance a child belongs to, from kro's child labels (kro.md §5.1).
+fn owning_instance(
+    child: &DynamicObject,
+    instances: &ApiResource,
+) -> Option<ObjectRef<DynamicObject>> {
+    let labels = child.labels();
+    let name = labels.get("kro.run/instance-name")?;
+    let reference = ObjectRef::new_with(name, instances.clone());
+    Some(match labels.get("kro.run/instance-namespace") {
+        Some(namespace) => reference.within(namespace),
+        None => reference,
+    })
+}
+
+fn start_instances(ctx: &RgdContext, crd_name: &str, crd: &Value, rgd: &Value) {
+    let rgd_name = rgd["metadata"]["name"].as_str().unwrap_or_default();
     let mut shared = lock(&ctx.shared);
     if shared
         .controllers
@@ -428,8 +521,34 @@ fn start_instances(ctx: &RgdContext, crd_name: &str, crd: &Value, rgd_name: &str
         shared: ctx.shared.clone(),
     });
     let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &resource);
+    let client = ctx.client.clone();
+    let children = child_kinds(rgd);
     let handle = tokio::spawn(async move {
-        Controller::new_with(api, watcher::Config::default(), resource)
+        let mut controller =
+            Controller::new_with(api, watcher::Config::default(), resource.clone());
+        // As kro, a change of a child reconciles its instance at once: one watch per child
+        // kind, of the objects kro labelled for an instance of this kind.
+        let selector = format!(
+            "kro.run/instance-group={},kro.run/instance-kind={}",
+            resource.group, resource.kind
+        );
+        for gvk in children {
+            match kube::discovery::pinned_kind(&client, &gvk).await {
+                Ok((child_resource, _)) => {
+                    let instances = resource.clone();
+                    controller = controller.watches_with(
+                        Api::<DynamicObject>::all_with(client.clone(), &child_resource),
+                        child_resource,
+                        watcher::Config::default().labels(&selector),
+                        move |child| owning_instance(&child, &instances),
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(kind = %gvk.kind, error = %e, "child kind not served; its changes are seen on the periodic requeue only");
+                }
+            }
+        }
+        controller
             .run(
                 reconcile_instance,
                 |_, _, _| Action::requeue(Duration::from_millis(500)),

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use kube::api::{Api, DynamicObject, PostParams};
+use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::Action;
 use serde_json::{Map, Value, json};
 
-use super::SimError;
+use super::{SimError, kro_post};
 use crate::conditions::Conditions;
 use crate::graph::{AuthoredConditions, InstanceState, StatusError};
 
@@ -69,10 +69,7 @@ pub(super) async fn write_status(
             break;
         }
         latest.data["status"] = status.clone();
-        match api
-            .replace_status(name, &PostParams::default(), &latest)
-            .await
-        {
+        match api.replace_status(name, &kro_post(), &latest).await {
             Ok(_) => break,
             Err(kube::Error::Api(e)) if e.code == 404 => return Ok(Action::await_change()),
             Err(kube::Error::Api(e)) if e.code == 409 && attempts < 5 => attempts += 1,
