@@ -222,8 +222,12 @@ pub fn status_schema(
     let mut properties = Map::new();
     let mut types = Vec::new();
     for field in &fields {
-        let parsed = celtype::parse(&field.expression)
-            .map_err(|e| format!("failed to build instance status schema: failed to type-check status expression \"{}\" at path \"{}\": {e}", field.expression, field.display))?;
+        // kro inspects every status expression before it type-checks any: a parse error is
+        // the inspection's, with cel-go's display of it.
+        let parsed = celtype::parse(&field.expression).map_err(|e| {
+            let shown = crate::typecheck::source::parse_errors(&field.expression).unwrap_or(e);
+            format!("failed to build instance status schema: status field \"{}\" expression \"{}\": parse error: {shown}", field.display, field.expression)
+        })?;
         let identifiers = celtype::identifiers(&parsed);
         let unknown: Vec<&String> = identifiers
             .iter()

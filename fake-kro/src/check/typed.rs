@@ -727,6 +727,18 @@ impl Checker<'_> {
             return;
         };
         let env = self.typed_env();
+        // kro inspects (parses) every status expression before it type-checks any.
+        for field in &found {
+            if let Some(shown) = crate::typecheck::source::parse_errors(&field.expression) {
+                self.error("V8", &format!("spec.schema.status.{}", field.path), format!("failed to build instance status schema: status field \"{}\" expression \"{}\": parse error: {shown}", field.path, field.user_expression()));
+                if self.stop() {
+                    return;
+                }
+            }
+        }
+        if self.out.iter().any(|d| d.id == "V8") {
+            return;
+        }
         for field in found {
             if let Err(e) = type_check(&field.expression, &env) {
                 self.error("V8", &format!("spec.schema.status.{}", field.path), format!("failed to build instance status schema: failed to type-check status expression \"{}\" at path \"{}\": {e}", field.user_expression(), field.path));

@@ -110,6 +110,11 @@ fn offset_of_position(source: &str, (line, column): (isize, isize)) -> Option<u3
     u32::try_from(before + column).ok()
 }
 
+/// cel-go's display of an expression's parse errors; `None` when it parses.
+pub fn parse_errors(source: &str) -> Option<String> {
+    parse(source).err().map(|errors| display(source, &errors))
+}
+
 /// cel-go's display of errors: sorted by position, each `ERROR: <input>:L:C: message` with the
 /// source line and a caret under the column, joined by newlines.
 pub fn display(source: &str, errors: &[CelError]) -> String {
