@@ -78,8 +78,8 @@ pub struct Outcome {
 
 impl Outcome {
     /// kro.md §5.4: `state` from the node states; ResourcesReady from the pass's error (node
-    /// errors, else the first pending node, else `cluster mutated` when this pass changed
-    /// the cluster), else from readiness.
+    /// errors, else the nodes waiting for readiness, else the first pending node, else
+    /// `cluster mutated` when this pass changed the cluster), else from readiness.
     pub fn of(pass: &Pass<'_>, mutated: bool) -> Self {
         if let Some(message) = pass.resource_deleting() {
             return Self {
@@ -106,9 +106,23 @@ impl Outcome {
         } else {
             InstanceState::InProgress
         };
+        let waiting: Vec<String> = in_order(pass, |s| match s {
+            NodeState::Waiting(w) => Some(w),
+            _ => None,
+        })
+        .into_iter()
+        .map(|(id, w)| format!("waiting for node \"{id}\": {w}"))
+        .collect();
+        // kro counts a node waiting for readiness among the apply results' errors, and checks
+        // those before unresolved data and before `cluster mutated`.
         let reconcile_error = if !errors.is_empty() {
             let errors: Vec<&str> = errors.iter().map(|(_, e)| e.as_str()).collect();
             Some(errors.join("\n"))
+        } else if !waiting.is_empty() {
+            Some(format!(
+                "apply results contain errors: {}",
+                waiting.join("\n")
+            ))
         } else if let Some(pending) = pass.first_pending() {
             Some(pending.to_string())
         } else if mutated {
@@ -125,21 +139,8 @@ impl Outcome {
                 reason: "AllResourcesReady",
                 message: "all resources are created and ready".into(),
             },
-            None => {
-                let waiting: Vec<String> = in_order(pass, |s| match s {
-                    NodeState::Waiting(w) => Some(w),
-                    _ => None,
-                })
-                .into_iter()
-                .map(|(id, w)| format!("waiting for node \"{id}\": {w}"))
-                .collect();
-                let nodes = if waiting.is_empty() {
-                    "<nil>".to_string()
-                } else {
-                    waiting.join("\n")
-                };
-                ResourcesReady::not_ready(format!("awaiting resource readiness: {nodes}"))
-            }
+            // In progress with no node waiting (a pending node's data is an error above).
+            None => ResourcesReady::not_ready("awaiting resource readiness: <nil>".into()),
         };
         Self {
             state,

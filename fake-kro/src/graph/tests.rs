@@ -139,7 +139,8 @@ fn a_pass_gates_dependents_on_readiness() {
     assert_eq!(outcome.state, InstanceState::InProgress);
     assert_eq!(
         outcome.resources_ready.message,
-        "resource reconciliation failed: waiting for unresolved resource: gvr \"/v1, Resource=services\": node \"svc\": dependent node \"cm\" not ready: readyWhen condition evaluated to false: \"cm.data.?ok.orValue('') == 'yes'\" (waiting for readiness) (data pending)"
+        "resource reconciliation failed: apply results contain errors: waiting for node \"cm\": readyWhen condition evaluated to false: \"cm.data.?ok.orValue('') == 'yes'\" (waiting for readiness)",
+        "kro checks the apply results (cm waiting) before unresolved data (svc)"
     );
     assert_eq!(
         author_status(&rgd(json!([])), &pass.observed_variables()),

@@ -275,17 +275,15 @@ async fn seq3_ready_when() {
     .await;
     let recorder = Recorder::start(seqs.clone(), "s");
     create_seq(&seqs).await;
-    let writes = recorder.settle(2).await;
-    assert_eq!(writes.len(), 2, "{:#}", json!(writes));
+    // kro v0.9.3 (the fake-kro differential, kro-seq3): the pass that creates the ConfigMap
+    // already reports it waiting, as an apply result (before `cluster mutated`), and every
+    // later pass says the same, so there is one write.
+    let writes = recorder.settle(1).await;
+    assert_eq!(writes.len(), 1, "{:#}", json!(writes));
     assert_eq!(writes[0]["state"], "IN_PROGRESS");
     assert_eq!(
         resources_ready(&writes[0]).2,
-        "resource reconciliation failed: cluster mutated"
-    );
-    assert_eq!(writes[1]["state"], "IN_PROGRESS");
-    assert_eq!(
-        resources_ready(&writes[1]).2,
-        "awaiting resource readiness: waiting for node \"cm\": readyWhen condition evaluated to false: \"cm.data.?ok.orValue('') == 'yes'\" (waiting for readiness)"
+        "resource reconciliation failed: apply results contain errors: waiting for node \"cm\": readyWhen condition evaluated to false: \"cm.data.?ok.orValue('') == 'yes'\" (waiting for readiness)"
     );
     let cms = default_api(&client, "", "ConfigMap", "configmaps");
     cms.patch(

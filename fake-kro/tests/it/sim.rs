@@ -127,7 +127,9 @@ async fn scripts_and_suspension() {
             c["message"]
                 .as_str()
                 .unwrap_or_default()
-                .starts_with("resource reconciliation failed: waiting for unresolved resource")
+                // kro reports the node waiting for readiness (an apply result) before the
+                // service's unresolved data.
+                .starts_with("resource reconciliation failed: apply results contain errors: waiting for node \"deployment\"")
         })
     })
     .await;
