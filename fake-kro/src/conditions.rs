@@ -342,4 +342,59 @@ mod tests {
         });
         assert_eq!(c.get("GraphResolved").unwrap()["lastTransitionTime"], first);
     }
+
+    /// [KRO-SIM-COND] transitions of one pass sort in the order they were set, after the
+    /// conditions still at the creation time, even within the same second (kro's clock is finer
+    /// than the stored second): an accepted RGD lists GraphAccepted first, a rejected one last.
+    #[test]
+    fn transitions_of_one_pass_sort_in_the_order_set() {
+        let same_second = "2026-01-01T00:00:00Z".to_string();
+        let rgd = |statuses: &[(&str, &str)]| {
+            let mut c = Conditions::new(
+                RGD,
+                Vec::new(),
+                1,
+                same_second.clone(),
+                same_second.clone(),
+                false,
+            );
+            for (type_, status) in statuses {
+                c.set(&Condition {
+                    type_,
+                    status,
+                    reason: "R",
+                    message: "m",
+                });
+            }
+            c.list
+                .iter()
+                .map(|c| field(c, "type").to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            rgd(&[
+                ("GraphAccepted", "True"),
+                ("GraphRevisionsResolved", "True"),
+                ("KindReady", "True"),
+                ("ControllerReady", "True"),
+            ]),
+            [
+                "GraphAccepted",
+                "GraphRevisionsResolved",
+                "KindReady",
+                "ControllerReady",
+                "Ready"
+            ]
+        );
+        assert_eq!(
+            rgd(&[("GraphAccepted", "False")]),
+            [
+                "GraphRevisionsResolved",
+                "KindReady",
+                "ControllerReady",
+                "GraphAccepted",
+                "Ready"
+            ]
+        );
+    }
 }

@@ -419,19 +419,25 @@ async fn cluster_catalog(client: &Client) -> Catalog {
     catalog
 }
 
+/// The kind of a template or external reference whose apiVersion and kind are fixed (no
+/// `${…}`).
+fn fixed_kind(object: &Value) -> Option<GroupVersionKind> {
+    let api_version = object["apiVersion"].as_str()?;
+    let kind = object["kind"].as_str()?;
+    if api_version.contains("${") || kind.contains("${") {
+        return None;
+    }
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    Some(GroupVersionKind::gvk(group, version, kind))
+}
+
 async fn unserved_template(client: &Client, rgd: &Value) -> Option<String> {
     for resource in rgd["spec"]["resources"].as_array().into_iter().flatten() {
-        let template = &resource["template"];
-        let (Some(api_version), Some(kind)) =
-            (template["apiVersion"].as_str(), template["kind"].as_str())
-        else {
+        let Some(gvk) = fixed_kind(&resource["template"]) else {
             continue;
         };
-        if api_version.contains("${") || kind.contains("${") {
-            continue;
-        }
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let (group, version, kind) = (gvk.group.as_str(), gvk.version.as_str(), &gvk.kind);
+        let api_version = gvk.api_version();
         if kube::discovery::pinned_kind(client, &gvk).await.is_err() {
             let id = resource["id"].as_str().unwrap_or_default();
             // kro's schema resolver (k8s.io/apiserver's discovery resolver) looks the group
@@ -439,7 +445,7 @@ async fn unserved_template(client: &Client, rgd: &Value) -> Option<String> {
             let group_version_served = if group.is_empty() {
                 client.list_core_api_resources(version).await.is_ok()
             } else {
-                client.list_api_group_resources(api_version).await.is_ok()
+                client.list_api_group_resources(&api_version).await.is_ok()
             };
             let missed = if group_version_served {
                 format!("cannot resolve group version kind \"{group}/{version}, Kind={kind}\"")
@@ -454,7 +460,6 @@ async fn unserved_template(client: &Client, rgd: &Value) -> Option<String> {
     None
 }
 
-/// Starts the instance controller of an accepted kind, unless it already runs.
 /// The kinds of an RGD's children whose apiVersion and kind are fixed (templates and external
 /// references), once each.
 fn child_kinds(rgd: &Value) -> Vec<GroupVersionKind> {
@@ -465,16 +470,9 @@ fn child_kinds(rgd: &Value) -> Vec<GroupVersionKind> {
         } else {
             &resource["externalRef"]
         };
-        let (Some(api_version), Some(kind)) =
-            (object["apiVersion"].as_str(), object["kind"].as_str())
-        else {
+        let Some(gvk) = fixed_kind(object) else {
             continue;
         };
-        if api_version.contains("${") || kind.contains("${") {
-            continue;
-        }
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-        let gvk = GroupVersionKind::gvk(group, version, kind);
         if !kinds.contains(&gvk) {
             kinds.push(gvk);
         }
@@ -496,6 +494,7 @@ fn owning_instance(
     })
 }
 
+/// Starts the instance controller of an accepted kind, unless it already runs.
 fn start_instances(ctx: &RgdContext, crd_name: &str, crd: &Value, rgd: &Value) {
     let rgd_name = rgd["metadata"]["name"].as_str().unwrap_or_default();
     let mut shared = lock(&ctx.shared);
@@ -558,4 +557,53 @@ fn start_instances(ctx: &RgdContext, crd_name: &str, crd: &Value, rgd: &Value) {
             .await;
     });
     shared.controllers.insert(crd_name.to_string(), handle);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_of(rgd: &Value, verdict: &Verdict) -> Value {
+        let conditions = Conditions::of(conditions::RGD, rgd, "2026-01-01T00:00:05Z".into());
+        rgd_status(rgd, conditions, verdict)
+    }
+
+    /// kro issues a revision per accepted generation and keeps its number otherwise; a rejected
+    /// spec issues none.
+    #[test]
+    fn last_issued_revision_follows_accepted_generations() {
+        let accepted = Verdict::Accepted {
+            kind: "Demo".into(),
+        };
+        let mut rgd = json!({"metadata": {"name": "demo.kro.run", "generation": 1,
+            "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"schema": {"apiVersion": "v1alpha1", "kind": "Demo"}, "resources": []}});
+        let first = status_of(&rgd, &accepted);
+        assert_eq!(first["lastIssuedRevision"], 1);
+        rgd["status"] = first;
+        assert_eq!(
+            status_of(&rgd, &accepted)["lastIssuedRevision"],
+            1,
+            "same generation"
+        );
+        rgd["metadata"]["generation"] = json!(2);
+        let rejected = status_of(&rgd, &Verdict::Invalid("bad".into()));
+        assert_eq!(
+            rejected["lastIssuedRevision"], 1,
+            "a rejected spec issues none"
+        );
+        let second = status_of(&rgd, &accepted);
+        assert_eq!(second["lastIssuedRevision"], 2);
+        let resolved = second["conditions"]
+            .as_array()
+            .and_then(|all| all.iter().find(|c| c["type"] == "GraphRevisionsResolved"))
+            .map(|c| c["message"].clone());
+        assert_eq!(resolved, Some(json!("revision 2 compiled and active")));
+        let fresh = json!({"metadata": {"name": "x", "generation": 1}});
+        assert!(
+            status_of(&fresh, &Verdict::Invalid("bad".into()))
+                .get("lastIssuedRevision")
+                .is_none()
+        );
+    }
 }
