@@ -19,8 +19,7 @@ use serde_json::{Map, Value, json};
 
 use crate::ctx::{WATCH_WAIT, Watch};
 use crate::known::{
-    KRO_CEL_PARSE, KRO_CHECK_OFFLINE, KRO_CRD_WRITE, KRO_DEPLOYMENT_CONTROLLER, KRO_FIELD_MANAGER,
-    KRO_LAST_ISSUED_REVISION, KRO_READYWHEN_FIRST_PASS, KRO_RGD_CONDITION_ORDER, KRO_UNKNOWN_KIND,
+    KRO_CHECK_OFFLINE, KRO_CONDITION_ORDER_RACE, KRO_CRD_WRITE, KRO_DEPLOYMENT_CONTROLLER,
 };
 use crate::{Area, Ctx, Explain, FidelityError, Req, Sequence, Side, kro_sequence};
 
@@ -287,11 +286,7 @@ async fn eks_ack(c: &mut Ctx) -> Result<(), FidelityError> {
                 },
                 done: ready,
             }),
-            explains: &[
-                (WRITES, "/write 2/conditions/Ready/message", KRO_READYWHEN_FIRST_PASS),
-                (WRITES, "/write 2/conditions/ResourcesReady/message", KRO_READYWHEN_FIRST_PASS),
-                (WRITES, "/write 3", KRO_READYWHEN_FIRST_PASS),
-            ],
+            explains: &[],
         },
     )
     .await
@@ -378,15 +373,7 @@ fn rejected_case(
 
 /// A child of a kind no API serves: kro rejects the RGD.
 async fn broken(c: &mut Ctx) -> Result<(), FidelityError> {
-    let explains = &[
-        (
-            RGD,
-            "/status/conditions/GraphAccepted/message",
-            KRO_UNKNOWN_KIND,
-        ),
-        (RGD, "/status/conditions/Ready/message", KRO_UNKNOWN_KIND),
-        (VERDICT, "/accepted", KRO_CHECK_OFFLINE),
-    ];
+    let explains = &[(VERDICT, "/accepted", KRO_CHECK_OFFLINE)];
     let source = Source::Fixture("other/demo-control-plane-broken.yaml");
     lifecycle(c, rejected_case(source, explains)).await
 }
@@ -451,19 +438,7 @@ async fn seq3(c: &mut Ctx) -> Result<(), FidelityError> {
                 patch: || json!({"data": {"ok": "yes"}}),
                 done: |status| condition(status, "ResourcesReady")["status"] == "True",
             }),
-            explains: &[
-                (
-                    WRITES,
-                    "/write 1/conditions/Ready/message",
-                    KRO_READYWHEN_FIRST_PASS,
-                ),
-                (
-                    WRITES,
-                    "/write 1/conditions/ResourcesReady/message",
-                    KRO_READYWHEN_FIRST_PASS,
-                ),
-                (WRITES, "/write 2", KRO_READYWHEN_FIRST_PASS),
-            ],
+            explains: &[],
         },
     )
     .await
@@ -476,15 +451,7 @@ async fn invalid_cel(c: &mut Ctx) -> Result<(), FidelityError> {
         rgd["spec"]["schema"]["status"]["name"] = json!("${cm.metadata.name +}");
         rgd
     });
-    let explains = &[
-        (
-            RGD,
-            "/status/conditions/GraphAccepted/message",
-            KRO_CEL_PARSE,
-        ),
-        (RGD, "/status/conditions/Ready/message", KRO_CEL_PARSE),
-    ];
-    lifecycle(c, rejected_case(source, explains)).await
+    lifecycle(c, rejected_case(source, &[])).await
 }
 
 /// A template field of the wrong type: an integer expression for a ConfigMap's string data.
@@ -759,9 +726,9 @@ async fn status_writes(c: &mut Ctx, case: &Case, watch: &mut Watch, last: &mut O
     c.record(WRITES, Value::Object(writes), case.explains(WRITES));
 }
 
-/// How long a driven instance may take to reach its state: fake-kro re-reads the children of a
-/// ready instance only every ten requeue intervals (30 s; it does not watch children, kro does).
-/// A bound on a failure, never waited out when the state comes.
+/// How long a driven instance may take to reach its state: both controllers watch the children's
+/// kinds and react at once; the periodic requeue of a ready instance (30 s in fake-kro) is the
+/// fallback. A bound on a failure, never waited out when the state comes.
 const DRIVEN_WAIT: Duration = Duration::from_secs(40);
 
 /// Reads the instance's status from `watch` until `done` holds and records that status. Only
@@ -826,10 +793,7 @@ async fn deletion(
     c.record(
         "delete the instance",
         json!({"status": deleted.status, "metadata": metadata}),
-        vec![Explain::new(
-            "/metadata/managers/*/manager",
-            KRO_FIELD_MANAGER,
-        )],
+        Vec::new(),
     );
     let mut states: Vec<Value> = Vec::new();
     let deadline = tokio::time::Instant::now() + WATCH_WAIT;
@@ -907,16 +871,8 @@ async fn lifecycle(c: &mut Ctx, case: Case) -> Result<(), FidelityError> {
         .await?;
     let decided = decided_rgd(c, &format!("{rgds}/{rgd_name}")).await?;
     let mut explains = case.explains(RGD);
-    explains.push(Explain::new(
-        "/metadata/managers/*/manager",
-        KRO_FIELD_MANAGER,
-    ));
-    explains.push(Explain::new("/conditions order", KRO_RGD_CONDITION_ORDER));
     if case.spec.is_some() {
-        explains.push(Explain::new(
-            "/status/lastIssuedRevision",
-            KRO_LAST_ISSUED_REVISION,
-        ));
+        explains.push(Explain::new("/conditions order", KRO_CONDITION_ORDER_RACE));
     }
     c.record(RGD, rgd_view(&decided.body), explains);
     let verdict = verdict(c, &rgd, &crds, &decided.body);
@@ -968,11 +924,7 @@ async fn lifecycle(c: &mut Ctx, case: Case) -> Result<(), FidelityError> {
     let mut last = None;
     status_writes(c, &case, &mut watch, &mut last).await;
     let current = c.send(&Req::get(&instance_path)).await?;
-    c.record(
-        "instance metadata",
-        metadata_of(&current.body),
-        vec![Explain::new("/managers/*/manager", KRO_FIELD_MANAGER)],
-    );
+    c.record("instance metadata", metadata_of(&current.body), Vec::new());
     for child in case.children {
         let reply = c.send(&Req::get(child.path(c))).await?;
         let value = if reply.status == 200 {
