@@ -282,6 +282,22 @@ pub async fn instrumented<E>(
     outcome
 }
 
+/// A failed reconcile of `cluster`: logged, retried after `backoff`.
+pub fn retry_after(
+    cluster: &crate::cluster::Cluster,
+    error: &dyn std::fmt::Display,
+    backoff: std::time::Duration,
+) -> kube::runtime::controller::Action {
+    use kube::ResourceExt;
+    tracing::warn!(
+        %error,
+        namespace = cluster.namespace().unwrap_or_default(),
+        cluster = cluster.name_any(),
+        "reconcile failed"
+    );
+    kube::runtime::controller::Action::requeue(backoff)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

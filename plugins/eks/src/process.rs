@@ -3,8 +3,53 @@
 //! namespace, and the shutdown signal (SIGTERM or Ctrl-C).
 
 use std::path::Path;
+use std::process::ExitCode;
 
 use crate::lease::Election;
+
+/// A plugin command's `main`: the parsed flags (`--help`/`--version` print and succeed, a bad
+/// flag prints clap's message naming it and exits 1), their checked settings (a message naming
+/// the flag, exit 1), the `--enable-http2` notice, logging, then `run`; its error is printed
+/// after the command's name and exits 1.
+pub fn main<F, S>(
+    name: &str,
+    flags: Result<F, clap::Error>,
+    settings: impl FnOnce(&F) -> Result<S, String>,
+    enable_http2: impl FnOnce(&S) -> bool,
+    run: impl FnOnce(S) -> Result<(), String>,
+) -> ExitCode {
+    let flags = match flags {
+        Ok(flags) => flags,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let settings = match settings(&flags) {
+        Ok(settings) => settings,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if enable_http2(&settings) {
+        eprintln!(
+            "--enable-http2: this build serves metrics over HTTP/1.1 only; the flag has no effect"
+        );
+    }
+    init_tracing();
+    match run(settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{name}: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// Structured logs on stderr, level from `RUST_LOG` (default `info`).
 pub fn init_tracing() {

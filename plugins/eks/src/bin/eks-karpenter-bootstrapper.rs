@@ -16,42 +16,17 @@ use kany8s_eks::metrics::Metrics;
 use kany8s_eks::process;
 
 fn main() -> ExitCode {
-    let flags = match Flags::parse_args(std::env::args_os()) {
-        Ok(flags) => flags,
-        Err(error) if !error.use_stderr() => {
-            // --help and --version.
-            let _ = error.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(error) => {
-            let _ = error.print();
-            return ExitCode::FAILURE;
-        }
-    };
-    let settings = match flags.settings() {
-        Ok(settings) => settings,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if settings.enable_http2 {
-        eprintln!(
-            "--enable-http2: this build serves metrics over HTTP/1.1 only; the flag has no effect"
-        );
-    }
-    process::init_tracing();
-    match run(settings) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("{BOOTSTRAPPER}: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    process::main(
+        BOOTSTRAPPER,
+        Flags::parse_args(std::env::args_os()),
+        Flags::settings,
+        |s: &Settings| s.process.enable_http2,
+        run,
+    )
 }
 
 fn run(settings: Settings) -> Result<(), String> {
-    let election = process::election(settings.leader_elect, LEASE_NAME, BOOTSTRAPPER)?;
+    let election = process::election(settings.process.leader_elect, LEASE_NAME, BOOTSTRAPPER)?;
     let metrics = Arc::new(Metrics::new(
         BOOTSTRAPPER,
         1,
@@ -62,10 +37,10 @@ fn run(settings: Settings) -> Result<(), String> {
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
     let outcome = runtime.block_on(async move {
-        let client = process::client(settings.kubeconfig.as_deref()).await?;
+        let client = process::client(settings.process.kubeconfig.as_deref()).await?;
         let ec2 = Ec2::default_chain(settings.aws_endpoint_url.clone()).await;
         let options = Options {
-            namespace: settings.watch_namespace.clone(),
+            namespace: settings.process.watch_namespace.clone(),
             timing: settings.timing,
             chart_version: settings.chart_version.clone(),
             instance: std::env::var("POD_NAME").ok(),
@@ -76,8 +51,8 @@ fn run(settings: Settings) -> Result<(), String> {
             name: BOOTSTRAPPER,
             metrics,
             election,
-            health_address: settings.health_address,
-            metrics_address: settings.metrics_address,
+            health_address: settings.process.health_address,
+            metrics_address: settings.process.metrics_address,
         };
         let bootstrapper = run_bootstrapper(client.clone(), options, ec2);
         manager::serve(

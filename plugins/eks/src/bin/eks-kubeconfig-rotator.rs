@@ -15,38 +15,9 @@ use kany8s_eks::rotator::run::Options;
 use kany8s_eks::token::TokenSource;
 
 fn main() -> ExitCode {
-    let flags = match Flags::parse_args(std::env::args_os()) {
-        Ok(flags) => flags,
-        Err(error) if !error.use_stderr() => {
-            // --help and --version.
-            let _ = error.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(error) => {
-            let _ = error.print();
-            return ExitCode::FAILURE;
-        }
-    };
-    let settings = match flags.settings() {
-        Ok(settings) => settings,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if flags.process.enable_http2 {
-        eprintln!(
-            "--enable-http2: this build serves metrics over HTTP/1.1 only; the flag has no effect"
-        );
-    }
-    process::init_tracing();
-    match run(settings) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("eks-kubeconfig-rotator: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    let flags = Flags::parse_args(std::env::args_os());
+    let http2 = flags.as_ref().is_ok_and(|f| f.process.enable_http2);
+    process::main(ROTATOR, flags, Flags::settings, |_| http2, run)
 }
 
 fn run(settings: Settings) -> Result<(), String> {

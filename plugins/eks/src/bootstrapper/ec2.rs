@@ -1,9 +1,9 @@
 //! The bootstrapper's EC2 calls, with the AWS SDK for Rust ([KB-03], [KB-06], [KB-07]):
-//! DescribeSubnets / DescribeRouteTables / DescribeVpcs for the subnet facts, DescribeInstances
-//! + TerminateInstances (batches of 50, up to 3 attempts) and DescribeNetworkInterfaces +
+//! DescribeSubnets, DescribeRouteTables and DescribeVpcs for the subnet facts; DescribeInstances
+//! and TerminateInstances (batches of 50, up to 3 attempts), DescribeNetworkInterfaces and
 //! DeleteNetworkInterface for the cleanup. Credentials come from the SDK's default chain; the
-//! endpoint is the SDK's unless `--aws-endpoint-url` names one (an emulator on loopback in
-//! the tests). What the facts mean is decided by the pure [`verdict`].
+//! endpoint is the SDK's unless `--aws-endpoint-url` names one (an emulator on loopback in the
+//! tests). What the facts mean is decided by the pure [`verdict`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -4,13 +4,11 @@
 //! own `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL` or the regional endpoint). Durations use Go syntax; a parse error names the flag and the
 //! process exits with code 1.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 
-use crate::flags::{ProcessFlags, parse_go_duration};
+use crate::flags::{ProcessFlags, ProcessSettings, parse_go_duration};
 
 /// The lease of the bootstrapper's leader election ([KB-01]).
 pub const LEASE_NAME: &str = "8b9ae7d0.cluster.x-k8s.io";
@@ -58,12 +56,7 @@ impl Default for Timing {
 /// The flags checked.
 #[derive(Debug)]
 pub struct Settings {
-    pub metrics_address: Option<SocketAddr>,
-    pub health_address: Option<SocketAddr>,
-    pub leader_elect: bool,
-    pub watch_namespace: Option<String>,
-    pub kubeconfig: Option<PathBuf>,
-    pub enable_http2: bool,
+    pub process: ProcessSettings,
     pub timing: Timing,
     /// The chart tag of [KB-05] (the default filled in).
     pub chart_version: String,
@@ -102,12 +95,7 @@ impl Flags {
             ));
         }
         Ok(Settings {
-            metrics_address: process.metrics_address,
-            health_address: process.health_address,
-            leader_elect: process.leader_elect,
-            watch_namespace: process.watch_namespace,
-            kubeconfig: process.kubeconfig,
-            enable_http2: process.enable_http2,
+            process,
             timing: Timing {
                 failure_backoff: self.failure_backoff,
                 steady_state: self.steady_state_requeue,
@@ -138,13 +126,13 @@ mod tests {
         assert_eq!(settings.timing.failure_backoff, Duration::from_secs(30));
         assert_eq!(settings.timing.steady_state, Duration::from_secs(600));
         assert_eq!(settings.chart_version, "1.0.8");
-        assert!(!settings.leader_elect);
-        assert_eq!(settings.metrics_address, None);
+        assert!(!settings.process.leader_elect);
+        assert_eq!(settings.process.metrics_address, None);
         assert_eq!(
-            settings.health_address,
+            settings.process.health_address,
             Some("0.0.0.0:8081".parse().unwrap())
         );
-        assert_eq!(settings.watch_namespace, None);
+        assert_eq!(settings.process.watch_namespace, None);
         assert_eq!(LEASE_NAME, "8b9ae7d0.cluster.x-k8s.io");
     }
 
@@ -162,7 +150,7 @@ mod tests {
         .unwrap()
         .settings()
         .unwrap();
-        assert!(settings.leader_elect);
+        assert!(settings.process.leader_elect);
         assert_eq!(settings.timing.failure_backoff, Duration::from_secs(90));
         assert_eq!(settings.timing.steady_state, Duration::from_secs(3600));
         assert_eq!(settings.chart_version, "1.1.0");
@@ -170,7 +158,10 @@ mod tests {
             settings.aws_endpoint_url.as_deref(),
             Some("http://127.0.0.1:5000")
         );
-        assert_eq!(settings.watch_namespace.as_deref(), Some("tenant-a"));
+        assert_eq!(
+            settings.process.watch_namespace.as_deref(),
+            Some("tenant-a")
+        );
         for (flag, value) in [
             ("--failure-backoff", "soon"),
             ("--steady-state-requeue", "10"),

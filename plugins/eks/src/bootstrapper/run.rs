@@ -188,13 +188,7 @@ async fn instrumented(cluster: Arc<Cluster>, ctx: Arc<Context>) -> Result<Action
 }
 
 fn retry_later(cluster: Arc<Cluster>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(
-        %error,
-        namespace = cluster.namespace().unwrap_or_default(),
-        cluster = cluster.name_any(),
-        "reconcile failed"
-    );
-    Action::requeue(ctx.timing.failure_backoff)
+    crate::metrics::retry_after(&cluster, error, ctx.timing.failure_backoff)
 }
 
 /// Runs the bootstrapper until the future is dropped.

@@ -140,13 +140,7 @@ async fn instrumented(cluster: Arc<Cluster>, ctx: Arc<Context>) -> Result<Action
 }
 
 fn retry_later(cluster: Arc<Cluster>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(
-        %error,
-        namespace = cluster.namespace().unwrap_or_default(),
-        cluster = cluster.name_any(),
-        "reconcile failed"
-    );
-    Action::requeue(ctx.policy.with_defaults().failure_backoff)
+    crate::metrics::retry_after(&cluster, error, ctx.policy.with_defaults().failure_backoff)
 }
 
 /// Runs the rotator until the future is dropped.

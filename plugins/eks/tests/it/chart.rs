@@ -484,7 +484,7 @@ fn kb01_bootstrapper_chart_arguments_image_credentials() {
             .map(|f| f.settings())
             .unwrap_or_else(|e| panic!("{argv:?}: {e}"))
             .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
-        assert!(settings.leader_elect, "{argv:?}");
+        assert!(settings.process.leader_elect, "{argv:?}");
     }
     let defaults = container(&render_chart(&helm, BOOTSTRAPPER_CHART, &[]));
     assert_eq!(

@@ -78,11 +78,14 @@ async fn kb03_subnet_validation_against_moto() {
             .contains("do not exist")
     );
 
-    let isolated = ec2.subnets(REGION, &[net.isolated.clone()]).await.unwrap();
+    let isolated = ec2
+        .subnets(REGION, std::slice::from_ref(&net.isolated))
+        .await
+        .unwrap();
     assert_eq!(isolated.subnets[0].default_route, DefaultRoute::None);
     let warned = verdict(&isolated, None);
     assert_eq!(warned.error, None);
-    assert_eq!(warned.without_nat, [net.isolated.clone()]);
+    assert_eq!(warned.without_nat, std::slice::from_ref(&net.isolated));
     assert_eq!(warned.zones, 1);
 }
 
