@@ -209,14 +209,7 @@ pub struct AckFacts {
 
 impl AckFacts {
     pub fn from_object(object: &DynamicObject) -> Self {
-        let text = |pointer: &str| {
-            object
-                .data
-                .pointer(pointer)
-                .and_then(Value::as_str)
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default()
-        };
+        let text = |pointer: &str| crate::ack::text_at(object, pointer);
         Self {
             cluster: AckCluster::from_object(object),
             status: text("/status/status"),
