@@ -5,12 +5,23 @@ CARGO ?= cargo
 SCENARIOS := kro-reflection kro-infra-reflection kro-infra-cluster-identity kro-reflection-multi-rgd topology pause-quiet capd-kubeadm eks-rotator
 TARGET ?= embedded
 
-.PHONY: upstream dev test fidelity lint crds fmt bench-apiserver bench-scale bench-chaos release-manifests test-acceptance $(addprefix test-acceptance-,$(SCENARIOS)) kind-up kind-down kind-capd-kubeadm
+.PHONY: upstream moto dev test fidelity lint crds fmt bench-apiserver bench-scale bench-chaos release-manifests test-acceptance $(addprefix test-acceptance-,$(SCENARIOS)) kind-up kind-down kind-capd-kubeadm
 
 ## upstream: build the upstream target's programs (kube-apiserver, etcd, kro, Cluster API, helm)
 ## from Go modules into .upstream/bin; a no-op when they are up to date (upstream/build.sh).
 upstream:
 	@upstream/build.sh
+
+## moto: the AWS API emulator of the eks-karpenter-bootstrapper's EC2 tests (moto in server
+## mode, versions pinned in plugins/eks/tests/moto-requirements.txt) in a project-local venv,
+## .tools/moto; reinstalled only when the requirements change. The tests start
+## `.tools/moto/bin/moto_server` on a free loopback port themselves (docs/eks/README.md).
+MOTO_REQUIREMENTS := plugins/eks/tests/moto-requirements.txt
+moto: .tools/moto/.installed
+.tools/moto/.installed: $(MOTO_REQUIREMENTS)
+	python3 -m venv .tools/moto
+	.tools/moto/bin/python -m pip install --quiet --disable-pip-version-check -r $(MOTO_REQUIREMENTS)
+	touch $@
 
 ## dev: the local sandbox; TARGET=embedded (default: embedded API server + fake-kro + simulated
 ## Cluster API + kany8s) or TARGET=upstream (real etcd, kube-apiserver, kro, Cluster API).
@@ -19,7 +30,7 @@ dev:
 
 ## test: every test of the workspace: the embedded tests and every scenario on the upstream
 ## target (whose programs `make upstream` builds first; without Go it stops and says so).
-test: upstream
+test: upstream moto
 	$(CARGO) test --workspace --locked
 
 ## fidelity: the differential suite: the embedded API server against the real kube-apiserver

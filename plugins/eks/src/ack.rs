@@ -36,16 +36,19 @@ pub struct AckCluster {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// The trimmed string at `pointer` in an untyped object; empty when absent or not a string.
+pub fn text_at(object: &DynamicObject, pointer: &str) -> String {
+    object
+        .data
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
 impl AckCluster {
     pub fn from_object(object: &DynamicObject) -> Self {
-        let text = |pointer: &str| {
-            object
-                .data
-                .pointer(pointer)
-                .and_then(Value::as_str)
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default()
-        };
+        let text = |pointer: &str| text_at(object, pointer);
         Self {
             namespace: object.metadata.namespace.clone().unwrap_or_default(),
             name: object.metadata.name.clone().unwrap_or_default(),

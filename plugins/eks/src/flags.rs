@@ -1,6 +1,7 @@
-//! The rotator's command line ([ROT-01]): controller-runtime's flag names and defaults, Go
-//! duration syntax (`90s`, `5m`, `1h30m`), and `--kubeconfig`. Any parse error is a message
-//! naming the flag and exit code 1.
+//! The plugins' command lines ([ROT-01], [KB-01]): the process flags both share
+//! ([`ProcessFlags`]: controller-runtime's names and defaults, `--kubeconfig`), the rotator's
+//! [`Flags`], and Go duration syntax (`90s`, `5m`, `1h30m`). Any parse error is a message naming
+//! the flag and exit code 1. The bootstrapper's flags are in [`crate::bootstrapper::flags`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,20 +14,17 @@ use crate::schedule::Policy;
 /// The lease of the rotator's leader election ([ROT-01]).
 pub const LEASE_NAME: &str = "f6b95f95.cluster.x-k8s.io";
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "eks-kubeconfig-rotator",
-    version,
-    about = "Keeps <cluster>-kubeconfig Secrets with short-lived EKS tokens for opted-in Cluster API Clusters"
-)]
-pub struct Flags {
+/// The process flags both plugins share ([ROT-01], [KB-01]): controller-runtime's names and
+/// defaults, and `--kubeconfig`.
+#[derive(Debug, clap::Args)]
+pub struct ProcessFlags {
     /// Metrics address (`:8443`, `127.0.0.1:9090`); `0` disables.
     #[arg(long, default_value = "0")]
     pub metrics_bind_address: String,
     /// Health probe address (`/healthz`, `/readyz`); `0` disables.
     #[arg(long, default_value = ":8081")]
     pub health_probe_bind_address: String,
-    /// Reconcile only while holding the Lease `f6b95f95.cluster.x-k8s.io`.
+    /// Reconcile only while holding the plugin's Lease.
     #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub leader_elect: bool,
     /// Serve metrics over HTTPS with TokenReview/SubjectAccessReview (not built: pass false).
@@ -39,6 +37,53 @@ pub struct Flags {
     /// Only watch this namespace (empty: all).
     #[arg(long, default_value = "")]
     pub watch_namespace: String,
+    /// Kubeconfig file (default: $KUBECONFIG, then in-cluster).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// The process flags checked ([`ProcessFlags::settings`]).
+#[derive(Debug)]
+pub struct ProcessSettings {
+    pub metrics_address: Option<SocketAddr>,
+    pub health_address: Option<SocketAddr>,
+    pub leader_elect: bool,
+    pub watch_namespace: Option<String>,
+    pub kubeconfig: Option<PathBuf>,
+    pub enable_http2: bool,
+}
+
+impl ProcessFlags {
+    /// Checks the values clap cannot: addresses and the secure-metrics limitation.
+    pub fn settings(&self) -> Result<ProcessSettings, String> {
+        let metrics_address = parse_address("metrics-bind-address", &self.metrics_bind_address)?;
+        if metrics_address.is_some() && self.metrics_secure {
+            return Err("--metrics-secure: HTTPS metrics with TokenReview authentication are not built yet; pass --metrics-secure=false to serve /metrics over HTTP".into());
+        }
+        Ok(ProcessSettings {
+            metrics_address,
+            health_address: parse_address(
+                "health-probe-bind-address",
+                &self.health_probe_bind_address,
+            )?,
+            leader_elect: self.leader_elect,
+            watch_namespace: Some(self.watch_namespace.trim().to_string())
+                .filter(|n| !n.is_empty()),
+            kubeconfig: self.kubeconfig.clone(),
+            enable_http2: self.enable_http2,
+        })
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "eks-kubeconfig-rotator",
+    version,
+    about = "Keeps <cluster>-kubeconfig Secrets with short-lived EKS tokens for opted-in Cluster API Clusters"
+)]
+pub struct Flags {
+    #[command(flatten)]
+    pub process: ProcessFlags,
     /// Refresh the token this long before it expires.
     #[arg(long, default_value = "5m", value_parser = parse_go_duration)]
     pub refresh_before: Duration,
@@ -48,9 +93,6 @@ pub struct Flags {
     /// Wait this long while a prerequisite is missing.
     #[arg(long, default_value = "30s", value_parser = parse_go_duration)]
     pub failure_backoff: Duration,
-    /// Kubeconfig file (default: $KUBECONFIG, then in-cluster).
-    #[arg(long, value_name = "PATH")]
-    pub kubeconfig: Option<PathBuf>,
 }
 
 /// Go's `time.ParseDuration` for non-negative durations: `0`, or a sequence of decimal numbers
@@ -108,7 +150,7 @@ pub fn parse_address(flag: &str, value: &str) -> Result<Option<SocketAddr>, Stri
         .map_err(|e| format!("--{flag}: \"{value}\": {e}"))
 }
 
-/// The flags checked and turned into settings.
+/// The rotator's flags checked and turned into settings.
 #[derive(Debug)]
 pub struct Settings {
     pub metrics_address: Option<SocketAddr>,
@@ -129,28 +171,21 @@ impl Flags {
         Self::try_parse_from(args)
     }
 
-    /// Checks the values clap cannot: addresses and the secure-metrics limitation.
+    /// Checks the values clap cannot ([`ProcessFlags::settings`]).
     pub fn settings(&self) -> Result<Settings, String> {
-        let metrics_address = parse_address("metrics-bind-address", &self.metrics_bind_address)?;
-        if metrics_address.is_some() && self.metrics_secure {
-            return Err("--metrics-secure: HTTPS metrics with TokenReview authentication are not built yet; pass --metrics-secure=false to serve /metrics over HTTP".into());
-        }
+        let process = self.process.settings()?;
         Ok(Settings {
-            metrics_address,
-            health_address: parse_address(
-                "health-probe-bind-address",
-                &self.health_probe_bind_address,
-            )?,
-            leader_elect: self.leader_elect,
-            watch_namespace: Some(self.watch_namespace.trim().to_string())
-                .filter(|n| !n.is_empty()),
+            metrics_address: process.metrics_address,
+            health_address: process.health_address,
+            leader_elect: process.leader_elect,
+            watch_namespace: process.watch_namespace,
             policy: Policy {
                 refresh_before: self.refresh_before,
                 max_refresh: self.max_refresh_interval,
                 failure_backoff: self.failure_backoff,
                 ..Policy::default()
             },
-            kubeconfig: self.kubeconfig.clone(),
+            kubeconfig: process.kubeconfig,
         })
     }
 }
@@ -201,12 +236,12 @@ mod tests {
     #[test]
     fn rot01_defaults() {
         let flags = Flags::parse_args(["eks-kubeconfig-rotator"]).unwrap();
-        assert_eq!(flags.metrics_bind_address, "0");
-        assert_eq!(flags.health_probe_bind_address, ":8081");
-        assert!(!flags.leader_elect);
-        assert!(flags.metrics_secure);
-        assert!(!flags.enable_http2);
-        assert_eq!(flags.watch_namespace, "");
+        assert_eq!(flags.process.metrics_bind_address, "0");
+        assert_eq!(flags.process.health_probe_bind_address, ":8081");
+        assert!(!flags.process.leader_elect);
+        assert!(flags.process.metrics_secure);
+        assert!(!flags.process.enable_http2);
+        assert_eq!(flags.process.watch_namespace, "");
         let settings = flags.settings().unwrap();
         assert_eq!(settings.policy, Policy::default());
         assert_eq!(settings.metrics_address, None);

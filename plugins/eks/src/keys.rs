@@ -35,6 +35,12 @@ pub fn rotator_enabled(annotations: Option<&BTreeMap<String, String>>) -> bool {
     trimmed(annotations, ROTATOR_OPT_IN).eq_ignore_ascii_case("enabled")
 }
 
+/// [PLG-01], [KB-01]: the Cluster opted into the Karpenter bootstrapper (a label, `enabled`,
+/// trimmed, any case).
+pub fn karpenter_enabled(labels: Option<&BTreeMap<String, String>>) -> bool {
+    trimmed(labels, KARPENTER_OPT_IN).eq_ignore_ascii_case("enabled")
+}
+
 /// [PLG-01], [PLG-06]: the Cluster allows taking over objects the plugin did not create.
 pub fn takeover_allowed(annotations: Option<&BTreeMap<String, String>>) -> bool {
     let value = trimmed(annotations, ALLOW_UNMANAGED_TAKEOVER);

@@ -1,5 +1,6 @@
-//! The rotator process ([ROT-01]): health probes (`/healthz`, `/readyz`), metrics (`/metrics`),
-//! optional leader election, and the rotator itself until shutdown.
+//! A plugin process ([ROT-01], [KB-01]): health probes (`/healthz`, `/readyz`), metrics
+//! (`/metrics`), optional leader election, and the plugin's controller until shutdown
+//! ([`serve`]); [`run`] is the rotator's.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -99,6 +100,17 @@ async fn listen(
     Ok((bound, task))
 }
 
+/// What [`serve`] runs around a controller.
+#[derive(Debug)]
+pub struct Process {
+    /// The controller name in the log lines.
+    pub name: &'static str,
+    pub metrics: Arc<Metrics>,
+    pub election: Option<Election>,
+    pub health_address: Option<SocketAddr>,
+    pub metrics_address: Option<SocketAddr>,
+}
+
 /// Serves the probes and metrics and runs the rotator (while leading, when elected) until
 /// `shutdown` resolves or the Lease is lost. `started` receives the bound addresses.
 pub async fn run(
@@ -107,7 +119,27 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
     started: Option<tokio::sync::oneshot::Sender<Bound>>,
 ) -> Result<(), ManagerError> {
-    let metrics = config.options.metrics.clone();
+    let process = Process {
+        name: crate::ROTATOR,
+        metrics: config.options.metrics.clone(),
+        election: config.election,
+        health_address: config.health_address,
+        metrics_address: config.metrics_address,
+    };
+    let rotator = run_rotator(client.clone(), config.options, config.tokens);
+    serve(client, process, rotator, shutdown, started).await
+}
+
+/// Serves the probes and metrics and runs `controller` (while leading, when elected) until
+/// `shutdown` resolves or the Lease is lost. `started` receives the bound addresses.
+pub async fn serve(
+    client: Client,
+    process: Process,
+    controller: impl Future<Output = ()> + Send,
+    shutdown: impl Future<Output = ()> + Send,
+    started: Option<tokio::sync::oneshot::Sender<Bound>>,
+) -> Result<(), ManagerError> {
+    let metrics = process.metrics.clone();
     let shared = Arc::new(Shared {
         ready: AtomicBool::new(false),
         metrics: metrics.clone(),
@@ -115,7 +147,7 @@ pub async fn run(
     let (stop, stopped) = watch::channel(false);
     let mut bound = Bound::default();
     let mut servers = Vec::new();
-    if let Some(address) = config.health_address {
+    if let Some(address) = process.health_address {
         let router = Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
@@ -124,7 +156,7 @@ pub async fn run(
         bound.health = Some(address);
         servers.push(task);
     }
-    if let Some(address) = config.metrics_address {
+    if let Some(address) = process.metrics_address {
         let router = Router::new()
             .route("/metrics", get(self::metrics))
             .with_state(shared.clone());
@@ -137,18 +169,18 @@ pub async fn run(
     if let Some(started) = started {
         let _ = started.send(bound);
     }
-    tracing::info!(health = ?bound.health, metrics = ?bound.metrics, "eks-kubeconfig-rotator started");
-    let rotator = run_rotator(client.clone(), config.options, config.tokens);
-    let outcome = match config.election {
+    let name = process.name;
+    tracing::info!(health = ?bound.health, metrics = ?bound.metrics, "{name} started");
+    let outcome = match process.election {
         None => {
             tokio::select! {
-                () = rotator => {}
+                () = controller => {}
                 () = shutdown => {}
             }
             Ok(())
         }
         Some(election) => Elector::new(client, election)
-            .lead(rotator, shutdown, &metrics)
+            .lead(controller, shutdown, &metrics)
             .await
             .map_err(ManagerError::from),
     };
@@ -157,6 +189,6 @@ pub async fn run(
     for server in servers {
         let _ = server.await;
     }
-    tracing::info!("eks-kubeconfig-rotator stopped");
+    tracing::info!("{name} stopped");
     outcome
 }

@@ -254,6 +254,50 @@ impl Metrics {
     }
 }
 
+/// Runs one reconcile under the metrics of [MET-01]/[PLG-08]: duration, result, workers,
+/// panics (a panic is a failed reconcile, `panicked()` its error, retried).
+pub async fn instrumented<E>(
+    metrics: &Metrics,
+    work: impl std::future::Future<Output = Result<kube::runtime::controller::Action, E>>,
+    panicked: impl FnOnce() -> E,
+) -> Result<kube::runtime::controller::Action, E> {
+    use futures::FutureExt;
+    use kube::runtime::controller::Action;
+    metrics.workers(1);
+    let started = std::time::Instant::now();
+    let outcome = std::panic::AssertUnwindSafe(work).catch_unwind().await;
+    metrics.workers(-1);
+    let outcome = outcome.unwrap_or_else(|_| {
+        metrics.panicked();
+        tracing::error!("reconcile panicked");
+        Err(panicked())
+    });
+    let result = match &outcome {
+        Err(_) => "error",
+        Ok(action) if *action == Action::await_change() => "success",
+        Ok(action) if *action == Action::requeue(std::time::Duration::ZERO) => "requeue",
+        Ok(_) => "requeue_after",
+    };
+    metrics.reconciled(result, started.elapsed().as_secs_f64());
+    outcome
+}
+
+/// A failed reconcile of `cluster`: logged, retried after `backoff`.
+pub fn retry_after(
+    cluster: &crate::cluster::Cluster,
+    error: &dyn std::fmt::Display,
+    backoff: std::time::Duration,
+) -> kube::runtime::controller::Action {
+    use kube::ResourceExt;
+    tracing::warn!(
+        %error,
+        namespace = cluster.namespace().unwrap_or_default(),
+        cluster = cluster.name_any(),
+        "reconcile failed"
+    );
+    kube::runtime::controller::Action::requeue(backoff)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -1,4 +1,5 @@
-//! Name and region resolution shared by the plugins ([PLG-02], [PLG-03]). Pure.
+//! Name and region resolution shared by the plugins ([PLG-02], [PLG-03]) and the ACK Cluster →
+//! Cluster mapping of [PLG-04]. Pure.
 
 use std::collections::BTreeMap;
 
@@ -43,6 +44,25 @@ pub fn resolve(cluster: &Cluster) -> Names {
         .filter(|n| !n.is_empty())
         .map_or_else(|| eks.clone(), str::to_string);
     Names { capi, eks, ack }
+}
+
+/// [PLG-04]: the Clusters of `namespace` that `wanted` accepts and whose resolved ACK name is
+/// `ack_name`, once each.
+pub fn clusters_for_ack<'a>(
+    clusters: impl IntoIterator<Item = &'a Cluster>,
+    namespace: &str,
+    ack_name: &str,
+    wanted: impl Fn(&Cluster) -> bool,
+) -> Vec<kube::runtime::reflector::ObjectRef<Cluster>> {
+    let mut seen = std::collections::BTreeSet::new();
+    clusters
+        .into_iter()
+        .filter(|c| {
+            c.namespace().as_deref() == Some(namespace) && wanted(c) && resolve(c).ack == ack_name
+        })
+        .filter(|c| seen.insert(c.name_any()))
+        .map(kube::runtime::reflector::ObjectRef::from_obj)
+        .collect()
 }
 
 /// [PLG-03]: Cluster annotation `eks.kany8s.io/region` → ACK `status.ackResourceMetadata.region`

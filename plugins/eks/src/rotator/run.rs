@@ -2,12 +2,10 @@
 //! resolved ACK names ([PLG-04]), the periodic ACK API check that starts that watch once the CRD
 //! appears ([PLG-05]), and the instrumented reconcile loop ([PLG-08]).
 
-use std::collections::BTreeSet;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -19,7 +17,7 @@ use super::decide;
 use super::reconcile::{AckApi, Clock, Context, Error, reconcile};
 use crate::ROTATOR;
 use crate::ack;
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, relevant};
 use crate::events::{Dedup, Emitter};
 use crate::metrics::Metrics;
 use crate::names;
@@ -59,49 +57,12 @@ pub fn clusters_for_ack<'a>(
     namespace: &str,
     ack_name: &str,
 ) -> Vec<ObjectRef<Cluster>> {
-    let mut seen = BTreeSet::new();
-    clusters
-        .into_iter()
-        .filter(|c| {
-            c.namespace().as_deref() == Some(namespace)
-                && decide::wanted(c)
-                && names::resolve(c).ack == ack_name
-        })
-        .filter(|c| seen.insert(c.name_any()))
-        .map(ObjectRef::from_obj)
-        .collect()
-}
-
-/// [ROT-02]: Cluster changes that matter to the rotator — generation (spec, e.g.
-/// `controlPlaneRef`), annotations (opt-in, overrides, takeover), labels, deletion. Status
-/// updates, which Cluster API writes often, are not.
-fn relevant(cluster: &Cluster) -> Option<u64> {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    cluster.metadata.generation.hash(&mut hasher);
-    cluster.metadata.annotations.hash(&mut hasher);
-    cluster.metadata.labels.hash(&mut hasher);
-    cluster
-        .metadata
-        .deletion_timestamp
-        .is_some()
-        .hash(&mut hasher);
-    cluster.metadata.uid.hash(&mut hasher);
-    Some(hasher.finish())
+    names::clusters_for_ack(clusters, namespace, ack_name, decide::wanted)
 }
 
 /// [PLG-05]: whether discovery lists the ACK `Cluster` kind in `eks.services.k8s.aws/v1alpha1`.
 pub async fn ack_api_served(client: &Client) -> bool {
-    match client.list_api_group_resources(&ack::group_version()).await {
-        Ok(list) => list
-            .resources
-            .iter()
-            .any(|r| r.kind == ack::KIND && r.name == ack::PLURAL),
-        Err(error) => {
-            tracing::debug!(%error, "ACK EKS API discovery");
-            false
-        }
-    }
+    crate::discovery::served(client, &ack::resource()).await
 }
 
 /// [PLG-05]: checks the ACK API now and every `recheck`; when it appears, re-enqueues every
@@ -172,39 +133,14 @@ async fn watch_ack_clusters(
     }
 }
 
-/// Runs one reconcile under the metrics of [MET-01]/[PLG-08]: duration, result, workers,
-/// panics (a panic is a failed reconcile, retried).
+/// Runs one reconcile under the metrics of [MET-01]/[PLG-08].
 async fn instrumented(cluster: Arc<Cluster>, ctx: Arc<Context>) -> Result<Action, Error> {
     let metrics = ctx.metrics.clone();
-    metrics.workers(1);
-    let started = Instant::now();
-    let outcome = AssertUnwindSafe(reconcile(cluster, ctx))
-        .catch_unwind()
-        .await;
-    metrics.workers(-1);
-    let outcome = outcome.unwrap_or_else(|_| {
-        metrics.panicked();
-        tracing::error!("reconcile panicked");
-        Err(Error::Panicked)
-    });
-    let result = match &outcome {
-        Err(_) => "error",
-        Ok(action) if *action == Action::await_change() => "success",
-        Ok(action) if *action == Action::requeue(Duration::ZERO) => "requeue",
-        Ok(_) => "requeue_after",
-    };
-    metrics.reconciled(result, started.elapsed().as_secs_f64());
-    outcome
+    crate::metrics::instrumented(&metrics, reconcile(cluster, ctx), || Error::Panicked).await
 }
 
 fn retry_later(cluster: Arc<Cluster>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(
-        %error,
-        namespace = cluster.namespace().unwrap_or_default(),
-        cluster = cluster.name_any(),
-        "reconcile failed"
-    );
-    Action::requeue(ctx.policy.with_defaults().failure_backoff)
+    crate::metrics::retry_after(&cluster, error, ctx.policy.with_defaults().failure_backoff)
 }
 
 /// Runs the rotator until the future is dropped.

@@ -169,3 +169,41 @@ async fn rot04_process_with_shared_credentials_file() {
         );
     }
 }
+
+/// [KB-01]: the bootstrapper binary: a bad duration, a bad endpoint or an unusable flag
+/// combination exits 1 with a message naming the flag; `--help` lists its flags and exits 0.
+#[test]
+fn kb01_bootstrapper_flag_errors_exit_1() {
+    let bootstrapper = || Command::new(env!("CARGO_BIN_EXE_eks-karpenter-bootstrapper"));
+    for (args, flag) in [
+        (vec!["--failure-backoff=soon"], "--failure-backoff"),
+        (
+            vec!["--steady-state-requeue", "10"],
+            "--steady-state-requeue",
+        ),
+        (
+            vec!["--aws-endpoint-url=127.0.0.1:5000"],
+            "--aws-endpoint-url",
+        ),
+        (vec!["--metrics-bind-address=:8443"], "--metrics-secure"),
+        (vec!["--refresh-before=5m"], "--refresh-before"),
+    ] {
+        let output = bootstrapper().args(&args).env_clear().output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+    }
+    let help = bootstrapper().arg("--help").env_clear().output().unwrap();
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--leader-elect",
+        "--failure-backoff",
+        "--steady-state-requeue",
+        "--karpenter-chart-version",
+        "--aws-endpoint-url",
+        "--kubeconfig",
+    ] {
+        assert!(text.contains(flag), "{flag} missing from --help");
+    }
+}

@@ -1,8 +1,9 @@
-//! The Helm chart `charts/eks-kubeconfig-rotator` ([PKG-07], [ROT-10]): `helm lint` and
-//! `helm template` over several values sets, with the rendered objects checked — the RBAC is
-//! exactly what the rotator uses, the image split (registry, repository, tag, digest, global
-//! registry), the AWS credentials mount, the security context, and container arguments the
-//! rotator's own flag parser accepts. helm is the one `make upstream` builds
+//! The Helm charts `charts/eks-kubeconfig-rotator` ([PKG-07], [ROT-10]) and
+//! `charts/eks-karpenter-bootstrapper` ([KB-01], [KB-07]): `helm lint` and `helm template` over
+//! several values sets, with the rendered objects checked — the RBAC is exactly what the plugin
+//! uses, the image split (registry, repository, tag, digest, global registry), the AWS
+//! credentials mount (and the bootstrapper's EC2 endpoint), the security context, and container
+//! arguments the plugin's own flag parser accepts. helm is the one `make upstream` builds
 //! (`$UPSTREAM_BIN/helm`, default `<repo>/.upstream/bin/helm`); without it the tests skip, and
 //! fail when `CI` is set.
 
@@ -18,7 +19,14 @@ fn repo() -> PathBuf {
 }
 
 fn chart() -> PathBuf {
-    repo().join("charts/eks-kubeconfig-rotator")
+    chart_named(ROTATOR_CHART)
+}
+
+const ROTATOR_CHART: &str = "eks-kubeconfig-rotator";
+const BOOTSTRAPPER_CHART: &str = "eks-karpenter-bootstrapper";
+
+fn chart_named(name: &str) -> PathBuf {
+    repo().join("charts").join(name)
 }
 
 /// The helm binary, or `None` (after saying so) when it is not built and CI is not set.
@@ -81,10 +89,15 @@ const VALUES_SETS: &[&[&str]] = &[
     ],
 ];
 
-/// `helm template` of the chart with `sets`, as JSON objects.
+/// `helm template` of the rotator's chart with `sets`, as JSON objects.
 fn render(helm: &PathBuf, sets: &[&str]) -> Vec<Value> {
-    let chart = chart();
-    let mut args = vec!["template", "rotator", chart.to_str().unwrap()];
+    render_chart(helm, ROTATOR_CHART, sets)
+}
+
+/// `helm template` of chart `name` with `sets`, as JSON objects.
+fn render_chart(helm: &PathBuf, name: &str, sets: &[&str]) -> Vec<Value> {
+    let chart = chart_named(name);
+    let mut args = vec!["template", "release", chart.to_str().unwrap()];
     for set in sets {
         args.push("--set");
         args.push(set);
@@ -149,14 +162,17 @@ fn rules_of_code(rules: &[Rule]) -> Vec<(String, String, Vec<String>)> {
     out
 }
 
-/// [PKG-07]: `helm lint` passes for every values set.
+/// [PKG-07]: `helm lint` passes for every values set, for both charts.
 #[test]
 fn pkg07_helm_lint() {
     let Some(helm) = helm() else { return };
-    let chart = chart();
-    for sets in VALUES_SETS {
+    for (chart, sets) in VALUES_SETS.iter().map(|s| (chart(), *s)).chain(
+        BOOTSTRAPPER_VALUES_SETS
+            .iter()
+            .map(|s| (chart_named(BOOTSTRAPPER_CHART), *s)),
+    ) {
         let mut args = vec!["lint", "--strict", chart.to_str().unwrap()];
-        for set in *sets {
+        for set in sets {
             args.push("--set");
             args.push(set);
         }
@@ -395,5 +411,143 @@ fn rot01_chart_arguments_parse() {
     assert_eq!(
         service["spec"]["ports"],
         json!([{"name": "metrics", "port": 8443, "targetPort": "metrics"}])
+    );
+}
+
+/// The bootstrapper chart's values sets: the rotator's minus its refresh flags, plus the
+/// bootstrapper's own.
+const BOOTSTRAPPER_VALUES_SETS: &[&[&str]] = &[
+    VALUES_SETS[0],
+    VALUES_SETS[1],
+    VALUES_SETS[2],
+    VALUES_SETS[3],
+    &[
+        "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/bootstrapper",
+        "args.metricsBindAddress=:8443",
+        "args.watchNamespace=tenant-a",
+        "args.failureBackoff=1m",
+        "args.steadyStateRequeue=1h",
+        "args.karpenterChartVersion=1.1.0",
+        "aws.endpointUrl=http://127.0.0.1:5000",
+    ],
+    VALUES_SETS[5],
+];
+
+/// [KB-07]: the bootstrapper chart's ClusterRole and leader-election Role are exactly the
+/// rules of the code (no delete verb; Secrets get only), bound to its ServiceAccount; off
+/// when `rbac.create=false`.
+#[test]
+fn kb07_bootstrapper_chart_rbac_is_what_the_code_uses() {
+    let Some(helm) = helm() else { return };
+    let objects = render_chart(&helm, BOOTSTRAPPER_CHART, &[]);
+    let cluster_role = find(&objects, "ClusterRole").unwrap();
+    assert_eq!(
+        rules_of(cluster_role),
+        rules_of_code(rbac::BOOTSTRAPPER_CLUSTER_RULES)
+    );
+    assert!(
+        rules_of(cluster_role)
+            .iter()
+            .all(|(_, _, verbs)| !verbs.iter().any(|v| v.starts_with("delete")))
+    );
+    let role = find(&objects, "Role").unwrap();
+    assert_eq!(rules_of(role), rules_of_code(rbac::NAMESPACE_RULES));
+    for binding in ["ClusterRoleBinding", "RoleBinding"] {
+        assert_eq!(
+            find(&objects, binding).unwrap()["subjects"],
+            json!([{"kind": "ServiceAccount", "name": "eks-karpenter-bootstrapper", "namespace": "kany8s-eks-system"}])
+        );
+    }
+    let without = render_chart(&helm, BOOTSTRAPPER_CHART, BOOTSTRAPPER_VALUES_SETS[5]);
+    assert!(find(&without, "ClusterRole").is_none());
+    assert!(find(&without, "Role").is_none());
+}
+
+/// [KB-01], [PKG-07]: the rendered arguments are flags the bootstrapper accepts, with the
+/// chart's values (the EC2 endpoint included); image, credentials mount and security context
+/// follow the rotator chart's conventions.
+#[test]
+fn kb01_bootstrapper_chart_arguments_image_credentials() {
+    use kany8s_eks::bootstrapper::flags::Flags as BootstrapperFlags;
+    let Some(helm) = helm() else { return };
+    for sets in BOOTSTRAPPER_VALUES_SETS {
+        let manager = container(&render_chart(&helm, BOOTSTRAPPER_CHART, sets));
+        let mut argv = vec![BOOTSTRAPPER_CHART.to_string()];
+        argv.extend(
+            manager["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string()),
+        );
+        let settings = BootstrapperFlags::parse_args(&argv)
+            .map(|f| f.settings())
+            .unwrap_or_else(|e| panic!("{argv:?}: {e}"))
+            .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        assert!(settings.process.leader_elect, "{argv:?}");
+    }
+    let defaults = container(&render_chart(&helm, BOOTSTRAPPER_CHART, &[]));
+    assert_eq!(
+        defaults["args"],
+        json!([
+            "--leader-elect=true",
+            "--metrics-bind-address=0",
+            "--metrics-secure=false",
+            "--health-probe-bind-address=:8081",
+            "--enable-http2=false",
+            "--failure-backoff=30s",
+            "--steady-state-requeue=10m"
+        ])
+    );
+    assert_eq!(defaults["command"], json!(["/eks-karpenter-bootstrapper"]));
+    assert_eq!(
+        defaults["image"],
+        "ghcr.io/kany8s/eks-karpenter-bootstrapper:0.1.0"
+    );
+    assert_eq!(
+        defaults["securityContext"],
+        json!({"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+            "capabilities": {"drop": ["ALL"]}})
+    );
+    let tuned = container(&render_chart(
+        &helm,
+        BOOTSTRAPPER_CHART,
+        BOOTSTRAPPER_VALUES_SETS[4],
+    ));
+    let args: Vec<&str> = tuned["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for expected in [
+        "--aws-endpoint-url=http://127.0.0.1:5000",
+        "--karpenter-chart-version=1.1.0",
+        "--steady-state-requeue=1h",
+        "--watch-namespace=tenant-a",
+    ] {
+        assert!(args.contains(&expected), "{args:?}");
+    }
+    let digest = container(&render_chart(
+        &helm,
+        BOOTSTRAPPER_CHART,
+        BOOTSTRAPPER_VALUES_SETS[1],
+    ));
+    assert_eq!(
+        digest["image"],
+        "mirror.example:5000/kany8s/eks-karpenter-bootstrapper@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+    );
+    let mounted = container(&render_chart(
+        &helm,
+        BOOTSTRAPPER_CHART,
+        BOOTSTRAPPER_VALUES_SETS[3],
+    ));
+    assert_eq!(
+        env(&mounted, "AWS_SHARED_CREDENTIALS_FILE"),
+        Some(json!("/var/run/secrets/aws/creds"))
+    );
+    assert_eq!(
+        mounted["volumeMounts"],
+        json!([{"name": "aws-credentials", "mountPath": "/var/run/secrets/aws", "readOnly": true}])
     );
 }
