@@ -10,14 +10,15 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject};
 use kube::core::PartialObjectMeta;
-use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
 use crate::api::{Kany8sControlPlane, Kany8sKubeadmControlPlane};
 use crate::capi::Cluster;
 use crate::dynamic::{DynamicWatches, Probe};
 use crate::metrics;
-use crate::reconciler::runtime::{by_cluster, by_rgd, run_controller};
+use crate::reconciler::queue::Lane;
+use crate::reconciler::runtime::{Triggers, by_cluster, by_rgd, run_controller};
 use crate::rgd::rgd_resource;
 use reconcile::Context;
 
@@ -72,19 +73,24 @@ pub async fn run(client: Client, options: Options) {
     let secret_events = watcher::watcher(secret_api, watcher::Config::default())
         .default_backoff()
         .touched_objects();
-    let controller = Controller::for_stream(primary, reader.clone())
-        .watches_with(
-            rgds,
-            rgd_resource(),
-            watcher::Config::default(),
+    let facades = options.api::<Kany8sKubeadmControlPlane>(&client);
+    let triggers = Triggers::default()
+        .primary(primary)
+        .watch(
+            watcher::watcher(rgds, watcher::Config::default())
+                .default_backoff()
+                .touched_objects(),
+            Lane::Normal,
             by_rgd(reader.clone(), rgd_name),
         )
-        .watches_stream(
+        .watch(
             crate::owner::cluster_events(clusters),
-            by_cluster(reader, named_by),
+            Lane::Normal,
+            by_cluster(reader.clone(), named_by),
         )
-        // [KC-13]: the Secrets a control plane's kubeconfig step read.
-        .watches_stream(secret_events, move |secret| {
+        // [KC-13]: the Secrets a control plane's kubeconfig step read; a source appearing is
+        // progress.
+        .watch(secret_events, Lane::Fast, move |secret| {
             let namespace = secret.namespace().unwrap_or_default();
             let dependents =
                 reconcile::lock_index(&secrets).dependents(&namespace, &secret.name_any());
@@ -94,13 +100,17 @@ pub async fn run(client: Client, options: Options) {
                 .collect::<Vec<_>>()
         })
         // [CP-41]: the facade kind is watched statically, mapped by its controller owner.
-        .owns(
-            options.api::<Kany8sKubeadmControlPlane>(&client),
-            watcher::Config::default(),
+        .owned(
+            watcher::watcher(facades, watcher::Config::default())
+                .default_backoff()
+                .touched_objects(),
+            Lane::Fast,
         )
-        .reconcile_on(triggers);
+        // [CP-55]: a backend object's status is progress.
+        .refs(triggers, Lane::Fast);
     run_controller(
-        controller,
+        reader,
+        triggers,
         &options,
         metrics::CONTROL_PLANE,
         context,

@@ -6,9 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::reconciler::Action;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, Patch, PatchParams};
-use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};

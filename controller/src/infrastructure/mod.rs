@@ -8,14 +8,15 @@ use std::sync::Arc;
 
 use kube::Client;
 use kube::api::{Api, DynamicObject};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::api::Kany8sCluster;
 use crate::capi::Cluster;
 use crate::dynamic::{DynamicWatches, Probe};
 use crate::manager::Options;
 use crate::metrics;
-use crate::reconciler::runtime::{by_cluster, by_rgd, run_controller};
+use crate::reconciler::queue::Lane;
+use crate::reconciler::runtime::{Triggers, by_cluster, by_rgd, run_controller};
 use crate::rgd::rgd_resource;
 use reconcile::Context;
 
@@ -55,21 +56,26 @@ pub async fn run(client: Client, options: Options) {
     let context = Arc::new(Context::new(client.clone(), recorder, watches));
     let rgds: Api<DynamicObject> = Api::all_with(client.clone(), &rgd_resource());
     let clusters: Api<Cluster> = options.api(&client);
-    let controller = Controller::for_stream(primary, reader.clone())
-        .watches_with(
-            rgds,
-            rgd_resource(),
-            watcher::Config::default(),
+    let triggers = Triggers::default()
+        .primary(primary)
+        .watch(
+            watcher::watcher(rgds, watcher::Config::default())
+                .default_backoff()
+                .touched_objects(),
+            Lane::Normal,
             by_rgd(reader.clone(), rgd_name),
         )
         // [IC-16]: the Kany8sCluster named by spec.infrastructureRef and those it owns.
-        .watches_stream(
+        .watch(
             crate::owner::cluster_events(clusters),
-            by_cluster(reader, named_by),
+            Lane::Normal,
+            by_cluster(reader.clone(), named_by),
         )
-        .reconcile_on(triggers);
+        // [CP-55]: a backend object's status is progress.
+        .refs(triggers, Lane::Fast);
     run_controller(
-        controller,
+        reader,
+        triggers,
         &options,
         metrics::INFRASTRUCTURE,
         context,

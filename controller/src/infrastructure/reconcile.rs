@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::reconciler::Action;
 use kube::ResourceExt;
 use kube::api::{Api, ApiResource};
-use kube::runtime::controller::Action;
 use serde_json::{Map, Value, json};
 
 use super::decide::{self, Decision, Inputs, Mode};

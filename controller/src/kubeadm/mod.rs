@@ -12,7 +12,6 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
-use kube::runtime::Controller;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -22,7 +21,8 @@ use crate::capi::{CLUSTER_NAME_LABEL, Cluster};
 use crate::dynamic::{DynamicWatches, Probe};
 use crate::manager::Options;
 use crate::metrics;
-use crate::reconciler::runtime::{by_cluster, run_controller};
+use crate::reconciler::queue::Lane;
+use crate::reconciler::runtime::{Triggers, by_cluster, run_controller};
 use decide::CONTROL_PLANE_LABEL;
 use reconcile::{Context, machine_resource};
 
@@ -139,21 +139,23 @@ pub async fn run(client: Client, options: Options) {
     .default_backoff()
     .touched_objects();
     let by_secret = reader.clone();
-    let controller = Controller::for_stream(primary, reader.clone())
-        .watches_stream(cluster_events, by_cluster(reader, named_by))
-        .watches_stream_with(
-            machine_events,
-            move |machine| {
-                let namespace = machine.namespace().unwrap_or_default();
-                machine
-                    .labels()
-                    .get(CLUSTER_NAME_LABEL)
-                    .map(|cluster| owned_by_cluster(&by_machine, &namespace, cluster))
-                    .unwrap_or_default()
-            },
-            machine_resource(),
+    let triggers = Triggers::default()
+        .primary(primary)
+        .watch(
+            cluster_events,
+            Lane::Normal,
+            by_cluster(reader.clone(), named_by),
         )
-        .watches_stream(secret_events, move |secret| {
+        // Machines and Secrets of the cluster: progress of the facade's own work.
+        .watch(machine_events, Lane::Fast, move |machine| {
+            let namespace = machine.namespace().unwrap_or_default();
+            machine
+                .labels()
+                .get(CLUSTER_NAME_LABEL)
+                .map(|cluster| owned_by_cluster(&by_machine, &namespace, cluster))
+                .unwrap_or_default()
+        })
+        .watch(secret_events, Lane::Fast, move |secret| {
             let namespace = secret.namespace().unwrap_or_default();
             secret
                 .labels()
@@ -161,9 +163,11 @@ pub async fn run(client: Client, options: Options) {
                 .map(|cluster| owned_by_cluster(&by_secret, &namespace, cluster))
                 .unwrap_or_default()
         })
-        .reconcile_on(triggers);
+        // [CP-55]: a backend object's status is progress.
+        .refs(triggers, Lane::Fast);
     run_controller(
-        controller,
+        reader,
+        triggers,
         &options,
         metrics::KUBEADM,
         context,

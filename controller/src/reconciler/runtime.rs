@@ -1,17 +1,21 @@
 //! How a Kany8s controller runs: the options every controller takes ([MGR-01]), the primary
-//! watch, the error policy with its per-object backoff ([CP-54]), the instrumented reconcile,
+//! watch, the triggers that feed the work queue ([`queue`](super::queue)) in their lanes, the
+//! workers, the error policy with its per-object backoff ([CP-54]), the instrumented reconcile,
 //! and the watch mappers the three controllers share (RGD → objects that reference it,
 //! Cluster → objects it names or owns).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
 use kube::api::{Api, DynamicObject};
-use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
+use super::queue::{Action, Lane, WorkQueue};
 use super::{Error, lock};
 use crate::capi::Cluster;
 use crate::metrics::{self, Metrics};
@@ -229,61 +233,246 @@ pub fn retry_later<K: Resource, C: Context>(object: Arc<K>, error: &Error, ctx: 
     Action::requeue(ctx.backoff().next(object.as_ref()))
 }
 
-/// Runs `controller` with `reconcile` until the future is dropped: the concurrency of
-/// `options`, every reconcile instrumented under the metrics label `name`
-/// ([`Metrics::reconcile`]: counts, duration, panics, the sync-period requeue), the object's
-/// backoff reset on success and [`retry_later`] on error.
+/// What queues reconciles of a controller over primary kind `K`: each source is a stream of
+/// watched objects mapped to the primary objects they concern, in a [`Lane`].
+pub struct Triggers<K: Resource> {
+    sources: Vec<BoxStream<'static, (ObjectRef<K>, Lane)>>,
+}
+
+impl<K: Resource> std::fmt::Debug for Triggers<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Triggers")
+            .field("sources", &self.sources.len())
+            .finish()
+    }
+}
+
+impl<K> Default for Triggers<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    fn default() -> Self {
+        Self {
+            sources: Vec::new(),
+        }
+    }
+}
+
+impl<K> Triggers<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    /// The primary objects' own relevant changes ([`Options::primary`]), in the normal lane.
+    pub fn primary(
+        self,
+        stream: impl Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static,
+    ) -> Self {
+        self.watch(stream, Lane::Normal, |object: K| {
+            Some(ObjectRef::from(&object))
+        })
+    }
+
+    /// Objects of another watch, mapped by `map` to the primary objects they concern.
+    pub fn watch<T, I>(
+        mut self,
+        stream: impl Stream<Item = Result<T, kube::runtime::watcher::Error>> + Send + 'static,
+        lane: Lane,
+        map: impl Fn(T) -> I + Send + 'static,
+    ) -> Self
+    where
+        T: Send + 'static,
+        I: IntoIterator<Item = ObjectRef<K>>,
+        I::IntoIter: Send + 'static,
+    {
+        let mapped = stream
+            .filter_map(|event| async move {
+                match event {
+                    Ok(object) => Some(object),
+                    Err(error) => {
+                        // The watch restarts itself with backoff ([CP-55]).
+                        tracing::debug!(%error, "watch error");
+                        None
+                    }
+                }
+            })
+            .flat_map(move |object| futures::stream::iter(map(object)))
+            .map(move |object| (object, lane));
+        self.sources.push(mapped.boxed());
+        self
+    }
+
+    /// Primary object references from a stream that already names them (the dynamic watches,
+    /// [CP-55]).
+    pub fn refs(
+        mut self,
+        stream: impl Stream<Item = ObjectRef<K>> + Send + 'static,
+        lane: Lane,
+    ) -> Self {
+        self.sources
+            .push(stream.map(move |object| (object, lane)).boxed());
+        self
+    }
+
+    /// The objects of `stream` whose controller ownerReference is a `K` ([CP-41]).
+    pub fn owned<T>(
+        self,
+        stream: impl Stream<Item = Result<T, kube::runtime::watcher::Error>> + Send + 'static,
+        lane: Lane,
+    ) -> Self
+    where
+        T: Resource + Send + 'static,
+    {
+        self.watch(stream, lane, |object: T| {
+            let namespace = object.meta().namespace.clone();
+            object
+                .meta()
+                .owner_references
+                .iter()
+                .flatten()
+                .find(|o| {
+                    o.controller == Some(true)
+                        && o.kind == K::kind(&())
+                        && o.api_version == K::api_version(&())
+                })
+                .map(|o| {
+                    let reference = ObjectRef::new(&o.name);
+                    match &namespace {
+                        Some(ns) => reference.within(ns),
+                        None => reference,
+                    }
+                })
+        })
+    }
+}
+
+/// Runs a controller until the future is dropped: `triggers` feed its work queue; once the
+/// primary cache `store` is filled, `options.concurrency` workers take objects from the queue
+/// (fast lane first, never one object twice at once) and run `reconcile` on the cached object,
+/// instrumented under the metrics label `name` ([`Metrics::reconcile`]: counts, duration,
+/// panics, the sync-period requeue); the object's backoff is reset on success and
+/// [`retry_later`] decides the retry on error.
 pub async fn run_controller<K, C, F, Fut>(
-    controller: Controller<K>,
+    store: Store<K>,
+    triggers: Triggers<K>,
     options: &Options,
     name: &'static str,
     context: Arc<C>,
     reconcile: F,
 ) where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
     C: Context,
     F: Fn(Arc<K>, Arc<C>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Action, Error>> + Send + 'static,
 {
-    let metrics = options.metrics.clone();
-    let sync_period = options.sync_period;
-    let reconcile = Arc::new(reconcile);
-    controller
-        .with_config(controller::Config::default().concurrency(options.concurrency))
-        .run(
-            move |object, ctx: Arc<C>| {
-                let metrics = metrics.clone();
-                let reconcile = reconcile.clone();
-                async move {
-                    let result = metrics
-                        .reconcile(
-                            name,
-                            sync_period,
-                            ObjectName(object.meta()),
-                            reconcile(object.clone(), ctx.clone()),
-                        )
-                        .await;
-                    if result.is_ok() {
-                        ctx.backoff().reset(object.as_ref());
-                    }
-                    result
-                }
-            },
-            retry_later,
-            context,
-        )
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "controller event");
+    let queue: Mutex<WorkQueue<ObjectRef<K>>> = Mutex::default();
+    let work = Notify::new();
+    let timer = Notify::new();
+    let feed = async {
+        let mut sources = futures::stream::select_all(triggers.sources);
+        while let Some((object, lane)) = sources.next().await {
+            if lock(&queue).add(object, lane) {
+                work.notify_one();
             }
-        })
+        }
+    };
+    let timers = async {
+        loop {
+            let changed = timer.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let (released, next) = {
+                let mut queue = lock(&queue);
+                (queue.release_due(Instant::now()), queue.next_deadline())
+            };
+            for _ in 0..released.min(usize::from(options.concurrency.max(1))) {
+                work.notify_one();
+            }
+            match next {
+                Some(at) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(at) => {}
+                        () = &mut changed => {}
+                    }
+                }
+                None => changed.await,
+            }
+        }
+    };
+    let worker = || async {
+        loop {
+            let object = next_object(&queue, &work).await;
+            if let Some(cached) = store.get(&object) {
+                let action = reconcile_one(options, name, &context, &reconcile, cached).await;
+                if let Some(after) = action.requeue_after()
+                    && lock(&queue).add_at(object.clone(), Instant::now() + after)
+                {
+                    timer.notify_one();
+                }
+            }
+            if lock(&queue).done(&object) {
+                work.notify_one();
+            }
+        }
+    };
+    let workers = async {
+        // Reconciles read the primary object from the cache: none runs before it is filled.
+        if store.wait_until_ready().await.is_err() {
+            return;
+        }
+        let workers: Vec<_> = (0..options.concurrency.max(1)).map(|_| worker()).collect();
+        futures::future::join_all(workers).await;
+    };
+    tokio::join!(feed, timers, workers);
+}
+
+/// Waits for the next object the queue hands out.
+async fn next_object<T: Clone + Eq + std::hash::Hash>(
+    queue: &Mutex<WorkQueue<T>>,
+    work: &Notify,
+) -> T {
+    loop {
+        // Registered before looking, so an add between the look and the wait is not missed.
+        let added = work.notified();
+        tokio::pin!(added);
+        added.as_mut().enable();
+        if let Some(object) = lock(queue).take() {
+            return object;
+        }
+        added.await;
+    }
+}
+
+/// One instrumented reconcile of `object`; returns what the queue does next.
+async fn reconcile_one<K, C, F, Fut>(
+    options: &Options,
+    name: &'static str,
+    context: &Arc<C>,
+    reconcile: &F,
+    object: Arc<K>,
+) -> Action
+where
+    K: Resource<DynamicType = ()> + Send + Sync + 'static,
+    C: Context,
+    F: Fn(Arc<K>, Arc<C>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Action, Error>> + Send + 'static,
+{
+    let result = options
+        .metrics
+        .clone()
+        .reconcile(
+            name,
+            options.sync_period,
+            ObjectName(object.meta()),
+            reconcile(object.clone(), context.clone()),
+        )
         .await;
+    match result {
+        Ok(action) => {
+            context.backoff().reset(object.as_ref());
+            action
+        }
+        Err(error) => retry_later(object, &error, context.clone()),
+    }
 }
 
 /// Maps an RGD to the objects in `store` whose `rgd_name` is its name ([RG-08]: a missing or
