@@ -8,18 +8,18 @@ pub mod reconcile;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
 use crate::api::{Kany8sControlPlane, Kany8sKubeadmControlPlane};
+use crate::cache::ClusterFeed;
 use crate::capi::Cluster;
 use crate::dynamic::{DynamicWatches, Probe};
 use crate::metrics;
 use crate::reconciler::queue::Lane;
-use crate::reconciler::runtime::{Triggers, by_cluster, by_rgd, run_controller};
-use crate::rgd::rgd_resource;
+use crate::reconciler::runtime::{Triggers, by_cluster, by_rgd, rgd_watch, run_controller};
 use reconcile::Context;
 
 pub use crate::manager::Options;
@@ -46,7 +46,7 @@ fn named_by(cluster: &Cluster) -> Option<String> {
 }
 
 /// Runs the controller until the future is dropped.
-pub async fn run(client: Client, options: Options) {
+pub async fn run(client: Client, options: Options, clusters: ClusterFeed) {
     let (reader, primary) = options.primary::<Kany8sControlPlane>(&client);
     let (watches, triggers) = DynamicWatches::new(
         client.clone(),
@@ -59,16 +59,17 @@ pub async fn run(client: Client, options: Options) {
         options.sync_period,
     );
     let recorder = options.recorder(&client);
+    let (rgd_cache, rgd_events) = rgd_watch(&client);
     let context = Arc::new(Context::new(
         client.clone(),
+        clusters.store,
+        Some(rgd_cache),
         recorder,
         watches,
         options.metrics.clone(),
     ));
     let secrets = context.secrets.clone();
 
-    let rgds: Api<DynamicObject> = Api::all_with(client.clone(), &rgd_resource());
-    let clusters: Api<Cluster> = options.api(&client);
     let secret_api: Api<PartialObjectMeta<Secret>> = options.api(&client);
     let secret_events = watcher::watcher(secret_api, watcher::Config::default())
         .default_backoff()
@@ -76,15 +77,9 @@ pub async fn run(client: Client, options: Options) {
     let facades = options.api::<Kany8sKubeadmControlPlane>(&client);
     let triggers = Triggers::default()
         .primary(primary)
+        .watch(rgd_events, Lane::Normal, by_rgd(reader.clone(), rgd_name))
         .watch(
-            watcher::watcher(rgds, watcher::Config::default())
-                .default_backoff()
-                .touched_objects(),
-            Lane::Normal,
-            by_rgd(reader.clone(), rgd_name),
-        )
-        .watch(
-            crate::owner::cluster_events(clusters),
+            clusters.events,
             Lane::Normal,
             by_cluster(reader.clone(), named_by),
         )

@@ -110,12 +110,14 @@ impl std::ops::Deref for Context {
 impl Context {
     pub fn new(
         client: Client,
+        clusters: kube::runtime::reflector::Store<crate::capi::Cluster>,
+        rgds: Option<kube::runtime::reflector::Store<kube::api::DynamicObject>>,
         recorder: Recorder,
         watches: Arc<DynamicWatches<Kany8sControlPlane>>,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
-            shared: Shared::new(client, recorder, watches),
+            shared: Shared::new(client, clusters, rgds, recorder, watches),
             metrics,
             secrets: Arc::default(),
             last_warning: Mutex::default(),
@@ -136,7 +138,7 @@ pub async fn reconcile(cp: Arc<Kany8sControlPlane>, ctx: Arc<Context>) -> Result
     let namespace = cp.namespace().unwrap_or_default();
     let name = cp.name_any();
     let api: Api<Kany8sControlPlane> = Api::namespaced(ctx.client.clone(), &namespace);
-    let owner = owner_cluster(&ctx.client, cp.as_ref()).await;
+    let owner = owner_cluster(&ctx.clusters, cp.as_ref()).await;
     if cp.metadata.deletion_timestamp.is_some() {
         lock(&ctx.secrets).forget(&(namespace.clone(), name.clone()));
         lock(&ctx.last_warning).remove(&(namespace.clone(), name.clone()));

@@ -13,10 +13,11 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 
 use crate::api::Kany8sKubeadmControlPlane;
+use crate::cache::ClusterFeed;
 use crate::capi::{CLUSTER_NAME_LABEL, Cluster};
 use crate::dynamic::{DynamicWatches, Probe};
 use crate::manager::Options;
@@ -61,7 +62,7 @@ fn cluster_of(meta: &kube::api::ObjectMeta) -> Option<String> {
 
 /// [KK-16]: the Cluster changes the facade reacts to: those of the other controllers plus the
 /// `RemoteConnectionProbe` condition.
-fn cluster_relevant(cluster: &Cluster) -> Option<u64> {
+pub fn cluster_relevant(cluster: &Cluster) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     crate::owner::cluster_relevant(cluster).hash(&mut hasher);
@@ -88,7 +89,7 @@ fn named_by(cluster: &Cluster) -> Option<String> {
 }
 
 /// Runs the controller until the future is dropped.
-pub async fn run(client: Client, options: Options) {
+pub async fn run(client: Client, options: Options, clusters: ClusterFeed) {
     let (reader, primary) = options.primary::<Kany8sKubeadmControlPlane>(&client);
     let by_infrastructure = reader.clone();
     let (watches, triggers) = DynamicWatches::new(
@@ -112,17 +113,14 @@ pub async fn run(client: Client, options: Options) {
     );
     let context = Arc::new(Context::new(
         client.clone(),
+        clusters.store,
         options.recorder(&client),
         watches,
         options.metrics.clone(),
         options.sync_period,
     ));
 
-    let clusters: Api<Cluster> = options.api(&client);
-    let cluster_events = watcher::watcher(clusters, watcher::Config::default())
-        .default_backoff()
-        .touched_objects()
-        .predicate_filter(cluster_relevant, PredicateConfig::default());
+    let cluster_events = clusters.events;
     let machines = options.dynamic_api(&client, &machine_resource());
     let machine_events = watcher::watcher(
         machines,

@@ -167,11 +167,13 @@ impl std::fmt::Display for ObjectName<'_> {
     }
 }
 
-/// What every controller's context holds: the client, the events recorder, the dynamic
-/// backend watches, backend discovery and the per-object backoff. A controller's own context
+/// What every controller's context holds: the client, the owner-Cluster lookup, the events
+/// recorder, the dynamic backend watches, backend discovery and the per-object backoff. A controller's own context
 /// dereferences to it and adds what only that controller needs.
 pub struct Shared<K: Resource> {
     pub client: Client,
+    /// The owner-Cluster lookup over the manager's shared Cluster cache.
+    pub clusters: crate::cache::ClusterLookup,
     pub recorder: kube::runtime::events::Recorder,
     pub watches: Arc<crate::dynamic::DynamicWatches<K>>,
     pub backends: crate::backends::Backends,
@@ -189,11 +191,17 @@ impl<K: Resource> std::fmt::Debug for Shared<K> {
 impl<K: Resource> Shared<K> {
     pub fn new(
         client: Client,
+        clusters: Store<Cluster>,
+        rgds: Option<Store<DynamicObject>>,
         recorder: kube::runtime::events::Recorder,
         watches: Arc<crate::dynamic::DynamicWatches<K>>,
     ) -> Self {
         Self {
-            backends: crate::backends::Backends::new(client.clone()),
+            backends: crate::backends::Backends::new(client.clone(), rgds),
+            clusters: crate::cache::ClusterLookup {
+                client: client.clone(),
+                cache: clusters,
+            },
             backoff: Backoff::default(),
             client,
             recorder,
@@ -473,6 +481,27 @@ where
         }
         Err(error) => retry_later(object, &error, context.clone()),
     }
+}
+
+/// The ResourceGraphDefinitions, cached (for [`Backends::resolve_rgd`](crate::backends::Backends::resolve_rgd))
+/// and as a stream of changed ones for [`by_rgd`] ([RG-08]).
+pub fn rgd_watch(
+    client: &Client,
+) -> (
+    Store<DynamicObject>,
+    impl Stream<Item = Result<DynamicObject, kube::runtime::watcher::Error>> + Send + use<>,
+) {
+    use kube::runtime::{WatchStreamExt, reflector, watcher};
+    let resource = crate::rgd::rgd_resource();
+    let writer = reflector::store::Writer::new(resource.clone());
+    let store = writer.as_reader();
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let stream = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(|rgd| rgd.managed_fields_mut().clear())
+        .reflect(writer)
+        .touched_objects();
+    (store, stream)
 }
 
 /// Maps an RGD to the objects in `store` whose `rgd_name` is its name ([RG-08]: a missing or
