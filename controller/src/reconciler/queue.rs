@@ -1,4 +1,4 @@
-//! The work queue of a controller ([CP-57]): one entry per object, two lanes — events that
+//! The work queue of a controller: one entry per object, two lanes — events that
 //! carry progress (a backend's status, a kubeconfig source) go ahead of initial, periodic and
 //! bulk work — an object is never reconciled twice at once (a trigger that arrives while it
 //! runs re-queues it once, in the better of the lanes seen), and timed requeues keep only the
@@ -200,9 +200,9 @@ mod tests {
         order
     }
 
-    /// [CP-57]: the fast lane is served before older normal work; each lane is FIFO.
+    /// The fast lane is served before older normal work; each lane is FIFO.
     #[test]
-    fn cp57_fast_lane_goes_first() {
+    fn fast_lane_goes_first() {
         let mut queue = WorkQueue::default();
         for item in ["a", "b", "c"] {
             assert!(queue.add(item, Lane::Normal));
@@ -212,10 +212,10 @@ mod tests {
         assert_eq!(drain(&mut queue), ["ready", "source", "a", "b", "c"]);
     }
 
-    /// [CP-57]: one entry per object; a fast trigger promotes a queued normal one, the stale
+    /// One entry per object; a fast trigger promotes a queued normal one, the stale
     /// normal entry is skipped; a normal trigger never demotes.
     #[test]
-    fn cp57_deduplicates_and_promotes() {
+    fn deduplicates_and_promotes() {
         let mut queue = WorkQueue::default();
         queue.add("a", Lane::Normal);
         queue.add("b", Lane::Normal);
@@ -226,10 +226,10 @@ mod tests {
         assert_eq!(drain(&mut queue), ["b", "a"]);
     }
 
-    /// [CP-57]: an object is never handed out twice at once; triggers while it runs queue it
+    /// An object is never handed out twice at once; triggers while it runs queue it
     /// once more afterwards, in the best lane seen.
     #[test]
-    fn cp57_running_objects_are_held_then_requeued_once() {
+    fn running_objects_are_held_then_requeued_once() {
         let mut queue = WorkQueue::default();
         queue.add("a", Lane::Normal);
         queue.add("z", Lane::Normal);
@@ -248,7 +248,7 @@ mod tests {
     /// [CP-53], [CP-54]: timed requeues keep the earliest deadline, run in the normal lane when
     /// due, and are dropped once the object runs for another reason.
     #[test]
-    fn cp57_timers_keep_the_earliest_and_yield_to_triggers() {
+    fn cp53_timers_keep_the_earliest_and_yield_to_triggers() {
         let mut queue = WorkQueue::default();
         let t0 = Instant::now();
         assert!(queue.add_at("a", t0 + Duration::from_secs(10)));
