@@ -237,18 +237,20 @@ impl Bench {
         self.write_counts().values().sum()
     }
 
-    /// The manager's GETs (single objects read from the API server rather than a cache).
-    fn manager_gets(&self) -> u64 {
-        self.server
-            .access_log()
-            .map(|log| {
-                log.read_counts(MANAGER_USER)
-                    .iter()
-                    .filter(|(access, _)| access.verb == "get")
-                    .map(|(_, n)| n)
-                    .sum()
-            })
-            .unwrap_or(0)
+    /// The manager's GETs (single objects read from the API server rather than a cache), per
+    /// group/resource.
+    fn manager_gets(&self) -> BTreeMap<String, u64> {
+        let mut gets = BTreeMap::new();
+        if let Some(log) = self.server.access_log() {
+            for (access, n) in log.read_counts(MANAGER_USER) {
+                if access.verb == "get" {
+                    *gets
+                        .entry(format!("{}/{}", access.group, access.resource))
+                        .or_default() += n;
+                }
+            }
+        }
+        gets
     }
 
     /// Creates `n` clusters (Secret, Cluster, Kany8sControlPlane, Kany8sCluster each), 32 at
@@ -587,6 +589,10 @@ pub async fn scale(
     let converge_time = started.elapsed();
     let converge_writes = bench.manager_writes();
     let converge_gets = bench.manager_gets();
+    for (resource, n) in &converge_gets {
+        eprintln!("bench scale: gets until convergence: {n} × {resource}");
+    }
+    let converge_gets: u64 = converge_gets.values().sum();
     let converge_reconciles = reconciles_in(&manager.log());
     let mut latencies: Vec<Duration> = seen
         .lock()

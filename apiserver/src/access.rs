@@ -64,7 +64,9 @@ impl AccessLog {
 
     /// Reads (get, list, watch) made so far by `user`, per kind of access.
     pub fn read_counts(&self, user: &str) -> BTreeMap<Access, u64> {
-        self.counts_of(user, |a| matches!(a.verb.as_str(), "get" | "list" | "watch"))
+        self.counts_of(user, |a| {
+            matches!(a.verb.as_str(), "get" | "list" | "watch")
+        })
     }
 
     /// Every distinct access of `user`.
