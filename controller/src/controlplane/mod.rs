@@ -45,6 +45,45 @@ fn named_by(cluster: &Cluster) -> Option<String> {
         .map(|r| r.name.clone())
 }
 
+/// The Secrets' metadata ([KC-13]): a cache of their resourceVersions only (what the kubeconfig
+/// step compares), and the stream of changed Secrets.
+fn secret_watch(
+    options: &Options,
+    client: &Client,
+) -> (
+    reconcile::SecretVersions,
+    impl futures::Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + Send + use<>,
+) {
+    use futures::StreamExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let api: Api<PartialObjectMeta<Secret>> = options.api(client);
+    let writer = kube::runtime::reflector::store::Writer::default();
+    let listed = Arc::new(AtomicBool::new(false));
+    let versions = reconcile::SecretVersions {
+        store: writer.as_reader(),
+        listed: listed.clone(),
+    };
+    let events = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(|secret| {
+            let meta = &mut secret.metadata;
+            *meta = kube::api::ObjectMeta {
+                name: meta.name.take(),
+                namespace: meta.namespace.take(),
+                resource_version: meta.resource_version.take(),
+                ..Default::default()
+            };
+        })
+        .reflect(writer)
+        .inspect(move |event| {
+            if matches!(event, Ok(watcher::Event::InitDone)) {
+                listed.store(true, Ordering::Release);
+            }
+        })
+        .touched_objects();
+    (versions, events)
+}
+
 /// Runs the controller until the future is dropped.
 pub async fn run(client: Client, options: Options, clusters: ClusterFeed) {
     let (reader, primary) = options.primary::<Kany8sControlPlane>(&client);
@@ -60,6 +99,7 @@ pub async fn run(client: Client, options: Options, clusters: ClusterFeed) {
     );
     let recorder = options.recorder(&client);
     let (rgd_cache, rgd_events) = rgd_watch(&client);
+    let (secret_versions, secret_events) = secret_watch(&options, &client);
     let context = Arc::new(Context::new(
         client.clone(),
         clusters.store,
@@ -67,13 +107,10 @@ pub async fn run(client: Client, options: Options, clusters: ClusterFeed) {
         recorder,
         watches,
         options.metrics.clone(),
+        secret_versions,
     ));
     let secrets = context.secrets.clone();
 
-    let secret_api: Api<PartialObjectMeta<Secret>> = options.api(&client);
-    let secret_events = watcher::watcher(secret_api, watcher::Config::default())
-        .default_backoff()
-        .touched_objects();
     let facades = options.api::<Kany8sKubeadmControlPlane>(&client);
     let triggers = Triggers::default()
         .primary(primary)
