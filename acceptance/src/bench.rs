@@ -593,6 +593,14 @@ pub async fn scale(
         eprintln!("bench scale: gets until convergence: {n} × {resource}");
     }
     let converge_gets: u64 = converge_gets.values().sum();
+    if std::env::var_os("BENCH_ACCESS").is_some() {
+        for (access, n) in bench.server.access_log().map(|l| l.all()).unwrap_or_default() {
+            eprintln!(
+                "bench scale: access until convergence: {n} × {} {} {}/{}",
+                access.user, access.verb, access.group, access.resource
+            );
+        }
+    }
     let converge_reconciles = reconciles_in(&manager.log());
     let mut latencies: Vec<Duration> = seen
         .lock()
