@@ -101,6 +101,11 @@ impl Manager {
             .ok()
     }
 
+    /// What the manager logged so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     async fn kill(mut self) -> String {
         let _ = self.child.kill().await;
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -208,7 +213,9 @@ impl Bench {
             .args(["--health-probe-bind-address", "0", "--log-format", "json"])
             .env(
                 "RUST_LOG",
-                std::env::var("BENCH_MANAGER_LOG").unwrap_or_else(|_| "warn".into()),
+                // The reconcile lines (debug) are counted for the reconciles-per-cluster figure.
+                std::env::var("BENCH_MANAGER_LOG")
+                    .unwrap_or_else(|_| "warn,kany8s::metrics=debug".into()),
             )
             .stdout(std::process::Stdio::null())
             .stderr(file)
@@ -228,6 +235,22 @@ impl Bench {
 
     fn manager_writes(&self) -> u64 {
         self.write_counts().values().sum()
+    }
+
+    /// The manager's GETs (single objects read from the API server rather than a cache), per
+    /// group/resource.
+    fn manager_gets(&self) -> BTreeMap<String, u64> {
+        let mut gets = BTreeMap::new();
+        if let Some(log) = self.server.access_log() {
+            for (access, n) in log.read_counts(MANAGER_USER) {
+                if access.verb == "get" {
+                    *gets
+                        .entry(format!("{}/{}", access.group, access.resource))
+                        .or_default() += n;
+                }
+            }
+        }
+        gets
     }
 
     /// Creates `n` clusters (Secret, Cluster, Kany8sControlPlane, Kany8sCluster each), 32 at
@@ -500,6 +523,10 @@ pub struct ScaleReport {
     pub rss_kib: u64,
     pub writes_per_cluster: f64,
     pub steady_writes: u64,
+    /// GETs per cluster until convergence.
+    pub gets_per_cluster: f64,
+    /// Reconciles per cluster until convergence, per controller (from the manager's log).
+    pub reconciles_per_cluster: BTreeMap<String, f64>,
 }
 
 impl std::fmt::Display for ScaleReport {
@@ -516,8 +543,27 @@ impl std::fmt::Display for ScaleReport {
             self.rss_kib as f64 / 1024.0,
             self.writes_per_cluster,
             self.steady_writes
-        )
+        )?;
+        write!(f, " gets/cluster={:.2}", self.gets_per_cluster)?;
+        for (controller, n) in &self.reconciles_per_cluster {
+            write!(f, " reconciles/cluster[{controller}]={n:.2}")?;
+        }
+        Ok(())
     }
+}
+
+/// Reconciles per controller in a manager log (its debug `reconciled` lines, JSON format).
+fn reconciles_in(log: &str) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for line in log.lines().filter(|l| l.contains("\"reconciled\"")) {
+        let Ok(entry) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if let Some(controller) = entry.pointer("/fields/controller").and_then(Value::as_str) {
+            *counts.entry(controller.to_string()).or_default() += 1;
+        }
+    }
+    counts
 }
 
 /// `bench scale`: N clusters from nothing to converged, a quiet steady state, deletion.
@@ -542,6 +588,20 @@ pub async fn scale(
     .await?;
     let converge_time = started.elapsed();
     let converge_writes = bench.manager_writes();
+    let converge_gets = bench.manager_gets();
+    for (resource, n) in &converge_gets {
+        eprintln!("bench scale: gets until convergence: {n} × {resource}");
+    }
+    let converge_gets: u64 = converge_gets.values().sum();
+    if std::env::var_os("BENCH_ACCESS").is_some() {
+        for (access, n) in bench.server.access_log().map(|l| l.all()).unwrap_or_default() {
+            eprintln!(
+                "bench scale: access until convergence: {n} × {} {} {}/{}",
+                access.user, access.verb, access.group, access.resource
+            );
+        }
+    }
+    let converge_reconciles = reconciles_in(&manager.log());
     let mut latencies: Vec<Duration> = seen
         .lock()
         .map(|s| {
@@ -631,6 +691,11 @@ pub async fn scale(
         rss_kib,
         writes_per_cluster: lifecycle_writes as f64 / clusters as f64,
         steady_writes,
+        gets_per_cluster: converge_gets as f64 / clusters as f64,
+        reconciles_per_cluster: converge_reconciles
+            .into_iter()
+            .map(|(controller, n)| (controller, n as f64 / clusters as f64))
+            .collect(),
     })
 }
 

@@ -62,6 +62,18 @@ impl AccessLog {
         self.counts_of(user, |a| WRITE_VERBS.contains(&a.verb.as_str()))
     }
 
+    /// Every access of every user so far, with its count.
+    pub fn all(&self) -> BTreeMap<Access, u64> {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Reads (get, list, watch) made so far by `user`, per kind of access.
+    pub fn read_counts(&self, user: &str) -> BTreeMap<Access, u64> {
+        self.counts_of(user, |a| {
+            matches!(a.verb.as_str(), "get" | "list" | "watch")
+        })
+    }
+
     /// Every distinct access of `user`.
     pub fn of(&self, user: &str) -> BTreeSet<Access> {
         self.counts_of(user, |_| true).into_keys().collect()

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::discovery::Scope;
+use kube::runtime::reflector::{ObjectRef, Store};
 use serde_json::{Value, json};
 
 use crate::api::BackendReference;
@@ -39,10 +40,12 @@ pub fn owned_by(object: &Value, uid: &str) -> bool {
             == Some(uid)
 }
 
-/// Backend kinds through discovery, cached per (apiVersion, kind).
+/// Backend kinds through discovery, cached per (apiVersion, kind); RGDs from the controller's
+/// RGD cache when it holds them.
 pub struct Backends {
     client: Client,
     kinds: Mutex<HashMap<(String, String), (ApiResource, bool)>>,
+    rgds: Option<Store<DynamicObject>>,
 }
 
 impl std::fmt::Debug for Backends {
@@ -54,10 +57,12 @@ impl std::fmt::Debug for Backends {
 }
 
 impl Backends {
-    pub fn new(client: Client) -> Self {
+    /// `rgds`: the controller's cache of ResourceGraphDefinitions, if it watches them.
+    pub fn new(client: Client, rgds: Option<Store<DynamicObject>>) -> Self {
         Self {
             client,
             kinds: Mutex::default(),
+            rgds,
         }
     }
 
@@ -112,9 +117,19 @@ impl Backends {
         })
     }
 
-    /// [RG-01]–[RG-05]: the instance kind of the RGD `reference` names, and the RGD.
+    /// [RG-01]–[RG-05]: the instance kind of the RGD `reference` names, and the RGD (from the
+    /// cache when it holds it: the RGD's own events re-trigger the objects that name it).
     pub async fn resolve_rgd(&self, reference: &str) -> Result<(InstanceKind, Value), RgdError> {
         let name = rgd::name(reference)?;
+        let cached = self
+            .rgds
+            .as_ref()
+            .and_then(|store| store.get(&ObjectRef::new_with(&name, rgd_resource())));
+        if let Some(cached) = cached {
+            let object = serde_json::to_value(cached.as_ref())
+                .map_err(|e| RgdError::GetFailed(name.clone(), e.to_string()))?;
+            return Ok((rgd::resolve(&name, &object)?, object));
+        }
         let rgds: Api<DynamicObject> = Api::all_with(self.client.clone(), &rgd_resource());
         let object = match rgds.get_opt(&name).await {
             Ok(Some(o)) => serde_json::to_value(o)

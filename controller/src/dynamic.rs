@@ -97,7 +97,7 @@ where
     K: Resource + Clone + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone + Debug + Unpin + Send + Sync,
 {
-    /// The watches and the trigger stream to pass to `Controller::reconcile_on`.
+    /// The watches and the trigger stream to pass to [`Triggers::refs`](crate::reconciler::runtime::Triggers::refs).
     pub fn new(
         client: Client,
         namespace: Option<String>,

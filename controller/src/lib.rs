@@ -4,6 +4,7 @@
 pub mod api;
 pub mod backend_status;
 pub mod backends;
+pub mod cache;
 pub mod capi;
 pub mod controlplane;
 pub mod crds;

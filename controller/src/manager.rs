@@ -246,24 +246,40 @@ pub async fn run(
     outcome
 }
 
-/// Runs the controllers of `groups` until one of them stops.
+/// Runs the controllers of `groups` until one of them stops; they share one Cluster watch.
 async fn run_groups(client: Client, groups: Vec<Group>, options: Options) {
+    let clusters = crate::cache::SharedClusters::default();
     let mut running = Vec::new();
     for group in groups {
         let client = client.clone();
         let options = options.clone();
         running.push(match group {
             Group::ControlPlane => {
-                let kubeadm = crate::kubeadm::run(client.clone(), options.clone());
-                let controlplane = crate::controlplane::run(client, options);
+                let kubeadm = crate::kubeadm::run(
+                    client.clone(),
+                    options.clone(),
+                    clusters.subscribe(crate::kubeadm::cluster_relevant),
+                );
+                let controlplane = crate::controlplane::run(
+                    client,
+                    options,
+                    clusters.subscribe(crate::owner::cluster_relevant),
+                );
                 async move {
                     futures::future::select(controlplane.boxed(), kubeadm.boxed()).await;
                 }
                 .boxed()
             }
-            Group::Infrastructure => crate::infrastructure::run(client, options).boxed(),
+            Group::Infrastructure => crate::infrastructure::run(
+                client,
+                options,
+                clusters.subscribe(crate::owner::cluster_relevant),
+            )
+            .boxed(),
         });
     }
+    // Every controller subscribed above; the watch starts after.
+    running.push(clusters.run(options.api(&client)).boxed());
     futures::future::select_all(running).await;
 }
 

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use kube::Resource;
 use kube::api::Api;
-use kube::{Client, Resource};
 
+use crate::cache::ClusterLookup;
 use crate::capi::{self, Cluster, PAUSED_ANNOTATION};
 
 /// The owner Cluster lookup ([CT-13]–[CT-15]).
@@ -27,16 +28,20 @@ impl Owner {
     }
 }
 
-/// Finds the owner Cluster of `object` in its namespace.
-pub async fn owner_cluster<K: Resource>(client: &Client, object: &K) -> Owner {
+/// Finds the owner Cluster of `object` in its namespace: in the shared cache when it holds the
+/// Cluster the ownerReference names, else from the API server.
+pub async fn owner_cluster<K: Resource>(clusters: &ClusterLookup, object: &K) -> Owner {
     let Some(reference) = object.meta().owner_references.iter().flatten().find(|o| {
         o.kind == "Cluster" && capi::api_group_of(&o.api_version) == capi::CLUSTER_API_GROUP
     }) else {
         return Owner::NotSet;
     };
     let namespace = object.meta().namespace.clone().unwrap_or_default();
-    let clusters: Api<Cluster> = Api::namespaced(client.clone(), &namespace);
-    match clusters.get_opt(&reference.name).await {
+    if let Some(cluster) = clusters.cached(&namespace, &reference.name, &reference.uid) {
+        return Owner::Found(Box::new(Cluster::clone(&cluster)));
+    }
+    let api: Api<Cluster> = Api::namespaced(clusters.client.clone(), &namespace);
+    match api.get_opt(&reference.name).await {
         Ok(Some(cluster)) if cluster.metadata.uid.as_deref() == Some(reference.uid.as_str()) => {
             Owner::Found(Box::new(cluster))
         }
@@ -101,15 +106,4 @@ pub fn cluster_relevant(cluster: &Cluster) -> Option<u64> {
         .map(|t| t.0.to_string())
         .hash(&mut hasher);
     Some(hasher.finish())
-}
-
-/// The Cluster events of [`cluster_relevant`].
-pub fn cluster_events(
-    api: Api<Cluster>,
-) -> impl futures::Stream<Item = Result<Cluster, kube::runtime::watcher::Error>> + Send {
-    use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
-    watcher::watcher(api, watcher::Config::default())
-        .default_backoff()
-        .touched_objects()
-        .predicate_filter(cluster_relevant, PredicateConfig::default())
 }

@@ -46,6 +46,36 @@ impl Plan {
     }
 }
 
+/// What a finished kubeconfig step read and decided: while the plan, the Cluster and the
+/// resourceVersions of the Secrets it reads are the same, the verdict is the same and nothing
+/// needs writing, so the step is not run again ([KC-13] re-triggers on every change of them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Memo {
+    pub uid: String,
+    pub plan: Plan,
+    pub cluster: String,
+    /// The resourceVersion of each Secret of [`Plan::reads`], in that order (`None`: absent).
+    pub versions: Vec<Option<String>>,
+    pub verdict: Verdict,
+}
+
+impl Memo {
+    /// The remembered verdict, if it still holds for `uid`, `plan`, `cluster` and `versions`.
+    pub fn verdict_for(
+        &self,
+        uid: &str,
+        plan: &Plan,
+        cluster: &str,
+        versions: &[Option<String>],
+    ) -> Option<&Verdict> {
+        (self.uid == uid
+            && &self.plan == plan
+            && self.cluster == cluster
+            && self.versions == versions)
+            .then_some(&self.verdict)
+    }
+}
+
 /// The Secrets whose changes re-trigger the control plane ([KC-13]): what the plan reads, and
 /// the target even when the step stops before reading (a cross-namespace source); `None` while
 /// there is no owner Cluster (the index keeps what it had).
@@ -267,6 +297,36 @@ pub fn outcome(condition: Verdict, copied: bool) -> KubeconfigOutcome {
 mod tests {
     use super::*;
     use crate::capi::Cluster;
+
+    /// [KC-13]: a remembered verdict holds only for the same control plane, plan, Cluster and
+    /// Secret versions; any change (a rotated source, a touched target, a new Cluster) runs the
+    /// step again.
+    #[test]
+    fn kc13_memo_holds_only_while_inputs_are_unchanged() {
+        let plan = Plan::Copy {
+            source: "src".into(),
+            target: "c-kubeconfig".into(),
+        };
+        let versions = vec![Some("7".to_string()), Some("3".to_string())];
+        let memo = Memo {
+            uid: "u".into(),
+            plan: plan.clone(),
+            cluster: "c".into(),
+            versions: versions.clone(),
+            verdict: Verdict::new(Status::True, "Reconciled", ""),
+        };
+        assert!(memo.verdict_for("u", &plan, "c", &versions).is_some());
+        let rotated = vec![Some("7".to_string()), Some("4".to_string())];
+        assert!(memo.verdict_for("u", &plan, "c", &rotated).is_none());
+        let deleted = vec![None, Some("3".to_string())];
+        assert!(memo.verdict_for("u", &plan, "c", &deleted).is_none());
+        assert!(memo.verdict_for("u2", &plan, "c", &versions).is_none());
+        assert!(memo.verdict_for("u", &plan, "other", &versions).is_none());
+        let provided = Plan::Provided {
+            target: "c-kubeconfig".into(),
+        };
+        assert!(memo.verdict_for("u", &provided, "c", &versions).is_none());
+    }
 
     fn cp() -> ControlPlane {
         ControlPlane {

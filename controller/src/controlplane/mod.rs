@@ -8,17 +8,18 @@ pub mod reconcile;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use kube::core::PartialObjectMeta;
-use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
 use crate::api::{Kany8sControlPlane, Kany8sKubeadmControlPlane};
+use crate::cache::ClusterFeed;
 use crate::capi::Cluster;
 use crate::dynamic::{DynamicWatches, Probe};
 use crate::metrics;
-use crate::reconciler::runtime::{by_cluster, by_rgd, run_controller};
-use crate::rgd::rgd_resource;
+use crate::reconciler::queue::Lane;
+use crate::reconciler::runtime::{Triggers, by_cluster, by_rgd, rgd_watch, run_controller};
 use reconcile::Context;
 
 pub use crate::manager::Options;
@@ -44,8 +45,47 @@ fn named_by(cluster: &Cluster) -> Option<String> {
         .map(|r| r.name.clone())
 }
 
+/// The Secrets' metadata ([KC-13]): a cache of their resourceVersions only (what the kubeconfig
+/// step compares), and the stream of changed Secrets.
+fn secret_watch(
+    options: &Options,
+    client: &Client,
+) -> (
+    reconcile::SecretVersions,
+    impl futures::Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + Send + use<>,
+) {
+    use futures::StreamExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let api: Api<PartialObjectMeta<Secret>> = options.api(client);
+    let writer = kube::runtime::reflector::store::Writer::default();
+    let listed = Arc::new(AtomicBool::new(false));
+    let versions = reconcile::SecretVersions {
+        store: writer.as_reader(),
+        listed: listed.clone(),
+    };
+    let events = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(|secret| {
+            let meta = &mut secret.metadata;
+            *meta = kube::api::ObjectMeta {
+                name: meta.name.take(),
+                namespace: meta.namespace.take(),
+                resource_version: meta.resource_version.take(),
+                ..Default::default()
+            };
+        })
+        .reflect(writer)
+        .inspect(move |event| {
+            if matches!(event, Ok(watcher::Event::InitDone)) {
+                listed.store(true, Ordering::Release);
+            }
+        })
+        .touched_objects();
+    (versions, events)
+}
+
 /// Runs the controller until the future is dropped.
-pub async fn run(client: Client, options: Options) {
+pub async fn run(client: Client, options: Options, clusters: ClusterFeed) {
     let (reader, primary) = options.primary::<Kany8sControlPlane>(&client);
     let (watches, triggers) = DynamicWatches::new(
         client.clone(),
@@ -58,33 +98,31 @@ pub async fn run(client: Client, options: Options) {
         options.sync_period,
     );
     let recorder = options.recorder(&client);
+    let (rgd_cache, rgd_events) = rgd_watch(&client);
+    let (secret_versions, secret_events) = secret_watch(&options, &client);
     let context = Arc::new(Context::new(
         client.clone(),
+        clusters.store,
+        Some(rgd_cache),
         recorder,
         watches,
         options.metrics.clone(),
+        secret_versions,
     ));
     let secrets = context.secrets.clone();
 
-    let rgds: Api<DynamicObject> = Api::all_with(client.clone(), &rgd_resource());
-    let clusters: Api<Cluster> = options.api(&client);
-    let secret_api: Api<PartialObjectMeta<Secret>> = options.api(&client);
-    let secret_events = watcher::watcher(secret_api, watcher::Config::default())
-        .default_backoff()
-        .touched_objects();
-    let controller = Controller::for_stream(primary, reader.clone())
-        .watches_with(
-            rgds,
-            rgd_resource(),
-            watcher::Config::default(),
-            by_rgd(reader.clone(), rgd_name),
+    let facades = options.api::<Kany8sKubeadmControlPlane>(&client);
+    let triggers = Triggers::default()
+        .primary(primary)
+        .watch(rgd_events, Lane::Normal, by_rgd(reader.clone(), rgd_name))
+        .watch(
+            clusters.events,
+            Lane::Normal,
+            by_cluster(reader.clone(), named_by),
         )
-        .watches_stream(
-            crate::owner::cluster_events(clusters),
-            by_cluster(reader, named_by),
-        )
-        // [KC-13]: the Secrets a control plane's kubeconfig step read.
-        .watches_stream(secret_events, move |secret| {
+        // [KC-13]: the Secrets a control plane's kubeconfig step read; a source appearing is
+        // progress.
+        .watch(secret_events, Lane::Fast, move |secret| {
             let namespace = secret.namespace().unwrap_or_default();
             let dependents =
                 reconcile::lock_index(&secrets).dependents(&namespace, &secret.name_any());
@@ -94,13 +132,17 @@ pub async fn run(client: Client, options: Options) {
                 .collect::<Vec<_>>()
         })
         // [CP-41]: the facade kind is watched statically, mapped by its controller owner.
-        .owns(
-            options.api::<Kany8sKubeadmControlPlane>(&client),
-            watcher::Config::default(),
+        .owned(
+            watcher::watcher(facades, watcher::Config::default())
+                .default_backoff()
+                .touched_objects(),
+            Lane::Fast,
         )
-        .reconcile_on(triggers);
+        // [CP-55]: a backend object's status is progress.
+        .refs(triggers, Lane::Fast);
     run_controller(
-        controller,
+        reader,
+        triggers,
         &options,
         metrics::CONTROL_PLANE,
         context,

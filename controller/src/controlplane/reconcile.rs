@@ -6,9 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::reconciler::Action;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, Patch, PatchParams};
-use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
@@ -94,6 +94,10 @@ crate::kany8s_object!(
 pub struct Context {
     shared: Shared<Kany8sControlPlane>,
     pub secrets: Arc<Mutex<SecretIndex>>,
+    /// The resourceVersions of the Secrets in reach (metadata only, trimmed), once listed.
+    pub secret_versions: SecretVersions,
+    /// The last kubeconfig step of each control plane, reused while its inputs are unchanged.
+    kubeconfig_memo: Mutex<HashMap<(String, String), kubeconfig::Memo>>,
     pub metrics: Arc<Metrics>,
     /// The last one-off warning per control plane, so a repeated one is not re-emitted.
     last_warning: Mutex<HashMap<(String, String), String>>,
@@ -110,16 +114,54 @@ impl std::ops::Deref for Context {
 impl Context {
     pub fn new(
         client: Client,
+        clusters: kube::runtime::reflector::Store<crate::capi::Cluster>,
+        rgds: Option<kube::runtime::reflector::Store<kube::api::DynamicObject>>,
         recorder: Recorder,
         watches: Arc<DynamicWatches<Kany8sControlPlane>>,
         metrics: Arc<Metrics>,
+        secret_versions: SecretVersions,
     ) -> Self {
         Self {
-            shared: Shared::new(client, recorder, watches),
+            shared: Shared::new(client, clusters, rgds, recorder, watches),
             metrics,
             secrets: Arc::default(),
+            secret_versions,
+            kubeconfig_memo: Mutex::default(),
             last_warning: Mutex::default(),
         }
+    }
+}
+
+/// The resourceVersions of Secrets as the metadata watch last saw them; `None` until the first
+/// list completed (absent then means unknown, not missing).
+#[derive(Clone)]
+pub struct SecretVersions {
+    pub store: kube::runtime::reflector::Store<kube::core::PartialObjectMeta<Secret>>,
+    pub listed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::fmt::Debug for SecretVersions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretVersions").finish_non_exhaustive()
+    }
+}
+
+impl SecretVersions {
+    /// The current resourceVersion of each Secret (`None`: absent), if the cache is listed.
+    fn of(&self, secrets: &[(String, String)]) -> Option<Vec<Option<String>>> {
+        if !self.listed.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        Some(
+            secrets
+                .iter()
+                .map(|(namespace, name)| {
+                    self.store
+                        .get(&ObjectRef::new(name).within(namespace))
+                        .and_then(|s| s.metadata.resource_version.clone())
+                })
+                .collect(),
+        )
     }
 }
 
@@ -136,9 +178,10 @@ pub async fn reconcile(cp: Arc<Kany8sControlPlane>, ctx: Arc<Context>) -> Result
     let namespace = cp.namespace().unwrap_or_default();
     let name = cp.name_any();
     let api: Api<Kany8sControlPlane> = Api::namespaced(ctx.client.clone(), &namespace);
-    let owner = owner_cluster(&ctx.client, cp.as_ref()).await;
+    let owner = owner_cluster(&ctx.clusters, cp.as_ref()).await;
     if cp.metadata.deletion_timestamp.is_some() {
         lock(&ctx.secrets).forget(&(namespace.clone(), name.clone()));
+        lock(&ctx.kubeconfig_memo).remove(&(namespace.clone(), name.clone()));
         lock(&ctx.last_warning).remove(&(namespace.clone(), name.clone()));
         return lifecycle::delete(&api, &ctx.recorder, cp.as_ref(), &owner, &now(), || {
             delete_backend(&ctx, &cp, &owner)
@@ -495,38 +538,82 @@ async fn reconcile_kubeconfig(
         .cluster()
         .map(ResourceExt::name_any)
         .unwrap_or_default();
+    let key = (who.namespace.clone(), who.name.clone());
+    let reads = plan.reads(&who.namespace);
+    let current = ctx.secret_versions.of(&reads);
+    if let Some(versions) = &current {
+        let memo = lock(&ctx.kubeconfig_memo);
+        if let Some(verdict) = memo
+            .get(&key)
+            .and_then(|m| m.verdict_for(&who.uid, &plan, &cluster, versions))
+        {
+            return Ok(kubeconfig::outcome(verdict.clone(), reference.is_some()));
+        }
+    }
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &who.namespace);
-    let verdict = match plan {
-        kubeconfig::Plan::Done(verdict) => verdict,
+    let version =
+        |secret: Option<&Secret>| secret.and_then(|s| s.metadata.resource_version.clone());
+    // The resourceVersions as this pass learnt them, in the order of `reads` (target first).
+    // A failed read is not remembered: the next pass reads again.
+    let mut remember = true;
+    let (verdict, versions) = match &plan {
+        kubeconfig::Plan::Done(verdict) => (verdict.clone(), Vec::new()),
         kubeconfig::Plan::Provided { target } => {
-            let secret = secrets.get_opt(&target).await?;
-            kubeconfig::provided(&who, &cluster, &target, secret.as_ref())
+            let secret = secrets.get_opt(target).await?;
+            let verdict = kubeconfig::provided(&who, &cluster, target, secret.as_ref());
+            (verdict, vec![version(secret.as_ref())])
         }
         kubeconfig::Plan::Copy { source, target } => {
-            let read = secrets.get_opt(&source).await.map_err(|e| e.to_string());
-            match kubeconfig::usable_source(&who, &source, &read) {
-                Err(verdict) => verdict,
+            let read = secrets.get_opt(source).await.map_err(|e| e.to_string());
+            remember = read.is_ok();
+            let source_version = read.as_ref().ok().and_then(|s| version(s.as_ref()));
+            match kubeconfig::usable_source(&who, source, &read) {
+                Err(verdict) => {
+                    // The target was not read: its version is what the cache says.
+                    let target_version =
+                        current.as_ref().and_then(|c| c.first().cloned().flatten());
+                    (verdict, vec![target_version, source_version])
+                }
                 Ok(value) => {
-                    let existing = secrets.get_opt(&target).await?;
+                    let existing = secrets.get_opt(target).await?;
                     let (verdict, write) =
-                        kubeconfig::copy(&who, &cluster, &target, &value, existing.as_ref());
+                        kubeconfig::copy(&who, &cluster, target, &value, existing.as_ref());
+                    let mut target_version = version(existing.as_ref());
                     if let Some(body) = write {
-                        secrets
+                        let written = secrets
                             .patch(
-                                &target,
+                                target,
                                 &PatchParams::apply(FIELD_MANAGER).force(),
                                 &Patch::Apply(&body),
                             )
                             .await?;
+                        target_version = version(Some(&written));
                         ctx.metrics
                             .kubeconfig_secret_written(crate::metrics::CONTROL_PLANE);
                         tracing::info!(secret = %format!("{}/{target}", who.namespace), "kubeconfig secret written");
                     }
-                    verdict
+                    (verdict, vec![target_version, source_version])
                 }
             }
         }
     };
+    if remember
+        && ctx
+            .secret_versions
+            .listed
+            .load(std::sync::atomic::Ordering::Acquire)
+    {
+        lock(&ctx.kubeconfig_memo).insert(
+            key,
+            kubeconfig::Memo {
+                uid: who.uid.clone(),
+                plan,
+                cluster,
+                versions,
+                verdict: verdict.clone(),
+            },
+        );
+    }
     Ok(kubeconfig::outcome(verdict, reference.is_some()))
 }
 

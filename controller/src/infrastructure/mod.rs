@@ -7,16 +7,15 @@ pub mod reconcile;
 use std::sync::Arc;
 
 use kube::Client;
-use kube::api::{Api, DynamicObject};
-use kube::runtime::{Controller, watcher};
 
 use crate::api::Kany8sCluster;
+use crate::cache::ClusterFeed;
 use crate::capi::Cluster;
 use crate::dynamic::{DynamicWatches, Probe};
 use crate::manager::Options;
 use crate::metrics;
-use crate::reconciler::runtime::{by_cluster, by_rgd, run_controller};
-use crate::rgd::rgd_resource;
+use crate::reconciler::queue::Lane;
+use crate::reconciler::runtime::{Triggers, by_cluster, by_rgd, rgd_watch, run_controller};
 use reconcile::Context;
 
 /// The RGD a Kany8sCluster names.
@@ -39,7 +38,7 @@ fn named_by(cluster: &Cluster) -> Option<String> {
 }
 
 /// Runs the controller until the future is dropped.
-pub async fn run(client: Client, options: Options) {
+pub async fn run(client: Client, options: Options, clusters: ClusterFeed) {
     let (reader, primary) = options.primary::<Kany8sCluster>(&client);
     let (watches, triggers) = DynamicWatches::new(
         client.clone(),
@@ -52,24 +51,28 @@ pub async fn run(client: Client, options: Options) {
         options.sync_period,
     );
     let recorder = options.recorder(&client);
-    let context = Arc::new(Context::new(client.clone(), recorder, watches));
-    let rgds: Api<DynamicObject> = Api::all_with(client.clone(), &rgd_resource());
-    let clusters: Api<Cluster> = options.api(&client);
-    let controller = Controller::for_stream(primary, reader.clone())
-        .watches_with(
-            rgds,
-            rgd_resource(),
-            watcher::Config::default(),
-            by_rgd(reader.clone(), rgd_name),
-        )
+    let (rgd_cache, rgd_events) = rgd_watch(&client);
+    let context = Arc::new(Context::new(
+        client.clone(),
+        clusters.store,
+        Some(rgd_cache),
+        recorder,
+        watches,
+    ));
+    let triggers = Triggers::default()
+        .primary(primary)
+        .watch(rgd_events, Lane::Normal, by_rgd(reader.clone(), rgd_name))
         // [IC-16]: the Kany8sCluster named by spec.infrastructureRef and those it owns.
-        .watches_stream(
-            crate::owner::cluster_events(clusters),
-            by_cluster(reader, named_by),
+        .watch(
+            clusters.events,
+            Lane::Normal,
+            by_cluster(reader.clone(), named_by),
         )
-        .reconcile_on(triggers);
+        // [CP-55]: a backend object's status is progress.
+        .refs(triggers, Lane::Fast);
     run_controller(
-        controller,
+        reader,
+        triggers,
         &options,
         metrics::INFRASTRUCTURE,
         context,

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::reconciler::Action;
 use kube::ResourceExt;
 use kube::api::{Api, ApiResource};
-use kube::runtime::controller::Action;
 use serde_json::{Map, Value, json};
 
 use super::decide::{self, Decision, Inputs, Mode};
@@ -65,7 +65,7 @@ pub async fn reconcile(ic: Arc<Kany8sCluster>, ctx: Arc<Context>) -> Result<Acti
         }
         return Ok(Action::await_change());
     }
-    let owner = owner_cluster(&ctx.client, ic.as_ref()).await;
+    let owner = owner_cluster(&ctx.clusters, ic.as_ref()).await;
     if ic.metadata.deletion_timestamp.is_some() {
         return lifecycle::delete(&api, &ctx.recorder, ic.as_ref(), &owner, &now(), || {
             delete_instance(&ctx, &ic)

@@ -12,17 +12,18 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
-use kube::runtime::Controller;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 
 use crate::api::Kany8sKubeadmControlPlane;
+use crate::cache::ClusterFeed;
 use crate::capi::{CLUSTER_NAME_LABEL, Cluster};
 use crate::dynamic::{DynamicWatches, Probe};
 use crate::manager::Options;
 use crate::metrics;
-use crate::reconciler::runtime::{by_cluster, run_controller};
+use crate::reconciler::queue::Lane;
+use crate::reconciler::runtime::{Triggers, by_cluster, run_controller};
 use decide::CONTROL_PLANE_LABEL;
 use reconcile::{Context, machine_resource};
 
@@ -61,7 +62,7 @@ fn cluster_of(meta: &kube::api::ObjectMeta) -> Option<String> {
 
 /// [KK-16]: the Cluster changes the facade reacts to: those of the other controllers plus the
 /// `RemoteConnectionProbe` condition.
-fn cluster_relevant(cluster: &Cluster) -> Option<u64> {
+pub fn cluster_relevant(cluster: &Cluster) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     crate::owner::cluster_relevant(cluster).hash(&mut hasher);
@@ -88,7 +89,7 @@ fn named_by(cluster: &Cluster) -> Option<String> {
 }
 
 /// Runs the controller until the future is dropped.
-pub async fn run(client: Client, options: Options) {
+pub async fn run(client: Client, options: Options, clusters: ClusterFeed) {
     let (reader, primary) = options.primary::<Kany8sKubeadmControlPlane>(&client);
     let by_infrastructure = reader.clone();
     let (watches, triggers) = DynamicWatches::new(
@@ -112,17 +113,14 @@ pub async fn run(client: Client, options: Options) {
     );
     let context = Arc::new(Context::new(
         client.clone(),
+        clusters.store,
         options.recorder(&client),
         watches,
         options.metrics.clone(),
         options.sync_period,
     ));
 
-    let clusters: Api<Cluster> = options.api(&client);
-    let cluster_events = watcher::watcher(clusters, watcher::Config::default())
-        .default_backoff()
-        .touched_objects()
-        .predicate_filter(cluster_relevant, PredicateConfig::default());
+    let cluster_events = clusters.events;
     let machines = options.dynamic_api(&client, &machine_resource());
     let machine_events = watcher::watcher(
         machines,
@@ -139,21 +137,23 @@ pub async fn run(client: Client, options: Options) {
     .default_backoff()
     .touched_objects();
     let by_secret = reader.clone();
-    let controller = Controller::for_stream(primary, reader.clone())
-        .watches_stream(cluster_events, by_cluster(reader, named_by))
-        .watches_stream_with(
-            machine_events,
-            move |machine| {
-                let namespace = machine.namespace().unwrap_or_default();
-                machine
-                    .labels()
-                    .get(CLUSTER_NAME_LABEL)
-                    .map(|cluster| owned_by_cluster(&by_machine, &namespace, cluster))
-                    .unwrap_or_default()
-            },
-            machine_resource(),
+    let triggers = Triggers::default()
+        .primary(primary)
+        .watch(
+            cluster_events,
+            Lane::Normal,
+            by_cluster(reader.clone(), named_by),
         )
-        .watches_stream(secret_events, move |secret| {
+        // Machines and Secrets of the cluster: progress of the facade's own work.
+        .watch(machine_events, Lane::Fast, move |machine| {
+            let namespace = machine.namespace().unwrap_or_default();
+            machine
+                .labels()
+                .get(CLUSTER_NAME_LABEL)
+                .map(|cluster| owned_by_cluster(&by_machine, &namespace, cluster))
+                .unwrap_or_default()
+        })
+        .watch(secret_events, Lane::Fast, move |secret| {
             let namespace = secret.namespace().unwrap_or_default();
             secret
                 .labels()
@@ -161,9 +161,11 @@ pub async fn run(client: Client, options: Options) {
                 .map(|cluster| owned_by_cluster(&by_secret, &namespace, cluster))
                 .unwrap_or_default()
         })
-        .reconcile_on(triggers);
+        // [CP-55]: a backend object's status is progress.
+        .refs(triggers, Lane::Fast);
     run_controller(
-        controller,
+        reader,
+        triggers,
         &options,
         metrics::KUBEADM,
         context,

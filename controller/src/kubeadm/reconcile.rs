@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::reconciler::Action;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
     PatchParams, PostParams, PropagationPolicy,
 };
-use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
@@ -90,13 +90,14 @@ impl std::ops::Deref for Context {
 impl Context {
     pub fn new(
         client: Client,
+        clusters: kube::runtime::reflector::Store<crate::capi::Cluster>,
         recorder: Recorder,
         watches: Arc<DynamicWatches<Kany8sKubeadmControlPlane>>,
         metrics: Arc<Metrics>,
         sync_period: Duration,
     ) -> Self {
         Self {
-            shared: Shared::new(client, recorder, watches),
+            shared: Shared::new(client, clusters, None, recorder, watches),
             metrics,
             sync_period,
             contract: Mutex::default(),
@@ -234,7 +235,7 @@ pub async fn reconcile(
 ) -> Result<Action, Error> {
     let namespace = kkcp.namespace().unwrap_or_default();
     let api: Api<Kany8sKubeadmControlPlane> = Api::namespaced(ctx.client.clone(), &namespace);
-    let owner = owner_cluster(&ctx.client, kkcp.as_ref()).await;
+    let owner = owner_cluster(&ctx.clusters, kkcp.as_ref()).await;
     if kkcp.metadata.deletion_timestamp.is_some() {
         return lifecycle::delete(&api, &ctx.recorder, kkcp.as_ref(), &owner, &now(), || {
             delete_machines(&ctx, &kkcp, &owner)

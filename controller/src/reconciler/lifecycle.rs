@@ -8,9 +8,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+use crate::reconciler::Action;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::Action;
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
 use kube::{Resource, ResourceExt};
 use serde_json::json;

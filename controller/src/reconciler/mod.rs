@@ -1,11 +1,15 @@
 //! What the three Kany8s reconcilers share: the condition vocabulary ([`conditions`]), the
 //! object lifecycle — finalizer, pause, deletion, delete-for-move, own apply and the one status
-//! write — written once over the three kinds ([`lifecycle`]), and the runtime wiring: options,
-//! error policy, backoff, instrumentation and watch mappers ([`runtime`]).
+//! write — written once over the three kinds ([`lifecycle`]), the work queue with its lanes
+//! ([`queue`]) and the runtime wiring: options, triggers, workers, error policy, backoff,
+//! instrumentation and watch mappers ([`runtime`]).
 
 pub mod conditions;
 pub mod lifecycle;
+pub mod queue;
 pub mod runtime;
+
+pub use queue::Action;
 
 use std::sync::Mutex;
 

@@ -1,17 +1,21 @@
 //! How a Kany8s controller runs: the options every controller takes ([MGR-01]), the primary
-//! watch, the error policy with its per-object backoff ([CP-54]), the instrumented reconcile,
+//! watch, the triggers that feed the work queue ([`queue`](super::queue)) in their lanes, the
+//! workers, the error policy with its per-object backoff ([CP-54]), the instrumented reconcile,
 //! and the watch mappers the three controllers share (RGD → objects that reference it,
 //! Cluster → objects it names or owns).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
 use kube::api::{Api, DynamicObject};
-use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
+use super::queue::{Action, Lane, WorkQueue};
 use super::{Error, lock};
 use crate::capi::Cluster;
 use crate::metrics::{self, Metrics};
@@ -163,11 +167,13 @@ impl std::fmt::Display for ObjectName<'_> {
     }
 }
 
-/// What every controller's context holds: the client, the events recorder, the dynamic
-/// backend watches, backend discovery and the per-object backoff. A controller's own context
+/// What every controller's context holds: the client, the owner-Cluster lookup, the events
+/// recorder, the dynamic backend watches, backend discovery and the per-object backoff. A controller's own context
 /// dereferences to it and adds what only that controller needs.
 pub struct Shared<K: Resource> {
     pub client: Client,
+    /// The owner-Cluster lookup over the manager's shared Cluster cache.
+    pub clusters: crate::cache::ClusterLookup,
     pub recorder: kube::runtime::events::Recorder,
     pub watches: Arc<crate::dynamic::DynamicWatches<K>>,
     pub backends: crate::backends::Backends,
@@ -185,11 +191,17 @@ impl<K: Resource> std::fmt::Debug for Shared<K> {
 impl<K: Resource> Shared<K> {
     pub fn new(
         client: Client,
+        clusters: Store<Cluster>,
+        rgds: Option<Store<DynamicObject>>,
         recorder: kube::runtime::events::Recorder,
         watches: Arc<crate::dynamic::DynamicWatches<K>>,
     ) -> Self {
         Self {
-            backends: crate::backends::Backends::new(client.clone()),
+            backends: crate::backends::Backends::new(client.clone(), rgds),
+            clusters: crate::cache::ClusterLookup {
+                client: client.clone(),
+                cache: clusters,
+            },
             backoff: Backoff::default(),
             client,
             recorder,
@@ -229,61 +241,267 @@ pub fn retry_later<K: Resource, C: Context>(object: Arc<K>, error: &Error, ctx: 
     Action::requeue(ctx.backoff().next(object.as_ref()))
 }
 
-/// Runs `controller` with `reconcile` until the future is dropped: the concurrency of
-/// `options`, every reconcile instrumented under the metrics label `name`
-/// ([`Metrics::reconcile`]: counts, duration, panics, the sync-period requeue), the object's
-/// backoff reset on success and [`retry_later`] on error.
+/// What queues reconciles of a controller over primary kind `K`: each source is a stream of
+/// watched objects mapped to the primary objects they concern, in a [`Lane`].
+pub struct Triggers<K: Resource> {
+    sources: Vec<BoxStream<'static, (ObjectRef<K>, Lane)>>,
+}
+
+impl<K: Resource> std::fmt::Debug for Triggers<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Triggers")
+            .field("sources", &self.sources.len())
+            .finish()
+    }
+}
+
+impl<K> Default for Triggers<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    fn default() -> Self {
+        Self {
+            sources: Vec::new(),
+        }
+    }
+}
+
+impl<K> Triggers<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    /// The primary objects' own relevant changes ([`Options::primary`]), in the normal lane.
+    pub fn primary(
+        self,
+        stream: impl Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static,
+    ) -> Self {
+        self.watch(stream, Lane::Normal, |object: K| {
+            Some(ObjectRef::from(&object))
+        })
+    }
+
+    /// Objects of another watch, mapped by `map` to the primary objects they concern.
+    pub fn watch<T, I>(
+        mut self,
+        stream: impl Stream<Item = Result<T, kube::runtime::watcher::Error>> + Send + 'static,
+        lane: Lane,
+        map: impl Fn(T) -> I + Send + 'static,
+    ) -> Self
+    where
+        T: Send + 'static,
+        I: IntoIterator<Item = ObjectRef<K>>,
+        I::IntoIter: Send + 'static,
+    {
+        let mapped = stream
+            .filter_map(|event| async move {
+                match event {
+                    Ok(object) => Some(object),
+                    Err(error) => {
+                        // The watch restarts itself with backoff ([CP-55]).
+                        tracing::debug!(%error, "watch error");
+                        None
+                    }
+                }
+            })
+            .flat_map(move |object| futures::stream::iter(map(object)))
+            .map(move |object| (object, lane));
+        self.sources.push(mapped.boxed());
+        self
+    }
+
+    /// Primary object references from a stream that already names them (the dynamic watches,
+    /// [CP-55]).
+    pub fn refs(
+        mut self,
+        stream: impl Stream<Item = ObjectRef<K>> + Send + 'static,
+        lane: Lane,
+    ) -> Self {
+        self.sources
+            .push(stream.map(move |object| (object, lane)).boxed());
+        self
+    }
+
+    /// The objects of `stream` whose controller ownerReference is a `K` ([CP-41]).
+    pub fn owned<T>(
+        self,
+        stream: impl Stream<Item = Result<T, kube::runtime::watcher::Error>> + Send + 'static,
+        lane: Lane,
+    ) -> Self
+    where
+        T: Resource + Send + 'static,
+    {
+        self.watch(stream, lane, |object: T| {
+            let namespace = object.meta().namespace.clone();
+            object
+                .meta()
+                .owner_references
+                .iter()
+                .flatten()
+                .find(|o| {
+                    o.controller == Some(true)
+                        && o.kind == K::kind(&())
+                        && o.api_version == K::api_version(&())
+                })
+                .map(|o| {
+                    let reference = ObjectRef::new(&o.name);
+                    match &namespace {
+                        Some(ns) => reference.within(ns),
+                        None => reference,
+                    }
+                })
+        })
+    }
+}
+
+/// Runs a controller until the future is dropped: `triggers` feed its work queue; once the
+/// primary cache `store` is filled, `options.concurrency` workers take objects from the queue
+/// (fast lane first, never one object twice at once) and run `reconcile` on the cached object,
+/// instrumented under the metrics label `name` ([`Metrics::reconcile`]: counts, duration,
+/// panics, the sync-period requeue); the object's backoff is reset on success and
+/// [`retry_later`] decides the retry on error.
 pub async fn run_controller<K, C, F, Fut>(
-    controller: Controller<K>,
+    store: Store<K>,
+    triggers: Triggers<K>,
     options: &Options,
     name: &'static str,
     context: Arc<C>,
     reconcile: F,
 ) where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
     C: Context,
     F: Fn(Arc<K>, Arc<C>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Action, Error>> + Send + 'static,
 {
-    let metrics = options.metrics.clone();
-    let sync_period = options.sync_period;
-    let reconcile = Arc::new(reconcile);
-    controller
-        .with_config(controller::Config::default().concurrency(options.concurrency))
-        .run(
-            move |object, ctx: Arc<C>| {
-                let metrics = metrics.clone();
-                let reconcile = reconcile.clone();
-                async move {
-                    let result = metrics
-                        .reconcile(
-                            name,
-                            sync_period,
-                            ObjectName(object.meta()),
-                            reconcile(object.clone(), ctx.clone()),
-                        )
-                        .await;
-                    if result.is_ok() {
-                        ctx.backoff().reset(object.as_ref());
-                    }
-                    result
-                }
-            },
-            retry_later,
-            context,
-        )
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "controller event");
+    let queue: Mutex<WorkQueue<ObjectRef<K>>> = Mutex::default();
+    let work = Notify::new();
+    let timer = Notify::new();
+    let feed = async {
+        let mut sources = futures::stream::select_all(triggers.sources);
+        while let Some((object, lane)) = sources.next().await {
+            if lock(&queue).add(object, lane) {
+                work.notify_one();
             }
-        })
+        }
+    };
+    let timers = async {
+        loop {
+            let changed = timer.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let (released, next) = {
+                let mut queue = lock(&queue);
+                (queue.release_due(Instant::now()), queue.next_deadline())
+            };
+            for _ in 0..released.min(usize::from(options.concurrency.max(1))) {
+                work.notify_one();
+            }
+            match next {
+                Some(at) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(at) => {}
+                        () = &mut changed => {}
+                    }
+                }
+                None => changed.await,
+            }
+        }
+    };
+    let worker = || async {
+        loop {
+            let object = next_object(&queue, &work).await;
+            if let Some(cached) = store.get(&object) {
+                let action = reconcile_one(options, name, &context, &reconcile, cached).await;
+                if let Some(after) = action.requeue_after()
+                    && lock(&queue).add_at(object.clone(), Instant::now() + after)
+                {
+                    timer.notify_one();
+                }
+            }
+            if lock(&queue).done(&object) {
+                work.notify_one();
+            }
+        }
+    };
+    let workers = async {
+        // Reconciles read the primary object from the cache: none runs before it is filled.
+        if store.wait_until_ready().await.is_err() {
+            return;
+        }
+        let workers: Vec<_> = (0..options.concurrency.max(1)).map(|_| worker()).collect();
+        futures::future::join_all(workers).await;
+    };
+    tokio::join!(feed, timers, workers);
+}
+
+/// Waits for the next object the queue hands out.
+async fn next_object<T: Clone + Eq + std::hash::Hash>(
+    queue: &Mutex<WorkQueue<T>>,
+    work: &Notify,
+) -> T {
+    loop {
+        // Registered before looking, so an add between the look and the wait is not missed.
+        let added = work.notified();
+        tokio::pin!(added);
+        added.as_mut().enable();
+        if let Some(object) = lock(queue).take() {
+            return object;
+        }
+        added.await;
+    }
+}
+
+/// One instrumented reconcile of `object`; returns what the queue does next.
+async fn reconcile_one<K, C, F, Fut>(
+    options: &Options,
+    name: &'static str,
+    context: &Arc<C>,
+    reconcile: &F,
+    object: Arc<K>,
+) -> Action
+where
+    K: Resource<DynamicType = ()> + Send + Sync + 'static,
+    C: Context,
+    F: Fn(Arc<K>, Arc<C>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Action, Error>> + Send + 'static,
+{
+    let result = options
+        .metrics
+        .clone()
+        .reconcile(
+            name,
+            options.sync_period,
+            ObjectName(object.meta()),
+            reconcile(object.clone(), context.clone()),
+        )
         .await;
+    match result {
+        Ok(action) => {
+            context.backoff().reset(object.as_ref());
+            action
+        }
+        Err(error) => retry_later(object, &error, context.clone()),
+    }
+}
+
+/// The ResourceGraphDefinitions, cached (for [`Backends::resolve_rgd`](crate::backends::Backends::resolve_rgd))
+/// and as a stream of changed ones for [`by_rgd`] ([RG-08]).
+pub fn rgd_watch(
+    client: &Client,
+) -> (
+    Store<DynamicObject>,
+    impl Stream<Item = Result<DynamicObject, kube::runtime::watcher::Error>> + Send + use<>,
+) {
+    use kube::runtime::{WatchStreamExt, reflector, watcher};
+    let resource = crate::rgd::rgd_resource();
+    let writer = reflector::store::Writer::new(resource.clone());
+    let store = writer.as_reader();
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let stream = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(|rgd| rgd.managed_fields_mut().clear())
+        .reflect(writer)
+        .touched_objects();
+    (store, stream)
 }
 
 /// Maps an RGD to the objects in `store` whose `rgd_name` is its name ([RG-08]: a missing or
@@ -336,6 +554,103 @@ where
 mod tests {
     use super::*;
     use crate::api::Kany8sCluster;
+
+    struct Recorded {
+        backoff: Backoff,
+        order: Mutex<Vec<String>>,
+    }
+
+    impl Context for Recorded {
+        fn backoff(&self) -> &Backoff {
+            &self.backoff
+        }
+    }
+
+    /// The runtime serves the fast lane first: with one worker busy on the first of a burst of
+    /// normal triggers, a fast trigger that arrives later runs next, and every object runs
+    /// once (docs/controller.md, "Work queue and caches").
+    #[tokio::test]
+    async fn fast_trigger_overtakes_a_queued_burst() {
+        use kube::runtime::reflector::store::Writer;
+        use kube::runtime::watcher::Event;
+        let mut writer: Writer<Kany8sCluster> = Writer::default();
+        let store = writer.as_reader();
+        writer.apply_watcher_event(&Event::Init);
+        for i in 0..20 {
+            let mut object = Kany8sCluster::new(&format!("c{i:02}"), Default::default());
+            object.metadata.namespace = Some("ns".into());
+            writer.apply_watcher_event(&Event::InitApply(object));
+        }
+        writer.apply_watcher_event(&Event::InitDone);
+        let (normal_tx, normal_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (fast_tx, fast_rx) = tokio::sync::mpsc::unbounded_channel();
+        let triggers = Triggers::default()
+            .refs(
+                tokio_stream::wrappers::UnboundedReceiverStream::new(normal_rx),
+                Lane::Normal,
+            )
+            .refs(
+                tokio_stream::wrappers::UnboundedReceiverStream::new(fast_rx),
+                Lane::Fast,
+            );
+        let context = Arc::new(Recorded {
+            backoff: Backoff::default(),
+            order: Mutex::default(),
+        });
+        let (started_tx, mut started_rx) = tokio::sync::mpsc::unbounded_channel();
+        let release = Arc::new(tokio::sync::Semaphore::new(0));
+        let options = Options {
+            concurrency: 1,
+            ..Options::default()
+        };
+        let gate = release.clone();
+        let run = run_controller(
+            store,
+            triggers,
+            &options,
+            crate::metrics::INFRASTRUCTURE,
+            context.clone(),
+            move |object: Arc<Kany8sCluster>, ctx: Arc<Recorded>| {
+                let started = started_tx.clone();
+                let gate = gate.clone();
+                async move {
+                    let name = object.name_any();
+                    lock(&ctx.order).push(name.clone());
+                    let _ = started.send(name);
+                    // Each reconcile waits for the test, so the queue's order is what runs.
+                    gate.acquire().await.map(|p| p.forget()).ok();
+                    Ok(Action::await_change())
+                }
+            },
+        );
+        let driver = async {
+            for i in 0..20 {
+                normal_tx
+                    .send(ObjectRef::new(&format!("c{i:02}")).within("ns"))
+                    .unwrap();
+            }
+            assert_eq!(started_rx.recv().await.as_deref(), Some("c00"));
+            // c00 runs; c01..c19 wait in the normal lane; c17 becomes ready.
+            fast_tx.send(ObjectRef::new("c17").within("ns")).unwrap();
+            // Everything runs on this task: a few turns let the feeder queue the trigger.
+            for _ in 0..5 {
+                tokio::task::yield_now().await;
+            }
+            release.add_permits(1);
+            assert_eq!(started_rx.recv().await.as_deref(), Some("c17"));
+            release.add_permits(100);
+            while lock(&context.order).len() < 20 {
+                started_rx.recv().await;
+            }
+        };
+        tokio::select! {
+            () = run => panic!("the runtime stopped"),
+            () = driver => {}
+        }
+        let order = lock(&context.order).clone();
+        assert_eq!(order[..3], ["c00", "c17", "c01"]);
+        assert_eq!(order.len(), 20, "every object once: {order:?}");
+    }
 
     /// [CP-54]
     #[test]
