@@ -84,11 +84,12 @@ release-manifests:
 	cp metadata.yaml out/metadata.yaml
 	cp templates/*.yaml out/
 
-## bench-scale: N clusters (N = 100, 1000; BENCH_CLUSTERS=100,1000,10000 for more) on the embedded target.
+## bench-scale: N clusters (N = 100, 1000; BENCH_CLUSTERS=100,1000,10000 for more) on the embedded
+## target; TARGET=upstream runs them on real kube-apiserver and etcd (built by `make upstream`).
 BENCH_CLUSTERS ?= 100,1000
-bench-scale:
+bench-scale: $(if $(filter upstream,$(TARGET)),upstream)
 	$(CARGO) build --release --locked -p kany8s -p acceptance
-	target/release/kany8s-acceptance bench scale --clusters $(BENCH_CLUSTERS)
+	target/release/kany8s-acceptance bench scale --clusters $(BENCH_CLUSTERS) --target $(TARGET)
 
 ## bench-chaos: 1000 clusters under API faults, dropped watches and manager restarts.
 bench-chaos:

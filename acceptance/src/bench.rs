@@ -1,7 +1,10 @@
-//! Scale and chaos benchmarks of the provider on the embedded target: the real `kany8s`
-//! binary as its own process (so its RSS is its own) against the embedded API server, with
-//! fake-kro (children kept in memory, instances ready at once) and the simulated Cluster API
-//! core in this process. Writes are counted per user by the server's access log.
+//! Scale and chaos benchmarks of the provider: the real `kany8s` binary as its own process (so
+//! its RSS is its own) against the embedded API server or, for `bench scale`, the upstream
+//! target ([`upstream`]: real kube-apiserver and etcd), with fake-kro (children kept in memory,
+//! instances ready at once) and the simulated Cluster API core in this process. Writes are
+//! counted per user by the embedded server's access log or kube-apiserver's audit log.
+
+mod upstream;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -56,10 +59,39 @@ fn kubeconfig_value(token: &str) -> String {
     )
 }
 
+/// Which API server the bench runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The embedded API server, in this process.
+    Embedded,
+    /// Real etcd, kube-apiserver and kube-controller-manager from `.upstream/bin`.
+    Upstream,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Target::Embedded => "embedded",
+            Target::Upstream => "upstream",
+        })
+    }
+}
+
+/// The API server of a bench and how it counts the manager's requests.
+enum Backend {
+    /// Counted by the server's access log; the manager impersonates its ServiceAccount.
+    Embedded {
+        server: kany8s_apiserver::Server,
+        serving: Option<kany8s_apiserver::ServeHandle>,
+    },
+    /// Counted by kube-apiserver's audit log; the manager holds its ServiceAccount's token.
+    Upstream(Box<upstream::UpstreamTarget>),
+}
+
 /// The server, simulators and a handle on the manager process.
 struct Bench {
-    server: kany8s_apiserver::Server,
-    serving: Option<kany8s_apiserver::ServeHandle>,
+    // Declared before `workdir`: the upstream processes stop before their folder goes.
+    backend: Backend,
     client: Client,
     manager_kubeconfig: PathBuf,
     manager_binary: PathBuf,
@@ -72,7 +104,9 @@ impl Drop for Bench {
         for task in &self.tasks {
             task.abort();
         }
-        if let Some(serving) = self.serving.take() {
+        if let Backend::Embedded { serving, .. } = &mut self.backend
+            && let Some(serving) = serving.take()
+        {
             serving.shutdown();
         }
     }
@@ -113,33 +147,64 @@ impl Manager {
 }
 
 impl Bench {
-    async fn start(manager_binary: &Path, faults: Option<u64>) -> Result<Self, BenchError> {
-        let server = kany8s_apiserver::Server::builder()
-            .record_access(true)
-            .build();
-        let (address, serving) = server
-            .serve("127.0.0.1:0")
-            .await
-            .map_err(|e| BenchError(format!("listen: {e}")))?;
+    async fn start(
+        manager_binary: &Path,
+        faults: Option<u64>,
+        target: Target,
+    ) -> Result<Self, BenchError> {
         let workdir = tempfile::tempdir().map_err(|e| BenchError(format!("tempdir: {e}")))?;
-        let config = kube::Config::new(
-            format!("http://{address}")
-                .parse()
-                .map_err(|e| BenchError(format!("{e}")))?,
-        );
-        let client = Client::try_from(config).map_err(|e| BenchError(e.to_string()))?;
         let mut crds = crate::crds::cluster_api();
         crds.extend(crate::crds::capd_kubeadm());
-        for crd in kany8s::crds::all().map_err(|e| BenchError(e.to_string()))? {
-            crds.push(serde_json::to_value(crd).map_err(|e| BenchError(e.to_string()))?);
-        }
-        crate::env::install(&client, crds)
-            .await
-            .map_err(|e| BenchError(e.to_string()))?;
+        let manager_kubeconfig = workdir.path().join("manager-kubeconfig");
+        let (backend, client) = match target {
+            Target::Embedded => {
+                let server = kany8s_apiserver::Server::builder()
+                    .record_access(true)
+                    .build();
+                let (address, serving) = server
+                    .serve("127.0.0.1:0")
+                    .await
+                    .map_err(|e| BenchError(format!("listen: {e}")))?;
+                let config = kube::Config::new(
+                    format!("http://{address}")
+                        .parse()
+                        .map_err(|e| BenchError(format!("{e}")))?,
+                );
+                let client = Client::try_from(config).map_err(|e| BenchError(e.to_string()))?;
+                for crd in kany8s::crds::all().map_err(|e| BenchError(e.to_string()))? {
+                    crds.push(serde_json::to_value(crd).map_err(|e| BenchError(e.to_string()))?);
+                }
+                crate::env::install(&client, crds)
+                    .await
+                    .map_err(|e| BenchError(e.to_string()))?;
+                crate::env::create_namespace(&client, "kany8s-system")
+                    .await
+                    .map_err(|e| BenchError(e.to_string()))?;
+                let kubeconfig = format!(
+                    "apiVersion: v1\nkind: Config\nclusters:\n- name: bench\n  cluster:\n    server: http://{address}\ncontexts:\n- name: bench\n  context:\n    cluster: bench\n    user: manager\ncurrent-context: bench\nusers:\n- name: manager\n  user:\n    as: {MANAGER_USER}\n"
+                );
+                std::fs::write(&manager_kubeconfig, kubeconfig)
+                    .map_err(|e| BenchError(format!("kubeconfig: {e}")))?;
+                if let Some(seed) = faults {
+                    server.faults().seed(seed);
+                }
+                let serving = Some(serving);
+                (Backend::Embedded { server, serving }, client)
+            }
+            Target::Upstream => {
+                if faults.is_some() {
+                    return Err(BenchError(
+                        "fault injection needs the embedded target".into(),
+                    ));
+                }
+                // The Kany8s CRDs, RBAC and namespace come with the bundle.
+                let started = upstream::start(workdir.path(), MANAGER_USER, crds).await?;
+                std::fs::copy(&started.manager_kubeconfig, &manager_kubeconfig)
+                    .map_err(|e| BenchError(format!("kubeconfig: {e}")))?;
+                (Backend::Upstream(Box::new(started.target)), started.client)
+            }
+        };
         crate::env::create_namespace(&client, NAMESPACE)
-            .await
-            .map_err(|e| BenchError(e.to_string()))?;
-        crate::env::create_namespace(&client, "kany8s-system")
             .await
             .map_err(|e| BenchError(e.to_string()))?;
         let mut tasks = Vec::new();
@@ -153,21 +218,16 @@ impl Bench {
             let _ = fake_kro::sim::run(kro, options).await;
         }));
         tasks.push(tokio::spawn(crate::capi::run(client.clone())));
-        let manager_kubeconfig = workdir.path().join("manager-kubeconfig");
-        let kubeconfig = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: bench\n  cluster:\n    server: http://{address}\ncontexts:\n- name: bench\n  context:\n    cluster: bench\n    user: manager\ncurrent-context: bench\nusers:\n- name: manager\n  user:\n    as: {MANAGER_USER}\n"
-        );
-        std::fs::write(&manager_kubeconfig, kubeconfig)
-            .map_err(|e| BenchError(format!("kubeconfig: {e}")))?;
-        if let Some(seed) = faults {
-            server.faults().seed(seed);
-        }
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &kany8s::rgd::rgd_resource());
         let rgd: DynamicObject =
             serde_json::from_value(rgd()).map_err(|e| BenchError(e.to_string()))?;
-        // fake-kro installs the RGD CRD first.
+        // fake-kro installs the RGD CRD first; kube-apiserver takes longer to establish CRDs.
+        let attempts = match target {
+            Target::Embedded => 200,
+            Target::Upstream => 1200,
+        };
         let mut created = false;
-        for _ in 0..200 {
+        for _ in 0..attempts {
             if api.create(&PostParams::default(), &rgd).await.is_ok() {
                 created = true;
                 break;
@@ -177,15 +237,14 @@ impl Bench {
         if !created {
             return Err(BenchError("the bench RGD could not be created".into()));
         }
-        for _ in 0..200 {
+        for _ in 0..attempts {
             let state = api
                 .get("bench-control-plane.kro.run")
                 .await
                 .map(|r| r.data["status"]["state"].clone());
             if matches!(state, Ok(ref s) if s == "Active") {
                 return Ok(Self {
-                    server,
-                    serving: Some(serving),
+                    backend,
                     client,
                     manager_kubeconfig,
                     manager_binary: manager_binary.to_path_buf(),
@@ -225,12 +284,38 @@ impl Bench {
         Ok(Manager { child, log })
     }
 
-    /// The manager's writes per kind (the bench's server records access).
+    /// The embedded server, for fault injection.
+    fn embedded_server(&self) -> Result<&kany8s_apiserver::Server, BenchError> {
+        match &self.backend {
+            Backend::Embedded { server, .. } => Ok(server),
+            Backend::Upstream(_) => Err(BenchError(
+                "fault injection needs the embedded target".into(),
+            )),
+        }
+    }
+
+    /// The manager's writes per kind (the embedded server's access log or kube-apiserver's
+    /// audit log).
     fn write_counts(&self) -> BTreeMap<kany8s_apiserver::access::Access, u64> {
-        self.server
-            .access_log()
-            .map(|log| log.write_counts(MANAGER_USER))
-            .unwrap_or_default()
+        match &self.backend {
+            Backend::Embedded { server, .. } => server
+                .access_log()
+                .map(|log| log.write_counts(MANAGER_USER))
+                .unwrap_or_default(),
+            Backend::Upstream(target) => target.audit.write_counts(MANAGER_USER),
+        }
+    }
+
+    /// The manager's reads per kind (get, list and watch on the embedded target; get on the
+    /// upstream one, whose audit policy logs no other read).
+    fn read_counts(&self) -> BTreeMap<kany8s_apiserver::access::Access, u64> {
+        match &self.backend {
+            Backend::Embedded { server, .. } => server
+                .access_log()
+                .map(|log| log.read_counts(MANAGER_USER))
+                .unwrap_or_default(),
+            Backend::Upstream(target) => target.audit.read_counts(MANAGER_USER),
+        }
     }
 
     fn manager_writes(&self) -> u64 {
@@ -241,13 +326,11 @@ impl Bench {
     /// group/resource.
     fn manager_gets(&self) -> BTreeMap<String, u64> {
         let mut gets = BTreeMap::new();
-        if let Some(log) = self.server.access_log() {
-            for (access, n) in log.read_counts(MANAGER_USER) {
-                if access.verb == "get" {
-                    *gets
-                        .entry(format!("{}/{}", access.group, access.resource))
-                        .or_default() += n;
-                }
+        for (access, n) in self.read_counts() {
+            if access.verb == "get" {
+                *gets
+                    .entry(format!("{}/{}", access.group, access.resource))
+                    .or_default() += n;
             }
         }
         gets
@@ -571,14 +654,19 @@ pub async fn scale(
     clusters: usize,
     steady: Duration,
     manager_binary: &Path,
+    target: Target,
 ) -> Result<ScaleReport, BenchError> {
-    let bench = Bench::start(manager_binary, None).await?;
+    let bench = Bench::start(manager_binary, None, target).await?;
     let seen = Arc::new(Mutex::new(Seen::default()));
     let observers = spawn_observers(&bench.client, seen.clone());
     let manager = bench.spawn_manager(0)?;
     let started = Instant::now();
     bench.create_clusters(clusters, &BTreeSet::new()).await?;
-    let limit = Duration::from_secs(120 + clusters as u64 / 10);
+    let limit = match target {
+        Target::Embedded => Duration::from_secs(120 + clusters as u64 / 10),
+        // Real etcd and kube-apiserver share the two cores with everything else.
+        Target::Upstream => Duration::from_secs(300 + clusters as u64 / 2),
+    };
     converge(
         &seen,
         clusters,
@@ -649,10 +737,33 @@ pub async fn scale(
         NAMESPACE,
         &crate::capi::cluster_resource(),
     );
-    clusters_api
-        .delete_collection(&DeleteParams::default(), &ListParams::default())
-        .await
-        .map_err(|e| BenchError(format!("deleting the clusters: {e}")))?;
+    match target {
+        Target::Embedded => {
+            clusters_api
+                .delete_collection(&DeleteParams::default(), &ListParams::default())
+                .await
+                .map_err(|e| BenchError(format!("deleting the clusters: {e}")))?;
+        }
+        // kube-apiserver's deletecollection of 1000 Clusters outlives its request timeout (the
+        // connection closed after about two minutes): one delete per Cluster, 32 in flight.
+        Target::Upstream => {
+            let results: Vec<Result<(), BenchError>> = futures::stream::iter(0..clusters)
+                .map(|i| {
+                    let api = clusters_api.clone();
+                    async move {
+                        match api.delete(&format!("c{i}"), &DeleteParams::default()).await {
+                            Ok(_) => Ok(()),
+                            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+                            Err(e) => Err(BenchError(format!("deleting the cluster c{i}: {e}"))),
+                        }
+                    }
+                })
+                .buffer_unordered(32)
+                .collect()
+                .await;
+            results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        }
+    }
     let cps: Api<kany8s::api::Kany8sControlPlane> =
         Api::namespaced(bench.client.clone(), NAMESPACE);
     let deadline = Instant::now() + limit;
@@ -734,7 +845,8 @@ pub async fn chaos(
     restart_every: Duration,
     manager_binary: &Path,
 ) -> Result<ChaosReport, BenchError> {
-    let bench = Bench::start(manager_binary, Some(0x5eed)).await?;
+    let bench = Bench::start(manager_binary, Some(0x5eed), Target::Embedded).await?;
+    let server = bench.embedded_server()?;
     let foreign: BTreeSet<usize> = (0..clusters).step_by(10).collect();
     let seen = Arc::new(Mutex::new(Seen::default()));
     let observers = spawn_observers(&bench.client, seen.clone());
@@ -751,7 +863,7 @@ pub async fn chaos(
         foreign_versions.insert(name, secret.resource_version());
     }
     let started = Instant::now();
-    bench.server.faults().fail_writes(0.10, 0.05);
+    server.faults().fail_writes(0.10, 0.05);
     let mut manager = bench.spawn_manager(0)?;
     let mut logs = String::new();
     let mut restarts = 0;
@@ -760,7 +872,7 @@ pub async fn chaos(
     let limit = Duration::from_secs(300 + clusters as u64 / 5);
     let converged = loop {
         if last_drop.elapsed() >= Duration::from_secs(2) {
-            bench.server.faults().drop_watches();
+            server.faults().drop_watches();
             last_drop = Instant::now();
         }
         if last_restart.elapsed() >= restart_every {
@@ -781,7 +893,7 @@ pub async fn chaos(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    bench.server.faults().fail_writes(0.0, 0.0);
+    server.faults().fail_writes(0.0, 0.0);
     logs.push_str(&manager.kill().await);
     let instances: Api<DynamicObject> =
         Api::namespaced_with(bench.client.clone(), NAMESPACE, &instance_resource());

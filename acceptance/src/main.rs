@@ -85,6 +85,9 @@ enum BenchCommand {
         /// The kany8s binary (default: next to this one).
         #[arg(long)]
         manager: Option<PathBuf>,
+        /// The API server: the embedded one, or real kube-apiserver and etcd (`make upstream`).
+        #[arg(long, value_enum, default_value_t = BenchTarget::Embedded)]
+        target: BenchTarget,
     },
     /// Clusters under injected API faults, dropped watches and manager restarts.
     Chaos {
@@ -96,6 +99,22 @@ enum BenchCommand {
         #[arg(long)]
         manager: Option<PathBuf>,
     },
+}
+
+/// The API server of `bench scale`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum BenchTarget {
+    Embedded,
+    Upstream,
+}
+
+impl From<BenchTarget> for acceptance::bench::Target {
+    fn from(target: BenchTarget) -> Self {
+        match target {
+            BenchTarget::Embedded => Self::Embedded,
+            BenchTarget::Upstream => Self::Upstream,
+        }
+    }
 }
 
 /// The kany8s binary next to this one (cargo puts both in the same target folder).
@@ -121,17 +140,27 @@ async fn bench(which: BenchCommand) -> Result<(), String> {
             clusters,
             steady_secs,
             manager,
+            target,
         } => {
             let manager = manager_binary(manager)?;
+            let target = acceptance::bench::Target::from(target);
             for n in clusters {
                 let report = acceptance::bench::scale(
                     n,
                     std::time::Duration::from_secs(steady_secs),
                     &manager,
+                    target,
                 )
                 .await
-                .map_err(|e| format!("scale {n}: {e}"))?;
-                println!("bench scale: {report} (steady window {steady_secs}s)");
+                .map_err(|e| format!("scale {n} ({target}): {e}"))?;
+                match target {
+                    acceptance::bench::Target::Embedded => {
+                        println!("bench scale: {report} (steady window {steady_secs}s)")
+                    }
+                    acceptance::bench::Target::Upstream => println!(
+                        "bench scale: target=upstream {report} (steady window {steady_secs}s)"
+                    ),
+                }
             }
             Ok(())
         }

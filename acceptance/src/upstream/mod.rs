@@ -110,6 +110,8 @@ pub struct Options {
     /// Verbs removed from the managers' base ClusterRoles before they start, as
     /// `(role name suffix, api group, verb)`: the RBAC check's broken install.
     pub revoke: Vec<(String, String, String)>,
+    /// Extra kube-apiserver flags (the scale bench's audit log).
+    pub apiserver_args: Vec<String>,
 }
 
 impl Options {
@@ -121,6 +123,7 @@ impl Options {
             components: Components::Full,
             managers: true,
             revoke: Vec::new(),
+            apiserver_args: Vec::new(),
         }
     }
 }
@@ -296,31 +299,33 @@ impl Upstream {
             options.port
         };
         let server = format!("https://127.0.0.1:{api_port}");
+        let mut apiserver_args = args(&[
+            format!("--etcd-servers=http://127.0.0.1:{etcd_client}"),
+            "--bind-address=127.0.0.1".into(),
+            format!("--secure-port={api_port}"),
+            "--advertise-address=127.0.0.1".into(),
+            "--endpoint-reconciler-type=none".into(),
+            format!("--tls-cert-file={}", serving_cert.display()),
+            format!("--tls-private-key-file={}", serving_key.display()),
+            format!("--client-ca-file={}", ca_path.display()),
+            "--authorization-mode=Node,RBAC".into(),
+            format!("--service-account-issuer={server}"),
+            format!("--service-account-key-file={}", sa_public_path.display()),
+            format!(
+                "--service-account-signing-key-file={}",
+                sa_key_path.display()
+            ),
+            "--service-cluster-ip-range=10.96.0.0/16".into(),
+            format!("--cert-dir={}", pki_dir.display()),
+            "--allow-privileged=true".into(),
+            "--profiling=false".into(),
+            "--v=1".into(),
+        ]);
+        apiserver_args.extend(options.apiserver_args.iter().cloned());
         let mut apiserver = Process::start(
             "kube-apiserver",
             &bin.join("kube-apiserver"),
-            &args(&[
-                format!("--etcd-servers=http://127.0.0.1:{etcd_client}"),
-                "--bind-address=127.0.0.1".into(),
-                format!("--secure-port={api_port}"),
-                "--advertise-address=127.0.0.1".into(),
-                "--endpoint-reconciler-type=none".into(),
-                format!("--tls-cert-file={}", serving_cert.display()),
-                format!("--tls-private-key-file={}", serving_key.display()),
-                format!("--client-ca-file={}", ca_path.display()),
-                "--authorization-mode=Node,RBAC".into(),
-                format!("--service-account-issuer={server}"),
-                format!("--service-account-key-file={}", sa_public_path.display()),
-                format!(
-                    "--service-account-signing-key-file={}",
-                    sa_key_path.display()
-                ),
-                "--service-cluster-ip-range=10.96.0.0/16".into(),
-                format!("--cert-dir={}", pki_dir.display()),
-                "--allow-privileged=true".into(),
-                "--profiling=false".into(),
-                "--v=1".into(),
-            ]),
+            &apiserver_args,
             &logs,
             &[],
         )?;
@@ -597,7 +602,11 @@ impl Upstream {
         // manager Deployments, whose managers run here as their ServiceAccounts.
         let started = Instant::now();
         upstream
-            .install_bundles(&admin_client, &options.revoke)
+            .install_bundles(
+                &admin_client,
+                &["clusterctl/controlplane", "clusterctl/infrastructure"],
+                &options.revoke,
+            )
             .await?;
         upstream
             .timings
@@ -608,7 +617,15 @@ impl Upstream {
                 kany8s::manager::Group::ControlPlane,
                 kany8s::manager::Group::Infrastructure,
             ] {
-                let token = upstream.service_account_token(&admin_client, group).await?;
+                let user = crate::env::manager_user(group);
+                let account = user.rsplit(':').next().unwrap_or_default();
+                let token = upstream
+                    .service_account_token(
+                        &admin_client,
+                        crate::env::provider_namespace(group),
+                        account,
+                    )
+                    .await?;
                 let config = pki::kubeconfig(
                     &upstream.server,
                     &upstream.ca,
@@ -627,16 +644,17 @@ impl Upstream {
         Ok(upstream)
     }
 
-    /// Renders `config/clusterctl/<group>` with the target's kubectl (kustomize) and applies
+    /// Renders each `config/<bundle>` with the target's kubectl (kustomize) and applies
     /// everything but the Deployment; `revoke` removes verbs from the base roles.
-    async fn install_bundles(
+    pub async fn install_bundles(
         &self,
         admin: &Client,
+        bundles: &[&str],
         revoke: &[(String, String, String)],
     ) -> Result<(), UpstreamError> {
         let mut objects = Vec::new();
-        for bundle in ["controlplane", "infrastructure"] {
-            let folder = repository_root().join("config/clusterctl").join(bundle);
+        for bundle in bundles {
+            let folder = repository_root().join("config").join(bundle);
             let text = kustomize(&self.bin.join("kubectl"), &folder).await?;
             let documents = documents_of(&text).map_err(|e| UpstreamError::Install {
                 what: format!("the {bundle} bundle"),
@@ -676,21 +694,19 @@ impl Upstream {
         apply_all(admin, rest).await
     }
 
-    /// A token of the ServiceAccount of `group`'s bundle (TokenRequest, one day).
-    async fn service_account_token(
+    /// A token of the ServiceAccount `namespace/name` (TokenRequest, one day).
+    pub async fn service_account_token(
         &self,
         admin: &Client,
-        group: kany8s::manager::Group,
+        namespace: &str,
+        name: &str,
     ) -> Result<String, UpstreamError> {
-        let user = crate::env::manager_user(group);
-        let mut parts = user.rsplitn(2, ':');
-        let name = parts.next().unwrap_or_default().to_string();
-        let namespace = crate::env::provider_namespace(group);
+        let user = format!("system:serviceaccount:{namespace}:{name}");
         let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
         let request = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
             "spec": {"expirationSeconds": 86400}});
         let response: Value = accounts
-            .create_subresource("token", &name, &PostParams::default(), &request)
+            .create_subresource("token", name, &PostParams::default(), &request)
             .await
             .map_err(|e| UpstreamError::Install {
                 what: format!("a token of {user}"),
