@@ -681,8 +681,11 @@ pub async fn scale(
         eprintln!("bench scale: gets until convergence: {n} × {resource}");
     }
     let converge_gets: u64 = converge_gets.values().sum();
-    if std::env::var_os("BENCH_ACCESS").is_some() {
-        for (access, n) in bench.server.access_log().map(|l| l.all()).unwrap_or_default() {
+    if std::env::var_os("BENCH_ACCESS").is_some()
+        && let Backend::Embedded { server, .. } = &bench.backend
+    {
+        // Only the embedded server logs every user's accesses.
+        for (access, n) in server.access_log().map(|l| l.all()).unwrap_or_default() {
             eprintln!(
                 "bench scale: access until convergence: {n} × {} {} {}/{}",
                 access.user, access.verb, access.group, access.resource
