@@ -659,6 +659,10 @@ pub fn apply(
         }
     }
     merge_into(&mut merged, applied, Some(schema), true);
+    // kube-apiserver stamps the applier's entry only when the apply changed the object: an
+    // apply that changes nothing keeps the old time, so the entries keep their order and the
+    // write stays a no-op.
+    let object_changed = live.is_none_or(|live| !same_except_managed_fields(live, &merged));
 
     match list
         .iter_mut()
@@ -667,7 +671,9 @@ pub fn apply(
         Some(entry) => {
             entry.fields = applied_fields;
             entry.api_version = api_version.into();
-            entry.time = now.into();
+            if object_changed {
+                entry.time = now.into();
+            }
         }
         None => list.push(Entry {
             manager: manager.into(),
@@ -680,6 +686,33 @@ pub fn apply(
     }
     set_entries(&mut merged, &list);
     Ok(merged)
+}
+
+/// Whether two objects are equal apart from their managedFields.
+fn same_except_managed_fields(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let metadata_equal = match (a.get("metadata"), b.get("metadata")) {
+        (Some(Value::Object(ma)), Some(Value::Object(mb))) => {
+            let without = |m: &Map<String, Value>| {
+                m.iter()
+                    .filter(|(k, _)| k.as_str() != "managedFields")
+                    .count()
+            };
+            without(ma) == without(mb)
+                && ma
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "managedFields")
+                    .all(|(k, v)| mb.get(k) == Some(v))
+        }
+        (ma, mb) => ma == mb,
+    };
+    metadata_equal
+        && a.len() == b.len()
+        && a.iter()
+            .filter(|(k, _)| k.as_str() != "metadata")
+            .all(|(k, v)| b.get(k) == Some(v))
 }
 
 /// After a removal, removes parent objects left empty that nobody owns anything under.
@@ -853,6 +886,60 @@ mod tests {
         )
         .unwrap();
         assert_eq!(dropped["spec"]["ports"], json!([{"name": "b", "port": 2}]));
+    }
+
+    #[test]
+    fn an_apply_that_changes_nothing_keeps_its_time_and_order() {
+        let s = schema();
+        let at = |manager, now| Writer { now, ..w(manager) };
+        let first = apply(
+            None,
+            &json!({"spec": {"a": 1}}),
+            &s,
+            at("m", "2026-01-01T00:00:01Z"),
+            false,
+        )
+        .unwrap();
+        let second = apply(
+            Some(&first),
+            &json!({"spec": {"b": 1}}),
+            &s,
+            at("n", "2026-01-01T00:00:02Z"),
+            false,
+        )
+        .unwrap();
+        let again = apply(
+            Some(&second),
+            &json!({"spec": {"a": 1}}),
+            &s,
+            at("m", "2026-01-01T00:00:09Z"),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            again, second,
+            "nothing changed: same entries, same times, same order"
+        );
+        let changed = apply(
+            Some(&second),
+            &json!({"spec": {"a": 2}}),
+            &s,
+            at("m", "2026-01-01T00:00:09Z"),
+            false,
+        )
+        .unwrap();
+        let managers: Vec<(String, String)> = entries(&changed)
+            .into_iter()
+            .map(|e| (e.manager, e.time))
+            .collect();
+        assert_eq!(
+            managers,
+            [
+                ("n".to_string(), "2026-01-01T00:00:02Z".to_string()),
+                ("m".to_string(), "2026-01-01T00:00:09Z".to_string())
+            ],
+            "a change stamps the applier and sorts it by time"
+        );
     }
 
     #[test]
