@@ -1,7 +1,8 @@
 //! The kinds a check resolves templates against, as kro's schema resolver and REST mapper would:
 //! every built-in kind of the targeted Kubernetes version, plus CRDs (read from files with
 //! `--crds`, or from the API server in `run` mode). A closed catalog serves only its CRDs, as
-//! kro's unit-test world does.
+//! kro's unit-test world does; a served-only catalog is all a cluster serves, so a kind outside
+//! it is kro's error as on that cluster.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ pub enum CatalogError {
 pub struct Catalog {
     crds: BTreeMap<(String, String), KindSchema>,
     closed: bool,
+    served_only: bool,
 }
 
 impl Catalog {
@@ -44,12 +46,32 @@ impl Catalog {
         Self {
             crds: BTreeMap::new(),
             closed: true,
+            served_only: false,
         }
     }
 
-    /// Whether a kind this catalog does not know is an error.
+    /// Whether a kind this catalog does not know is an error in kro's unit-test words.
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// This catalog as everything a cluster serves (`fake-kro check --served-only`): a kind
+    /// outside it is refused in the words kro's schema resolver uses on a cluster.
+    pub fn served_only(mut self) -> Self {
+        self.served_only = true;
+        self
+    }
+
+    /// Whether this catalog is everything a cluster serves.
+    pub fn is_served_only(&self) -> bool {
+        self.served_only
+    }
+
+    /// Whether any kind of a group version is served (a CRD's or, unless closed, a built-in
+    /// one).
+    pub fn serves_api_version(&self, api_version: &str) -> bool {
+        self.crds.keys().any(|(served, _)| served == api_version)
+            || (!self.closed && kinds::serves_api_version(api_version))
     }
 
     /// Adds one CRD object (every served version); how many kinds it added. Anything that is
@@ -171,6 +193,24 @@ impl Catalog {
             namespaced: kinds::namespaced(api_version, kind)?,
         })
     }
+}
+
+/// kro's words for a child kind the cluster does not serve (k8s.io/apiserver's discovery
+/// schema resolver looks the group version up first, then the kind within it, and says which
+/// one it missed), after `failed to build resource "<id>": `.
+pub fn unserved_kind(
+    id: &str,
+    api_version: &str,
+    kind: &str,
+    group_version_served: bool,
+) -> String {
+    let missed = if group_version_served {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        format!("cannot resolve group version kind \"{group}/{version}, Kind={kind}\"")
+    } else {
+        format!("cannot resolve group version \"{api_version}\"")
+    };
+    format!("failed to get schema for resource {id}: {missed}: schema not found")
 }
 
 /// A CRD's schema as the API server publishes it: full ObjectMeta, `apiVersion` and `kind`.

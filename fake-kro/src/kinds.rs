@@ -250,6 +250,11 @@ pub fn namespaced(api_version: &str, kind: &str) -> Option<bool> {
         .map(|k| k.namespaced)
 }
 
+/// Whether the targeted Kubernetes version serves a built-in group version.
+pub fn serves_api_version(api_version: &str) -> bool {
+    !api_version.is_empty() && BUILT_IN.0.keys().any(|(served, _)| served == api_version)
+}
+
 /// ObjectMeta's schema as the API server publishes it, references inlined.
 pub fn object_meta() -> Value {
     inlined("", OBJECT_META).unwrap_or_else(|| serde_json::json!({"type": "object"}))

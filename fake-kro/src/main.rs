@@ -79,6 +79,11 @@ enum Command {
         /// documents or `kubectl get crd -o yaml` output); may be repeated.
         #[arg(long = "crds", value_name = "PATH")]
         crds: Vec<PathBuf>,
+        /// The built-in kinds and the --crds given are everything the cluster serves (e.g.
+        /// `kubectl get crd -o yaml` of the target cluster): a child kind outside them is
+        /// refused as kro refuses it there, instead of warned about (W-GVK-UNKNOWN).
+        #[arg(long)]
+        served_only: bool,
         /// The RGDs as they stand before this change (a file of RGDs): an RGD of the same
         /// name whose CRD would break existing instances is refused as kro refuses it (K1).
         #[arg(long, value_name = "PATH")]
@@ -141,6 +146,7 @@ fn main() -> ExitCode {
             contract,
             all,
             crds,
+            served_only,
             previous,
         } => {
             let previous = match previous.as_ref().map(read_rgds).transpose() {
@@ -156,6 +162,9 @@ fn main() -> ExitCode {
                     eprintln!("fake-kro: --crds {e}");
                     return ExitCode::FAILURE;
                 }
+            }
+            if served_only {
+                catalog = catalog.served_only();
             }
             let contract = match contract {
                 ContractArg::None => Contract::None,

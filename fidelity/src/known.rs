@@ -29,8 +29,6 @@ pub const GAP: &str = "open: a behavioural difference found by the suite and not
 pub const KRO_CRD_WRITE: &str = "managedFields (apiserver ssa.rs): for the generated CRD kro creates (an Update entry of manager `kro`, which fake-kro writes the same way) the embedded server also marks the spec and spec.names maps themselves (`f:spec/.`, `f:spec/f:names/.`), kube-apiserver 1.36 does not";
 /// The order of an accepted RGD's conditions, which varies in kro.
 pub const KRO_CONDITION_ORDER_RACE: &str = "timing (kro v0.9.3): kro orders an RGD's conditions by lastTransitionTime; GraphAccepted comes first when the pass that issued the revision wrote its status, GraphRevisionsResolved first when a later pass found the revision already compiled and set both (seen both ways in runs of this suite); fake-kro writes the first order, so this check usually agrees and the row is reported stale";
-/// `fake-kro check`'s verdict without the cluster's kinds.
-pub const KRO_CHECK_OFFLINE: &str = "by design (fake-kro check): kro resolves a child's kind against the cluster's OpenAPI v3 document on each pass (and retries the RGD), so whether it accepts an RGD whose child kind no API serves depends on which CRDs the cluster serves then; offline, `fake-kro check` cannot know that and warns (W-GVK-UNKNOWN) where kro rejects";
 /// Deployments on the upstream target.
 pub const KRO_DEPLOYMENT_CONTROLLER: &str = "environment: the upstream target runs kube-controller-manager's deployment controller (the revision annotation and status writes of `kube-controller-manager`); the embedded side runs no controllers and fake-kro no child simulators";
 

@@ -218,6 +218,20 @@ impl Checker<'_> {
                 self.error("V4", object_path, wrap(&format!("failed to get schema for resource {id}: schema not found for GVK: {group}/{version}, Kind={kind}")));
                 return None;
             }
+            if resolved.is_none() && self.options.catalog.is_served_only() {
+                let served = self.options.catalog.serves_api_version(api_version);
+                self.error(
+                    "V4",
+                    object_path,
+                    wrap(&crate::catalog::unserved_kind(
+                        &id,
+                        api_version,
+                        kind,
+                        served,
+                    )),
+                );
+                return None;
+            }
             if resolved.is_none() {
                 self.warn("W-GVK-UNKNOWN", object_path, format!("kro would fail: failed to get schema for resource {id} ({api_version}, Kind={kind}) unless the cluster serves it"));
             }

@@ -440,20 +440,14 @@ async fn unserved_template(client: &Client, rgd: &Value) -> Option<String> {
         let api_version = gvk.api_version();
         if kube::discovery::pinned_kind(client, &gvk).await.is_err() {
             let id = resource["id"].as_str().unwrap_or_default();
-            // kro's schema resolver (k8s.io/apiserver's discovery resolver) looks the group
-            // version up first, then the kind within it; each says which one it missed.
             let group_version_served = if group.is_empty() {
                 client.list_core_api_resources(version).await.is_ok()
             } else {
                 client.list_api_group_resources(&api_version).await.is_ok()
             };
-            let missed = if group_version_served {
-                format!("cannot resolve group version kind \"{group}/{version}, Kind={kind}\"")
-            } else {
-                format!("cannot resolve group version \"{api_version}\"")
-            };
             return Some(format!(
-                "failed to build resource \"{id}\": failed to get schema for resource {id}: {missed}: schema not found"
+                "failed to build resource \"{id}\": {}",
+                crate::catalog::unserved_kind(id, &api_version, kind, group_version_served)
             ));
         }
     }

@@ -284,6 +284,59 @@ fn a_pack_template_of_the_wrong_type_is_rejected() {
     );
 }
 
+/// [KRO-26] with `--served-only` the catalog is all the cluster serves: an unserved child kind is
+/// kro's V4 error in its schema resolver's words (which name the group version when no kind of it
+/// is served, the kind when the group version is), not the W-GVK-UNKNOWN warning.
+#[rstest]
+#[case::group_version_not_served(
+    "example.com/v1",
+    "Widget",
+    "failed to build resource \"cm\": failed to get schema for resource cm: cannot resolve group version \"example.com/v1\": schema not found"
+)]
+#[case::kind_not_served(
+    "apps/v1",
+    "Widget",
+    "failed to build resource \"cm\": failed to get schema for resource cm: cannot resolve group version kind \"apps/v1, Kind=Widget\": schema not found"
+)]
+#[case::core_kind_not_served(
+    "v1",
+    "Widget",
+    "failed to build resource \"cm\": failed to get schema for resource cm: cannot resolve group version kind \"/v1, Kind=Widget\": schema not found"
+)]
+#[case::crd_group_version_served(
+    "ec2.services.k8s.aws/v1alpha1",
+    "Widget",
+    "failed to build resource \"cm\": failed to get schema for resource cm: cannot resolve group version kind \"ec2.services.k8s.aws/v1alpha1, Kind=Widget\": schema not found"
+)]
+fn served_only_refuses_unserved_kinds(
+    #[case] api_version: &str,
+    #[case] kind: &str,
+    #[case] message: &str,
+) {
+    let template = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": "w"}});
+    let rgd = with("/spec/resources/0/template", template);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut catalog = fake_kro::catalog::Catalog::default();
+    catalog.load(&root.join("../fixtures/crds/ack")).unwrap();
+    let open = CheckOptions {
+        catalog: std::sync::Arc::new(catalog.clone()),
+        ..CheckOptions::default()
+    };
+    let found = check(&rgd, &open);
+    assert!(errors(&found).is_empty(), "{found:#?}");
+    assert!(warnings(&found).contains(&"W-GVK-UNKNOWN".to_string()));
+    let served_only = CheckOptions {
+        catalog: std::sync::Arc::new(catalog.served_only()),
+        ..CheckOptions::default()
+    };
+    let found = check(&rgd, &served_only);
+    assert_eq!(
+        errors(&found).first(),
+        Some(&("V4".to_string(), message.to_string())),
+        "{found:#?}"
+    );
+}
+
 /// [KRO-26] typed admission against built-in kinds: unknown fields, wrong literal types, scope.
 #[rstest]
 #[case::unknown_field(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"nope": 1}}), "V4", "failed to build resource \"cm\": failed to extract CEL expressions from schema for resource cm: error getting field schema for path spec.nope: schema not found for field nope")]
