@@ -553,12 +553,16 @@ impl Upstream {
             .timings
             .push(("webhooks".into(), started.elapsed()));
 
-        let actors = tokio::runtime::Builder::new_multi_thread()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("upstream-actors")
             .enable_all()
             .build()
             .map_err(|e| UpstreamError::Io("the actors' runtime".into(), e))?;
+        // Owned by the stack at once: a later step that fails drops the stack, whose Drop shuts
+        // the runtime down in the background (a runtime dropped in async code panics and hides
+        // the error).
+        let actors = upstream.actors.insert(runtime).handle().clone();
 
         // Simulated: the scheduler and kubelet, the CAPD infrastructure.
         let kubeconfig = options.kubeconfig.clone();
@@ -640,7 +644,6 @@ impl Upstream {
                 .timings
                 .push(("kany8s managers".into(), started.elapsed()));
         }
-        upstream.actors = Some(actors);
         Ok(upstream)
     }
 

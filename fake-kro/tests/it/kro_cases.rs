@@ -90,9 +90,9 @@ fn admission(file: &str, tally: &mut Tally) {
             // A case kro's own RGD CRD refuses at the API server carries what the cluster
             // says (`on_cluster`): that is the message a user meets first, and check's.
             let on_cluster = case.get("on_cluster").and_then(Value::as_str);
-            let matched = error.as_deref().is_some_and(|e| {
-                e.contains(expected) || on_cluster.is_some_and(|c| e.contains(c))
-            });
+            let matched = error
+                .as_deref()
+                .is_some_and(|e| e.contains(expected) || on_cluster.is_some_and(|c| e.contains(c)));
             tally.record(name, matched, || {
                 format!("kro rejects with \"{expected}\", fake-kro: {error:?}")
             });
