@@ -445,26 +445,27 @@ async fn rbac_matches_what_the_controllers_do() {
             .map(|a| (a.group, a.resource, a.verb))
             .collect();
         assert!(!used.is_empty(), "{group:?}: no request recorded");
-        // kube-rs's event recorder patches an event's series when it repeats: whoever
-        // creates events may patch them, whether or not the scenarios repeated one.
-        let event = (
-            "events.k8s.io".to_string(),
-            "events".to_string(),
-            "create".to_string(),
-        );
-        if used.contains(&event) {
-            used.insert((event.0, event.1, "patch".to_string()));
-        }
-        // The owner Cluster is read from the shared Cluster cache; only a miss (a Cluster not
-        // listed yet, or replaced under the same name) is read live (kany8s `cache::ClusterLookup`),
-        // which the scenarios rarely meet: whoever watches Clusters may get them.
-        let watched_clusters = (
-            "cluster.x-k8s.io".to_string(),
-            "clusters".to_string(),
-            "watch".to_string(),
-        );
-        if used.contains(&watched_clusters) {
-            used.insert((watched_clusters.0, watched_clusters.1, "get".to_string()));
+        // Verbs a rare path uses, implied by a verb the scenarios always use:
+        // - kube-rs's event recorder patches an event's series when it repeats: whoever creates
+        //   events may patch them, whether or not the scenarios repeated one;
+        // - the owner Cluster is read from the shared Cluster cache, and only a miss (a Cluster
+        //   not listed yet, or replaced under the same name) is read live (kany8s
+        //   `cache::ClusterLookup`): whoever watches Clusters may get them.
+        const IMPLIED: &[(&str, &str, &str, &str)] = &[
+            ("events.k8s.io", "events", "create", "patch"),
+            ("cluster.x-k8s.io", "clusters", "watch", "get"),
+        ];
+        for (api_group, resource, always, rare) in IMPLIED {
+            let key = |verb: &str| {
+                (
+                    api_group.to_string(),
+                    resource.to_string(),
+                    verb.to_string(),
+                )
+            };
+            if used.contains(&key(always)) {
+                used.insert(key(rare));
+            }
         }
         for access in &used {
             if !allowed.iter().any(|g| covers(g, access)) {
