@@ -18,7 +18,8 @@
 //! the top intermediate CA; Flux, the NodePool ConfigMap and ClusterResourceSet; the rollout
 //! restarts; a steady pass that writes nothing; deletion: Flux suspended, Karpenter stopped in
 //! the workload cluster, exactly the tagged instances terminated and the unattached ENIs of the
-//! managed SecurityGroup deleted in moto, the finalizer released.
+//! managed SecurityGroup deleted in moto, the finalizer released. On the upstream target the
+//! bootstrapper uses the harness's admin client (its chart is not installed there yet).
 
 use std::sync::Arc;
 
