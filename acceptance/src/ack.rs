@@ -74,13 +74,24 @@ async fn reconcile(cluster: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
     }
     let observed = serde_json::to_value(cluster.as_ref())?;
     let status = active_status(&observed, &ctx.published);
+    write_cluster_status(&ctx.client, &cluster, &observed, status).await?;
+    Ok(Action::await_change())
+}
+
+/// Merge-patches `status` into the ACK EKS Cluster `cluster` (read as `observed`) when it
+/// differs.
+async fn write_cluster_status(
+    client: &Client,
+    cluster: &DynamicObject,
+    observed: &Value,
+    status: Value,
+) -> Result<(), Error> {
     let api: Api<DynamicObject> = Api::namespaced_with(
-        ctx.client.clone(),
+        client.clone(),
         &cluster.namespace().unwrap_or_default(),
         &cluster_kind(),
     );
-    write_status(&api, &cluster.name_any(), &observed["status"], status).await?;
-    Ok(Action::await_change())
+    write_status(&api, &cluster.name_any(), &observed["status"], status).await
 }
 
 fn error_policy(_: Arc<DynamicObject>, error: &Error, _: Arc<Context>) -> Action {
@@ -213,12 +224,7 @@ async fn reconcile_cluster(
     let mut status = active_status(&observed, &ctx.published);
     status["identity"] = json!({"oidc": {"issuer": ctx.aws.issuer}});
     status["resourcesVPCConfig"] = json!({"vpcID": vpc});
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        ctx.client.clone(),
-        &cluster.namespace().unwrap_or_default(),
-        &cluster_kind(),
-    );
-    write_status(&api, &cluster.name_any(), &observed["status"], status).await?;
+    write_cluster_status(&ctx.client, &cluster, &observed, status).await?;
     Ok(Action::await_change())
 }
 

@@ -25,7 +25,6 @@ use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::events::v1::Event;
 use kany8s_eks::BOOTSTRAPPER;
 use kany8s_eks::bootstrapper::flags::{Flags, LEASE_NAME};
 use kany8s_eks::bootstrapper::run::{Options, run as run_bootstrapper};
@@ -35,11 +34,14 @@ use kany8s_eks::manager::{self, Process};
 use kany8s_eks::metrics::Metrics;
 use kany8s_eks::testing::issuer::{Chain, Issuer};
 use kany8s_eks::testing::moto::{self, Moto, Network};
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::common::{CAPI, apply_rgds, secret_manifest};
+use super::common::{
+    CAPI, Task, annotation, apply_rgds, check_cluster_owner, event, object, plugin_process_args,
+    secret_manifest, wait_count, wait_event, wait_lease_held,
+};
 use crate::ack::{ACCOUNT, Aws, Published};
 use crate::harness::{Failure, Harness, Target, check, check_eq, writers};
 
@@ -163,15 +165,6 @@ spec:
           variable: vpc-node-subnet-ids
 "#;
 
-/// A task of this scenario (the bootstrapper, the ACK actor), stopped when dropped.
-struct Task(tokio::task::JoinHandle<()>);
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// What the scenario runs beside the target.
 struct World {
     moto: Moto,
@@ -201,26 +194,11 @@ fn shorten(name: &str, max: usize) -> String {
 
 /// The arguments the chart renders for the values this scenario sets, in its order.
 fn expected_args(namespace: &str, moto: &str) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--leader-elect=true",
-        "--metrics-bind-address=0",
-        "--metrics-secure=false",
-        "--health-probe-bind-address=:8081",
-        "--enable-http2=false",
-    ]
-    .map(str::to_string)
-    .to_vec();
-    args.push(format!("--watch-namespace={namespace}"));
+    let mut args = plugin_process_args(namespace);
     args.extend(SCHEDULE.map(|(_, flag, value)| format!("--{flag}={value}")));
     args.push("--karpenter-chart-version=".to_string());
     args.push(format!("--aws-endpoint-url={moto}"));
     args
-}
-
-fn annotation<'a>(object: &'a Value, key: &str) -> &'a str {
-    object["metadata"]["annotations"][key]
-        .as_str()
-        .unwrap_or_default()
 }
 
 fn tag_map(tags: &Value) -> std::collections::BTreeMap<String, String> {
@@ -235,36 +213,6 @@ fn tag_map(tags: &Value) -> std::collections::BTreeMap<String, String> {
             .collect(),
         _ => Default::default(),
     }
-}
-
-/// The (type, note) of the first event with `reason` about Cluster `CLUSTER`.
-async fn event(h: &Harness, reason: &str) -> Result<Option<(String, String)>, Failure> {
-    let events: Api<Event> = Api::namespaced(h.client.clone(), &h.namespace);
-    Ok(events
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .find(|e| {
-            e.reason.as_deref() == Some(reason)
-                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(CLUSTER)
-                && e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("Cluster")
-        })
-        .map(|e| (e.type_.unwrap_or_default(), e.note.unwrap_or_default())))
-}
-
-async fn wait_event(h: &Harness, reason: &str) -> Result<(String, String), Failure> {
-    h.wait(
-        &format!("event {reason} about Cluster {CLUSTER}"),
-        || async { Ok(event(h, reason).await?.ok_or_else(|| "not yet".to_string())) },
-    )
-    .await
-}
-
-async fn object(h: &Harness, api_version: &str, kind: &str, name: &str) -> Result<Value, Failure> {
-    h.get(api_version, kind, name)
-        .await?
-        .ok_or_else(|| Failure(format!("{kind} {name} is missing")))
 }
 
 /// The value of topology variable `name` of a Cluster (its JSON).
@@ -442,18 +390,7 @@ async fn b_bootstrapper_started(h: &Harness, world: &World) -> Result<Bootstrapp
             tracing::error!(%error, "eks-karpenter-bootstrapper stopped");
         }
     });
-    h.wait_object(
-        "coordination.k8s.io/v1",
-        "Lease",
-        LEASE_NAME,
-        "held by the bootstrapper",
-        |l| {
-            l["spec"]["holderIdentity"]
-                .as_str()
-                .is_some_and(|i| i.starts_with(&h.namespace))
-        },
-    )
-    .await?;
+    wait_lease_held(h, LEASE_NAME, "bootstrapper").await?;
     Ok(Bootstrapper {
         metrics,
         _task: Task(task),
@@ -509,7 +446,7 @@ async fn c_cluster_opts_in_and_waits_for_ack(
     })
     .await?;
     h.wait("the bootstrapper waiting for the ACK Cluster", || async {
-        Ok(match event(h, "ACKClusterNotReady").await? {
+        Ok(match event(h, CLUSTER, "ACKClusterNotReady").await? {
             Some((kind, note)) if note.contains(&eks) => Ok((kind, note)),
             other => Err(format!("{other:?}")),
         })
@@ -557,16 +494,7 @@ fn check_managed(object: &Value, cluster: &Value, eks: &str, ack: bool) -> Resul
         &object["metadata"]["labels"]["cluster.x-k8s.io/cluster-name"],
         &json!(CLUSTER),
     )?;
-    let owners = object["metadata"]["ownerReferences"].clone();
-    check(
-        owners.as_array().is_some_and(|o| {
-            o.len() == 1
-                && o[0]["uid"] == cluster["metadata"]["uid"]
-                && o[0]["kind"] == "Cluster"
-                && o[0]["controller"] != true
-        }),
-        || format!("{name} ownerReferences: {owners}"),
-    )?;
+    check_cluster_owner(object, cluster, &name)?;
     if ack {
         check_eq(
             &format!("{name} region"),
@@ -678,7 +606,7 @@ async fn d_objects_written(h: &Harness, world: &World, eks: &str) -> Result<Task
         },
     )
     .await?;
-    wait_event(h, "TopologyVariablePatched").await?;
+    wait_event(h, CLUSTER, "TopologyVariablePatched").await?;
 
     // [KB-04]: the IAM and EKS objects, synced by ACK.
     let controller_role = shorten(&format!("{eks}-karpenter-controller"), 64);
@@ -883,15 +811,16 @@ async fn d_objects_written(h: &Harness, world: &World, eks: &str) -> Result<Task
             format!("{namespace}/{name} was not restarted")
         })?;
     }
-    let (kind, note) = wait_event(h, "BootstrapperReconciled").await?;
+    let (kind, note) = wait_event(h, CLUSTER, "BootstrapperReconciled").await?;
     check_eq(
         "BootstrapperReconciled",
         (kind.as_str(), note.as_str()),
         ("Normal", "karpenter bootstrap resources reconciled"),
     )?;
-    check(event(h, "OIDCThumbprintSkipped").await?.is_none(), || {
-        "the thumbprint was reported skipped".into()
-    })?;
+    check(
+        event(h, CLUSTER, "OIDCThumbprintSkipped").await?.is_none(),
+        || "the thumbprint was reported skipped".into(),
+    )?;
     Ok(actor)
 }
 
@@ -952,16 +881,11 @@ async fn e_steady_pass_writes_nothing(
         r#"{"metadata":{"annotations":{"kany8s.test/steady-pass":"1"}}}"#,
     )
     .await?;
-    h.wait(
-        "a pass of the bootstrapper over the changed Cluster",
-        || async {
-            let now = reconciles(&bootstrapper.metrics);
-            Ok(if now >= counted + 1.0 {
-                Ok(())
-            } else {
-                Err(format!("{now} reconciles, {counted} before"))
-            })
-        },
+    wait_count(
+        h,
+        "a pass of the bootstrapper over the changed Cluster (reconciles counted)",
+        || reconciles(&bootstrapper.metrics),
+        counted + 1.0,
     )
     .await?;
     for ((api_version, kind, name), old) in managed().into_iter().zip(&before) {
@@ -1036,7 +960,7 @@ async fn f_deletion_cleans_up(h: &Harness, world: &World, eks: &str) -> Result<(
         None,
     )
     .await?;
-    let (kind, note) = wait_event(h, "FluxSuspendedForDeletion").await?;
+    let (kind, note) = wait_event(h, CLUSTER, "FluxSuspendedForDeletion").await?;
     check_eq(
         "FluxSuspendedForDeletion",
         (kind.as_str(), note.as_str()),
