@@ -2,10 +2,10 @@
 SHELL := /usr/bin/env bash
 CARGO ?= cargo
 
-SCENARIOS := kro-reflection kro-infra-reflection kro-infra-cluster-identity kro-reflection-multi-rgd topology pause-quiet capd-kubeadm eks-rotator
+SCENARIOS := kro-reflection kro-infra-reflection kro-infra-cluster-identity kro-reflection-multi-rgd topology pause-quiet capd-kubeadm eks-rotator eks-karpenter
 TARGET ?= embedded
 
-.PHONY: upstream moto dev test fidelity lint crds fmt bench-apiserver bench-scale bench-chaos release-manifests test-acceptance $(addprefix test-acceptance-,$(SCENARIOS)) kind-up kind-down kind-capd-kubeadm
+.PHONY: upstream moto dev test fidelity lint crds fmt bench-apiserver bench-scale bench-chaos release-manifests test-acceptance kind-up kind-down kind-capd-kubeadm
 
 ## upstream: build the upstream target's programs (kube-apiserver, etcd, kro, Cluster API, helm)
 ## from Go modules into .upstream/bin; a no-op when they are up to date (upstream/build.sh).
@@ -64,6 +64,9 @@ test-acceptance: $(addprefix test-acceptance-,$(SCENARIOS))
 ## TARGET=kind on the cluster of $$KUBECONFIG.
 test-acceptance-%: $(if $(filter upstream,$(TARGET)),upstream)
 	$(CARGO) run --quiet --locked -p acceptance --bin kany8s-acceptance -- run $* --target $(TARGET) --artifacts artifacts
+
+## The eks-karpenter scenario starts moto (the AWS API emulator) itself.
+test-acceptance-eks-karpenter: moto
 
 ## kind-up / kind-down: the kind target (needs Docker, kind, clusterctl; see docs/acceptance.md).
 kind-up:

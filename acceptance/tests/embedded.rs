@@ -57,3 +57,10 @@ async fn acc50_capd_kubeadm() {
 async fn eks_rotator() {
     scenario("eks-rotator").await;
 }
+
+/// The eks-karpenter-bootstrapper in process over a Kany8s EKS Cluster, ACK played in process,
+/// EC2 in moto on loopback ([KB-01]–[KB-07], [PLG-06]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eks_karpenter() {
+    scenario("eks-karpenter").await;
+}

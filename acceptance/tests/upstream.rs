@@ -120,6 +120,14 @@ async fn eks_rotator_with_its_chart_installed_by_helm() {
     scenario("eks-rotator").await;
 }
 
+/// The eks-karpenter-bootstrapper in process (as admin: its chart is not installed here) over
+/// an EKS Cluster from a real ClusterClass, real kro and Cluster API; EC2 in moto on loopback;
+/// the target's own API server as the workload cluster ([KB-01]–[KB-07]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eks_karpenter() {
+    scenario("eks-karpenter").await;
+}
+
 /// The target's kubectl as admin: (success, stdout, or stdout and stderr on failure).
 async fn kubectl(stack: &Upstream, args: &[&str]) -> (bool, String) {
     let output = tokio::process::Command::new(stack.bin.join("kubectl"))

@@ -1,8 +1,11 @@
 //! What several scenarios share: the API versions they read, the workload kubeconfig and
-//! Secret fixtures, RGD set-up, owner and deletion checks, kubectl merge patches, and the
-//! barrier that proves a paused control plane has finished reacting to a change.
+//! Secret fixtures, RGD set-up, owner and deletion checks, kubectl merge patches, the barrier
+//! that proves a paused control plane has finished reacting to a change, and what the EKS
+//! scenarios share (their in-process tasks, the events about a Cluster, object reads).
 
 use base64::Engine as _;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
 use crate::harness::{Failure, Harness, check, check_eq, has_condition};
@@ -240,4 +243,138 @@ pub(super) async fn paused_control_plane_settled(
             .await?;
     }
     Ok(control_plane)
+}
+
+/// A task of a scenario (a plugin, a simulated ACK controller), stopped when dropped.
+pub(super) struct Task(pub(super) tokio::task::JoinHandle<()>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+pub(super) fn annotation<'a>(object: &'a Value, key: &str) -> &'a str {
+    object["metadata"]["annotations"][key]
+        .as_str()
+        .unwrap_or_default()
+}
+
+/// The (type, note) of the first event with `reason` about Cluster `cluster`.
+pub(super) async fn event(
+    h: &Harness,
+    cluster: &str,
+    reason: &str,
+) -> Result<Option<(String, String)>, Failure> {
+    let events: Api<Event> = Api::namespaced(h.client.clone(), &h.namespace);
+    Ok(events
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .find(|e| {
+            e.reason.as_deref() == Some(reason)
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(cluster)
+                && e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("Cluster")
+        })
+        .map(|e| (e.type_.unwrap_or_default(), e.note.unwrap_or_default())))
+}
+
+pub(super) async fn wait_event(
+    h: &Harness,
+    cluster: &str,
+    reason: &str,
+) -> Result<(String, String), Failure> {
+    h.wait(
+        &format!("event {reason} about Cluster {cluster}"),
+        || async {
+            Ok(event(h, cluster, reason)
+                .await?
+                .ok_or_else(|| "not yet".to_string()))
+        },
+    )
+    .await
+}
+
+pub(super) async fn object(
+    h: &Harness,
+    api_version: &str,
+    kind: &str,
+    name: &str,
+) -> Result<Value, Failure> {
+    h.get(api_version, kind, name)
+        .await?
+        .ok_or_else(|| Failure(format!("{kind} {name} is missing")))
+}
+
+/// The process arguments the EKS plugins' charts render for the values the scenarios set
+/// (leader election, no metrics listener, probes on :8081, no HTTP/2, one namespace), in the
+/// charts' order.
+pub(super) fn plugin_process_args(namespace: &str) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--leader-elect=true",
+        "--metrics-bind-address=0",
+        "--metrics-secure=false",
+        "--health-probe-bind-address=:8081",
+        "--enable-http2=false",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    args.push(format!("--watch-namespace={namespace}"));
+    args
+}
+
+/// Waits until a plugin of this scenario holds its Lease `lease` (its identity starts with the
+/// namespace).
+pub(super) async fn wait_lease_held(h: &Harness, lease: &str, who: &str) -> Result<(), Failure> {
+    h.wait_object(
+        "coordination.k8s.io/v1",
+        "Lease",
+        lease,
+        &format!("held by the {who}"),
+        |l| {
+            l["spec"]["holderIdentity"]
+                .as_str()
+                .is_some_and(|i| i.starts_with(&h.namespace))
+        },
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Waits until `count` (a metric of a plugin) reaches `at_least`: the proof the plugin ran.
+pub(super) async fn wait_count(
+    h: &Harness,
+    what: &str,
+    count: impl Fn() -> f64,
+    at_least: f64,
+) -> Result<(), Failure> {
+    h.wait(what, || async {
+        let now = count();
+        Ok(if now >= at_least {
+            Ok(())
+        } else {
+            Err(format!("{now}, waiting for {at_least}"))
+        })
+    })
+    .await
+}
+
+/// An object a plugin manages for a Cluster (`cluster`, its JSON) has exactly one owner: that
+/// Cluster, not as controller (the garbage collector removes it with the Cluster).
+pub(super) fn check_cluster_owner(
+    object: &Value,
+    cluster: &Value,
+    name: &str,
+) -> Result<(), Failure> {
+    let owners = object["metadata"]["ownerReferences"].clone();
+    check(
+        owners.as_array().is_some_and(|o| {
+            o.len() == 1
+                && o[0]["uid"] == cluster["metadata"]["uid"]
+                && o[0]["kind"] == "Cluster"
+                && o[0]["controller"] != true
+        }),
+        || format!("{name} ownerReferences: {owners}"),
+    )
 }

@@ -28,7 +28,6 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use base64::Engine as _;
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-use k8s_openapi::api::events::v1::Event;
 use kany8s_eks::flags::{Flags, LEASE_NAME};
 use kany8s_eks::lease::Election;
 use kany8s_eks::manager::{self, Config};
@@ -39,7 +38,9 @@ use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
 
 use super::common::{
-    CAPI, CLUSTERS, CP, apply_rgds, base64_text, check_cluster_secret, initialized, merge_patch,
+    CAPI, CLUSTERS, CP, Task, annotation, apply_rgds, base64_text, check_cluster_owner,
+    check_cluster_secret, initialized, merge_patch, object, plugin_process_args, wait_count,
+    wait_event, wait_lease_held,
 };
 use crate::ack::Published;
 use crate::harness::{Failure, Harness, Target, check, check_eq, has_condition, writers};
@@ -72,15 +73,6 @@ const SCHEDULE: [(&str, &str, &str); 3] = [
     ("args.maxRefreshInterval", "max-refresh-interval", "2s"),
     ("args.failureBackoff", "failure-backoff", "1s"),
 ];
-
-/// A task of this scenario (the rotator, the ACK actor), stopped when dropped.
-struct Task(tokio::task::JoinHandle<()>);
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 /// The AWS SDK's HTTP connector here: it refuses every request. With static credentials the
 /// rotator makes no network call; were a credentials provider ever to reach for STS or instance
@@ -121,16 +113,7 @@ struct Pod {
 
 /// The arguments the chart renders for the values this scenario sets (`args.*`), in its order.
 fn expected_args(namespace: &str) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--leader-elect=true",
-        "--metrics-bind-address=0",
-        "--metrics-secure=false",
-        "--health-probe-bind-address=:8081",
-        "--enable-http2=false",
-    ]
-    .map(str::to_string)
-    .to_vec();
-    args.push(format!("--watch-namespace={namespace}"));
+    let mut args = plugin_process_args(namespace);
     args.extend(SCHEDULE.map(|(_, flag, value)| format!("--{flag}={value}")));
     args
 }
@@ -234,12 +217,6 @@ fn token_of(secret: &Value) -> String {
         .to_string()
 }
 
-fn annotation<'a>(object: &'a Value, key: &str) -> &'a str {
-    object["metadata"]["annotations"][key]
-        .as_str()
-        .unwrap_or_default()
-}
-
 /// The managers of an object's managedFields.
 fn managers(object: &Value) -> Vec<String> {
     object["metadata"]["managedFields"]
@@ -255,44 +232,6 @@ fn time_of(text: &str) -> Option<SystemTime> {
     text.parse::<k8s_openapi::jiff::Timestamp>()
         .ok()
         .map(SystemTime::from)
-}
-
-/// The (type, note) of the first event with `reason` about Cluster `cluster`.
-async fn event(
-    h: &Harness,
-    cluster: &str,
-    reason: &str,
-) -> Result<Option<(String, String)>, Failure> {
-    let events: Api<Event> = Api::namespaced(h.client.clone(), &h.namespace);
-    Ok(events
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .find(|e| {
-            e.reason.as_deref() == Some(reason)
-                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(cluster)
-                && e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("Cluster")
-        })
-        .map(|e| (e.type_.unwrap_or_default(), e.note.unwrap_or_default())))
-}
-
-async fn wait_event(h: &Harness, cluster: &str, reason: &str) -> Result<(String, String), Failure> {
-    h.wait(
-        &format!("event {reason} about Cluster {cluster}"),
-        || async {
-            Ok(event(h, cluster, reason)
-                .await?
-                .ok_or_else(|| "not yet".to_string()))
-        },
-    )
-    .await
-}
-
-async fn object(h: &Harness, api_version: &str, kind: &str, name: &str) -> Result<Value, Failure> {
-    h.get(api_version, kind, name)
-        .await?
-        .ok_or_else(|| Failure(format!("{kind} {name} is missing")))
 }
 
 pub(super) async fn run(h: &Harness) -> Result<(), Failure> {
@@ -516,18 +455,7 @@ async fn run_rotator(
         }
     });
     // Leading: the Lease of [ROT-01] is held (on upstream, through the chart's Role).
-    h.wait_object(
-        "coordination.k8s.io/v1",
-        "Lease",
-        LEASE_NAME,
-        "held by the rotator",
-        |l| {
-            l["spec"]["holderIdentity"]
-                .as_str()
-                .is_some_and(|i| i.starts_with(&h.namespace))
-        },
-    )
-    .await?;
+    wait_lease_held(h, LEASE_NAME, "rotator").await?;
     Ok(Rotator {
         metrics,
         chart,
@@ -753,16 +681,7 @@ fn check_secret(secret: &Value, cluster: &Value) -> Result<(), Failure> {
     ] {
         check_eq(&format!("{name} {key}"), annotation(secret, key), value)?;
     }
-    let owners = secret["metadata"]["ownerReferences"].clone();
-    check(
-        owners.as_array().is_some_and(|o| {
-            o.len() == 1
-                && o[0]["uid"] == cluster["metadata"]["uid"]
-                && o[0]["kind"] == "Cluster"
-                && o[0]["controller"] != true
-        }),
-        || format!("{name} ownerReferences: {owners}"),
-    )
+    check_cluster_owner(secret, cluster, name)
 }
 
 /// [ROT-04]: what STS would be asked: the regional endpoint, GetCallerIdentity, 60 s, the
@@ -939,16 +858,11 @@ async fn f_user_owned_secret_never_overwritten(
             h.namespace
         ),
     )?;
-    h.wait(
-        "two passes of the rotator that refused to write",
-        || async {
-            let now = conflicts(&rotator.metrics);
-            Ok(if now >= counted + 2.0 {
-                Ok(())
-            } else {
-                Err(format!("{now} conflicts counted, {counted} before"))
-            })
-        },
+    wait_count(
+        h,
+        "two passes of the rotator that refused to write (conflicts counted)",
+        || conflicts(&rotator.metrics),
+        counted + 2.0,
     )
     .await?;
     let after = object(h, "v1", "Secret", &name).await?;

@@ -1,10 +1,12 @@
 //! The acceptance scenarios (provider.md §11), written once for every target: one file per
 //! scenario, each a sequence of step functions named after its lettered steps (`h.step("B",
 //! …)`), with what several share in `common.rs`; plus the extras of the embedded and upstream
-//! targets (topology, quiet pause, the EKS pack with the kubeconfig rotator).
+//! targets (topology, quiet pause, the EKS pack with the kubeconfig rotator and with the
+//! Karpenter bootstrapper).
 
 mod capd_kubeadm;
 mod common;
+mod eks_karpenter;
 mod eks_rotator;
 mod kro_infra_cluster_identity;
 mod kro_infra_reflection;
@@ -28,6 +30,7 @@ pub const ALL: &[(&str, bool)] = &[
     ("pause-quiet", false),
     ("capd-kubeadm", true),
     ("eks-rotator", false),
+    ("eks-karpenter", false),
 ];
 
 /// Runs scenario `name`.
@@ -41,6 +44,7 @@ pub async fn run(name: &str, h: &Harness) -> Result<(), Failure> {
         "pause-quiet" => pause_quiet::run(h).await,
         "capd-kubeadm" => capd_kubeadm::run(h).await,
         "eks-rotator" => eks_rotator::run(h).await,
+        "eks-karpenter" => eks_karpenter::run(h).await,
         other => Err(Failure(format!(
             "unknown scenario \"{other}\" (known: {})",
             ALL.iter().map(|s| s.0).collect::<Vec<_>>().join(", ")

@@ -5,7 +5,8 @@
 //! and name resolution ([`keys`], [`names`], [`ack`], [`cluster`]), API discovery
 //! ([`discovery`]), event de-duplication ([`events`]), metrics ([`metrics`]), RBAC as data
 //! ([`rbac`]) and the process around a controller ([`manager`], [`lease`], [`flags`],
-//! [`process`]).
+//! [`process`]). With the feature `test-support`, [`testing`] holds what the tests and the
+//! acceptance scenarios share (moto, a loopback OIDC issuer).
 
 pub mod ack;
 pub mod bootstrapper;
@@ -23,6 +24,8 @@ pub mod process;
 pub mod rbac;
 pub mod rotator;
 pub mod schedule;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod token;
 
 /// The controller name: metrics label, event reporter, field manager and `managed-by` value.

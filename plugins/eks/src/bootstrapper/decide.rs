@@ -395,7 +395,28 @@ pub struct Inputs {
     pub fargate: Fargate,
     /// `--karpenter-chart-version` with its default.
     pub chart_version: String,
+    pub thumbprint: Thumbprint,
     pub timing: Timing,
+}
+
+/// [KB-04]: what the thumbprint lookup of `eks.kany8s.io/oidc-thumbprint-auto` found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Thumbprint {
+    /// The annotation is not `enabled`/`true`: no `spec.thumbprints`.
+    Off,
+    /// The top intermediate CA's SHA-1 (lowercase hex).
+    Resolved(String),
+    /// The issuer's chain is not verifiable or has no intermediate: go on with the thumbprints
+    /// the managed provider already has (`kept`, maybe none), so nothing is overwritten.
+    Skipped { error: String, kept: Vec<String> },
+    /// The issuer could not be asked (bad URL, unreachable, failed handshake).
+    Failed(String),
+}
+
+/// [KB-04]: the annotation asks for the thumbprint (`enabled` or `true`, trimmed, any case).
+pub fn thumbprint_auto(annotations: &BTreeMap<String, String>) -> bool {
+    let value = annotation(annotations, kb::OIDC_THUMBPRINT_AUTO);
+    value.eq_ignore_ascii_case("enabled") || value.eq_ignore_ascii_case("true")
 }
 
 fn annotation<'a>(annotations: &'a BTreeMap<String, String>, key: &str) -> &'a str {
@@ -478,15 +499,35 @@ pub fn wanted(inputs: &Inputs) -> Result<Wanted, Stop> {
             }
         }
     };
-    if !annotation(&inputs.annotations, kb::OIDC_THUMBPRINT_AUTO).is_empty() {
-        wanted.notices.push(Notice::warning(
-            reasons::OIDC_THUMBPRINT_SKIPPED,
-            format!(
-                "\"{}\" is set but this build does not compute OIDC thumbprints; continuing without spec.thumbprints (IAM obtains them itself for EKS issuers); action: remove the annotation",
-                kb::OIDC_THUMBPRINT_AUTO
-            ),
-        ));
-    }
+    let thumbprints = match &inputs.thumbprint {
+        Thumbprint::Off => None,
+        Thumbprint::Resolved(thumbprint) => Some(vec![thumbprint.clone()]),
+        Thumbprint::Skipped { error, kept } => {
+            wanted.notices.push(Notice::warning(
+                reasons::OIDC_THUMBPRINT_SKIPPED,
+                format!(
+                    "skipped OIDC thumbprint auto-setting: {error}; continuing with the current spec.thumbprints of {}/{} ({}); action: serve a chain that verifies against the trusted roots with an intermediate CA, or remove the \"{}\" annotation",
+                    identity.namespace,
+                    names.oidc_provider,
+                    if kept.is_empty() { "none".to_string() } else { kept.join(", ") },
+                    kb::OIDC_THUMBPRINT_AUTO
+                ),
+            ));
+            wanted.requeue = backoff;
+            (!kept.is_empty()).then(|| kept.clone())
+        }
+        Thumbprint::Failed(error) => {
+            return Err(Stop::warning(
+                reasons::AWS_PREREQUISITES_NOT_READY,
+                format!(
+                    "failed to resolve the OIDC thumbprint of issuer {}: {error}; action: fix the issuer's reachability or remove the \"{}\" annotation",
+                    inputs.ready.aws.issuer,
+                    kb::OIDC_THUMBPRINT_AUTO
+                ),
+                backoff,
+            ));
+        }
+    };
     wanted.objects.extend(objects::ack_objects(
         identity,
         names,
@@ -494,6 +535,7 @@ pub fn wanted(inputs: &Inputs) -> Result<Wanted, Stop> {
             aws: inputs.ready.aws.clone(),
             issuer_host_path: inputs.ready.issuer_host_path.clone(),
             additional_node_policies: inputs.topology.additional_node_policies.clone(),
+            thumbprints,
         },
     ));
     if !(inputs.fargate.karpenter && inputs.fargate.coredns) {

@@ -16,6 +16,7 @@ pub mod flags;
 pub mod objects;
 pub mod reconcile;
 pub mod run;
+pub mod thumbprint;
 pub mod workload;
 
 /// [KB-02]: the finalizer that holds a Cluster until the cleanup of [KB-06] ran.
@@ -37,7 +38,9 @@ pub mod keys {
         "eks.kany8s.io/karpenter-nodepool-template-configmap";
     /// [KB-05] Cluster annotation: the key in that ConfigMap (default `resources.yaml`).
     pub const NODEPOOL_TEMPLATE_KEY: &str = "eks.kany8s.io/karpenter-nodepool-template-key";
-    /// [KB-04] Cluster annotation: compute the OIDC thumbprint (not built; reported).
+    /// [KB-04] Cluster annotation: `enabled` (or `true`) sets the OIDC provider's
+    /// `spec.thumbprints` to the SHA-1 of the top intermediate CA of the issuer's verified chain
+    /// ([`super::thumbprint`]).
     pub const OIDC_THUMBPRINT_AUTO: &str = "eks.kany8s.io/oidc-thumbprint-auto";
     /// [KB-05] Cluster annotations recording the one-shot rollout restarts.
     pub const COREDNS_RESTARTED_AT: &str =
@@ -72,7 +75,9 @@ pub mod reasons {
     pub const REGION_NOT_RESOLVED: &str = "RegionNotResolved";
     /// [KB-04] Normal: the managed node SecurityGroup has no `status.id` yet.
     pub const NODE_SECURITY_GROUP_NOT_READY: &str = "NodeSecurityGroupNotReady";
-    /// [KB-04] Warning: the thumbprint annotation is set but this build does not compute it.
+    /// [KB-04] Warning: the thumbprint was asked for but the issuer's chain does not verify
+    /// or has no intermediate CA; the provider keeps the thumbprints it has (requeue: failure
+    /// backoff). An issuer that cannot be reached is `AWSPrerequisitesNotReady` instead.
     pub const OIDC_THUMBPRINT_SKIPPED: &str = "OIDCThumbprintSkipped";
     /// [KB-05] Warning: the Flux APIs are not served.
     pub const FLUX_NOT_INSTALLED: &str = "FluxNotInstalled";

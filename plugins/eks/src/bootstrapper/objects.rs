@@ -386,6 +386,8 @@ pub struct AckInputs {
     pub aws: Aws,
     pub issuer_host_path: String,
     pub additional_node_policies: Vec<String>,
+    /// `spec.thumbprints` of the OIDC provider (absent when `None`).
+    pub thumbprints: Option<Vec<String>>,
 }
 
 /// [KB-04]: OIDC provider, controller policy, the two roles, the instance profile and the
@@ -395,17 +397,21 @@ pub fn ack_objects(identity: &Identity, names: &ObjectNames, inputs: &AckInputs)
     let region = Some(aws.region.as_str());
     let tag_array = tag_list(&tags(identity, &[]));
     let node_role_arn = aws.role_arn(&names.aws_node_role);
+    let mut oidc = json!({"spec": {
+        "url": aws.issuer,
+        "clientIDs": ["sts.amazonaws.com"],
+        "tags": tag_array,
+    }});
+    if let Some(thumbprints) = &inputs.thumbprints {
+        oidc["spec"]["thumbprints"] = json!(thumbprints);
+    }
     vec![
         object(
             Api::OidcProvider,
             identity,
             &names.oidc_provider,
             region,
-            json!({"spec": {
-                "url": aws.issuer,
-                "clientIDs": ["sts.amazonaws.com"],
-                "tags": tag_array,
-            }}),
+            oidc,
         ),
         object(
             Api::Policy,
@@ -861,6 +867,7 @@ mod tests {
             additional_node_policies: vec![
                 "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore".into(),
             ],
+            thumbprints: None,
         }
     }
 
@@ -901,6 +908,16 @@ mod tests {
         assert_eq!(
             objects[0].body["spec"]["clientIDs"],
             json!(["sts.amazonaws.com"])
+        );
+        // No thumbprint asked for: the field is absent (IAM obtains it for EKS issuers).
+        assert!(objects[0].body["spec"].get("thumbprints").is_none());
+        let with_thumbprint = AckInputs {
+            thumbprints: Some(vec!["0123abcd".into()]),
+            ..inputs()
+        };
+        assert_eq!(
+            ack_objects(&identity(), &names, &with_thumbprint)[0].body["spec"]["thumbprints"],
+            json!(["0123abcd"])
         );
         let trust: Value = serde_json::from_str(
             objects[2].body["spec"]["assumeRolePolicyDocument"]

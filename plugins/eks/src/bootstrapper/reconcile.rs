@@ -15,11 +15,13 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::Value;
 
 use super::apis::{Api, Availability};
-use super::decide::{self, AckLookup, Fargate, Inputs, NodeSecurityGroup, Phase, Stop, Template};
+use super::decide::{
+    self, AckLookup, Fargate, Inputs, NodeSecurityGroup, Phase, Stop, Template, Thumbprint,
+};
 use super::ec2::{self, Ec2};
 use super::flags::Timing;
 use super::objects::{Desired, Identity, ObjectNames};
-use super::{keys as kb, reasons, workload};
+use super::{keys as kb, reasons, thumbprint, workload};
 use crate::BOOTSTRAPPER;
 use crate::cluster::Cluster;
 use crate::events::{Emitter, Notice};
@@ -46,6 +48,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub availability: Arc<Availability>,
     pub ec2: Ec2,
+    /// [KB-04]: the OIDC thumbprint lookup.
+    pub thumbprints: thumbprint::Resolver,
 }
 
 impl std::fmt::Debug for Context {
@@ -142,6 +146,37 @@ async fn apply(ctx: &Context, namespace: &str, desired: &Desired) -> Result<Dyna
         .await?;
     tracing::info!(%namespace, kind = desired.api.kind(), name = %desired.name, "applied");
     Ok(applied)
+}
+
+/// [KB-04]: the thumbprint the annotation asks for. An unverifiable chain keeps the thumbprints
+/// the managed provider already has; they are read only then.
+async fn thumbprint(
+    ctx: &Context,
+    cluster: &Cluster,
+    names: &ObjectNames,
+    issuer: &str,
+) -> Result<Thumbprint, Error> {
+    let annotations = cluster.metadata.annotations.clone().unwrap_or_default();
+    if !decide::thumbprint_auto(&annotations) {
+        return Ok(Thumbprint::Off);
+    }
+    match ctx.thumbprints.thumbprint(issuer).await {
+        Ok(thumbprint) => Ok(Thumbprint::Resolved(thumbprint)),
+        Err(error) if error.is_unverified() => {
+            let namespace = cluster.namespace().unwrap_or_default();
+            let kept = get(ctx, &namespace, Api::OidcProvider, &names.oidc_provider)
+                .await?
+                .filter(|o| keys::managed_by(o.metadata.annotations.as_ref(), BOOTSTRAPPER))
+                .and_then(|o| o.data.pointer("/spec/thumbprints").cloned())
+                .and_then(|t| serde_json::from_value::<Vec<String>>(t).ok())
+                .unwrap_or_default();
+            Ok(Thumbprint::Skipped {
+                error: error.to_string(),
+                kept,
+            })
+        }
+        Err(error) => Ok(Thumbprint::Failed(error.to_string())),
+    }
 }
 
 /// One pass over `cluster` ([KB-01]–[KB-07]).
@@ -299,6 +334,7 @@ async fn bootstrap(cluster: Cluster, ctx: &Context) -> Result<Action, Error> {
                 .as_ref(),
         ),
     };
+    let thumbprint = thumbprint(ctx, &cluster, &names, &ready.aws.issuer).await?;
     let inputs = Inputs {
         identity: identity.clone(),
         names: names.clone(),
@@ -310,6 +346,7 @@ async fn bootstrap(cluster: Cluster, ctx: &Context) -> Result<Action, Error> {
         template: template(ctx, &cluster).await?,
         fargate,
         chart_version: ctx.chart_version.clone(),
+        thumbprint,
         timing,
     };
     let wanted = match decide::wanted(&inputs) {

@@ -42,6 +42,8 @@ pub struct Options {
     /// The events' `reportingInstance` (the pod name).
     pub instance: Option<String>,
     pub metrics: Arc<Metrics>,
+    /// [KB-04]: how OIDC thumbprints are computed (the platform's trust anchors by default).
+    pub thumbprints: super::thumbprint::Resolver,
 }
 
 impl Default for Options {
@@ -53,6 +55,7 @@ impl Default for Options {
             api_recheck: Duration::from_secs(5 * 60),
             instance: None,
             metrics: Arc::new(Metrics::new(BOOTSTRAPPER, 1, None)),
+            thumbprints: super::thumbprint::Resolver::default(),
         }
     }
 }
@@ -221,6 +224,7 @@ pub async fn run(client: Client, options: Options, ec2: Ec2) {
         metrics: options.metrics.clone(),
         availability: availability.clone(),
         ec2,
+        thumbprints: options.thumbprints.clone(),
     });
     let api_check = check_apis(
         client.clone(),

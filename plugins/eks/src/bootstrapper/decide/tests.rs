@@ -301,6 +301,7 @@ fn inputs() -> Inputs {
             coredns: true,
         },
         chart_version: "1.0.8".into(),
+        thumbprint: Thumbprint::Off,
         timing: timing(),
     }
 }
@@ -649,4 +650,81 @@ fn containment() {
         &json!({"ownerReferences": [{"uid": "u"}]}),
         &json!({"ownerReferences": [{"uid": "x"}, {"uid": "u", "kind": "Cluster"}]})
     ));
+}
+
+/// [KB-04]: `eks.kany8s.io/oidc-thumbprint-auto` is `enabled` or `true` (trimmed, any case).
+#[rstest]
+#[case(Some(" Enabled "), true)]
+#[case(Some("TRUE"), true)]
+#[case(Some("yes"), false)]
+#[case(Some(""), false)]
+#[case(None, false)]
+fn kb04_thumbprint_annotation(#[case] value: Option<&str>, #[case] expected: bool) {
+    let annotations: BTreeMap<String, String> = value
+        .map(|v| (kb::OIDC_THUMBPRINT_AUTO.to_string(), v.to_string()))
+        .into_iter()
+        .collect();
+    assert_eq!(thumbprint_auto(&annotations), expected);
+}
+
+/// [KB-04]: a resolved thumbprint goes into the provider; an unverifiable chain warns
+/// (`OIDCThumbprintSkipped`), keeps what the provider has and retries after the backoff; an
+/// issuer that cannot be asked stops the pass (`AWSPrerequisitesNotReady`), nothing written.
+#[test]
+fn kb04_thumbprint_outcomes() {
+    let provider = |wanted: &Wanted| {
+        wanted
+            .objects
+            .iter()
+            .find(|o| o.api == Api::OidcProvider)
+            .unwrap()
+            .body["spec"]
+            .clone()
+    };
+    let mut resolved = inputs();
+    resolved.thumbprint = Thumbprint::Resolved("9e99a48a9960b14926bb7f3b02e22da2b0ab7280".into());
+    let wanted = wanted(&resolved).unwrap();
+    assert_eq!(
+        provider(&wanted)["thumbprints"],
+        json!(["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"])
+    );
+    assert!(wanted.notices.is_empty(), "{:?}", wanted.notices);
+    assert_eq!(wanted.requeue, Duration::from_secs(600));
+
+    let mut skipped = inputs();
+    skipped.thumbprint = Thumbprint::Skipped {
+        error: "no intermediate".into(),
+        kept: vec!["aaaa".into()],
+    };
+    let wanted = super::wanted(&skipped).unwrap();
+    assert_eq!(provider(&wanted)["thumbprints"], json!(["aaaa"]));
+    assert_eq!(wanted.notices.len(), 1);
+    assert_eq!(wanted.notices[0].reason, "OIDCThumbprintSkipped");
+    assert!(
+        wanted.notices[0].message.contains("no intermediate")
+            && wanted.notices[0]
+                .message
+                .contains("ns/demo-oidc-provider (aaaa)"),
+        "{}",
+        wanted.notices[0].message
+    );
+    assert_eq!(wanted.requeue, Duration::from_secs(30));
+    skipped.thumbprint = Thumbprint::Skipped {
+        error: "untrusted".into(),
+        kept: Vec::new(),
+    };
+    let wanted = super::wanted(&skipped).unwrap();
+    assert!(provider(&wanted).get("thumbprints").is_none());
+
+    let mut failed = inputs();
+    failed.thumbprint = Thumbprint::Failed("connection refused".into());
+    let halt = super::wanted(&failed).unwrap_err();
+    let notice = halt.notice.unwrap();
+    assert_eq!(notice.reason, "AWSPrerequisitesNotReady");
+    assert!(
+        notice.message.contains("connection refused"),
+        "{}",
+        notice.message
+    );
+    assert_eq!(halt.requeue, Duration::from_secs(30));
 }

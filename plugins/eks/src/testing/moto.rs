@@ -1,22 +1,24 @@
-//! A real AWS API emulator for the bootstrapper's EC2 tests: `moto_server` (moto from PyPI,
-//! installed by `make moto` into `.tools/moto`, or `$MOTO_SERVER`) started on a free loopback
-//! port per test and stopped when dropped. A test that needs it fails when `CI` is set and moto
-//! is missing, and skips with a message otherwise. Also builds the VPC layouts the tests use,
-//! through the SDK, as an operator would.
-#![allow(dead_code)]
+//! A real AWS API emulator for the bootstrapper's EC2 tests and the `eks-karpenter` acceptance
+//! scenario: `moto_server` (moto from PyPI, installed by `make moto` into `.tools/moto`, or
+//! `$MOTO_SERVER`) started on a free loopback port per test and stopped when dropped. A test that
+//! needs it fails when `CI` is set and moto is missing, and skips with a message otherwise. Also
+//! builds the VPC layouts the tests use, through the SDK, as an operator would. Test support:
+//! a failed setup call panics, as a test's own would.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::bootstrapper::ec2::Ec2;
 use aws_credential_types::Credentials;
 use aws_sdk_ec2::types::{Filter, InstanceType, ResourceType, Tag, TagSpecification};
-use kany8s_eks::bootstrapper::ec2::Ec2;
 
 pub const REGION: &str = "eu-west-1";
 
 /// A running `moto_server`.
+#[derive(Debug)]
 pub struct Moto {
     child: Child,
     pub endpoint: String,
@@ -92,6 +94,7 @@ impl Moto {
 
 /// A VPC as the tests lay it out: two private subnets (default route via a NAT gateway) in
 /// two zones, one public subnet (via an internet gateway), one subnet without default route.
+#[derive(Clone, Debug)]
 pub struct Network {
     pub vpc: String,
     pub private: Vec<String>,
@@ -357,4 +360,33 @@ pub async fn enis(ec2: &Ec2, security_group: &str) -> Vec<String> {
         .collect();
     ids.sort();
     ids
+}
+
+/// Creates security group `name` in `vpc` with `tags`, as ACK's ec2-controller would for a
+/// `SecurityGroup` object; returns its id (an error for the caller to retry: the simulated ACK
+/// controller calls this).
+pub async fn security_group(
+    ec2: &Ec2,
+    region: &str,
+    vpc: &str,
+    name: &str,
+    description: &str,
+    tags_: &[(&str, &str)],
+) -> Result<String, String> {
+    let mut request = ec2
+        .client(region)
+        .create_security_group()
+        .group_name(name)
+        .description(description)
+        .vpc_id(vpc);
+    if !tags_.is_empty() {
+        request = request.tag_specifications(tags(ResourceType::SecurityGroup, tags_));
+    }
+    let created = request
+        .send()
+        .await
+        .map_err(|e| aws_sdk_ec2::error::DisplayErrorContext(e).to_string())?;
+    created
+        .group_id
+        .ok_or_else(|| "CreateSecurityGroup returned no GroupId".to_string())
 }
