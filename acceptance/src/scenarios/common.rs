@@ -1,11 +1,14 @@
 //! What several scenarios share: the API versions they read, the workload kubeconfig and
 //! Secret fixtures, RGD set-up, owner and deletion checks, kubectl merge patches, the barrier
 //! that proves a paused control plane has finished reacting to a change, and what the EKS
-//! scenarios share (their in-process tasks, the events about a Cluster, object reads).
+//! scenarios share (their in-process tasks, the events about a Cluster, object reads, their
+//! charts installed with helm on the upstream target).
 
 use base64::Engine as _;
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::harness::{Failure, Harness, check, check_eq, has_condition};
@@ -377,4 +380,99 @@ pub(super) fn check_cluster_owner(
         }),
         || format!("{name} ownerReferences: {owners}"),
     )
+}
+
+/// A plugin's chart installed with helm on the upstream target.
+pub(super) struct InstalledChart {
+    /// The chart's Deployment (its JSON).
+    pub deployment: Value,
+    /// A client authenticated as the chart's ServiceAccount.
+    pub client: kube::Client,
+}
+
+/// On the upstream target: `helm install`s `charts/<chart>` as `release` in the scenario's
+/// namespace with `values` (`fullname` is the objects' name), and returns its Deployment and a
+/// client authenticated as its ServiceAccount (a TokenRequest token), after checking with a
+/// SelfSubjectReview that the real API server takes it for that account.
+pub(super) async fn install_chart(
+    h: &Harness,
+    chart: &str,
+    release: &str,
+    fullname: &str,
+    values: &[(&str, String)],
+) -> Result<InstalledChart, Failure> {
+    let Some(upstream) = &h.upstream else {
+        return Err(Failure::new(
+            "the chart is installed on the upstream target only",
+        ));
+    };
+    let folder = crate::upstream::repository_root()
+        .join("charts")
+        .join(chart);
+    crate::upstream::helm::install(&h.kubeconfig, release, &folder, &h.namespace, values)
+        .await
+        .map_err(|e| Failure(e.to_string()))?;
+    let deployment = object(h, "apps/v1", "Deployment", fullname).await?;
+    let account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let accounts: Api<ServiceAccount> = Api::namespaced(h.client.clone(), &h.namespace);
+    let request = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "spec": {"expirationSeconds": 3600}});
+    let response: Value = accounts
+        .create_subresource("token", &account, &PostParams::default(), &request)
+        .await?;
+    let token = response["status"]["token"].as_str().unwrap_or_default();
+    let user = format!("system:serviceaccount:{}:{account}", h.namespace);
+    let text = crate::upstream::pki::kubeconfig(
+        &upstream.server,
+        &upstream.ca,
+        &user,
+        crate::upstream::pki::Credential::Token(token),
+    );
+    let config = kube::config::Kubeconfig::from_yaml(&text)
+        .map_err(|e| Failure(format!("the {chart} kubeconfig: {e}")))?;
+    let config =
+        kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default())
+            .await
+            .map_err(|e| Failure(format!("the {chart} kubeconfig: {e}")))?;
+    let client = kube::Client::try_from(config)?;
+    let review: SelfSubjectReview = Api::all(client.clone())
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await?;
+    let username = review
+        .status
+        .and_then(|s| s.user_info)
+        .and_then(|u| u.username)
+        .unwrap_or_default();
+    check_eq(&format!("the {chart} user"), username, user)?;
+    Ok(InstalledChart { deployment, client })
+}
+
+/// The first container's arguments of a Deployment (its JSON).
+pub(super) fn container_args(deployment: &Value) -> Vec<String> {
+    deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect()
+}
+
+/// `helm uninstall`s `release` from the scenario's namespace and waits until the chart's
+/// cluster-wide objects (ClusterRole and binding, named `fullname`) are gone.
+pub(super) async fn uninstall_chart(
+    h: &Harness,
+    release: &str,
+    fullname: &str,
+) -> Result<(), Failure> {
+    crate::upstream::helm::uninstall(&h.kubeconfig, release, &h.namespace)
+        .await
+        .map_err(|e| Failure(e.to_string()))?;
+    for kind in ["ClusterRole", "ClusterRoleBinding"] {
+        h.wait_gone("rbac.authorization.k8s.io/v1", kind, fullname)
+            .await?;
+    }
+    Ok(())
 }

@@ -19,7 +19,9 @@
 //! restarts; a steady pass that writes nothing; deletion: Flux suspended, Karpenter stopped in
 //! the workload cluster, exactly the tagged instances terminated and the unattached ENIs of the
 //! managed SecurityGroup deleted in moto, the finalizer released. On the upstream target the
-//! bootstrapper uses the harness's admin client (its chart is not installed there yet).
+//! chart is `helm install`ed first, the bootstrapper runs with the arguments of the chart's
+//! Deployment as the chart's ServiceAccount (so kube-apiserver's authorizer checks the chart's
+//! rules), and `helm uninstall` removes its cluster-wide objects at the end.
 
 use std::sync::Arc;
 
@@ -39,8 +41,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::common::{
-    CAPI, Task, annotation, apply_rgds, check_cluster_owner, event, object, plugin_process_args,
-    secret_manifest, wait_count, wait_event, wait_lease_held,
+    CAPI, Task, annotation, apply_rgds, check_cluster_owner, container_args, event, install_chart,
+    object, plugin_process_args, secret_manifest, uninstall_chart, wait_count, wait_event,
+    wait_lease_held,
 };
 use crate::ack::{ACCOUNT, Aws, Published};
 use crate::harness::{Failure, Harness, Target, check, check_eq, writers};
@@ -51,6 +54,8 @@ const REGION: &str = moto::REGION;
 const VERSION: &str = "v1.34.2";
 const EKS_ACK_RGD: (&str, &str) = ("control-plane/eks-ack.yaml", "eks-ack.kro.run");
 const CLASS: &str = "eks-karpenter";
+/// The helm release of the chart on the upstream target.
+const RELEASE: &str = "eks-karpenter-bootstrapper";
 const MANAGED_BY: &str = "eks.kany8s.io/managed-by";
 const OIDC_ID: &str = "0123456789ABCDEF0123456789ABCDEF";
 /// The fast schedule the chart is given (`args.*`): a missing prerequisite is looked at again
@@ -176,6 +181,8 @@ struct World {
 /// The bootstrapper running in this process.
 struct Bootstrapper {
     metrics: Arc<Metrics>,
+    /// The chart's objects' name on the upstream target (None elsewhere).
+    chart: Option<String>,
     _task: Task,
 }
 
@@ -192,11 +199,11 @@ fn shorten(name: &str, max: usize) -> String {
     format!("{}-{}", &name[..max - 13], &digest[..12])
 }
 
-/// The arguments the chart renders for the values this scenario sets, in its order.
+/// The arguments the chart renders for the values this scenario sets, in its order (no
+/// Karpenter chart version: the bootstrapper's default).
 fn expected_args(namespace: &str, moto: &str) -> Vec<String> {
     let mut args = plugin_process_args(namespace);
     args.extend(SCHEDULE.map(|(_, flag, value)| format!("--{flag}={value}")));
-    args.push("--karpenter-chart-version=".to_string());
     args.push(format!("--aws-endpoint-url={moto}"));
     args
 }
@@ -243,7 +250,36 @@ pub(super) async fn run(h: &Harness) -> Result<(), Failure> {
     let eks = c_cluster_opts_in_and_waits_for_ack(h, &world).await?;
     let _ack = d_objects_written(h, &world, &eks).await?;
     e_steady_pass_writes_nothing(h, &bootstrapper).await?;
-    f_deletion_cleans_up(h, &world, &eks).await
+    f_deletion_cleans_up(h, &world, &eks).await?;
+    g_chart_uninstalled(h, bootstrapper).await
+}
+
+/// The values the chart is installed with: this namespace, only its Clusters, the fast
+/// schedule, EC2 at moto.
+fn chart_values(namespace: &str, fullname: &str, moto: &str) -> Vec<(&'static str, String)> {
+    let mut values = vec![
+        ("fullnameOverride", fullname.to_string()),
+        ("namespace", namespace.to_string()),
+        ("createNamespace", "false".to_string()),
+        ("args.watchNamespace", namespace.to_string()),
+        ("aws.endpointUrl", moto.to_string()),
+    ];
+    values.extend(SCHEDULE.map(|(key, _, value)| (key, value.to_string())));
+    values
+}
+
+/// The bootstrapper stops; on the upstream target `helm uninstall` removes the chart's
+/// cluster-wide objects.
+async fn g_chart_uninstalled(h: &Harness, bootstrapper: Bootstrapper) -> Result<(), Failure> {
+    let Some(fullname) = bootstrapper.chart.clone() else {
+        return Ok(());
+    };
+    drop(bootstrapper);
+    h.step(
+        "G",
+        "helm uninstall removes the chart's ClusterRole and binding",
+    );
+    uninstall_chart(h, RELEASE, &fullname).await
 }
 
 /// Moto with a VPC (two private subnets behind a NAT gateway), the OIDC issuer, the CRDs, the
@@ -341,7 +377,23 @@ async fn b_bootstrapper_started(h: &Harness, world: &World) -> Result<Bootstrapp
         "B",
         "the bootstrapper starts with the chart's arguments (EC2: moto) and holds its Lease",
     );
-    let args = expected_args(&h.namespace, &world.moto.endpoint);
+    let expected = expected_args(&h.namespace, &world.moto.endpoint);
+    let (args, client, chart) = if h.target == Target::Upstream {
+        let fullname = format!("{}-karpenter", h.namespace);
+        let installed = install_chart(
+            h,
+            "eks-karpenter-bootstrapper",
+            RELEASE,
+            &fullname,
+            &chart_values(&h.namespace, &fullname, &world.moto.endpoint),
+        )
+        .await?;
+        let args = container_args(&installed.deployment);
+        (args, installed.client, Some(fullname))
+    } else {
+        (expected.clone(), h.client.clone(), None)
+    };
+    check_eq("the bootstrapper's arguments", &args, &expected)?;
     let flags = Flags::parse_args(std::iter::once(BOOTSTRAPPER.to_string()).chain(args))
         .map_err(|e| Failure(format!("the chart's arguments: {e}")))?;
     let settings = flags.settings().map_err(Failure)?;
@@ -381,7 +433,6 @@ async fn b_bootstrapper_started(h: &Harness, world: &World) -> Result<Bootstrapp
         health_address: None,
         metrics_address: None,
     };
-    let client = h.client.clone();
     let task = tokio::spawn(async move {
         let bootstrapper = run_bootstrapper(client.clone(), options, ec2);
         if let Err(error) =
@@ -393,6 +444,7 @@ async fn b_bootstrapper_started(h: &Harness, world: &World) -> Result<Bootstrapp
     wait_lease_held(h, LEASE_NAME, "bootstrapper").await?;
     Ok(Bootstrapper {
         metrics,
+        chart,
         _task: Task(task),
     })
 }
@@ -912,6 +964,26 @@ async fn f_deletion_cleans_up(h: &Harness, world: &World, eks: &str) -> Result<(
         "F",
         "delete the Cluster: Flux suspended, Karpenter stopped, the tagged instances terminated and the orphan ENIs deleted in moto, the finalizer released",
     );
+    // Real Cluster API's ClusterResourceSet controller applies the NodePool ConfigMap to the
+    // workload cluster (this target) on its own time; once it has, the Reconcile strategy only
+    // re-applies when the ConfigMap changes, so the cleanup's deletions are not undone.
+    if h.target == Target::Upstream {
+        h.wait_object(
+            CRS,
+            "ClusterResourceSetBinding",
+            CLUSTER,
+            "the NodePool ConfigMap applied to the workload cluster",
+            |binding| {
+                binding["spec"]["bindings"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|b| b["resources"].as_array().into_iter().flatten())
+                    .any(|r| r["applied"] == true)
+            },
+        )
+        .await?;
+    }
     for (api_version, kind) in [
         ("karpenter.sh/v1", "NodePool"),
         ("karpenter.sh/v1", "NodeClaim"),

@@ -26,21 +26,20 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use base64::Engine as _;
-use k8s_openapi::api::authentication::v1::SelfSubjectReview;
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::Secret;
 use kany8s_eks::flags::{Flags, LEASE_NAME};
 use kany8s_eks::lease::Election;
 use kany8s_eks::manager::{self, Config};
 use kany8s_eks::metrics::Metrics;
 use kany8s_eks::rotator::run::Options;
 use kany8s_eks::token::TokenSource;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
 use super::common::{
     CAPI, CLUSTERS, CP, Task, annotation, apply_rgds, base64_text, check_cluster_owner,
-    check_cluster_secret, initialized, merge_patch, object, plugin_process_args, wait_count,
-    wait_event, wait_lease_held,
+    check_cluster_secret, container_args, initialized, install_chart, merge_patch, object,
+    plugin_process_args, uninstall_chart, wait_count, wait_event, wait_lease_held,
 };
 use crate::ack::Published;
 use crate::harness::{Failure, Harness, Target, check, check_eq, has_condition, writers};
@@ -150,12 +149,7 @@ fn pod_of(deployment: &Value) -> Result<Pod, Failure> {
             .as_str()
             .unwrap_or_default()
             .to_string(),
-        args: container["args"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|a| a.as_str().map(str::to_string))
-            .collect(),
+        args: container_args(deployment),
         credentials: (
             volume["secret"]["secretName"]
                 .as_str()
@@ -280,67 +274,20 @@ fn chart_values(namespace: &str, fullname: &str) -> Vec<(&'static str, String)> 
 }
 
 /// On the upstream target: `helm install`s the chart and returns its Pod and a client
-/// authenticated as its ServiceAccount (a TokenRequest token), after checking that the real
-/// authorizer answers for that account with the chart's rules.
+/// authenticated as its ServiceAccount, after checking that the real authorizer answers for
+/// that account with the chart's rules.
 async fn chart_installed(h: &Harness, fullname: &str) -> Result<(Pod, kube::Client), Failure> {
-    let Some(upstream) = &h.upstream else {
-        return Err(Failure::new(
-            "the chart is installed on the upstream target only",
-        ));
-    };
-    let chart = crate::upstream::repository_root().join("charts/eks-kubeconfig-rotator");
-    crate::upstream::helm::install(
-        &h.kubeconfig,
+    let installed = install_chart(
+        h,
+        "eks-kubeconfig-rotator",
         RELEASE,
-        &chart,
-        &h.namespace,
+        fullname,
         &chart_values(&h.namespace, fullname),
     )
-    .await
-    .map_err(|e| Failure(e.to_string()))?;
-    let deployment = object(h, "apps/v1", "Deployment", fullname).await?;
-    let pod = pod_of(&deployment)?;
-    let accounts: Api<ServiceAccount> = Api::namespaced(h.client.clone(), &h.namespace);
-    let request = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-        "spec": {"expirationSeconds": 3600}});
-    let response: Value = accounts
-        .create_subresource(
-            "token",
-            &pod.service_account,
-            &PostParams::default(),
-            &request,
-        )
-        .await?;
-    let token = response["status"]["token"].as_str().unwrap_or_default();
-    let user = format!(
-        "system:serviceaccount:{}:{}",
-        h.namespace, pod.service_account
-    );
-    let text = crate::upstream::pki::kubeconfig(
-        &upstream.server,
-        &upstream.ca,
-        &user,
-        crate::upstream::pki::Credential::Token(token),
-    );
-    let config = kube::config::Kubeconfig::from_yaml(&text)
-        .map_err(|e| Failure(format!("the rotator's kubeconfig: {e}")))?;
-    let config =
-        kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default())
-            .await
-            .map_err(|e| Failure(format!("the rotator's kubeconfig: {e}")))?;
-    let client = kube::Client::try_from(config)?;
-    // Who the real API server says the rotator is, and one thing the chart does not grant
-    // (Secrets are read live, never listed: [ROT-10]).
-    let review: SelfSubjectReview = Api::all(client.clone())
-        .create(&PostParams::default(), &SelfSubjectReview::default())
-        .await?;
-    let username = review
-        .status
-        .and_then(|s| s.user_info)
-        .and_then(|u| u.username)
-        .unwrap_or_default();
-    check_eq("the rotator's user", username, user)?;
-    match Api::<Secret>::namespaced(client.clone(), &h.namespace)
+    .await?;
+    let pod = pod_of(&installed.deployment)?;
+    // One thing the chart does not grant: Secrets are read live, never listed ([ROT-10]).
+    match Api::<Secret>::namespaced(installed.client.clone(), &h.namespace)
         .list(&ListParams::default())
         .await
     {
@@ -352,7 +299,7 @@ async fn chart_installed(h: &Harness, fullname: &str) -> Result<(Pod, kube::Clie
             )));
         }
     }
-    Ok((pod, client))
+    Ok((pod, installed.client))
 }
 
 /// [ROT-01], [ROT-10]: the rotator starts with the chart's arguments (upstream: installed with
@@ -928,14 +875,7 @@ async fn h_chart_uninstalled(h: &Harness, rotator: Rotator) -> Result<(), Failur
         "H",
         "helm uninstall removes the chart's ClusterRole and binding",
     );
-    crate::upstream::helm::uninstall(&h.kubeconfig, RELEASE, &h.namespace)
-        .await
-        .map_err(|e| Failure(e.to_string()))?;
-    for kind in ["ClusterRole", "ClusterRoleBinding"] {
-        h.wait_gone("rbac.authorization.k8s.io/v1", kind, &fullname)
-            .await?;
-    }
-    Ok(())
+    uninstall_chart(h, RELEASE, &fullname).await
 }
 
 #[cfg(test)]
