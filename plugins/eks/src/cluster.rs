@@ -2,7 +2,11 @@
 //! plugins never write a Cluster through this type (the bootstrapper's writes are patches of
 //! the fields it owns), so unknown fields are simply not modelled.
 
-use kube::CustomResource;
+use futures::Stream;
+use kube::api::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, CustomResource, Resource};
 use serde::{Deserialize, Serialize};
 
 /// `spec.controlPlaneRef` (a v1beta2 `ContractVersionedObjectReference`).
@@ -71,6 +75,31 @@ pub fn relevant(cluster: &Cluster) -> Option<u64> {
         .hash(&mut hasher);
     cluster.metadata.uid.hash(&mut hasher);
     Some(hasher.finish())
+}
+
+/// The Clusters a plugin watches (in `namespace`, or all): a cache without managedFields and
+/// the stream of the [`relevant`] changes, which feeds the plugin's controller.
+pub fn watch(
+    client: &Client,
+    namespace: Option<&str>,
+) -> (
+    Store<Cluster>,
+    impl Stream<Item = Result<Cluster, watcher::Error>> + Send + use<>,
+) {
+    let clusters: Api<Cluster> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let (store, writer) = reflector::store();
+    let events = reflector::reflector(
+        writer,
+        watcher(clusters, watcher::Config::default())
+            .modify(|c| c.meta_mut().managed_fields = None),
+    )
+    .default_backoff()
+    .touched_objects()
+    .predicate_filter(relevant, Default::default());
+    (store, events)
 }
 
 /// A Cluster for unit tests: `namespace/name` with `annotations`.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use kube::api::{Api as KubeApi, DynamicObject, PartialObjectMeta};
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
@@ -23,7 +23,7 @@ use super::flags::Timing;
 use super::objects::ObjectNames;
 use super::reconcile::{Context, Error, reconcile};
 use crate::BOOTSTRAPPER;
-use crate::cluster::{Cluster, relevant};
+use crate::cluster::Cluster;
 use crate::events::{Dedup, Emitter};
 use crate::keys;
 use crate::metrics::Metrics;
@@ -196,18 +196,7 @@ fn retry_later(cluster: Arc<Cluster>, error: &Error, ctx: Arc<Context>) -> Actio
 
 /// Runs the bootstrapper until the future is dropped.
 pub async fn run(client: Client, options: Options, ec2: Ec2) {
-    let clusters: KubeApi<Cluster> = match &options.namespace {
-        Some(ns) => KubeApi::namespaced(client.clone(), ns),
-        None => KubeApi::all(client.clone()),
-    };
-    let (store, writer) = reflector::store();
-    let cluster_events = reflector::reflector(
-        writer,
-        watcher(clusters, watcher::Config::default()).modify(|c| c.managed_fields_mut().clear()),
-    )
-    .default_backoff()
-    .touched_objects()
-    .predicate_filter(relevant, Default::default());
+    let (store, cluster_events) = crate::cluster::watch(&client, options.namespace.as_deref());
     let (triggers, triggered) = mpsc::channel(1024);
     let (served_tx, served_rx) = watch::channel(BTreeSet::new());
     let availability = Arc::new(Availability::default());

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc;
@@ -17,7 +17,7 @@ use super::decide;
 use super::reconcile::{AckApi, Clock, Context, Error, reconcile};
 use crate::ROTATOR;
 use crate::ack;
-use crate::cluster::{Cluster, relevant};
+use crate::cluster::Cluster;
 use crate::events::{Dedup, Emitter};
 use crate::metrics::Metrics;
 use crate::names;
@@ -145,18 +145,7 @@ fn retry_later(cluster: Arc<Cluster>, error: &Error, ctx: Arc<Context>) -> Actio
 
 /// Runs the rotator until the future is dropped.
 pub async fn run(client: Client, options: Options, tokens: TokenSource) {
-    let clusters: Api<Cluster> = match &options.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let (store, writer) = reflector::store();
-    let cluster_events = reflector::reflector(
-        writer,
-        watcher(clusters, watcher::Config::default()).modify(|c| c.managed_fields_mut().clear()),
-    )
-    .default_backoff()
-    .touched_objects()
-    .predicate_filter(relevant, Default::default());
+    let (store, cluster_events) = crate::cluster::watch(&client, options.namespace.as_deref());
     let (triggers, triggered) = mpsc::channel(1024);
     let (appeared_tx, appeared_rx) = tokio::sync::watch::channel(false);
     let ack_api = Arc::new(AckApi::default());
