@@ -197,7 +197,7 @@ pub async fn run(client: Client, options: Options, tokens: TokenSource) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::sample as cluster;
+    use crate::cluster::{relevant, sample as cluster};
     use crate::keys;
 
     /// [PLG-04]: an ACK Cluster maps to the opted-in Clusters of its namespace that resolve to
