@@ -127,12 +127,14 @@ pub async fn own_apply<K: Kany8sObject>(
     if let Some(endpoint) = endpoint {
         body["spec"] = json!({ "controlPlaneEndpoint": endpoint });
     }
-    api.patch(
-        meta.name.as_deref().unwrap_or_default(),
-        &PatchParams::apply(K::FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await?;
+    let written = api
+        .patch(
+            meta.name.as_deref().unwrap_or_default(),
+            &PatchParams::apply(K::FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await?;
+    super::fresh::record(written);
     Ok(())
 }
 
@@ -163,12 +165,14 @@ pub async fn write_status<K: Kany8sObject>(
     let meta = object.meta();
     let body = json!({"apiVersion": K::api_version(&()), "kind": K::kind(&()),
         "metadata": {"name": meta.name, "namespace": meta.namespace}, "status": status});
-    api.patch_status(
-        meta.name.as_deref().unwrap_or_default(),
-        &PatchParams::apply(K::FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await?;
+    let written = api
+        .patch_status(
+            meta.name.as_deref().unwrap_or_default(),
+            &PatchParams::apply(K::FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await?;
+    super::fresh::record(written);
     Ok(true)
 }
 
