@@ -61,7 +61,7 @@ pub(super) async fn delete_pass(
         state: InstanceState::Deleting,
         author,
     };
-    let action = write_status(&seen.api, &seen.name, parts, seen.requeue).await?;
+    let action = write_status(&seen.api, &seen.object, parts, seen.requeue).await?;
     if hold.is_some() {
         return Ok(Action::requeue(Duration::from_millis(200)));
     }

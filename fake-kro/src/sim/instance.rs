@@ -9,6 +9,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
@@ -34,6 +35,8 @@ pub(super) struct InstanceContext {
     pub(super) namespaced: bool,
     pub(super) rgd_name: String,
     pub(super) shared: Arc<Mutex<Shared>>,
+    /// The RGDs, cached by the RGD controller.
+    pub(super) rgds: kube::runtime::reflector::Store<DynamicObject>,
 }
 
 impl InstanceContext {
@@ -121,7 +124,8 @@ impl Observation {
     }
 }
 
-/// Reads the instance and its RGD (`None` when either is gone) and starts the instance's clock.
+/// Takes the instance as the watch cached it (as kro reads its informer's) and its RGD (`None`
+/// when the RGD is gone) and starts the instance's clock.
 async fn observe(
     obj: &DynamicObject,
     ctx: &InstanceContext,
@@ -133,12 +137,20 @@ async fn observe(
     } else {
         Api::all_with(ctx.client.clone(), &ctx.resource)
     };
-    let Some(object) = api.get_opt(&name).await? else {
-        return Ok(None);
-    };
-    let rgds: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &rgd_resource());
-    let Some(rgd) = rgds.get_opt(&ctx.rgd_name).await? else {
-        return Ok(None);
+    let object = obj.clone();
+    let cached = ctx
+        .rgds
+        .get(&ObjectRef::new_with(&ctx.rgd_name, rgd_resource()));
+    let rgd = match cached {
+        Some(rgd) => rgd.as_ref().clone(),
+        None => {
+            // Not in the cache (yet): the server decides.
+            let rgds: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &rgd_resource());
+            let Some(rgd) = rgds.get_opt(&ctx.rgd_name).await? else {
+                return Ok(None);
+            };
+            rgd
+        }
     };
     let to_value =
         |o: &DynamicObject| serde_json::to_value(o).map_err(|e| SimError::Invalid(e.to_string()));
@@ -183,7 +195,7 @@ pub(super) async fn reconcile_instance(
             author,
             authored,
         };
-        write_status(&seen.api, &seen.name, parts, seen.requeue)
+        write_status(&seen.api, &seen.object, parts, seen.requeue)
     };
     let scope = instance_scope(&seen.instance);
     if let Some(failure) = failure.filter(|f| f.kind == FailureKind::Manage) {
@@ -223,7 +235,7 @@ pub(super) async fn reconcile_instance(
             state: InstanceState::Error,
             author: Ok(Map::new()),
         };
-        return write_status(&seen.api, &seen.name, parts, seen.requeue).await;
+        return write_status(&seen.api, &seen.object, parts, seen.requeue).await;
     }
     conditions.set(&Condition {
         type_: "GraphResolved",

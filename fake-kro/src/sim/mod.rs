@@ -149,13 +149,15 @@ pub async fn run(client: Client, options: SimOptions) -> Result<(), SimError> {
     let shared = Arc::new(Mutex::new(Shared::default()));
     // Dropping this future (or returning) stops every per-kind instance controller too.
     let _stop = StopInstances(shared.clone());
+    let rgds: Api<DynamicObject> = Api::all_with(client.clone(), &rgd_resource());
+    let controller = Controller::new_with(rgds, watcher::Config::default(), rgd_resource());
     let context = Arc::new(RgdContext {
-        client: client.clone(),
+        client,
         options,
         shared: shared.clone(),
+        rgds: controller.store(),
     });
-    let rgds: Api<DynamicObject> = Api::all_with(client, &rgd_resource());
-    Controller::new_with(rgds, watcher::Config::default(), rgd_resource())
+    controller
         .run(
             reconcile_rgd,
             |_, _, _| Action::requeue(Duration::from_secs(1)),

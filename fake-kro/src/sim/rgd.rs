@@ -9,7 +9,7 @@ use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
@@ -90,6 +90,9 @@ pub(super) struct RgdContext {
     pub(super) client: Client,
     pub(super) options: SimOptions,
     pub(super) shared: Arc<Mutex<Shared>>,
+    /// The RGD controller's cache, which the instance passes read their RGD from (as kro keeps
+    /// its graphs in memory).
+    pub(super) rgds: Store<DynamicObject>,
 }
 
 pub(super) async fn wait_established(
@@ -512,6 +515,7 @@ fn start_instances(ctx: &RgdContext, crd_name: &str, crd: &Value, rgd: &Value) {
         resource: resource.clone(),
         rgd_name: rgd_name.to_string(),
         shared: ctx.shared.clone(),
+        rgds: ctx.rgds.clone(),
     });
     let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &resource);
     let client = ctx.client.clone();

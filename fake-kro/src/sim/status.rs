@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use kube::ResourceExt;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::Action;
 use serde_json::{Map, Value, json};
@@ -27,7 +28,7 @@ pub(super) struct StatusParts {
 /// degraded; author conditions replace the built-in ones on the wire.
 pub(super) async fn write_status(
     api: &Api<DynamicObject>,
-    name: &str,
+    observed: &DynamicObject,
     parts: StatusParts,
     requeue: Duration,
 ) -> Result<Action, SimError> {
@@ -37,6 +38,8 @@ pub(super) async fn write_status(
         author,
         authored,
     } = parts;
+    let name = observed.name_any();
+    let name = name.as_str();
     let ready = conditions.is_root_ready();
     let mut status = match author {
         Ok(author) => author,
@@ -61,8 +64,15 @@ pub(super) async fn write_status(
     status.insert("state".into(), json!(state.as_str()));
     let status = Value::Object(status);
     let mut attempts = 0;
+    // The first attempt goes from the observed (cached) object, with its resourceVersion as the
+    // precondition; a 409 says it was stale and the retries read the latest.
+    let mut cached = Some(observed.clone());
     loop {
-        let Some(mut latest) = api.get_opt(name).await? else {
+        let latest = match cached.take() {
+            Some(object) => Some(object),
+            None => api.get_opt(name).await?,
+        };
+        let Some(mut latest) = latest else {
             return Ok(Action::await_change());
         };
         if latest.data.get("status") == Some(&status) {
