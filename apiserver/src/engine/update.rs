@@ -432,7 +432,7 @@ fn commit_update(
         warnings,
     };
     // No-op: nothing but managedFields timestamps changed.
-    if without_managed_times(&new) == without_managed_times(old) {
+    if same_but_managed_times(&new, old) {
         return answer(old, warnings);
     }
     if context.options.dry_run {
@@ -457,14 +457,95 @@ fn namespace_finalizers_empty(resource: &ResourceType, object: &Value) -> bool {
             .is_none_or(Vec::is_empty)
 }
 
-fn without_managed_times(object: &Value) -> Value {
-    let mut copy = object.clone();
-    if let Some(Value::Array(entries)) = copy.pointer_mut("/metadata/managedFields") {
-        for entry in entries {
-            if let Some(e) = entry.as_object_mut() {
-                e.remove("time");
-            }
-        }
+/// Whether two objects are equal apart from the `time` of their managedFields entries; compared
+/// in place, as every update of the server asks it (a copy of both objects per update before).
+fn same_but_managed_times(new: &Value, old: &Value) -> bool {
+    let (Value::Object(new), Value::Object(old)) = (new, old) else {
+        return new == old;
+    };
+    new.len() == old.len()
+        && new.iter().all(|(key, value)| {
+            old.get(key).is_some_and(|other| match key.as_str() {
+                "metadata" => same_metadata(value, other),
+                _ => value == other,
+            })
+        })
+}
+
+fn same_metadata(new: &Value, old: &Value) -> bool {
+    let (Value::Object(new), Value::Object(old)) = (new, old) else {
+        return new == old;
+    };
+    new.len() == old.len()
+        && new.iter().all(|(key, value)| {
+            old.get(key)
+                .is_some_and(|other| match (key.as_str(), value, other) {
+                    ("managedFields", Value::Array(new), Value::Array(old)) => {
+                        new.len() == old.len()
+                            && new.iter().zip(old).all(|(a, b)| same_but_time(a, b))
+                    }
+                    _ => value == other,
+                })
+        })
+}
+
+/// One managedFields entry against another, `time` left out.
+fn same_but_time(new: &Value, old: &Value) -> bool {
+    let (Value::Object(new), Value::Object(old)) = (new, old) else {
+        return new == old;
+    };
+    let fields =
+        |entry: &serde_json::Map<String, Value>| entry.keys().filter(|k| *k != "time").count();
+    fields(new) == fields(old)
+        && new
+            .iter()
+            .filter(|(key, _)| *key != "time")
+            .all(|(key, value)| old.get(key) == Some(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(time: &str, manager: &str, replicas: u32) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "a", "resourceVersion": "7", "managedFields": [
+                {"manager": manager, "operation": "Update", "time": time, "fieldsType": "FieldsV1"}]},
+            "data": {"replicas": replicas.to_string()}})
     }
-    copy
+
+    /// An update that changes only managedFields times is a no-op; any other difference,
+    /// including in an entry or the number of entries, is not.
+    #[test]
+    fn only_managed_field_times_make_a_no_op() {
+        let old = object("2026-12-07T01:00:00Z", "a", 1);
+        assert!(same_but_managed_times(
+            &object("2026-12-07T02:00:00Z", "a", 1),
+            &old
+        ));
+        assert!(!same_but_managed_times(
+            &object("2026-12-07T02:00:00Z", "b", 1),
+            &old
+        ));
+        assert!(!same_but_managed_times(
+            &object("2026-12-07T01:00:00Z", "a", 2),
+            &old
+        ));
+        let mut without_time = old.clone();
+        without_time["metadata"]["managedFields"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("time");
+        assert!(same_but_managed_times(&without_time, &old));
+        let mut two_entries = old.clone();
+        two_entries["metadata"]["managedFields"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"manager": "c", "operation": "Update"}));
+        assert!(!same_but_managed_times(&two_entries, &old));
+        let mut relabelled = old.clone();
+        relabelled["metadata"]["labels"] = json!({"x": "y"});
+        assert!(!same_but_managed_times(&relabelled, &old));
+    }
 }
