@@ -142,14 +142,14 @@ async fn observe(
         .rgds
         .get(&ObjectRef::new_with(&ctx.rgd_name, rgd_resource()));
     let rgd = match cached {
-        Some(rgd) => rgd.as_ref().clone(),
+        Some(rgd) => rgd,
         None => {
             // Not in the cache (yet): the server decides.
             let rgds: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &rgd_resource());
             let Some(rgd) = rgds.get_opt(&ctx.rgd_name).await? else {
                 return Ok(None);
             };
-            rgd
+            Arc::new(rgd)
         }
     };
     let to_value =

@@ -22,8 +22,9 @@ pub(super) struct StatusParts {
     pub authored: Option<AuthoredConditions>,
 }
 
-/// Writes `{conditions, state, author fields}` when it differs from the stored status: GET the
-/// instance, replace `.status`, PUT `/status`, retrying on 409 with a fresh GET (kro.md §5.1).
+/// Writes `{conditions, state, author fields}` when it differs from the stored status: replace
+/// `.status` of the observed (cached) instance, PUT `/status` with its resourceVersion, and on a
+/// 409 retry from a fresh GET (kro.md §5.1).
 /// `state` is ACTIVE whenever the root condition is ready, and ERROR when author conditions
 /// degraded; author conditions replace the built-in ones on the wire.
 pub(super) async fn write_status(
