@@ -275,7 +275,6 @@ pub static KNOWN: &[(&str, &str, &str, &str)] = &[
         "/body/details",
         ERROR_TEXT,
     ),
-    (r#"del-shapes"#, r#"deletecollection custom"#, "/body", GAP),
     (r#"del-shapes"#, r#"foreground"#, "/body", GAP),
     (r#"del-shapes"#, r#"orphan"#, "/body", GAP),
     (
