@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::reconciler::Action;
+use crate::reconciler::events::Recorder;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, Patch, PatchParams};
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};

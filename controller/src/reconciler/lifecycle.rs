@@ -11,7 +11,6 @@ use std::time::Duration;
 use crate::reconciler::Action;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
@@ -19,6 +18,7 @@ use super::Error;
 use super::conditions::{
     Event, Verdict, condition_events, put_deleting, put_deletion_paused, put_paused, types,
 };
+use super::events::Recorder;
 use crate::capi::{
     self, ApiEndpoint, BLOCK_MOVE_ANNOTATION, ConditionedStatus, DELETE_FOR_MOVE_ANNOTATION,
 };
@@ -182,22 +182,7 @@ pub async fn publish<K: Resource<DynamicType = ()>>(
     object: &K,
     event: &Event,
 ) {
-    let result = recorder
-        .publish(
-            &KubeEvent {
-                type_: if event.warning {
-                    EventType::Warning
-                } else {
-                    EventType::Normal
-                },
-                reason: event.reason.clone(),
-                note: Some(event.note.clone()),
-                action: "Reconcile".into(),
-                secondary: None,
-            },
-            &object.object_ref(&()),
-        )
-        .await;
+    let result = recorder.publish(event, &object.object_ref(&())).await;
     if let Err(error) = result {
         tracing::warn!(%error, reason = %event.reason, "publishing an event failed");
     }

@@ -1,11 +1,12 @@
 //! What the three Kany8s reconcilers share: the condition vocabulary ([`conditions`]), the
-//! object lifecycle — finalizer, pause, deletion, delete-for-move, own apply and the one status
+//! events recorder ([`events`]), the object lifecycle — finalizer, pause, deletion, delete-for-move, own apply and the one status
 //! write — written once over the three kinds ([`lifecycle`]), read-your-own-writes over the
 //! primary cache ([`fresh`]), the work queue with its lanes
 //! ([`queue`]) and the runtime wiring: options, triggers, workers, error policy, backoff,
 //! instrumentation and watch mappers ([`runtime`]).
 
 pub mod conditions;
+pub mod events;
 pub mod fresh;
 pub mod lifecycle;
 pub mod queue;

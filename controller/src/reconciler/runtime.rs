@@ -83,10 +83,10 @@ impl Options {
     }
 
     /// The events recorder ([CP-56]: `reportingController: kany8s`, the pod as instance).
-    pub fn recorder(&self, client: &Client) -> kube::runtime::events::Recorder {
-        kube::runtime::events::Recorder::new(
+    pub fn recorder(&self, client: &Client) -> super::events::Recorder {
+        super::events::Recorder::new(
             client.clone(),
-            kube::runtime::events::Reporter {
+            super::events::Reporter {
                 controller: "kany8s".into(),
                 instance: self.instance.clone(),
             },
@@ -178,7 +178,7 @@ pub struct Shared<K: Resource> {
     pub client: Client,
     /// The owner-Cluster lookup over the manager's shared Cluster cache.
     pub clusters: crate::cache::ClusterLookup,
-    pub recorder: kube::runtime::events::Recorder,
+    pub recorder: super::events::Recorder,
     pub watches: Arc<crate::dynamic::DynamicWatches<K>>,
     pub backends: crate::backends::Backends,
     pub backoff: Backoff,
@@ -197,7 +197,7 @@ impl<K: Resource> Shared<K> {
         client: Client,
         clusters: Store<Cluster>,
         rgds: Option<Store<DynamicObject>>,
-        recorder: kube::runtime::events::Recorder,
+        recorder: super::events::Recorder,
         watches: Arc<crate::dynamic::DynamicWatches<K>>,
     ) -> Self {
         Self {

@@ -8,5 +8,6 @@ mod controlplane;
 mod controlplane_backends;
 mod convergence;
 mod crds;
+mod events;
 mod infrastructure;
 mod manager;
