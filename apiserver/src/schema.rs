@@ -429,7 +429,85 @@ fn value_at_path<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
 /// (`spec.id: Invalid value: "two": id is immutable`), without one for an object or a list
 /// (`spec: Invalid value: low must not exceed high`).
 pub fn validate_cel(schema: &Value, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
-    let Err(failures) = kube_cel::Validator::new().validate(schema, object, old) else {
+    cel_failures(schema, CelScope::AsGiven, object, old)
+}
+
+/// Which part of a schema the CEL rules of a write are evaluated over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum CelScope {
+    AsGiven,
+    /// `/status` writes: only `status`, without the root's rules.
+    Status,
+    /// Writes of the main resource: everything but `status`.
+    AllButStatus,
+}
+
+/// How many compiled schemas a thread keeps before it starts over (a server serves a few
+/// dozen CRD versions; the bound only guards against a stream of distinct schemas).
+const COMPILED_SCHEMAS_PER_THREAD: usize = 256;
+
+/// CEL rules compiled once per (schema, scope) and kept per thread: a `kube_cel::Validator`
+/// registers every Kubernetes CEL function when built, and compiling the rules of a schema
+/// walks and parses all of them — done for every write, that was most of a write's validation
+/// cost. Entries are found by a hash of the schema and confirmed by comparing it, so a changed
+/// CRD schema compiles anew.
+struct CelCache {
+    validator: kube_cel::Validator,
+    compiled: std::collections::HashMap<
+        (u64, CelScope),
+        Vec<(Value, std::rc::Rc<kube_cel::CompiledSchema>)>,
+    >,
+    entries: usize,
+}
+
+thread_local! {
+    static CEL_CACHE: std::cell::RefCell<Option<CelCache>> = const { std::cell::RefCell::new(None) };
+}
+
+fn cel_failures(
+    schema: &Value,
+    scope: CelScope,
+    object: &Value,
+    old: Option<&Value>,
+) -> Vec<FieldError> {
+    let result = CEL_CACHE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let cache = slot.get_or_insert_with(|| CelCache {
+            validator: kube_cel::Validator::new(),
+            compiled: std::collections::HashMap::new(),
+            entries: 0,
+        });
+        let key = (schema_hash(schema), scope);
+        let found = cache
+            .compiled
+            .get(&key)
+            .and_then(|entries| entries.iter().find(|(s, _)| s == schema))
+            .map(|(_, compiled)| compiled.clone());
+        let compiled = match found {
+            Some(compiled) => compiled,
+            None => {
+                if cache.entries >= COMPILED_SCHEMAS_PER_THREAD {
+                    cache.compiled.clear();
+                    cache.entries = 0;
+                }
+                let scoped = match scope {
+                    CelScope::AsGiven => schema.clone(),
+                    CelScope::Status => scope_schema(schema, true),
+                    CelScope::AllButStatus => scope_schema(schema, false),
+                };
+                let compiled = std::rc::Rc::new(kube_cel::compile_schema(&scoped));
+                cache
+                    .compiled
+                    .entry(key)
+                    .or_default()
+                    .push((schema.clone(), compiled.clone()));
+                cache.entries += 1;
+                compiled
+            }
+        };
+        cache.validator.validate_compiled(&compiled, object, old)
+    });
+    let Err(failures) = result else {
         return Vec::new();
     };
     failures
@@ -468,12 +546,8 @@ pub fn admit(
     let pruned = prune(object, schema);
     default_and_drop_nulls(object, schema);
     let mut errors = Vec::new();
-    let root = schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    for (key, child_schema) in &root {
+    let root = schema.get("properties").and_then(Value::as_object);
+    for (key, child_schema) in root.into_iter().flatten() {
         if matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
             continue;
         }
@@ -500,11 +574,44 @@ pub fn admit(
                 CEL_SKIPPED,
             ));
         } else {
-            let scoped = scope_schema(schema, only_status);
-            errors.extend(validate_cel(&scoped, object, old));
+            let scope = if only_status {
+                CelScope::Status
+            } else {
+                CelScope::AllButStatus
+            };
+            errors.extend(cel_failures(schema, scope, object, old));
         }
     }
     (pruned, errors)
+}
+
+/// A hash of a JSON value's content, without serializing it.
+fn schema_hash(value: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn feed(value: &Value, hasher: &mut std::hash::DefaultHasher) {
+        match value {
+            Value::Null => 0u8.hash(hasher),
+            Value::Bool(b) => (1u8, b).hash(hasher),
+            Value::Number(n) => (2u8, n.as_f64().map(f64::to_bits)).hash(hasher),
+            Value::String(s) => (3u8, s).hash(hasher),
+            Value::Array(items) => {
+                (4u8, items.len()).hash(hasher);
+                for item in items {
+                    feed(item, hasher);
+                }
+            }
+            Value::Object(map) => {
+                (5u8, map.len()).hash(hasher);
+                for (key, item) in map {
+                    key.hash(hasher);
+                    feed(item, hasher);
+                }
+            }
+        }
+    }
+    let mut hasher = std::hash::DefaultHasher::new();
+    feed(value, &mut hasher);
+    hasher.finish()
 }
 
 /// The schema restricted to `status` (for `/status` writes) or to everything but `status`.
@@ -640,5 +747,37 @@ mod tests {
         );
         let mut created = json!({"spec": {"name": "abc", "id": "b"}});
         assert!(admit(&mut created, &schema, None, false).1.is_empty());
+    }
+
+    /// [API-08] The compiled rules are kept per schema: a CRD whose rule changed is validated
+    /// by the new rule, not the one compiled for the old schema; the scope of a `/status`
+    /// write and of a main write are kept apart.
+    #[test]
+    fn cel_rules_compiled_once_follow_a_changed_schema_and_the_scope() {
+        let with_rule = |rule: &str| {
+            json!({"type": "object", "properties": {
+                "spec": {"type": "object", "properties": {"size": {"type": "integer"}},
+                    "x-kubernetes-validations": [{"rule": rule, "message": "size out of range"}]},
+                "status": {"type": "object", "properties": {"size": {"type": "integer"}},
+                    "x-kubernetes-validations": [{"rule": "self.size < 10", "message": "status size too big"}]}
+            }})
+        };
+        let object = json!({"spec": {"size": 1}, "status": {"size": 20}});
+        let strict = with_rule("self.size > 1");
+        let loose = with_rule("self.size > 0");
+        for _ in 0..2 {
+            let (_, errors) = admit(&mut object.clone(), &strict, None, false);
+            assert_eq!(
+                messages(&errors),
+                ["spec: Invalid value: size out of range"]
+            );
+            let (_, errors) = admit(&mut object.clone(), &loose, None, false);
+            assert!(errors.is_empty(), "{:?}", messages(&errors));
+            let (_, errors) = admit(&mut object.clone(), &loose, None, true);
+            assert_eq!(
+                messages(&errors),
+                ["status: Invalid value: status size too big"]
+            );
+        }
     }
 }
