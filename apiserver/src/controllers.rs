@@ -562,11 +562,21 @@ async fn collect_garbage(engine: &Engine, delays: &ControllerDelays, event: Opti
             }
         }
         None => {
+            // The full pass (at start, and after the feed lagged) runs under the engine's
+            // lock over every object: it copies only the owners `finish_owner` acts on (being
+            // deleted with `orphan` or `foregroundDeletion`), not every object — at 10,000
+            // clusters the copies were gigabytes and held every request for seconds.
             for (key, object) in txn.store().iter() {
                 if object.pointer("/metadata/ownerReferences").is_some() {
                     candidates.insert(key.clone());
                 }
-                owners.push((key.clone(), object.clone()));
+                if object.pointer("/metadata/deletionTimestamp").is_some()
+                    && meta::finalizers(object)
+                        .iter()
+                        .any(|f| f == "orphan" || f == "foregroundDeletion")
+                {
+                    owners.push((key.clone(), object.clone()));
+                }
             }
         }
     }
@@ -580,15 +590,19 @@ async fn collect_garbage(engine: &Engine, delays: &ControllerDelays, event: Opti
 
 /// A dependent whose owners are all gone is deleted in the background.
 fn collect_if_orphaned(txn: &mut Transaction<'_>, key: &ObjectKey) {
-    let Some(object) = txn.store().get(key).cloned() else {
+    let Some(object) = txn.store().get(key) else {
         return;
     };
+    if object.pointer("/metadata/deletionTimestamp").is_some() {
+        return;
+    }
+    // Only the references are copied (the transaction is borrowed again below).
     let references: Vec<Value> = object
         .pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    if references.is_empty() || object.pointer("/metadata/deletionTimestamp").is_some() {
+    if references.is_empty() {
         return;
     }
     if references
