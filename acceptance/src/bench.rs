@@ -675,6 +675,11 @@ pub async fn scale(
     )
     .await?;
     let converge_time = started.elapsed();
+    // Printed at once, so a run that fails later (deletion) still leaves its convergence.
+    eprintln!(
+        "bench scale: {clusters} clusters converged in {:.2}s",
+        converge_time.as_secs_f64()
+    );
     let converge_writes = bench.manager_writes();
     let converge_gets = bench.manager_gets();
     for (resource, n) in &converge_gets {
@@ -769,23 +774,38 @@ pub async fn scale(
     }
     let cps: Api<kany8s::api::Kany8sControlPlane> =
         Api::namespaced(bench.client.clone(), NAMESPACE);
-    let deadline = Instant::now() + limit;
+    let deletion_started = Instant::now();
+    let deadline = deletion_started + limit;
     loop {
-        let left = cps
-            .list_metadata(&ListParams::default())
+        // One item is enough to know whether any is left: a full list of 10,000 control
+        // planes several times a second was a load of its own on the server under test.
+        let any_left = !cps
+            .list_metadata(&ListParams::default().limit(1))
             .await
-            .map_err(fail("listing"))
-            .map(|l| l.items.len())?;
-        if left == 0 {
+            .map_err(fail("listing"))?
+            .items
+            .is_empty();
+        if !any_left {
             break;
         }
         if Instant::now() > deadline {
+            let left = cps
+                .list_metadata(&ListParams::default())
+                .await
+                .map_err(fail("listing"))?
+                .items
+                .len();
             return Err(BenchError(format!(
                 "{left} control planes still exist after deletion"
             )));
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    let deletion_time = deletion_started.elapsed();
+    eprintln!(
+        "bench scale: {clusters} clusters deleted in {:.2}s",
+        deletion_time.as_secs_f64()
+    );
     let lifecycle_writes = bench.manager_writes();
     let rss_kib = rss_kib.max(manager.peak_rss_kib().unwrap_or(0));
     let log = manager.kill().await;
