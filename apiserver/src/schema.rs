@@ -446,6 +446,9 @@ enum CelScope {
 /// dozen CRD versions; the bound only guards against a stream of distinct schemas).
 const COMPILED_SCHEMAS_PER_THREAD: usize = 256;
 
+/// A schema as given and its rules compiled for one scope.
+type CompiledEntry = (Value, std::rc::Rc<kube_cel::CompiledSchema>);
+
 /// CEL rules compiled once per (schema, scope) and kept per thread: a `kube_cel::Validator`
 /// registers every Kubernetes CEL function when built, and compiling the rules of a schema
 /// walks and parses all of them — done for every write, that was most of a write's validation
@@ -453,10 +456,7 @@ const COMPILED_SCHEMAS_PER_THREAD: usize = 256;
 /// CRD schema compiles anew.
 struct CelCache {
     validator: kube_cel::Validator,
-    compiled: std::collections::HashMap<
-        (u64, CelScope),
-        Vec<(Value, std::rc::Rc<kube_cel::CompiledSchema>)>,
-    >,
+    compiled: std::collections::HashMap<(u64, CelScope), Vec<CompiledEntry>>,
     entries: usize,
 }
 
